@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `/etc/almost/almost.toml`: load (strict, with line and column in every
+//! error), the defaults, the import of the original almost's
+//! `/etc/almost.ini`, and edits that keep the file's comments and are
+//! written atomically.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+use crate::paths::{self, Root};
+
+pub const CONFIG_FILE: &str = "/etc/almost/almost.toml";
+pub const LEGACY_FILE: &str = "/etc/almost.ini";
+pub const KEYS: &[&str] = &["default_mode", "paths", "exclude"];
+
+/// The mode applied at boot (and by `almost enter default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultMode {
+    #[default]
+    Locked,
+    Unlocked,
+    Keep,
+}
+
+impl DefaultMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefaultMode::Locked => "locked",
+            DefaultMode::Unlocked => "unlocked",
+            DefaultMode::Keep => "keep",
+        }
+    }
+
+    /// Parses a command-line value; `ro`/`rw` are the original almost's words.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "locked" | "ro" => Some(DefaultMode::Locked),
+            "unlocked" | "rw" => Some(DefaultMode::Unlocked),
+            "keep" => Some(DefaultMode::Keep),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    default_mode: Option<DefaultMode>,
+    paths: Option<Vec<Spanned<String>>>,
+    exclude: Option<Vec<Spanned<String>>>,
+}
+
+/// The effective configuration, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub default_mode: DefaultMode,
+    pub paths: Vec<PathBuf>,
+    pub exclude: Vec<PathBuf>,
+}
+
+/// Something worth telling the user about how the config was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    ImportedLegacy { file: PathBuf, mode: DefaultMode },
+    LegacyUnreadable { file: PathBuf, reason: String },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::ImportedLegacy { file, mode } => write!(
+                f,
+                "imported default_mode = \"{}\" from {} (no {} yet; `almost config set` writes one)",
+                mode.as_str(),
+                file.display(),
+                CONFIG_FILE
+            ),
+            Notice::LegacyUnreadable { file, reason } => {
+                write!(f, "ignored {}: {reason}", file.display())
+            }
+        }
+    }
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn config_error(file: &Path, text: &str, offset: usize, message: impl Into<String>) -> Error {
+    let (line, column) = line_col(text, offset);
+    Error::Config {
+        file: file.to_owned(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// The default managed paths: those of `DEFAULT_PATHS` that are real
+/// directories under the root (a usr-merged /bin is a symlink and skipped).
+pub fn default_paths(root: &Root) -> Vec<PathBuf> {
+    paths::DEFAULT_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| {
+            fs::symlink_metadata(root.host(p))
+                .map(|m| m.file_type().is_dir())
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Parses and validates the text of a config file.
+pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        config_error(file, text, offset, e.message().trim().to_owned())
+    })?;
+    let check = |items: &[Spanned<String>]| -> Result<Vec<(PathBuf, usize)>> {
+        items
+            .iter()
+            .map(|item| {
+                paths::check_manageable(item.get_ref())
+                    .map(|p| (p, item.span().start))
+                    .map_err(|e| config_error(file, text, item.span().start, e.to_string()))
+            })
+            .collect()
+    };
+    let managed = match &raw.paths {
+        Some(items) => {
+            let managed = check(items)?;
+            for (i, (a, offset)) in managed.iter().enumerate() {
+                for (b, _) in &managed[..i] {
+                    if a.starts_with(b) || b.starts_with(a) {
+                        return Err(config_error(
+                            file,
+                            text,
+                            *offset,
+                            format!("{} overlaps {} (managed paths may not nest)", a.display(), b.display()),
+                        ));
+                    }
+                }
+            }
+            managed.into_iter().map(|(p, _)| p).collect()
+        }
+        None => default_paths(root),
+    };
+    let exclude = match &raw.exclude {
+        Some(items) => {
+            let exclude = check(items)?;
+            for (path, offset) in &exclude {
+                if !managed.iter().any(|m| path.starts_with(m) && path != m) {
+                    return Err(config_error(
+                        file,
+                        text,
+                        *offset,
+                        format!("{} is not inside a managed path", path.display()),
+                    ));
+                }
+            }
+            exclude.into_iter().map(|(p, _)| p).collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(Config {
+        default_mode: raw.default_mode.unwrap_or_default(),
+        paths: managed,
+        exclude,
+    })
+}
+
+/// Reads the original almost's `DefaultMode` (0 = read-only, 1 = read-write).
+fn read_legacy(text: &str) -> std::result::Result<DefaultMode, String> {
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') && line.ends_with(']') {
+            section = line[1..line.len() - 1].trim().to_owned();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let key = key.strip_prefix("Almost::").unwrap_or(key);
+        if (section.eq_ignore_ascii_case("almost") || section.is_empty())
+            && key.eq_ignore_ascii_case("DefaultMode")
+        {
+            return match value.trim().trim_matches('"') {
+                "0" | "ro" => Ok(DefaultMode::Locked),
+                "1" | "rw" => Ok(DefaultMode::Unlocked),
+                other => Err(format!("DefaultMode {other:?} is neither 0 (ro) nor 1 (rw)")),
+            };
+        }
+    }
+    Err("no DefaultMode in [Almost]".to_owned())
+}
+
+/// Loads the configuration of `root`, with the notices to show.
+pub fn load(root: &Root) -> Result<(Config, Vec<Notice>)> {
+    let file = root.host(Path::new(CONFIG_FILE));
+    match fs::read_to_string(&file) {
+        Ok(text) => return Ok((parse(root, Path::new(CONFIG_FILE), &text)?, Vec::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::ConfigRead { file, source: e }),
+    }
+    let mut config = Config {
+        default_mode: DefaultMode::default(),
+        paths: default_paths(root),
+        exclude: Vec::new(),
+    };
+    let mut notices = Vec::new();
+    let legacy = root.host(Path::new(LEGACY_FILE));
+    match fs::read_to_string(&legacy) {
+        Ok(text) => match read_legacy(&text) {
+            Ok(mode) => {
+                config.default_mode = mode;
+                notices.push(Notice::ImportedLegacy {
+                    file: PathBuf::from(LEGACY_FILE),
+                    mode,
+                });
+            }
+            Err(reason) => notices.push(Notice::LegacyUnreadable {
+                file: PathBuf::from(LEGACY_FILE),
+                reason,
+            }),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => notices.push(Notice::LegacyUnreadable {
+            file: PathBuf::from(LEGACY_FILE),
+            reason: e.to_string(),
+        }),
+    }
+    Ok((config, notices))
+}
+
+/// Writes `contents` to `path` atomically: a temp file in the same
+/// directory, fsync, rename over, fsync the directory.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".almost-")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Renders the effective configuration as TOML.
+pub fn render(config: &Config) -> String {
+    let list = |items: &[PathBuf]| {
+        let quoted: Vec<String> = items
+            .iter()
+            .map(|p| toml_edit::Value::from(p.to_string_lossy().as_ref()).to_string())
+            .collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    format!(
+        "default_mode = \"{}\"\npaths = {}\nexclude = {}\n",
+        config.default_mode.as_str(),
+        list(&config.paths),
+        list(&config.exclude)
+    )
+}
+
+/// One value of the configuration, as `config get` prints it.
+pub fn get(config: &Config, key: &str) -> Option<Vec<String>> {
+    let list = |v: &[PathBuf]| v.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    match key {
+        "default_mode" => Some(vec![config.default_mode.as_str().to_owned()]),
+        "paths" => Some(list(&config.paths)),
+        "exclude" => Some(list(&config.exclude)),
+        _ => None,
+    }
+}
+
+/// Sets KEY to VALUES in the config file of `root`, keeping the rest of the
+/// file (comments included), validating the result before writing it.
+pub fn set(root: &Root, key: &str, values: &[String]) -> Result<Config> {
+    let file = root.host(Path::new(CONFIG_FILE));
+    let display = Path::new(CONFIG_FILE);
+    let (text, imported) = match fs::read_to_string(&file) {
+        Ok(text) => (text, None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let (config, _) = load(root)?;
+            (
+                "# Almost configuration: see `man almost` or docs/almost.md.\n".to_owned(),
+                Some(config.default_mode),
+            )
+        }
+        Err(e) => return Err(Error::ConfigRead { file, source: e }),
+    };
+    // A file that does not parse is not edited blindly: report it as is.
+    parse(root, display, &text)?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        let offset = e.span().map_or(0, |s| s.start);
+        config_error(display, &text, offset, e.message().to_owned())
+    })?;
+    if let Some(mode) = imported
+        && key != "default_mode"
+    {
+        doc["default_mode"] = toml_edit::value(mode.as_str());
+    }
+    let bad_value = |reason: String| Error::Config {
+        file: display.to_owned(),
+        line: 0,
+        column: 0,
+        message: reason,
+    };
+    match key {
+        "default_mode" => {
+            let [value] = values else {
+                return Err(bad_value("default_mode takes one value".to_owned()));
+            };
+            let mode = DefaultMode::parse(value).ok_or_else(|| {
+                bad_value(format!("default_mode {value:?}: expected locked, unlocked or keep"))
+            })?;
+            doc["default_mode"] = toml_edit::value(mode.as_str());
+        }
+        "paths" | "exclude" => {
+            for value in values {
+                paths::check_manageable(value)?;
+            }
+            let mut array = toml_edit::Array::new();
+            for value in values {
+                array.push(value.as_str());
+            }
+            doc[key] = toml_edit::value(array);
+        }
+        other => {
+            return Err(bad_value(format!(
+                "unknown key {other:?} (known: {})",
+                KEYS.join(", ")
+            )));
+        }
+    }
+    let new_text = doc.to_string();
+    let config = parse(root, display, &new_text)?;
+    write_atomic(&file, new_text.as_bytes()).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_with(dirs: &[&str]) -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        for d in dirs {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    fn err(root: &Root, text: &str) -> String {
+        parse(root, Path::new(CONFIG_FILE), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_the_real_directories() {
+        let (dir, root) = root_with(&["usr", "opt", "etc"]);
+        std::os::unix::fs::symlink("usr/bin", dir.path().join("bin")).unwrap();
+        let config = parse(&root, Path::new(CONFIG_FILE), "").unwrap();
+        assert_eq!(config.paths, vec![PathBuf::from("/usr"), PathBuf::from("/opt")]);
+        assert_eq!(config.default_mode, DefaultMode::Locked);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let (_d, root) = root_with(&["usr"]);
+        let e = err(&root, "default_mode = \"locked\"\nbogus = 1\n");
+        assert!(e.starts_with("/etc/almost/almost.toml:2:1:"), "{e}");
+        assert!(e.contains("bogus"), "{e}");
+        let e = err(&root, "default_mode = \"sideways\"\n");
+        assert!(e.starts_with("/etc/almost/almost.toml:1:16:"), "{e}");
+        let e = err(&root, "paths = [\"/usr\",\n  \"/usr/../etc\"]\n");
+        assert!(e.starts_with("/etc/almost/almost.toml:2:3:"), "{e}");
+        let e = err(&root, "paths = [\"/usr\", \"/usr/lib\"]\n");
+        assert!(e.contains("may not nest"), "{e}");
+        let e = err(&root, "paths = [\"/usr\"]\nexclude = [\"/opt/x\"]\n");
+        assert!(e.contains("not inside a managed path"), "{e}");
+        let e = err(&root, "paths = [\"/home\"]\n");
+        assert!(e.contains("never managed"), "{e}");
+        let e = err(&root, "paths = [\n");
+        assert!(e.contains(":2:") || e.contains(":1:"), "{e}");
+    }
+
+    #[test]
+    fn legacy_ini() {
+        assert_eq!(read_legacy("[Almost]\nDefaultMode = 1\n"), Ok(DefaultMode::Unlocked));
+        assert_eq!(read_legacy("[Almost]\nCurrentMode=1\nDefaultMode=0\n"), Ok(DefaultMode::Locked));
+        assert!(read_legacy("[Almost]\nDefaultMode=7\n").is_err());
+        assert!(read_legacy("[Other]\nDefaultMode=1\n").is_err());
+    }
+
+    #[test]
+    fn set_keeps_comments_and_validates() {
+        let (dir, root) = root_with(&["usr", "opt", "etc/almost"]);
+        let file = dir.path().join("etc/almost/almost.toml");
+        fs::write(&file, "# keep me\ndefault_mode = \"locked\" # and me\n").unwrap();
+        let config = set(&root, "default_mode", &["unlocked".to_owned()]).unwrap();
+        assert_eq!(config.default_mode, DefaultMode::Unlocked);
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(text.contains("# keep me") && text.contains("\"unlocked\""), "{text}");
+        set(&root, "paths", &["/usr".to_owned()]).unwrap();
+        let before = fs::read_to_string(&file).unwrap();
+        assert!(set(&root, "paths", &["../x".to_owned()]).is_err());
+        assert!(set(&root, "default_mode", &["maybe".to_owned()]).is_err());
+        assert!(set(&root, "colour", &["blue".to_owned()]).is_err());
+        assert!(set(&root, "exclude", &["/opt/x".to_owned()]).is_err(), "exclude outside /usr");
+        assert_eq!(fs::read_to_string(&file).unwrap(), before, "a refused set changed the file");
+        let config = load(&root).unwrap().0;
+        assert_eq!(config.paths, vec![PathBuf::from("/usr")]);
+        assert_eq!(parse(&root, Path::new(CONFIG_FILE), &render(&config)).unwrap(), config);
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

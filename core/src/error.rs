@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Errors of the engine, one variant per failure, each mapped to a stable
+//! error kind that the command line turns into an exit code and the panel
+//! into a headline.
+
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The stable classes of failure. Their numbers are the exit codes of
+/// `almost` (documented in docs/almost.md) and must never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    Internal,
+    Usage,
+    NotRoot,
+    Config,
+    InvalidPath,
+    Partial,
+    Unsupported,
+    Busy,
+    Cancelled,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Internal => 1,
+            ErrorKind::Usage => 2,
+            ErrorKind::NotRoot => 3,
+            ErrorKind::Config => 4,
+            ErrorKind::InvalidPath => 5,
+            ErrorKind::Partial => 6,
+            ErrorKind::Unsupported => 7,
+            ErrorKind::Busy => 8,
+            ErrorKind::Cancelled => 10,
+        }
+    }
+
+    pub fn from_exit_code(code: i32) -> Option<Self> {
+        [
+            ErrorKind::Internal,
+            ErrorKind::Usage,
+            ErrorKind::NotRoot,
+            ErrorKind::Config,
+            ErrorKind::InvalidPath,
+            ErrorKind::Partial,
+            ErrorKind::Unsupported,
+            ErrorKind::Busy,
+            ErrorKind::Cancelled,
+        ]
+        .into_iter()
+        .find(|k| k.exit_code() == code)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Internal => "internal",
+            ErrorKind::Usage => "usage",
+            ErrorKind::NotRoot => "not-root",
+            ErrorKind::Config => "config",
+            ErrorKind::InvalidPath => "invalid-path",
+            ErrorKind::Partial => "partial",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{file}:{line}:{column}: {message}")]
+    Config {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("cannot read {file}: {source}")]
+    ConfigRead { file: PathBuf, source: io::Error },
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("--root {path:?}: {reason}")]
+    InvalidRoot { path: PathBuf, reason: String },
+    #[error("this command must run as root (try: sudo almost {command})")]
+    NotRoot { command: String },
+    #[error("{path}: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("{path}: the filesystem is mounted read-only")]
+    ReadOnly { path: PathBuf },
+    #[error("{failed} entries could not be changed (first: {first})")]
+    Partial { failed: u64, first: String },
+    #[error("{what} is busy: {detail}")]
+    Busy { what: String, detail: String },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config { .. } | Error::ConfigRead { .. } => ErrorKind::Config,
+            Error::InvalidPath { .. } | Error::InvalidRoot { .. } => ErrorKind::InvalidPath,
+            Error::NotRoot { .. } => ErrorKind::NotRoot,
+            Error::Unsupported { .. } | Error::ReadOnly { .. } => ErrorKind::Unsupported,
+            Error::Partial { .. } => ErrorKind::Partial,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct_and_round_trip() {
+        let kinds = [
+            ErrorKind::Internal,
+            ErrorKind::Usage,
+            ErrorKind::NotRoot,
+            ErrorKind::Config,
+            ErrorKind::InvalidPath,
+            ErrorKind::Partial,
+            ErrorKind::Unsupported,
+            ErrorKind::Busy,
+            ErrorKind::Cancelled,
+        ];
+        let mut codes: Vec<i32> = kinds.iter().map(|k| k.exit_code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), kinds.len());
+        for k in kinds {
+            assert_eq!(ErrorKind::from_exit_code(k.exit_code()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert_eq!(ErrorKind::from_exit_code(0), None);
+    }
+}

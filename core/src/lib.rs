@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! almost-core: the engine of Almost. Flags, the parallel walk, the
+//! configuration, the runtime state and the JSON protocol. No GTK, no
+//! shells.
+
+pub mod attrs;
+pub mod config;
+pub mod error;
+pub mod mounts;
+pub mod paths;
+pub mod protocol;
+pub mod state;
+pub mod system;
+pub mod walk;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Paths as the user names them ("/usr", always inside the root) and the
+//! root they are resolved under. Validation here is the single gate every
+//! path from a config file or a command line goes through.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Trees Almost never manages: they hold configuration, user data, state
+/// or kernel interfaces. A managed path may not be, contain or lie in one.
+pub const NEVER_MANAGED: &[&str] = &[
+    "/home", "/etc", "/var", "/run", "/tmp", "/proc", "/sys", "/dev", "/boot", "/root", "/mnt",
+    "/media", "/srv", "/lost+found",
+];
+
+/// The default managed trees; those that are real directories are used.
+pub const DEFAULT_PATHS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
+];
+
+/// Checks that `raw` is an absolute, normalised path: no `.`/`..`, no empty
+/// component, no trailing slash, not `/` itself.
+pub fn check_syntax(raw: &str) -> Result<PathBuf> {
+    let bad = |reason: &str| Error::InvalidPath {
+        path: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if raw.is_empty() {
+        return Err(bad("empty path"));
+    }
+    if !raw.starts_with('/') {
+        return Err(bad("not an absolute path"));
+    }
+    if raw == "/" {
+        return Err(bad("the whole root cannot be managed"));
+    }
+    if raw.contains('\0') {
+        return Err(bad("contains a NUL byte"));
+    }
+    for part in raw[1..].split('/') {
+        match part {
+            "" => return Err(bad("empty component (double or trailing slash)")),
+            "." | ".." => return Err(bad("contains . or .. components")),
+            _ => {}
+        }
+    }
+    Ok(PathBuf::from(raw))
+}
+
+/// A path that may be managed (flagged): syntactically clean and clear of
+/// the trees that are never managed.
+pub fn check_manageable(raw: &str) -> Result<PathBuf> {
+    let path = check_syntax(raw)?;
+    for never in NEVER_MANAGED {
+        let never = Path::new(never);
+        if path.starts_with(never) || never.starts_with(&path) {
+            return Err(Error::InvalidPath {
+                path: raw.to_owned(),
+                reason: format!("{} is never managed", never.display()),
+            });
+        }
+    }
+    Ok(path)
+}
+
+/// The path relative to the root, for `openat` under the root fd.
+pub fn relative(path: &Path) -> &Path {
+    path.strip_prefix("/").unwrap_or(path)
+}
+
+/// The system root everything is resolved under (`--root`, default `/`).
+#[derive(Debug)]
+pub struct Root {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl Root {
+    /// Opens DIR as the root. It must be an existing absolute directory with
+    /// no `..`; it is canonicalised so that output can name host paths.
+    pub fn open(dir: &Path) -> Result<Root> {
+        let bad = |reason: &str| Error::InvalidRoot {
+            path: dir.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if !dir.is_absolute() {
+            return Err(bad("not an absolute path"));
+        }
+        if dir.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(bad("contains .. components"));
+        }
+        let meta = std::fs::metadata(dir).map_err(|e| bad(&e.to_string()))?;
+        if !meta.is_dir() {
+            return Err(bad("not a directory"));
+        }
+        let path = dir.canonicalize().map_err(|e| bad(&e.to_string()))?;
+        let fd: OwnedFd = std::fs::File::open(&path)
+            .map_err(|e| bad(&e.to_string()))?
+            .into();
+        Ok(Root { path, fd })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub fn is_system_root(&self) -> bool {
+        self.path == Path::new("/")
+    }
+
+    /// The host path of `inside` ("/usr" → "/tmp/r/usr").
+    pub fn host(&self, inside: &Path) -> PathBuf {
+        self.path.join(relative(inside))
+    }
+
+    /// The path inside the root of a host path, if it is under the root.
+    pub fn inside(&self, host: &Path) -> Option<PathBuf> {
+        let rel = host.strip_prefix(&self.path).ok()?;
+        Some(Path::new("/").join(rel))
+    }
+
+    /// Opens the directory `inside` beneath the root without following any
+    /// symlink on the way (a symlinked /lib is not a tree of its own) and
+    /// without escaping the root.
+    pub fn open_dir(&self, inside: &Path) -> std::io::Result<OwnedFd> {
+        use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
+        Ok(openat2(self.fd.as_fd(), relative(inside), how)?)
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax() {
+        assert!(check_syntax("/usr").is_ok());
+        assert!(check_syntax("/usr/lib/x86_64-linux-gnu").is_ok());
+        assert!(check_syntax("/usr/my dir").is_ok());
+        for bad in ["", "usr", "./usr", "/", "/usr/", "//usr", "/usr/../etc", "/usr/./lib", "/..", "/a\0b"] {
+            assert!(check_syntax(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn never_managed_trees_are_refused() {
+        assert!(check_manageable("/usr").is_ok());
+        assert!(check_manageable("/opt/app").is_ok());
+        assert!(check_manageable("/homework").is_ok(), "a prefix of a name is not a parent");
+        for bad in ["/home", "/home/user", "/etc", "/var/lib", "/proc", "/run/x"] {
+            let err = check_manageable(bad).unwrap_err();
+            assert!(err.to_string().contains("never managed"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn root_rejects_bad_dirs_and_resolves_beneath() {
+        assert!(Root::open(Path::new("relative")).is_err());
+        assert!(Root::open(Path::new("/nonexistent-almost-root")).is_err());
+        assert!(Root::open(Path::new("/tmp/../tmp")).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("usr")).unwrap();
+        std::os::unix::fs::symlink("usr", dir.path().join("lib")).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("escape")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert!(root.open_dir(Path::new("/usr")).is_ok());
+        assert!(root.open_dir(Path::new("/lib")).is_err(), "symlinked tree followed");
+        assert!(root.open_dir(Path::new("/escape/usr")).is_err(), "escaped the root");
+        assert_eq!(root.host(Path::new("/usr")), root.path().join("usr"));
+        assert_eq!(root.inside(&root.path().join("usr/bin")).unwrap(), Path::new("/usr/bin"));
+    }
+}

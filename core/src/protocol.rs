@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The JSON protocol between `almost --json` and its callers (the panel):
+//! one event per line. These types are the single definition both sides
+//! serialise and parse.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::walk::EntryError;
+
+/// The measured state of the managed trees (or of one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Locked,
+    Unlocked,
+    Partial,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Locked => "locked",
+            Mode::Unlocked => "unlocked",
+            Mode::Partial => "partial",
+        }
+    }
+
+    pub fn from_counts(locked: u64, unlocked: u64) -> Mode {
+        match (locked, unlocked) {
+            (_, 0) if locked > 0 => Mode::Locked,
+            (0, _) => Mode::Unlocked,
+            _ => Mode::Partial,
+        }
+    }
+}
+
+/// One managed path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathReport {
+    pub path: String,
+    pub mode: Mode,
+    pub locked: u64,
+    pub unlocked: u64,
+    pub skipped: u64,
+    #[serde(default)]
+    pub changed: u64,
+    pub mount_points: Vec<String>,
+    pub errors: Vec<EntryError>,
+    pub error_count: u64,
+    /// Why the path cannot carry the flag (filesystem type), if it cannot.
+    pub unsupported: Option<String>,
+    /// The path's filesystem is mounted read-only.
+    pub read_only: bool,
+    /// Overlay mounts on, above or inside the path (paths inside the root).
+    pub overlays: Vec<String>,
+}
+
+/// A command that runs under `almost run` with the trees unlocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub pid: i32,
+    pub command: String,
+    pub started: u64,
+}
+
+/// The result of `status`, `lock`, `unlock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub mode: Mode,
+    pub changed: u64,
+    pub paths: Vec<PathReport>,
+    /// Unix time at which a timed unlock ends, if one is pending.
+    pub relock_at: Option<u64>,
+    /// Commands running under `almost run`.
+    pub runs: Vec<RunInfo>,
+    /// The mode restored once the temporary unlocks end.
+    pub restore: Option<Mode>,
+}
+
+impl Report {
+    pub fn error_count(&self) -> u64 {
+        self.paths.iter().map(|p| p.error_count).sum()
+    }
+}
+
+/// One line of `almost --json` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event {
+    Progress {
+        phase: String,
+        done: u64,
+        total: Option<u64>,
+        path: Option<String>,
+    },
+    Warning {
+        message: String,
+    },
+    Result {
+        command: String,
+        #[serde(flatten)]
+        body: serde_json::Map<String, serde_json::Value>,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+        exit_code: i32,
+    },
+}
+
+impl Event {
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!("{{\"event\":\"error\",\"kind\":\"internal\",\"message\":\"{e}\",\"exit_code\":1}}")
+        })
+    }
+
+    pub fn from_line(line: &str) -> serde_json::Result<Event> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_from_counts() {
+        assert_eq!(Mode::from_counts(3, 0), Mode::Locked);
+        assert_eq!(Mode::from_counts(0, 3), Mode::Unlocked);
+        assert_eq!(Mode::from_counts(0, 0), Mode::Unlocked);
+        assert_eq!(Mode::from_counts(2, 1), Mode::Partial);
+    }
+
+    #[test]
+    fn events_round_trip_in_the_documented_shape() {
+        let progress = Event::Progress {
+            phase: "lock".into(),
+            done: 5,
+            total: None,
+            path: Some("/usr".into()),
+        };
+        let line = progress.to_line();
+        assert_eq!(line, r#"{"event":"progress","phase":"lock","done":5,"total":null,"path":"/usr"}"#);
+        assert_eq!(Event::from_line(&line).unwrap(), progress);
+        let error = Event::Error {
+            kind: ErrorKind::NotRoot,
+            message: "m".into(),
+            exit_code: 3,
+        };
+        assert!(error.to_line().contains(r#""kind":"not-root""#));
+        let mut body = serde_json::Map::new();
+        body.insert("mode".into(), "locked".into());
+        let result = Event::Result {
+            command: "status".into(),
+            body,
+        };
+        let line = result.to_line();
+        assert_eq!(line, r#"{"event":"result","command":"status","mode":"locked"}"#);
+        assert_eq!(Event::from_line(&line).unwrap(), result);
+    }
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Runtime state under `/run/almost` (inside the root): the commands
+//! running under `almost run`, a pending timed re-lock, and the mode to
+//! restore when those temporary unlocks end. It says what to do later,
+//! never what the flags are now: that is always measured.
+//!
+//! Every change happens under an exclusive `flock` on `/run/almost/lock`,
+//! which also serialises whole lock/unlock runs between processes. The
+//! kernel drops the lock when its holder dies, so a killed `almost` never
+//! wedges the next one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::config::write_atomic;
+use crate::error::{Error, Result};
+use crate::paths::Root;
+use crate::protocol::{Mode, RunInfo};
+
+pub const STATE_DIR: &str = "/run/almost";
+
+/// A process, identified by pid and start time so a reused pid is not
+/// mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proc {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl Proc {
+    pub fn of(pid: i32) -> Option<Proc> {
+        Some(Proc {
+            pid,
+            start: start_time(pid)?,
+        })
+    }
+
+    pub fn current() -> Proc {
+        let pid = std::process::id() as i32;
+        Proc {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+}
+
+/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let state = after.split(' ').next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    after.split(' ').nth(19)?.parse().ok()
+}
+
+/// One `almost run`: the `almost` process and the command it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub almost: Proc,
+    pub child: Option<Proc>,
+    pub command: String,
+    pub started: u64,
+}
+
+impl RunRecord {
+    /// A run is over only when neither `almost` nor its command lives: a
+    /// killed `almost` must not re-lock under a package manager still at work.
+    pub fn is_alive(&self) -> bool {
+        self.almost.is_alive() || self.child.is_some_and(|c| c.is_alive())
+    }
+
+    pub fn info(&self) -> RunInfo {
+        RunInfo {
+            pid: self.child.map_or(self.almost.pid, |c| c.pid),
+            command: self.command.clone(),
+            started: self.started,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    /// The mode to restore when no temporary unlock remains.
+    pub restore: Option<Mode>,
+    /// Unix time at which a timed unlock ends.
+    pub relock_at: Option<u64>,
+    pub runs: Vec<RunRecord>,
+}
+
+impl RunState {
+    pub fn prune_dead(&mut self) -> bool {
+        let before = self.runs.len();
+        self.runs.retain(|r| r.is_alive());
+        self.runs.len() != before
+    }
+
+    /// Whether a temporary unlock (a run, a timer) is still in force.
+    pub fn temporary_unlock_active(&self, now: u64) -> bool {
+        !self.runs.is_empty() || self.relock_at.is_some_and(|t| t > now)
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn state_dir(root: &Root) -> PathBuf {
+    root.host(Path::new(STATE_DIR))
+}
+
+fn state_file(root: &Root) -> PathBuf {
+    state_dir(root).join("state.json")
+}
+
+/// Reads the state without locking (for unprivileged status). A missing or
+/// unreadable file is an empty state.
+pub fn read(root: &Root) -> RunState {
+    fs::read(state_file(root))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The state, held under the exclusive lock until dropped.
+pub struct StateGuard {
+    _lock: Flock<File>,
+    file: PathBuf,
+    pub state: RunState,
+}
+
+fn open_lock(root: &Root) -> Result<File> {
+    let dir = state_dir(root);
+    let err = |e: io::Error| Error::io(format!("state directory {}", dir.display()), e);
+    fs::create_dir_all(&dir).map_err(err)?;
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(err)
+}
+
+fn guard(root: &Root, lock: Flock<File>) -> StateGuard {
+    StateGuard {
+        _lock: lock,
+        file: state_file(root),
+        state: read(root),
+    }
+}
+
+/// Takes the state lock, waiting for another `almost` that holds it.
+pub fn lock(root: &Root) -> Result<StateGuard> {
+    let file = open_lock(root)?;
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::io("locking the state", e.into()))?;
+    Ok(guard(root, lock))
+}
+
+/// Takes the state lock only if nobody holds it.
+pub fn try_lock(root: &Root) -> Result<Option<StateGuard>> {
+    let file = open_lock(root)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(guard(root, lock))),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(Error::io("locking the state", e.into())),
+    }
+}
+
+impl StateGuard {
+    pub fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| Error::io("encoding the state", io::Error::other(e)))?;
+        write_atomic(&self.file, &bytes).map_err(|e| Error::io(format!("writing {}", self.file.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_a_fake_one_is_not() {
+        let me = Proc::current();
+        assert!(me.is_alive());
+        assert!(!Proc { start: me.start + 1, ..me }.is_alive(), "pid reuse not detected");
+        assert!(!Proc { pid: i32::MAX, start: 1 }.is_alive());
+    }
+
+    #[test]
+    fn state_round_trips_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(read(&root), RunState::default());
+        {
+            let mut g = lock(&root).unwrap();
+            assert!(try_lock(&root).unwrap().is_none(), "lock not exclusive");
+            g.state.restore = Some(Mode::Locked);
+            g.state.relock_at = Some(now() + 60);
+            g.state.runs.push(RunRecord {
+                almost: Proc::current(),
+                child: None,
+                command: "true".into(),
+                started: now(),
+            });
+            g.save().unwrap();
+        }
+        let mut state = read(&root);
+        assert_eq!(state.restore, Some(Mode::Locked));
+        assert!(state.temporary_unlock_active(now()));
+        assert!(!state.prune_dead(), "own run pruned");
+        state.runs[0].almost.pid = i32::MAX;
+        assert!(state.prune_dead());
+        assert!(state.runs.is_empty());
+        assert!(try_lock(&root).unwrap().is_some());
+    }
+}

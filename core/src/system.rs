@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! A system under Almost's care: its root, its configuration, and the
+//! operations on its managed trees — measure, lock, unlock — with the
+//! runtime state (runs, timed re-lock) settled around them.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::attrs::FlagInterface;
+use crate::config::{self, Config, DefaultMode, Notice};
+use crate::error::{Error, Result};
+use crate::mounts;
+use crate::paths::Root;
+use crate::protocol::{Mode, PathReport, Report};
+use crate::state::{self, RunState, StateGuard};
+use crate::walk::{self, Action, Walk};
+
+/// Where the entry counts of the last walks are kept, only to give progress
+/// reports a total. Nothing reads it as the state of the flags.
+const COUNTS_FILE: &str = "/var/lib/almost/entry-counts.json";
+
+/// Live progress of a walk, read by a reporter thread.
+#[derive(Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    /// 0 while unknown.
+    pub total: AtomicU64,
+    pub path: Mutex<String>,
+    pub cancel: AtomicBool,
+}
+
+impl Progress {
+    pub fn current_path(&self) -> String {
+        self.path.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+pub struct System {
+    pub root: Root,
+    pub config: Config,
+    pub notices: Vec<Notice>,
+    pub iface: FlagInterface,
+}
+
+impl System {
+    pub fn open(root_dir: &Path, iface: FlagInterface) -> Result<System> {
+        let root = Root::open(root_dir)?;
+        let (config, notices) = config::load(&root)?;
+        Ok(System {
+            root,
+            config,
+            notices,
+            iface,
+        })
+    }
+
+    fn load_counts(&self) -> HashMap<String, u64> {
+        fs::read(self.root.host(Path::new(COUNTS_FILE)))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_counts(&self, report: &Report) {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let counts: HashMap<&str, u64> = report
+            .paths
+            .iter()
+            .map(|p| (p.path.as_str(), p.locked + p.unlocked + p.skipped))
+            .collect();
+        if let Ok(bytes) = serde_json::to_vec(&counts) {
+            // Only a progress estimate: a failure to save it is harmless.
+            let _ = config::write_atomic(&self.root.host(Path::new(COUNTS_FILE)), &bytes);
+        }
+    }
+
+    /// Walks every managed path with `action`.
+    fn walk_all(&self, action: Action, progress: &Progress) -> Result<Report> {
+        let excludes = walk::exclude_map(self.config.exclude.iter().map(PathBuf::as_path));
+        let mount_table = mounts::read().unwrap_or_default();
+        let known = self.load_counts();
+        let total: u64 = self
+            .config
+            .paths
+            .iter()
+            .map(|p| known.get(p.to_string_lossy().as_ref()).copied().unwrap_or(0))
+            .sum();
+        progress.total.store(total, Ordering::Relaxed);
+        let mut paths = Vec::new();
+        for path in &self.config.paths {
+            if let Ok(mut current) = progress.path.lock() {
+                *current = path.to_string_lossy().into_owned();
+            }
+            paths.push(self.walk_one(path, action, &excludes, &mount_table, progress)?);
+        }
+        let locked: u64 = paths.iter().filter(|p| p.unsupported.is_none()).map(|p| p.locked).sum();
+        let unlocked: u64 = paths.iter().filter(|p| p.unsupported.is_none()).map(|p| p.unlocked).sum();
+        let report = Report {
+            mode: Mode::from_counts(locked, unlocked),
+            changed: paths.iter().map(|p| p.changed).sum(),
+            paths,
+            relock_at: None,
+            runs: Vec::new(),
+            restore: None,
+        };
+        if !progress.cancel.load(Ordering::Relaxed) {
+            self.save_counts(&report);
+        }
+        Ok(report)
+    }
+
+    fn walk_one(
+        &self,
+        path: &Path,
+        action: Action,
+        excludes: &HashMap<PathBuf, std::collections::HashSet<std::ffi::OsString>>,
+        mount_table: &[mounts::Mount],
+        progress: &Progress,
+    ) -> Result<PathReport> {
+        let host = self.root.host(path);
+        let mut report = PathReport {
+            path: path.to_string_lossy().into_owned(),
+            mode: Mode::Unlocked,
+            locked: 0,
+            unlocked: 0,
+            skipped: 0,
+            changed: 0,
+            mount_points: Vec::new(),
+            errors: Vec::new(),
+            error_count: 0,
+            unsupported: None,
+            read_only: false,
+            overlays: mounts::overlays_touching(mount_table, &host)
+                .into_iter()
+                .map(|m| self.inside_name(&m.mount_point))
+                .collect(),
+        };
+        let fd = match self.root.open_dir(path) {
+            Ok(fd) => fd,
+            Err(e) => {
+                report.unsupported = Some(match e.raw_os_error() {
+                    Some(libc::ENOENT) => "does not exist".to_owned(),
+                    Some(libc::ELOOP) => "is a symlink (its target is managed on its own, if at all)".to_owned(),
+                    Some(libc::ENOTDIR) => "is not a directory".to_owned(),
+                    _ => e.to_string(),
+                });
+                return Ok(report);
+            }
+        };
+        let fstype = mounts::containing(mount_table, &host).map_or_else(|| "unknown".to_owned(), |m| m.fstype.clone());
+        report.read_only = nix::sys::statvfs::fstatvfs(&fd)
+            .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+            .unwrap_or(false);
+        if report.read_only && matches!(action, Action::Set(_)) {
+            report.unsupported = Some(format!("the {fstype} filesystem is mounted read-only"));
+            return Ok(report);
+        }
+        let walk = Walk {
+            action,
+            iface: self.iface,
+            excludes,
+            progress: &progress.done,
+            cancel: &progress.cancel,
+        };
+        let counts = walk
+            .run(fd, path)
+            .map_err(|e| Error::io(format!("walking {}", path.display()), e))?;
+        if counts.unsupported {
+            report.unsupported = Some(format!("the {fstype} filesystem cannot carry the immutable flag"));
+            return Ok(report);
+        }
+        report.mode = Mode::from_counts(counts.locked, counts.unlocked);
+        report.locked = counts.locked;
+        report.unlocked = counts.unlocked;
+        report.skipped = counts.skipped;
+        report.changed = counts.changed;
+        report.mount_points = counts.mount_points;
+        report.errors = counts.errors;
+        report.error_count = counts.error_count;
+        Ok(report)
+    }
+
+    fn inside_name(&self, host: &Path) -> String {
+        self.root
+            .inside(host)
+            .unwrap_or_else(|| host.to_owned())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Reads the flags of every managed path.
+    pub fn measure(&self, progress: &Progress) -> Result<Report> {
+        let mut report = self.walk_all(Action::Read, progress)?;
+        attach_state(&mut report, &state::read(&self.root));
+        Ok(report)
+    }
+
+    /// Sets (`true`) or clears the flag over every managed path. The caller
+    /// holds the state lock.
+    pub fn apply(&self, on: bool, progress: &Progress) -> Result<Report> {
+        self.walk_all(Action::Set(on), progress)
+    }
+
+    /// Ends what is over: dead runs, an expired timer; when no temporary
+    /// unlock is left, applies the mode to restore. Returns the report of
+    /// that restore, if one was applied.
+    pub fn settle(&self, guard: &mut StateGuard, progress: &Progress) -> Result<Option<Report>> {
+        let now = state::now();
+        let mut dirty = guard.state.prune_dead();
+        if guard.state.relock_at.is_some_and(|t| t <= now) {
+            guard.state.relock_at = None;
+            dirty = true;
+        }
+        let mut applied = None;
+        if !guard.state.temporary_unlock_active(now)
+            && let Some(mode) = guard.state.restore
+        {
+            tracing::info!(mode = mode.as_str(), "restoring the mode from before the temporary unlock");
+            applied = Some(self.apply(mode != Mode::Unlocked, progress)?);
+            guard.state.restore = None;
+            dirty = true;
+        }
+        if dirty {
+            guard.save()?;
+        }
+        Ok(applied)
+    }
+
+    /// An explicit lock or unlock: it becomes the mode to keep, ending any
+    /// pending timed re-lock; commands running under `almost run` go on.
+    pub fn set_mode(&self, guard: &mut StateGuard, on: bool, progress: &Progress) -> Result<Report> {
+        guard.state.relock_at = None;
+        guard.state.restore = if guard.state.runs.is_empty() {
+            None
+        } else {
+            // Runs still going on must not undo the user's explicit choice
+            // when they end.
+            Some(if on { Mode::Locked } else { Mode::Unlocked })
+        };
+        guard.save()?;
+        let mut report = self.apply(on, progress)?;
+        attach_state(&mut report, &guard.state);
+        Ok(report)
+    }
+
+    /// The mode `enter default` applies, if any.
+    pub fn default_lock(&self) -> Option<bool> {
+        match self.config.default_mode {
+            DefaultMode::Locked => Some(true),
+            DefaultMode::Unlocked => Some(false),
+            DefaultMode::Keep => None,
+        }
+    }
+}
+
+/// Copies the runtime state (pending re-lock, runs) into a report.
+pub fn attach_state(report: &mut Report, state: &RunState) {
+    report.relock_at = state.relock_at.filter(|t| *t > state::now());
+    report.runs = state.runs.iter().filter(|r| r.is_alive()).map(|r| r.info()).collect();
+    report.restore = state.restore;
+}
+
+/// The error a finished operation amounts to, if any: an unsupported or
+/// read-only path first, then entries that could not be changed.
+pub fn outcome(report: &Report) -> Option<Error> {
+    if let Some(p) = report.paths.iter().find(|p| p.unsupported.is_some()) {
+        let reason = p.unsupported.clone().unwrap_or_default();
+        return Some(Error::Unsupported {
+            path: PathBuf::from(&p.path),
+            reason,
+        });
+    }
+    let failed = report.error_count();
+    if failed > 0 {
+        let first = report
+            .paths
+            .iter()
+            .flat_map(|p| p.errors.first())
+            .next()
+            .map_or_else(String::new, |e| format!("{}: {}", e.path, e.message));
+        return Some(Error::Partial { failed, first });
+    }
+    None
+}

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The parallel walk over one managed tree: reads or changes the immutable
+//! flag of every file and directory, never following a symlink, never
+//! opening anything but directories (and, on the ioctl fallback, files),
+//! never leaving the starting mount.
+//!
+//! Directories are the unit of parallelism: each one is read with one fd
+//! and its subdirectories are handed to rayon's work-stealing pool, opened
+//! only when a worker takes them, so open fds stay proportional to depth
+//! times threads rather than to the size of the tree.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use nix::dir::{Dir, Type};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::attrs::{self, Entry, FlagInterface, Kind};
+
+/// How many per-entry errors a report keeps (all are counted).
+pub const MAX_KEPT_ERRORS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Only read the flags (status).
+    Read,
+    /// Set (`true`) or clear (`false`) the flag where it differs.
+    Set(bool),
+}
+
+/// One entry that could not be read or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryError {
+    pub path: String,
+    pub errno: i32,
+    pub message: String,
+}
+
+impl EntryError {
+    fn new(path: &Path, err: &io::Error) -> Self {
+        EntryError {
+            path: path.to_string_lossy().into_owned(),
+            errno: err.raw_os_error().unwrap_or(0),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// What the walk of one tree found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TreeCounts {
+    pub locked: u64,
+    pub unlocked: u64,
+    pub skipped: u64,
+    pub changed: u64,
+    pub mount_points: Vec<String>,
+    pub errors: Vec<EntryError>,
+    pub error_count: u64,
+    /// Set when the filesystem turned out not to carry the flag at all.
+    pub unsupported: bool,
+}
+
+/// Everything shared by the workers of one walk.
+pub struct Walk<'a> {
+    pub action: Action,
+    pub iface: FlagInterface,
+    /// Names to skip, keyed by the path (inside the root) of their parent.
+    pub excludes: &'a HashMap<PathBuf, HashSet<OsString>>,
+    /// Entries seen so far, for progress reports.
+    pub progress: &'a AtomicU64,
+    /// Set to stop the walk early (the result is then incomplete).
+    pub cancel: &'a AtomicBool,
+}
+
+#[derive(Default)]
+struct Shared {
+    locked: AtomicU64,
+    unlocked: AtomicU64,
+    skipped: AtomicU64,
+    changed: AtomicU64,
+    error_count: AtomicU64,
+    mount_points: Mutex<Vec<String>>,
+    errors: Mutex<Vec<EntryError>>,
+    unsupported: AtomicBool,
+}
+
+impl Shared {
+    fn error(&self, path: &Path, err: &io::Error) {
+        self.error_count.fetch_add(1, Ordering::Relaxed);
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if errors.len() < MAX_KEPT_ERRORS {
+            errors.push(EntryError::new(path, err));
+        }
+    }
+
+    fn count_state(&self, immutable: bool) {
+        if immutable {
+            self.locked.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.unlocked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The identity of the mount a walk may not leave.
+#[derive(Clone, Copy)]
+struct Fence {
+    dev: u64,
+    mnt_id: u64,
+}
+
+impl Walk<'_> {
+    /// Walks the tree whose root directory is `root_fd`, named `path`
+    /// inside the system root.
+    pub fn run(&self, root_fd: OwnedFd, path: &Path) -> io::Result<TreeCounts> {
+        let top = attrs::stat_at(root_fd.as_fd(), c"")?;
+        let fence = Fence {
+            dev: top.dev,
+            mnt_id: top.mnt_id,
+        };
+        let shared = Shared::default();
+        // The tree root itself carries the flag too.
+        self.visit(&shared, root_fd.as_fd(), c"", &top, path);
+        if shared.unsupported.load(Ordering::Relaxed) {
+            return Ok(TreeCounts {
+                unsupported: true,
+                ..TreeCounts::default()
+            });
+        }
+        self.walk_dir(&shared, fence, root_fd, path);
+        let mut mount_points = shared.mount_points.into_inner().unwrap_or_else(|p| p.into_inner());
+        mount_points.sort();
+        let mut errors = shared.errors.into_inner().unwrap_or_else(|p| p.into_inner());
+        errors.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(TreeCounts {
+            locked: shared.locked.into_inner(),
+            unlocked: shared.unlocked.into_inner(),
+            skipped: shared.skipped.into_inner(),
+            changed: shared.changed.into_inner(),
+            mount_points,
+            errors,
+            error_count: shared.error_count.into_inner(),
+            unsupported: shared.unsupported.into_inner(),
+        })
+    }
+
+    fn walk_dir(&self, shared: &Shared, fence: Fence, fd: OwnedFd, path: &Path) {
+        if self.cancel.load(Ordering::Relaxed) || shared.unsupported.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut dir = match Dir::from_fd(fd) {
+            Ok(dir) => dir,
+            Err(e) => return shared.error(path, &e.into()),
+        };
+        let skip = self.excludes.get(path);
+        let mut subdirs: Vec<(CString, Entry)> = Vec::new();
+        let mut seen = 0u64;
+        let mut names: Vec<(CString, Option<Type>)> = Vec::new();
+        for entry in dir.iter() {
+            match entry {
+                Ok(entry) => {
+                    let name = entry.file_name();
+                    if name == c"." || name == c".." {
+                        continue;
+                    }
+                    if let Some(skip) = skip
+                        && skip.contains(OsStr::from_bytes(name.to_bytes()))
+                    {
+                        continue;
+                    }
+                    names.push((name.to_owned(), entry.file_type()));
+                }
+                Err(e) => {
+                    shared.error(path, &e.into());
+                    break;
+                }
+            }
+        }
+        let dirfd = dir.as_fd();
+        for (name, dtype) in names {
+            seen += 1;
+            // Symlinks and special files cannot carry the flag: the
+            // directory entry's type is enough to skip them unopened.
+            if matches!(
+                dtype,
+                Some(Type::Symlink | Type::Fifo | Type::CharacterDevice | Type::BlockDevice | Type::Socket)
+            ) {
+                shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let child = path.join(OsStr::from_bytes(name.to_bytes()));
+            let entry = match attrs::stat_at(dirfd, &name) {
+                Ok(entry) => entry,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => {
+                    shared.error(&child, &e);
+                    continue;
+                }
+            };
+            if !entry.kind.can_carry_flag() {
+                shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if entry.mount_root || entry.dev != fence.dev || entry.mnt_id != fence.mnt_id {
+                let mut mounts = shared.mount_points.lock().unwrap_or_else(|p| p.into_inner());
+                mounts.push(child.to_string_lossy().into_owned());
+                continue;
+            }
+            self.visit(shared, dirfd, &name, &entry, &child);
+            if entry.kind == Kind::Dir {
+                subdirs.push((name, entry));
+            }
+        }
+        self.progress.fetch_add(seen, Ordering::Relaxed);
+        subdirs.into_par_iter().for_each(|(name, entry)| {
+            let child = path.join(OsStr::from_bytes(name.to_bytes()));
+            match open_subdir(dirfd, &name, &entry) {
+                Ok(fd) => self.walk_dir(shared, fence, fd, &child),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => shared.error(&child, &e),
+            }
+        });
+    }
+
+    /// Reads or changes the flag of one file or directory.
+    fn visit(&self, shared: &Shared, dirfd: BorrowedFd<'_>, name: &CStr, entry: &Entry, path: &Path) {
+        let current = match entry.immutable {
+            Some(flag) => flag,
+            None => match attrs::get_immutable(dirfd, name, self.iface) {
+                Ok(flag) => flag,
+                Err(e) if attrs::is_unsupported(&e) => {
+                    shared.unsupported.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => return shared.error(path, &e),
+            },
+        };
+        match self.action {
+            Action::Read => shared.count_state(current),
+            Action::Set(on) if on == current => shared.count_state(current),
+            Action::Set(on) => match attrs::set_immutable(dirfd, name, on, self.iface) {
+                Ok(changed) => {
+                    if changed {
+                        shared.changed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    shared.count_state(on);
+                }
+                Err(e) if name.is_empty() && attrs::is_unsupported(&e) => {
+                    shared.unsupported.store(true, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    shared.error(path, &e);
+                    shared.count_state(current);
+                }
+            },
+        }
+    }
+}
+
+/// Opens a subdirectory found by `stat_at`, and checks that it is still the
+/// same inode (nothing was swapped or mounted in between).
+fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr, seen: &Entry) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: name is a valid C string; the fd is owned by us.
+    let fd = unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: openat returned a fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let now = attrs::stat_at(fd.as_fd(), c"")?;
+    if now.ino != seen.ino || now.dev != seen.dev || now.mnt_id != seen.mnt_id {
+        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
+    Ok(fd)
+}
+
+/// Groups exclude paths by their parent, the form `Walk` looks them up in.
+pub fn exclude_map<'a>(excludes: impl IntoIterator<Item = &'a Path>) -> HashMap<PathBuf, HashSet<OsString>> {
+    let mut map: HashMap<PathBuf, HashSet<OsString>> = HashMap::new();
+    for path in excludes {
+        if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+            map.entry(parent.to_owned()).or_default().insert(name.to_owned());
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn walk_tree(dir: &Path, action: Action, excludes: &[&str]) -> TreeCounts {
+        let excludes: Vec<PathBuf> = excludes.iter().map(PathBuf::from).collect();
+        let map = exclude_map(excludes.iter().map(|p| p.as_path()));
+        let progress = AtomicU64::new(0);
+        let cancel = AtomicBool::new(false);
+        let walk = Walk {
+            action,
+            iface: FlagInterface::Auto,
+            excludes: &map,
+            progress: &progress,
+            cancel: &cancel,
+        };
+        let fd: OwnedFd = fs::File::open(dir).unwrap().into();
+        walk.run(fd, Path::new("/t")).unwrap()
+    }
+
+    #[test]
+    fn exclude_map_groups_by_parent() {
+        let map = exclude_map([Path::new("/usr/local"), Path::new("/usr/src"), Path::new("/opt/x/y")]);
+        assert_eq!(map[Path::new("/usr")].len(), 2);
+        assert!(map[Path::new("/opt/x")].contains(OsStr::new("y")));
+    }
+
+    #[test]
+    fn counts_and_lock_unlock_in_a_temp_tree() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path();
+        fs::create_dir_all(t.join("a/b/c")).unwrap();
+        fs::create_dir_all(t.join("skip/me")).unwrap();
+        fs::write(t.join("a/f1"), b"1").unwrap();
+        fs::write(t.join("a/b/c/f2"), b"2").unwrap();
+        fs::write(t.join("skip/me/f3"), b"3").unwrap();
+        std::os::unix::fs::symlink("a", t.join("link")).unwrap();
+        nix::unistd::mkfifo(&t.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+        let before = walk_tree(t, Action::Read, &["/t/skip"]);
+        // t, a, a/b, a/b/c, a/f1, a/b/c/f2
+        assert_eq!((before.locked, before.unlocked, before.skipped), (0, 6, 2));
+
+        let lock = walk_tree(t, Action::Set(true), &["/t/skip"]);
+        assert_eq!((lock.locked, lock.unlocked, lock.changed), (6, 0, 6));
+        assert!(fs::write(t.join("a/new"), b"").is_err(), "locked dir accepted a new file");
+        assert!(fs::write(t.join("skip/me/new"), b"").is_ok(), "excluded tree was locked");
+
+        let again = walk_tree(t, Action::Set(true), &["/t/skip"]);
+        assert_eq!((again.locked, again.changed), (6, 0), "re-lock must write nothing");
+
+        let unlock = walk_tree(t, Action::Set(false), &["/t/skip"]);
+        assert_eq!((unlock.locked, unlock.unlocked, unlock.changed), (0, 6, 6));
+        assert!(unlock.errors.is_empty());
+    }
+}
