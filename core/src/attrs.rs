@@ -22,9 +22,17 @@ const FS_XFLAG_IMMUTABLE: u64 = 0x8;
 const FS_IMMUTABLE_FL: libc::c_int = 0x10;
 
 // New syscalls share one number on every architecture but alpha, mips and ia64.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 const SYS_FILE_GETATTR: libc::c_long = 468;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 const SYS_FILE_SETATTR: libc::c_long = 469;
 
 nix::ioctl_read_bad!(fs_ioc_getflags, libc::FS_IOC_GETFLAGS, libc::c_int);
@@ -93,7 +101,15 @@ pub fn stat_at(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<Entry> {
     let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
     let mask = libc::STATX_TYPE | libc::STATX_INO | STATX_MNT_ID;
     // SAFETY: name is a valid C string and stx a writable statx buffer.
-    let rc = unsafe { libc::statx(dirfd.as_raw_fd(), name.as_ptr(), flags, mask, stx.as_mut_ptr()) };
+    let rc = unsafe {
+        libc::statx(
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            flags,
+            mask,
+            stx.as_mut_ptr(),
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -133,7 +149,11 @@ fn at_flags(name: &CStr) -> libc::c_uint {
     flags
 }
 
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 fn file_getattr(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<FileAttr> {
     let mut attr = FileAttr::default();
     // SAFETY: the kernel writes at most size_of::<FileAttr>() bytes into attr.
@@ -153,7 +173,11 @@ fn file_getattr(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<FileAttr> {
     Ok(attr)
 }
 
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 fn file_setattr(dirfd: BorrowedFd<'_>, name: &CStr, attr: &FileAttr) -> io::Result<()> {
     // SAFETY: the kernel reads size_of::<FileAttr>() bytes from attr.
     let rc = unsafe {
@@ -172,12 +196,20 @@ fn file_setattr(dirfd: BorrowedFd<'_>, name: &CStr, attr: &FileAttr) -> io::Resu
     Ok(())
 }
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
 fn file_getattr(_: BorrowedFd<'_>, _: &CStr) -> io::Result<FileAttr> {
     Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
 fn file_setattr(_: BorrowedFd<'_>, _: &CStr, _: &FileAttr) -> io::Result<()> {
     Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
@@ -209,7 +241,8 @@ fn open_for_ioctl(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
         // keeps its own file position.
         return dirfd.try_clone_to_owned();
     }
-    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: name is a valid C string; the returned fd is owned by us.
     let fd = unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) };
     if fd < 0 {
@@ -295,9 +328,15 @@ mod tests {
         assert_eq!(stat_at(fd.as_fd(), &name).unwrap().kind, Kind::File);
         assert!(!get_immutable(fd.as_fd(), &name, iface).unwrap());
         assert!(set_immutable(fd.as_fd(), &name, true, iface).unwrap());
-        assert!(!set_immutable(fd.as_fd(), &name, true, iface).unwrap(), "second set is a no-op");
+        assert!(
+            !set_immutable(fd.as_fd(), &name, true, iface).unwrap(),
+            "second set is a no-op"
+        );
         assert_eq!(stat_at(fd.as_fd(), &name).unwrap().immutable, Some(true));
-        assert!(fs::write(dir.path().join("f"), b"y").is_err(), "an immutable file cannot be written");
+        assert!(
+            fs::write(dir.path().join("f"), b"y").is_err(),
+            "an immutable file cannot be written"
+        );
         assert!(set_immutable(fd.as_fd(), &name, false, iface).unwrap());
         assert_eq!(stat_at(fd.as_fd(), &name).unwrap().immutable, Some(false));
     }

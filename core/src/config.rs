@@ -146,7 +146,11 @@ pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
                             file,
                             text,
                             *offset,
-                            format!("{} overlaps {} (managed paths may not nest)", a.display(), b.display()),
+                            format!(
+                                "{} overlaps {} (managed paths may not nest)",
+                                a.display(),
+                                b.display()
+                            ),
                         ));
                     }
                 }
@@ -199,7 +203,9 @@ fn read_legacy(text: &str) -> std::result::Result<DefaultMode, String> {
             return match value.trim().trim_matches('"') {
                 "0" | "ro" => Ok(DefaultMode::Locked),
                 "1" | "rw" => Ok(DefaultMode::Unlocked),
-                other => Err(format!("DefaultMode {other:?} is neither 0 (ro) nor 1 (rw)")),
+                other => Err(format!(
+                    "DefaultMode {other:?} is neither 0 (ro) nor 1 (rw)"
+                )),
             };
         }
     }
@@ -247,7 +253,9 @@ pub fn load(root: &Root) -> Result<(Config, Vec<Notice>)> {
 /// Writes `contents` to `path` atomically: a temp file in the same
 /// directory, fsync, rename over, fsync the directory.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".almost-")
@@ -255,7 +263,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
     use std::os::unix::fs::PermissionsExt;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))?;
     tmp.persist(path).map_err(|e| e.error)?;
     fs::File::open(dir)?.sync_all()
 }
@@ -327,7 +336,9 @@ pub fn set(root: &Root, key: &str, values: &[String]) -> Result<Config> {
                 return Err(bad_value("default_mode takes one value".to_owned()));
             };
             let mode = DefaultMode::parse(value).ok_or_else(|| {
-                bad_value(format!("default_mode {value:?}: expected locked, unlocked or keep"))
+                bad_value(format!(
+                    "default_mode {value:?}: expected locked, unlocked or keep"
+                ))
             })?;
             doc["default_mode"] = toml_edit::value(mode.as_str());
         }
@@ -350,7 +361,8 @@ pub fn set(root: &Root, key: &str, values: &[String]) -> Result<Config> {
     }
     let new_text = doc.to_string();
     let config = parse(root, display, &new_text)?;
-    write_atomic(&file, new_text.as_bytes()).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+    write_atomic(&file, new_text.as_bytes())
+        .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
     Ok(config)
 }
 
@@ -368,7 +380,9 @@ mod tests {
     }
 
     fn err(root: &Root, text: &str) -> String {
-        parse(root, Path::new(CONFIG_FILE), text).unwrap_err().to_string()
+        parse(root, Path::new(CONFIG_FILE), text)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -376,7 +390,10 @@ mod tests {
         let (dir, root) = root_with(&["usr", "opt", "etc"]);
         std::os::unix::fs::symlink("usr/bin", dir.path().join("bin")).unwrap();
         let config = parse(&root, Path::new(CONFIG_FILE), "").unwrap();
-        assert_eq!(config.paths, vec![PathBuf::from("/usr"), PathBuf::from("/opt")]);
+        assert_eq!(
+            config.paths,
+            vec![PathBuf::from("/usr"), PathBuf::from("/opt")]
+        );
         assert_eq!(config.default_mode, DefaultMode::Locked);
     }
 
@@ -402,8 +419,14 @@ mod tests {
 
     #[test]
     fn legacy_ini() {
-        assert_eq!(read_legacy("[Almost]\nDefaultMode = 1\n"), Ok(DefaultMode::Unlocked));
-        assert_eq!(read_legacy("[Almost]\nCurrentMode=1\nDefaultMode=0\n"), Ok(DefaultMode::Locked));
+        assert_eq!(
+            read_legacy("[Almost]\nDefaultMode = 1\n"),
+            Ok(DefaultMode::Unlocked)
+        );
+        assert_eq!(
+            read_legacy("[Almost]\nCurrentMode=1\nDefaultMode=0\n"),
+            Ok(DefaultMode::Locked)
+        );
         assert!(read_legacy("[Almost]\nDefaultMode=7\n").is_err());
         assert!(read_legacy("[Other]\nDefaultMode=1\n").is_err());
     }
@@ -416,17 +439,30 @@ mod tests {
         let config = set(&root, "default_mode", &["unlocked".to_owned()]).unwrap();
         assert_eq!(config.default_mode, DefaultMode::Unlocked);
         let text = fs::read_to_string(&file).unwrap();
-        assert!(text.contains("# keep me") && text.contains("\"unlocked\""), "{text}");
+        assert!(
+            text.contains("# keep me") && text.contains("\"unlocked\""),
+            "{text}"
+        );
         set(&root, "paths", &["/usr".to_owned()]).unwrap();
         let before = fs::read_to_string(&file).unwrap();
         assert!(set(&root, "paths", &["../x".to_owned()]).is_err());
         assert!(set(&root, "default_mode", &["maybe".to_owned()]).is_err());
         assert!(set(&root, "colour", &["blue".to_owned()]).is_err());
-        assert!(set(&root, "exclude", &["/opt/x".to_owned()]).is_err(), "exclude outside /usr");
-        assert_eq!(fs::read_to_string(&file).unwrap(), before, "a refused set changed the file");
+        assert!(
+            set(&root, "exclude", &["/opt/x".to_owned()]).is_err(),
+            "exclude outside /usr"
+        );
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            before,
+            "a refused set changed the file"
+        );
         let config = load(&root).unwrap().0;
         assert_eq!(config.paths, vec![PathBuf::from("/usr")]);
-        assert_eq!(parse(&root, Path::new(CONFIG_FILE), &render(&config)).unwrap(), config);
+        assert_eq!(
+            parse(&root, Path::new(CONFIG_FILE), &render(&config)).unwrap(),
+            config
+        );
     }
 
     #[test]

@@ -11,8 +11,20 @@ use crate::error::{Error, Result};
 /// Trees Almost never manages: they hold configuration, user data, state
 /// or kernel interfaces. A managed path may not be, contain or lie in one.
 pub const NEVER_MANAGED: &[&str] = &[
-    "/home", "/etc", "/var", "/run", "/tmp", "/proc", "/sys", "/dev", "/boot", "/root", "/mnt",
-    "/media", "/srv", "/lost+found",
+    "/home",
+    "/etc",
+    "/var",
+    "/run",
+    "/tmp",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root",
+    "/mnt",
+    "/media",
+    "/srv",
+    "/lost+found",
 ];
 
 /// The default managed trees; those that are real directories are used.
@@ -135,7 +147,6 @@ impl Root {
             .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
         Ok(openat2(self.fd.as_fd(), relative(inside), how)?)
     }
-
 }
 
 #[cfg(test)]
@@ -147,7 +158,18 @@ mod tests {
         assert!(check_syntax("/usr").is_ok());
         assert!(check_syntax("/usr/lib/x86_64-linux-gnu").is_ok());
         assert!(check_syntax("/usr/my dir").is_ok());
-        for bad in ["", "usr", "./usr", "/", "/usr/", "//usr", "/usr/../etc", "/usr/./lib", "/..", "/a\0b"] {
+        for bad in [
+            "",
+            "usr",
+            "./usr",
+            "/",
+            "/usr/",
+            "//usr",
+            "/usr/../etc",
+            "/usr/./lib",
+            "/..",
+            "/a\0b",
+        ] {
             assert!(check_syntax(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -156,7 +178,10 @@ mod tests {
     fn never_managed_trees_are_refused() {
         assert!(check_manageable("/usr").is_ok());
         assert!(check_manageable("/opt/app").is_ok());
-        assert!(check_manageable("/homework").is_ok(), "a prefix of a name is not a parent");
+        assert!(
+            check_manageable("/homework").is_ok(),
+            "a prefix of a name is not a parent"
+        );
         for bad in ["/home", "/home/user", "/etc", "/var/lib", "/proc", "/run/x"] {
             let err = check_manageable(bad).unwrap_err();
             assert!(err.to_string().contains("never managed"), "{bad}: {err}");
@@ -174,9 +199,18 @@ mod tests {
         std::os::unix::fs::symlink("/", dir.path().join("escape")).unwrap();
         let root = Root::open(dir.path()).unwrap();
         assert!(root.open_dir(Path::new("/usr")).is_ok());
-        assert!(root.open_dir(Path::new("/lib")).is_err(), "symlinked tree followed");
-        assert!(root.open_dir(Path::new("/escape/usr")).is_err(), "escaped the root");
+        assert!(
+            root.open_dir(Path::new("/lib")).is_err(),
+            "symlinked tree followed"
+        );
+        assert!(
+            root.open_dir(Path::new("/escape/usr")).is_err(),
+            "escaped the root"
+        );
         assert_eq!(root.host(Path::new("/usr")), root.path().join("usr"));
-        assert_eq!(root.inside(&root.path().join("usr/bin")).unwrap(), Path::new("/usr/bin"));
+        assert_eq!(
+            root.inside(&root.path().join("usr/bin")).unwrap(),
+            Path::new("/usr/bin")
+        );
     }
 }

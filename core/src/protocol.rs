@@ -112,7 +112,9 @@ pub enum Event {
 impl Event {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| {
-            format!("{{\"event\":\"error\",\"kind\":\"internal\",\"message\":\"{e}\",\"exit_code\":1}}")
+            format!(
+                "{{\"event\":\"error\",\"kind\":\"internal\",\"message\":\"{e}\",\"exit_code\":1}}"
+            )
         })
     }
 
@@ -142,7 +144,10 @@ mod tests {
             path: Some("/usr".into()),
         };
         let line = progress.to_line();
-        assert_eq!(line, r#"{"event":"progress","phase":"lock","done":5,"total":null,"path":"/usr"}"#);
+        assert_eq!(
+            line,
+            r#"{"event":"progress","phase":"lock","done":5,"total":null,"path":"/usr"}"#
+        );
         assert_eq!(Event::from_line(&line).unwrap(), progress);
         let error = Event::Error {
             kind: ErrorKind::NotRoot,
@@ -157,7 +162,10 @@ mod tests {
             body,
         };
         let line = result.to_line();
-        assert_eq!(line, r#"{"event":"result","command":"status","mode":"locked"}"#);
+        assert_eq!(
+            line,
+            r#"{"event":"result","command":"status","mode":"locked"}"#
+        );
         assert_eq!(Event::from_line(&line).unwrap(), result);
     }
 }

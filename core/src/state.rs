@@ -184,7 +184,8 @@ impl StateGuard {
     pub fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| Error::io("encoding the state", io::Error::other(e)))?;
-        write_atomic(&self.file, &bytes).map_err(|e| Error::io(format!("writing {}", self.file.display()), e))
+        write_atomic(&self.file, &bytes)
+            .map_err(|e| Error::io(format!("writing {}", self.file.display()), e))
     }
 }
 
@@ -196,8 +197,21 @@ mod tests {
     fn own_process_is_alive_and_a_fake_one_is_not() {
         let me = Proc::current();
         assert!(me.is_alive());
-        assert!(!Proc { start: me.start + 1, ..me }.is_alive(), "pid reuse not detected");
-        assert!(!Proc { pid: i32::MAX, start: 1 }.is_alive());
+        assert!(
+            !Proc {
+                start: me.start + 1,
+                ..me
+            }
+            .is_alive(),
+            "pid reuse not detected"
+        );
+        assert!(
+            !Proc {
+                pid: i32::MAX,
+                start: 1
+            }
+            .is_alive()
+        );
     }
 
     #[test]

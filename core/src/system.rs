@@ -88,7 +88,12 @@ impl System {
             .config
             .paths
             .iter()
-            .map(|p| known.get(p.to_string_lossy().as_ref()).copied().unwrap_or(0))
+            .map(|p| {
+                known
+                    .get(p.to_string_lossy().as_ref())
+                    .copied()
+                    .unwrap_or(0)
+            })
             .sum();
         progress.total.store(total, Ordering::Relaxed);
         let mut paths = Vec::new();
@@ -98,8 +103,16 @@ impl System {
             }
             paths.push(self.walk_one(path, action, &excludes, &mount_table, progress)?);
         }
-        let locked: u64 = paths.iter().filter(|p| p.unsupported.is_none()).map(|p| p.locked).sum();
-        let unlocked: u64 = paths.iter().filter(|p| p.unsupported.is_none()).map(|p| p.unlocked).sum();
+        let locked: u64 = paths
+            .iter()
+            .filter(|p| p.unsupported.is_none())
+            .map(|p| p.locked)
+            .sum();
+        let unlocked: u64 = paths
+            .iter()
+            .filter(|p| p.unsupported.is_none())
+            .map(|p| p.unlocked)
+            .sum();
         let report = Report {
             mode: Mode::from_counts(locked, unlocked),
             changed: paths.iter().map(|p| p.changed).sum(),
@@ -145,14 +158,17 @@ impl System {
             Err(e) => {
                 report.unsupported = Some(match e.raw_os_error() {
                     Some(libc::ENOENT) => "does not exist".to_owned(),
-                    Some(libc::ELOOP) => "is a symlink (its target is managed on its own, if at all)".to_owned(),
+                    Some(libc::ELOOP) => {
+                        "is a symlink (its target is managed on its own, if at all)".to_owned()
+                    }
                     Some(libc::ENOTDIR) => "is not a directory".to_owned(),
                     _ => e.to_string(),
                 });
                 return Ok(report);
             }
         };
-        let fstype = mounts::containing(mount_table, &host).map_or_else(|| "unknown".to_owned(), |m| m.fstype.clone());
+        let fstype = mounts::containing(mount_table, &host)
+            .map_or_else(|| "unknown".to_owned(), |m| m.fstype.clone());
         report.read_only = nix::sys::statvfs::fstatvfs(&fd)
             .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
             .unwrap_or(false);
@@ -171,7 +187,9 @@ impl System {
             .run(fd, path)
             .map_err(|e| Error::io(format!("walking {}", path.display()), e))?;
         if counts.unsupported {
-            report.unsupported = Some(format!("the {fstype} filesystem cannot carry the immutable flag"));
+            report.unsupported = Some(format!(
+                "the {fstype} filesystem cannot carry the immutable flag"
+            ));
             return Ok(report);
         }
         report.mode = Mode::from_counts(counts.locked, counts.unlocked);
@@ -220,7 +238,10 @@ impl System {
         if !guard.state.temporary_unlock_active(now)
             && let Some(mode) = guard.state.restore
         {
-            tracing::info!(mode = mode.as_str(), "restoring the mode from before the temporary unlock");
+            tracing::info!(
+                mode = mode.as_str(),
+                "restoring the mode from before the temporary unlock"
+            );
             applied = Some(self.apply(mode != Mode::Unlocked, progress)?);
             guard.state.restore = None;
             dirty = true;
@@ -233,7 +254,12 @@ impl System {
 
     /// An explicit lock or unlock: it becomes the mode to keep, ending any
     /// pending timed re-lock; commands running under `almost run` go on.
-    pub fn set_mode(&self, guard: &mut StateGuard, on: bool, progress: &Progress) -> Result<Report> {
+    pub fn set_mode(
+        &self,
+        guard: &mut StateGuard,
+        on: bool,
+        progress: &Progress,
+    ) -> Result<Report> {
         guard.state.relock_at = None;
         guard.state.restore = if guard.state.runs.is_empty() {
             None
@@ -261,7 +287,12 @@ impl System {
 /// Copies the runtime state (pending re-lock, runs) into a report.
 pub fn attach_state(report: &mut Report, state: &RunState) {
     report.relock_at = state.relock_at.filter(|t| *t > state::now());
-    report.runs = state.runs.iter().filter(|r| r.is_alive()).map(|r| r.info()).collect();
+    report.runs = state
+        .runs
+        .iter()
+        .filter(|r| r.is_alive())
+        .map(|r| r.info())
+        .collect();
     report.restore = state.restore;
 }
 

@@ -135,9 +135,15 @@ impl Walk<'_> {
             });
         }
         self.walk_dir(&shared, fence, root_fd, path);
-        let mut mount_points = shared.mount_points.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut mount_points = shared
+            .mount_points
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         mount_points.sort();
-        let mut errors = shared.errors.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut errors = shared
+            .errors
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         errors.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(TreeCounts {
             locked: shared.locked.into_inner(),
@@ -190,7 +196,13 @@ impl Walk<'_> {
             // directory entry's type is enough to skip them unopened.
             if matches!(
                 dtype,
-                Some(Type::Symlink | Type::Fifo | Type::CharacterDevice | Type::BlockDevice | Type::Socket)
+                Some(
+                    Type::Symlink
+                        | Type::Fifo
+                        | Type::CharacterDevice
+                        | Type::BlockDevice
+                        | Type::Socket
+                )
             ) {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -209,7 +221,10 @@ impl Walk<'_> {
                 continue;
             }
             if entry.mount_root || entry.dev != fence.dev || entry.mnt_id != fence.mnt_id {
-                let mut mounts = shared.mount_points.lock().unwrap_or_else(|p| p.into_inner());
+                let mut mounts = shared
+                    .mount_points
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 mounts.push(child.to_string_lossy().into_owned());
                 continue;
             }
@@ -230,7 +245,14 @@ impl Walk<'_> {
     }
 
     /// Reads or changes the flag of one file or directory.
-    fn visit(&self, shared: &Shared, dirfd: BorrowedFd<'_>, name: &CStr, entry: &Entry, path: &Path) {
+    fn visit(
+        &self,
+        shared: &Shared,
+        dirfd: BorrowedFd<'_>,
+        name: &CStr,
+        entry: &Entry,
+        path: &Path,
+    ) {
         let current = match entry.immutable {
             Some(flag) => flag,
             None => match attrs::get_immutable(dirfd, name, self.iface) {
@@ -267,7 +289,8 @@ impl Walk<'_> {
 /// Opens a subdirectory found by `stat_at`, and checks that it is still the
 /// same inode (nothing was swapped or mounted in between).
 fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr, seen: &Entry) -> io::Result<OwnedFd> {
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: name is a valid C string; the fd is owned by us.
     let fd = unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) };
     if fd < 0 {
@@ -283,11 +306,15 @@ fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr, seen: &Entry) -> io::Result<O
 }
 
 /// Groups exclude paths by their parent, the form `Walk` looks them up in.
-pub fn exclude_map<'a>(excludes: impl IntoIterator<Item = &'a Path>) -> HashMap<PathBuf, HashSet<OsString>> {
+pub fn exclude_map<'a>(
+    excludes: impl IntoIterator<Item = &'a Path>,
+) -> HashMap<PathBuf, HashSet<OsString>> {
     let mut map: HashMap<PathBuf, HashSet<OsString>> = HashMap::new();
     for path in excludes {
         if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
-            map.entry(parent.to_owned()).or_default().insert(name.to_owned());
+            map.entry(parent.to_owned())
+                .or_default()
+                .insert(name.to_owned());
         }
     }
     map
@@ -316,7 +343,11 @@ mod tests {
 
     #[test]
     fn exclude_map_groups_by_parent() {
-        let map = exclude_map([Path::new("/usr/local"), Path::new("/usr/src"), Path::new("/opt/x/y")]);
+        let map = exclude_map([
+            Path::new("/usr/local"),
+            Path::new("/usr/src"),
+            Path::new("/opt/x/y"),
+        ]);
         assert_eq!(map[Path::new("/usr")].len(), 2);
         assert!(map[Path::new("/opt/x")].contains(OsStr::new("y")));
     }
@@ -343,11 +374,21 @@ mod tests {
 
         let lock = walk_tree(t, Action::Set(true), &["/t/skip"]);
         assert_eq!((lock.locked, lock.unlocked, lock.changed), (6, 0, 6));
-        assert!(fs::write(t.join("a/new"), b"").is_err(), "locked dir accepted a new file");
-        assert!(fs::write(t.join("skip/me/new"), b"").is_ok(), "excluded tree was locked");
+        assert!(
+            fs::write(t.join("a/new"), b"").is_err(),
+            "locked dir accepted a new file"
+        );
+        assert!(
+            fs::write(t.join("skip/me/new"), b"").is_ok(),
+            "excluded tree was locked"
+        );
 
         let again = walk_tree(t, Action::Set(true), &["/t/skip"]);
-        assert_eq!((again.locked, again.changed), (6, 0), "re-lock must write nothing");
+        assert_eq!(
+            (again.locked, again.changed),
+            (6, 0),
+            "re-lock must write nothing"
+        );
 
         let unlock = walk_tree(t, Action::Set(false), &["/t/skip"]);
         assert_eq!((unlock.locked, unlock.unlocked, unlock.changed), (0, 6, 6));

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The command line of `almost`: typed subcommands, compatible with the
+//! original almost's spellings (`check`, `enter ro|rw|default`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use almost_core::attrs::FlagInterface;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "almost",
+    version,
+    about = "On-demand immutability: lock and unlock the system trees",
+    long_about = "On-demand immutability: sets or clears the immutable (i) flag over the \
+                  managed system trees (/usr and friends; never /home, /etc, /var). \
+                  Exit codes: 0 ok, 1 internal, 2 usage, 3 not root, 4 bad config, \
+                  5 invalid path, 6 some entries failed, 7 unsupported or read-only \
+                  filesystem, 8 busy, 10 cancelled."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Work on the system rooted at DIR (config, trees and state inside it)
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// One JSON object per line on stdout; no prompts, no progress bar
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log lines on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Kernel interface that writes the flag (for tests and old kernels)
+    #[arg(long, global = true, hide = true, value_enum, default_value = "auto")]
+    pub flag_interface: Interface,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Interface {
+    Auto,
+    FileSetattr,
+    Ioctl,
+}
+
+impl From<Interface> for FlagInterface {
+    fn from(i: Interface) -> Self {
+        match i {
+            Interface::Auto => FlagInterface::Auto,
+            Interface::FileSetattr => FlagInterface::FileSetattr,
+            Interface::Ioctl => FlagInterface::Ioctl,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the measured state of the managed trees
+    #[command(alias = "check")]
+    Status,
+    /// Set the immutable flag on every managed file and directory
+    Lock,
+    /// Clear the immutable flag (optionally only for a while)
+    Unlock(UnlockArgs),
+    /// The original almost's spelling: enter ro (lock), rw (unlock), default
+    Enter {
+        #[arg(value_enum)]
+        mode: EnterMode,
+        /// Do not ask for confirmation before unlocking
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Unlock, run a command, then restore the mode that was there before
+    Run {
+        /// The command and its arguments
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<OsString>,
+    },
+    /// Show or change the configuration (/etc/almost/almost.toml)
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Internal: the process that re-locks when a timed unlock ends
+    #[command(name = "__relock-timer", hide = true)]
+    RelockTimer,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Lock again after this long (90s, 10m, 1h, 1h30m)
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (try 90s, 10m, 1h)"))?;
+    if d.is_zero() {
+        return Err("the duration must be longer than zero".to_owned());
+    }
+    if d > std::time::Duration::from_secs(366 * 24 * 3600) {
+        return Err("the duration is longer than a year".to_owned());
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EnterMode {
+    /// Read-only: lock
+    Ro,
+    /// Read-write: unlock
+    Rw,
+    /// The configured default mode
+    Default,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration
+    Show,
+    /// Print one value (default_mode, paths, exclude)
+    Get { key: String },
+    /// Set one value (validated, written atomically, comments kept)
+    Set {
+        key: String,
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        values: Vec<String>,
+    },
+}
+
+impl Command {
+    /// Whether the command changes the system and so needs root.
+    pub fn needs_root(&self) -> bool {
+        !matches!(
+            self,
+            Command::Status
+                | Command::Config {
+                    action: ConfigAction::Show | ConfigAction::Get { .. }
+                }
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Status => "status",
+            Command::Lock => "lock",
+            Command::Unlock(_) => "unlock",
+            Command::Enter { .. } => "enter",
+            Command::Run { .. } => "run",
+            Command::Config { .. } => "config",
+            Command::RelockTimer => "__relock-timer",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_original_spellings_and_run_arguments() {
+        let cli = Cli::try_parse_from(["almost", "--root", "/tmp/r", "check"]).unwrap();
+        assert!(matches!(cli.command, Command::Status));
+        let cli = Cli::try_parse_from(["almost", "enter", "ro"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Enter {
+                mode: EnterMode::Ro,
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from(["almost", "run", "--", "ls", "-la", "--root"]).unwrap();
+        let Command::Run { command } = cli.command else {
+            panic!()
+        };
+        assert_eq!(command, ["ls", "-la", "--root"]);
+        let cli = Cli::try_parse_from(["almost", "run", "sh", "-c", "exit 3"]).unwrap();
+        let Command::Run { command } = cli.command else {
+            panic!()
+        };
+        assert_eq!(command.len(), 3);
+        assert!(Cli::try_parse_from(["almost", "run"]).is_err());
+        assert!(Cli::try_parse_from(["almost", "enter", "sideways"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+        let cli = Cli::try_parse_from(["almost", "unlock", "--for", "10m", "--yes"]).unwrap();
+        let Command::Unlock(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.duration.unwrap().as_secs(), 600);
+    }
+}

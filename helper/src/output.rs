@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! What `almost` prints: readable text on a terminal, or one JSON event per
+//! line with `--json`. Progress is drawn from a reporter thread that samples
+//! the walk's counters, so the walk itself never waits on output.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use almost_core::protocol::{Event, Mode, PathReport, Report};
+use almost_core::system::Progress;
+use almost_core::{Error, state};
+
+#[derive(Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    pub fn event(&self, event: &Event) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (the panel went away) must not abort a lock half-way.
+        let _ = writeln!(out, "{}", event.to_line());
+        let _ = out.flush();
+    }
+
+    pub fn warning(&self, message: &str) {
+        if self.json {
+            self.event(&Event::Warning {
+                message: message.to_owned(),
+            });
+        } else {
+            eprintln!("almost: {message}");
+        }
+    }
+
+    pub fn error(&self, err: &Error) {
+        let kind = err.kind();
+        if self.json {
+            self.event(&Event::Error {
+                kind,
+                message: err.to_string(),
+                exit_code: kind.exit_code(),
+            });
+        } else {
+            eprintln!("almost: error: {err}");
+        }
+    }
+
+    pub fn result(&self, command: &str, body: serde_json::Value) {
+        let body = match body {
+            serde_json::Value::Object(map) => map,
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("value".into(), other);
+                map
+            }
+        };
+        self.event(&Event::Result {
+            command: command.to_owned(),
+            body,
+        });
+    }
+
+    /// Starts reporting `progress` until the returned guard is dropped.
+    /// `phase` is the JSON word: check, lock, unlock, restore.
+    pub fn progress(&self, phase: &'static str, progress: Arc<Progress>) -> ProgressGuard {
+        let stop = Arc::new(AtomicBool::new(false));
+        let json = self.json;
+        let tty = std::io::stderr().is_terminal();
+        let thread = (json || tty).then(|| {
+            let stop = stop.clone();
+            std::thread::spawn(move || report_loop(json, phase, &progress, &stop))
+        });
+        ProgressGuard { stop, thread }
+    }
+}
+
+fn report_loop(json: bool, phase: &str, progress: &Progress, stop: &AtomicBool) {
+    let started = Instant::now();
+    let mut last = u64::MAX;
+    let mut drawn = false;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(if json { 200 } else { 100 }));
+        let done = progress.done.load(Ordering::Relaxed);
+        let total = progress.total.load(Ordering::Relaxed);
+        let total = (total > 0).then_some(total.max(done));
+        if json {
+            if done != last {
+                Output { json }.event(&Event::Progress {
+                    phase: phase.to_owned(),
+                    done,
+                    total,
+                    path: Some(progress.current_path()),
+                });
+                last = done;
+            }
+        } else if started.elapsed() > Duration::from_millis(300) {
+            let verb = match phase {
+                "lock" => "Locking",
+                "unlock" => "Unlocking",
+                "restore" => "Restoring",
+                _ => "Checking",
+            };
+            let line = match total {
+                Some(t) => format!(
+                    "{verb} {}: {done}/{t} entries ({}%)",
+                    progress.current_path(),
+                    done * 100 / t.max(1)
+                ),
+                None => format!("{verb} {}: {done} entries", progress.current_path()),
+            };
+            eprint!("\r\x1b[K{line}");
+            drawn = true;
+        }
+    }
+    if drawn {
+        eprint!("\r\x1b[K");
+    }
+}
+
+pub struct ProgressGuard {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for ProgressGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Shows a name readably even when it holds a newline or other controls.
+pub fn show_path(path: &str) -> String {
+    if path.chars().any(|c| c.is_control()) {
+        format!("{path:?}")
+    } else {
+        path.to_owned()
+    }
+}
+
+fn mode_words(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Locked => "locked (system files are protected)",
+        Mode::Unlocked => "unlocked (system files are writable)",
+        Mode::Partial => "partially locked",
+    }
+}
+
+fn path_line(p: &PathReport) -> String {
+    if let Some(reason) = &p.unsupported {
+        return format!("  {:<12} not managed: {reason}", show_path(&p.path));
+    }
+    let mut line = format!(
+        "  {:<12} {:<9} {} locked, {} unlocked, {} skipped",
+        show_path(&p.path),
+        p.mode.as_str(),
+        p.locked,
+        p.unlocked,
+        p.skipped
+    );
+    if p.changed > 0 {
+        line.push_str(&format!(", {} changed", p.changed));
+    }
+    if p.read_only {
+        line.push_str(" [read-only mount]");
+    }
+    for m in &p.mount_points {
+        line.push_str(&format!(
+            "\n  {:<12} not crossed: mount point {}",
+            "",
+            show_path(m)
+        ));
+    }
+    for o in &p.overlays {
+        line.push_str(&format!(
+            "\n  {:<12} overlay mounted at {}",
+            "",
+            show_path(o)
+        ));
+    }
+    for e in &p.errors {
+        line.push_str(&format!(
+            "\n  {:<12} error: {}: {}",
+            "",
+            show_path(&e.path),
+            e.message
+        ));
+    }
+    if p.error_count > p.errors.len() as u64 {
+        line.push_str(&format!(
+            "\n  {:<12} … and {} more errors",
+            "",
+            p.error_count - p.errors.len() as u64
+        ));
+    }
+    line
+}
+
+/// The text form of a report, as `status`, `lock` and `unlock` print it.
+pub fn report_text(report: &Report) -> String {
+    let mut text = format!("System files: {}\n", mode_words(report.mode));
+    for p in &report.paths {
+        text.push_str(&path_line(p));
+        text.push('\n');
+    }
+    if report.paths.is_empty() {
+        text.push_str("  (no managed paths)\n");
+    }
+    if let Some(at) = report.relock_at {
+        let left = at.saturating_sub(state::now());
+        text.push_str(&format!(
+            "Locks again in {} (timed unlock)\n",
+            humantime::format_duration(Duration::from_secs(left))
+        ));
+    }
+    for run in &report.runs {
+        text.push_str(&format!(
+            "Unlocked while running (pid {}): {}\n",
+            run.pid, run.command
+        ));
+    }
+    if let Some(mode) = report.restore {
+        text.push_str(&format!(
+            "Will return to {} when those end\n",
+            mode.as_str()
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_newlines_are_quoted() {
+        assert_eq!(show_path("/usr/a b"), "/usr/a b");
+        assert_eq!(show_path("/usr/a\nb"), "\"/usr/a\\nb\"");
+    }
+
+    #[test]
+    fn report_text_mentions_what_matters() {
+        let report = Report {
+            mode: Mode::Partial,
+            changed: 0,
+            paths: vec![PathReport {
+                path: "/usr".into(),
+                mode: Mode::Partial,
+                locked: 3,
+                unlocked: 1,
+                skipped: 2,
+                changed: 0,
+                mount_points: vec!["/usr/mnt".into()],
+                errors: vec![],
+                error_count: 0,
+                unsupported: None,
+                read_only: false,
+                overlays: vec![],
+            }],
+            relock_at: Some(state::now() + 60),
+            runs: vec![],
+            restore: Some(Mode::Locked),
+        };
+        let text = report_text(&report);
+        assert!(text.contains("partially locked"), "{text}");
+        assert!(text.contains("3 locked, 1 unlocked, 2 skipped"), "{text}");
+        assert!(text.contains("mount point /usr/mnt"), "{text}");
+        assert!(text.contains("Locks again in"), "{text}");
+    }
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `almost run`: unlock, run a command, restore the mode from before.
+//!
+//! The run is recorded in the runtime state before anything is unlocked,
+//! so that whatever happens to this process the next `almost` (or boot)
+//! knows what to restore. Signals meant for the command are passed on; the
+//! ones the terminal already sent to the whole process group are not sent
+//! twice.
+
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use almost_core::protocol::Mode;
+use almost_core::state::{self, Proc, RunRecord};
+use almost_core::system::{self, Progress, System};
+use almost_core::{Error, Result};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use crate::output::Output;
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        // A terminal's ^C reaches the whole foreground group (si_code
+        // SI_KERNEL): the command has it already.
+        if !from_kernel {
+            // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(child, sig) };
+        }
+    } else {
+        PENDING.store(sig, Ordering::SeqCst);
+    }
+}
+
+fn install_handlers() -> Result<()> {
+    let action = SigAction::new(
+        SigHandler::SigAction(on_signal),
+        SaFlags::SA_RESTART | SaFlags::SA_SIGINFO,
+        SigSet::empty(),
+    );
+    for sig in FORWARDED {
+        // SAFETY: the handler only touches atomics and calls kill(2).
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| Error::io("installing signal handlers", e.into()))?;
+    }
+    Ok(())
+}
+
+fn command_line(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Removes this run from the state and restores the mode if it was the last.
+fn finish(sys: &System, out: &Output, me: Proc) -> Result<()> {
+    let mut guard = state::lock(&sys.root)?;
+    guard.state.runs.retain(|r| r.almost != me);
+    guard.save()?;
+    let progress = Arc::new(Progress::default());
+    let _shown = out.progress("restore", progress.clone());
+    if let Some(report) = sys.settle(&mut guard, &progress)?
+        && let Some(err) = system::outcome(&report)
+    {
+        out.warning(&format!("restoring the mode after the command: {err}"));
+    }
+    Ok(())
+}
+
+pub fn run(sys: &System, out: &Output, argv: &[OsString]) -> Result<i32> {
+    install_handlers()?;
+    let me = Proc::current();
+    {
+        let mut guard = state::lock(&sys.root)?;
+        let progress = Arc::new(Progress::default());
+        sys.settle(&mut guard, &progress)?;
+        if guard.state.restore.is_none() {
+            // A partial tree is restored as locked: the safe side.
+            let before = sys.measure(&progress)?;
+            guard.state.restore = Some(if before.mode == Mode::Unlocked {
+                Mode::Unlocked
+            } else {
+                Mode::Locked
+            });
+        }
+        guard.state.runs.push(RunRecord {
+            almost: me,
+            child: None,
+            command: command_line(argv),
+            started: state::now(),
+        });
+        guard.save()?;
+        let _shown = out.progress("unlock", progress.clone());
+        let report = sys.apply(false, &progress)?;
+        drop(_shown);
+        if let Some(err) = system::outcome(&report) {
+            drop(guard);
+            finish(sys, out, me)?;
+            return Err(err);
+        }
+    }
+    if let Some(sig) = nonzero(PENDING.load(Ordering::SeqCst)) {
+        finish(sys, out, me)?;
+        return Ok(128 + sig);
+    }
+    let mut child = match Command::new(&argv[0]).args(&argv[1..]).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            out.warning(&format!("cannot run {}: {e}", argv[0].to_string_lossy()));
+            finish(sys, out, me)?;
+            return Ok(code);
+        }
+    };
+    let pid = child.id() as i32;
+    CHILD.store(pid, Ordering::SeqCst);
+    if let Some(sig) = nonzero(PENDING.swap(0, Ordering::SeqCst)) {
+        // SAFETY: pid is our own child, not yet reaped.
+        unsafe { libc::kill(pid, sig) };
+    }
+    {
+        let mut guard = state::lock(&sys.root)?;
+        if let Some(record) = guard.state.runs.iter_mut().find(|r| r.almost == me) {
+            record.child = Proc::of(pid);
+        }
+        guard.save()?;
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the command", e));
+    CHILD.store(0, Ordering::SeqCst);
+    finish(sys, out, me)?;
+    let status = status?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn nonzero(v: i32) -> Option<i32> {
+    (v != 0).then_some(v)
+}
