@@ -83,6 +83,7 @@ impl System {
     fn walk_all(&self, action: Action, progress: &Progress) -> Result<Report> {
         let excludes = walk::exclude_map(self.config.exclude.iter().map(PathBuf::as_path));
         let mount_table = mounts::read().unwrap_or_default();
+        let parents = walk::mount_parents(&mount_table, |p| self.root.inside(p));
         let known = self.load_counts();
         let total: u64 = self
             .config
@@ -101,7 +102,7 @@ impl System {
             if let Ok(mut current) = progress.path.lock() {
                 *current = path.to_string_lossy().into_owned();
             }
-            paths.push(self.walk_one(path, action, &excludes, &mount_table, progress)?);
+            paths.push(self.walk_one(path, action, &excludes, &mount_table, &parents, progress)?);
         }
         let locked: u64 = paths
             .iter()
@@ -121,7 +122,8 @@ impl System {
             runs: Vec::new(),
             restore: None,
         };
-        if !progress.cancel.load(Ordering::Relaxed) {
+        // Only a lock or unlock records counts: status writes nothing.
+        if matches!(action, Action::Set(_)) && !progress.cancel.load(Ordering::Relaxed) {
             self.save_counts(&report);
         }
         Ok(report)
@@ -133,6 +135,7 @@ impl System {
         action: Action,
         excludes: &HashMap<PathBuf, std::collections::HashSet<std::ffi::OsString>>,
         mount_table: &[mounts::Mount],
+        mount_parents: &std::collections::HashSet<PathBuf>,
         progress: &Progress,
     ) -> Result<PathReport> {
         let host = self.root.host(path);
@@ -180,6 +183,7 @@ impl System {
             action,
             iface: self.iface,
             excludes,
+            mount_parents,
             progress: &progress.done,
             cancel: &progress.cancel,
         };
@@ -232,6 +236,7 @@ impl System {
         let mut dirty = guard.state.prune_dead();
         if guard.state.relock_at.is_some_and(|t| t <= now) {
             guard.state.relock_at = None;
+            guard.state.stop_timer();
             dirty = true;
         }
         let mut applied = None;
@@ -261,6 +266,7 @@ impl System {
         progress: &Progress,
     ) -> Result<Report> {
         guard.state.relock_at = None;
+        guard.state.stop_timer();
         guard.state.restore = if guard.state.runs.is_empty() {
             None
         } else {
