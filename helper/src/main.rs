@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn prepare_process() {
+fn prepare_process(threads: Option<u16>) {
     // Deep trees hold one directory fd per level and per worker.
     if let Ok((_, hard)) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -81,7 +81,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
             command: command.name().to_owned(),
         });
     }
-    prepare_process();
+    prepare_process(cli.global.threads);
     let sys = System::open(&cli.global.root, cli.global.flag_interface.into())?;
     for notice in &sys.notices {
         out.warning(&notice.to_string());
