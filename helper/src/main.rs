@@ -62,9 +62,14 @@ fn prepare_process(threads: Option<u16>) {
         let _ =
             nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .max(2);
+    let threads = threads.map_or_else(
+        || {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        },
+        usize::from,
+    );
     // A large stack: the walk recurses once per directory level.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
