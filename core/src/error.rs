@@ -21,6 +21,7 @@ pub enum ErrorKind {
     Partial,
     Unsupported,
     Busy,
+    Locked,
     Cancelled,
 }
 
@@ -35,6 +36,7 @@ impl ErrorKind {
             ErrorKind::Partial => 6,
             ErrorKind::Unsupported => 7,
             ErrorKind::Busy => 8,
+            ErrorKind::Locked => 9,
             ErrorKind::Cancelled => 10,
         }
     }
@@ -49,6 +51,7 @@ impl ErrorKind {
             ErrorKind::Partial,
             ErrorKind::Unsupported,
             ErrorKind::Busy,
+            ErrorKind::Locked,
             ErrorKind::Cancelled,
         ]
         .into_iter()
@@ -65,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Partial => "partial",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Busy => "busy",
+            ErrorKind::Locked => "locked",
             ErrorKind::Cancelled => "cancelled",
         }
     }
@@ -95,8 +99,24 @@ pub enum Error {
     Partial { failed: u64, first: String },
     #[error("{what} is busy: {detail}")]
     Busy { what: String, detail: String },
+    /// The system files are locked and a package manager is about to
+    /// change them (the apt hook): the message says what to do instead.
+    #[error(
+        "the system files are locked ({}): apt and dpkg cannot change them now.\n\
+         To install or upgrade, run apt through almost, which unlocks and locks again afterwards:\n\
+         \x20   sudo almost run -- apt …\n\
+         or try the change in a layer first:\n\
+         \x20   sudo almost layer new {}\n\
+         or unlock the system from the Almost panel.",
+        .paths.join(", "),
+        .paths.first().map_or("/usr", String::as_str)
+    )]
+    Locked { paths: Vec<String> },
     #[error("cancelled")]
     Cancelled,
+    /// Arguments that parse but may not be used together or here.
+    #[error("{0}")]
+    Usage(String),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -110,7 +130,9 @@ impl Error {
             Error::Unsupported { .. } | Error::ReadOnly { .. } => ErrorKind::Unsupported,
             Error::Partial { .. } => ErrorKind::Partial,
             Error::Busy { .. } => ErrorKind::Busy,
+            Error::Locked { .. } => ErrorKind::Locked,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::Usage(_) => ErrorKind::Usage,
             Error::Io { .. } => ErrorKind::Internal,
         }
     }
@@ -140,6 +162,7 @@ mod tests {
             ErrorKind::Partial,
             ErrorKind::Unsupported,
             ErrorKind::Busy,
+            ErrorKind::Locked,
             ErrorKind::Cancelled,
         ];
         let mut codes: Vec<i32> = kinds.iter().map(|k| k.exit_code()).collect();

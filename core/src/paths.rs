@@ -149,6 +149,53 @@ impl Root {
     }
 }
 
+/// Under pkexec (`PKEXEC_UID` set), `--root` must be `/` or a directory
+/// that only root can change: it and every directory above it owned by
+/// root and not writable by group or others — a world-writable directory
+/// with the sticky bit (`/tmp`) is accepted above it, since nobody else can
+/// rename or replace the root-owned entry below it. Otherwise a user allowed
+/// to run `almost` through pkexec could build a tree of their own, have
+/// root act on it, and swap parts of it while it does. Checked on the
+/// canonical path (symlinks resolved).
+pub fn check_trusted_root(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    const STICKY: u32 = 0o1000;
+    let bad = |reason: String| Error::InvalidRoot {
+        path: dir.to_owned(),
+        reason,
+    };
+    let canonical = dir.canonicalize().map_err(|e| bad(e.to_string()))?;
+    if canonical == Path::new("/") {
+        return Ok(());
+    }
+    let mut here = Some(canonical.as_path());
+    let mut first = true;
+    while let Some(p) = here {
+        let meta = std::fs::metadata(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+        let shown = p.display();
+        if meta.uid() != 0 {
+            return Err(bad(format!(
+                "under pkexec the root must be / or a directory only root can change, \
+                 and {shown} is owned by uid {}",
+                meta.uid()
+            )));
+        }
+        let writable = meta.mode() & 0o022 != 0;
+        // The root itself may never be writable by others; a parent may be
+        // if it is sticky (entries owned by root cannot be moved away).
+        if writable && (first || meta.mode() & STICKY == 0) {
+            return Err(bad(format!(
+                "under pkexec the root must be / or a directory only root can change, \
+                 and {shown} is writable by group or others (mode {:o})",
+                meta.mode() & 0o7777
+            )));
+        }
+        first = false;
+        here = p.parent();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +259,35 @@ mod tests {
             root.inside(&root.path().join("usr/bin")).unwrap(),
             Path::new("/usr/bin")
         );
+    }
+
+    #[test]
+    fn trusted_root_under_pkexec() {
+        use std::os::unix::fs::PermissionsExt;
+        assert!(check_trusted_root(Path::new("/")).is_ok());
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let r = dir.path().join("r");
+        std::fs::create_dir(&r).unwrap();
+        set(dir.path(), 0o755);
+        set(&r, 0o755);
+        assert!(check_trusted_root(&r).is_ok(), "a root-only tree under sticky /tmp");
+        set(&r, 0o757);
+        let err = check_trusted_root(&r).unwrap_err().to_string();
+        assert!(err.contains("writable by group or others"), "{err}");
+        set(&r, 0o1777);
+        assert!(check_trusted_root(&r).is_err(), "the root itself may not be sticky-writable");
+        set(&r, 0o755);
+        set(dir.path(), 0o775);
+        assert!(check_trusted_root(&r).is_err(), "a group-writable parent");
+        set(dir.path(), 0o755);
+        std::os::unix::fs::chown(&r, Some(65534), None).unwrap();
+        let err = check_trusted_root(&r).unwrap_err().to_string();
+        assert!(err.contains("owned by uid 65534"), "{err}");
     }
 }

@@ -64,6 +64,35 @@ pub struct RunInfo {
     pub started: u64,
 }
 
+/// What kind of offline update is waiting for the next boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfflineKind {
+    /// Package updates (PackageKit's `UpdatePrepared`, or the link alone).
+    Update,
+    /// A distribution upgrade (PackageKit's `UpgradePrepared`).
+    Upgrade,
+}
+
+/// Who said that an offline update is prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OfflineSource {
+    /// PackageKit, asked over the system bus.
+    Packagekit,
+    /// The `/system-update` (or `/etc/system-update`) link that makes
+    /// systemd boot into `system-update.target`.
+    SystemUpdateLink,
+}
+
+/// An offline update prepared for the next boot: while it runs, the system
+/// is unlocked (almost-offline-update.service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineUpdate {
+    pub kind: OfflineKind,
+    pub source: OfflineSource,
+}
+
 /// The result of `status`, `lock`, `unlock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -76,6 +105,9 @@ pub struct Report {
     pub runs: Vec<RunInfo>,
     /// The mode restored once the temporary unlocks end.
     pub restore: Option<Mode>,
+    /// An offline update prepared for the next boot (filled by `status`).
+    #[serde(default)]
+    pub offline_update: Option<OfflineUpdate>,
 }
 
 impl Report {
@@ -167,5 +199,25 @@ mod tests {
             r#"{"event":"result","command":"status","mode":"locked"}"#
         );
         assert_eq!(Event::from_line(&line).unwrap(), result);
+    }
+
+    #[test]
+    fn offline_update_has_the_documented_shape() {
+        let u = OfflineUpdate {
+            kind: OfflineKind::Upgrade,
+            source: OfflineSource::SystemUpdateLink,
+        };
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            r#"{"kind":"upgrade","source":"system-update-link"}"#
+        );
+        let u = OfflineUpdate {
+            kind: OfflineKind::Update,
+            source: OfflineSource::Packagekit,
+        };
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            r#"{"kind":"update","source":"packagekit"}"#
+        );
     }
 }

@@ -121,6 +121,7 @@ impl System {
             relock_at: None,
             runs: Vec::new(),
             restore: None,
+            offline_update: None,
         };
         // Only a lock or unlock records counts: status writes nothing.
         if matches!(action, Action::Set(_)) && !progress.cancel.load(Ordering::Relaxed) {

@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   managed system trees (/usr and friends; never /home, /etc, /var). \
                   Exit codes: 0 ok, 1 internal, 2 usage, 3 not root, 4 bad config, \
                   5 invalid path, 6 some entries failed, 7 unsupported or read-only \
-                  filesystem, 8 busy, 10 cancelled."
+                  filesystem, 8 busy, 9 locked (apt-guard), 10 cancelled."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -43,6 +43,11 @@ pub struct Global {
     /// Kernel interface that writes the flag (for tests and old kernels)
     #[arg(long, global = true, hide = true, value_enum, default_value = "auto")]
     pub flag_interface: Interface,
+    /// For tests only: the D-Bus address to use as the system bus (default:
+    /// the system bus socket when --root is /, no bus otherwise). Refused
+    /// under pkexec.
+    #[arg(long, global = true, hide = true, value_name = "ADDRESS")]
+    pub system_bus: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -95,6 +100,21 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Show the recent entries of the audit log (every privileged act)
+    Log {
+        /// How many entries
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 20)]
+        lines: usize,
+    },
+    /// For the apt hook: fail, saying what to do, when the system is locked
+    #[command(
+        long_about = "For the apt hook (/etc/apt/apt.conf.d/80almost, DPkg::Pre-Invoke): \
+                      exits 9 with a message on stderr saying what to do when a managed \
+                      tree is locked (its top directory carries the flag) and no `almost \
+                      run` is active, so that apt stops before dpkg changes anything; \
+                      exits 0 silently otherwise. Reads one flag per managed path."
+    )]
+    AptGuard,
     /// Internal: the process that re-locks when a timed unlock ends
     #[command(name = "__relock-timer", hide = true)]
     RelockTimer,
@@ -151,6 +171,8 @@ impl Command {
         !matches!(
             self,
             Command::Status
+                | Command::Log { .. }
+                | Command::AptGuard
                 | Command::Config {
                     action: ConfigAction::Show | ConfigAction::Get { .. }
                 }
@@ -165,6 +187,8 @@ impl Command {
             Command::Enter { .. } => "enter",
             Command::Run { .. } => "run",
             Command::Config { .. } => "config",
+            Command::Log { .. } => "log",
+            Command::AptGuard => "apt-guard",
             Command::RelockTimer => "__relock-timer",
         }
     }
@@ -203,6 +227,13 @@ mod tests {
         };
         assert_eq!(command.len(), 3);
         assert!(Cli::try_parse_from(["almost", "run"]).is_err());
+        let cli = Cli::try_parse_from(["almost", "log", "-n", "5"]).unwrap();
+        assert!(matches!(cli.command, Command::Log { lines: 5 }));
+        let cli = Cli::try_parse_from(["almost", "--system-bus", "unix:path=/x", "apt-guard"])
+            .unwrap();
+        assert!(matches!(cli.command, Command::AptGuard));
+        assert_eq!(cli.global.system_bus.as_deref(), Some("unix:path=/x"));
+        assert!(!cli.command.needs_root());
         assert!(Cli::try_parse_from(["almost", "enter", "sideways"]).is_err());
     }
 

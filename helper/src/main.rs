@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! `almost`: the privileged command-line tool of Almost. Parses the command
-//! line, checks privileges, runs the command through almost-core and turns
-//! every failure into a message and a documented exit code.
+//! line, checks privileges (and, under pkexec, what `--root` may be), runs
+//! the command through almost-core, records every privileged act in the
+//! audit log, and turns every failure into a message and a documented exit
+//! code.
 
-mod cli;
 mod output;
 mod run;
 
@@ -11,11 +12,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use almost_core::config;
-use almost_core::protocol::Report;
+use almost_core::audit::{self, Caller};
+use almost_core::paths;
+use almost_core::protocol::{OfflineUpdate, Report};
 use almost_core::state;
+use almost_core::sysbus::{self, Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System, attach_state};
-use almost_core::{Error, ErrorKind, Result};
+use almost_core::{Error, ErrorKind, Result, config};
+use almost_helper::cli;
 use clap::Parser;
 
 use cli::{Cli, Command, ConfigAction, EnterMode, UnlockArgs};
@@ -45,12 +49,57 @@ fn main() -> ExitCode {
     let out = Output {
         json: cli.global.json,
     };
-    match dispatch(&cli, &out) {
+    let caller = Caller::current();
+    let mut act = Act::default();
+    let outcome = dispatch(&cli, &out, &caller, &mut act);
+    if cli.command.needs_root() {
+        record_act(&cli, &caller, &act, outcome.as_ref().map(|c| *c));
+    }
+    match outcome {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             out.error(&err);
             ExitCode::from(err.kind().exit_code() as u8)
         }
+    }
+}
+
+/// What the audit entry of this invocation needs to know from the run.
+#[derive(Default)]
+struct Act {
+    /// The paths (inside the root) the command acted on.
+    paths: Vec<String>,
+    /// The root passed the pkexec check (or no check was needed): entries
+    /// may be written under it.
+    root_trusted: bool,
+}
+
+/// Records a privileged act (or the refusal of one). A failure to record
+/// is logged, never turned into the command's failure: the act is done.
+fn record_act(cli: &Cli, caller: &Caller, act: &Act, outcome: std::result::Result<i32, &Error>) {
+    let argv = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let entry = audit::Entry::new(caller, cli.command.name(), argv, act.paths.clone(), outcome);
+    let root = if act.root_trusted {
+        paths::Root::open(&cli.global.root).ok()
+    } else {
+        None
+    };
+    let recorded = match &root {
+        Some(root) => audit::record(root, &entry).map(Some),
+        // A root refused under pkexec is not written to: only the system
+        // journal, if there is one, hears of the attempt.
+        None => audit::record_journal_only(&entry),
+    };
+    match recorded {
+        Ok(Some(sink)) => tracing::debug!(?sink, "recorded in the audit log"),
+        Ok(None) => tracing::info!("not recorded in the audit log: no journal and no usable root"),
+        // Expected for a refused attempt by a user who cannot write the log.
+        Err(e) if caller.euid != 0 => {
+            tracing::info!("cannot record the attempt in the audit log ({e})")
+        }
+        Err(e) => tracing::warn!("cannot write the audit log ({e})"),
     }
 }
 
@@ -78,9 +127,19 @@ fn prepare_process(threads: Option<u16>) {
         .build_global();
 }
 
-fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
+fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i32> {
     let command = &cli.command;
     let is_root = nix::unistd::geteuid().is_root();
+    if caller.pkexec_uid.is_some() {
+        // pkexec sets PKEXEC_UID itself: its presence only restricts.
+        if cli.global.system_bus.is_some() {
+            return Err(Error::Usage(
+                "--system-bus is for tests and is refused under pkexec".to_owned(),
+            ));
+        }
+        paths::check_trusted_root(&cli.global.root)?;
+    }
+    act.root_trusted = true;
     if command.needs_root() && !is_root {
         return Err(Error::NotRoot {
             command: command.name().to_owned(),
@@ -91,15 +150,31 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
     for notice in &sys.notices {
         out.warning(&notice.to_string());
     }
+    act.paths = match command {
+        Command::Config { .. } => vec![config::CONFIG_FILE.to_owned()],
+        Command::Lock
+        | Command::Unlock(_)
+        | Command::Enter { .. }
+        | Command::Run { .. }
+        | Command::RelockTimer => sys
+            .config
+            .paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        Command::Status | Command::Log { .. } | Command::AptGuard => Vec::new(),
+    };
+    let bus = SystemBus::new(&sys.root, cli.global.system_bus.as_deref());
     match command {
-        Command::Status => status(&sys, out, is_root),
-        Command::Lock => set_mode(&sys, out, true, "lock"),
-        Command::Unlock(args) => unlock(&sys, out, args, &cli.global),
+        Command::Status => status(&sys, out, &bus, is_root),
+        Command::Lock => set_mode(&sys, out, &bus, true, "lock"),
+        Command::Unlock(args) => unlock(&sys, out, &bus, args, &cli.global),
         Command::Enter { mode, yes } => match mode {
-            EnterMode::Ro => set_mode(&sys, out, true, "lock"),
+            EnterMode::Ro => set_mode(&sys, out, &bus, true, "lock"),
             EnterMode::Rw => unlock(
                 &sys,
                 out,
+                &bus,
                 &UnlockArgs {
                     yes: *yes,
                     duration: None,
@@ -107,7 +182,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
                 &cli.global,
             ),
             EnterMode::Default => match sys.default_lock() {
-                Some(on) => set_mode(&sys, out, on, if on { "lock" } else { "unlock" }),
+                Some(on) => set_mode(&sys, out, &bus, on, if on { "lock" } else { "unlock" }),
                 None => {
                     let mut report = sys.measure(&Progress::default())?;
                     attach_state(&mut report, &state::read(&sys.root));
@@ -120,10 +195,25 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
                 }
             },
         },
-        Command::Run { command } => run::run(&sys, out, command),
+        Command::Run { command } => run::run(&sys, out, &bus, command),
         Command::Config { action } => config_cmd(&sys, out, action),
-        Command::RelockTimer => relock_timer(&sys),
+        Command::Log { lines } => log_cmd(&sys, out, *lines),
+        Command::AptGuard => apt_guard(&sys),
+        Command::RelockTimer => relock_timer(&sys, &bus),
     }
+}
+
+/// Why each kind of walk holds off a shutdown (shown by `systemd-inhibit
+/// --list` and by the desktop's shutdown dialog).
+const WHY_LOCK: &str = "Locking the system files";
+const WHY_UNLOCK: &str = "Unlocking the system files";
+const WHY_RESTORE: &str = "Restoring the protection of the system files";
+
+fn offline_update(sys: &System, out: &Output, bus: &SystemBus) -> Option<OfflineUpdate> {
+    sysbus::offline_update_prepared(bus, &sys.root).unwrap_or_else(|e| {
+        out.warning(&format!("cannot tell whether an offline update is prepared: {e}"));
+        None
+    })
 }
 
 fn report_json(report: &Report) -> serde_json::Value {
@@ -143,24 +233,31 @@ fn finish_report(out: &Output, command: &str, report: &Report, heading: &str) ->
     }
 }
 
-fn status(sys: &System, out: &Output, is_root: bool) -> Result<i32> {
+fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<i32> {
     let progress = Arc::new(Progress::default());
     if is_root {
         // The next invocation after a killed run or an expired timer
         // restores: a status as root is such an invocation.
         if let Some(mut guard) = state::try_lock(&sys.root)? {
+            let _inhibit = guard
+                .state
+                .restore
+                .is_some()
+                .then(|| Inhibitor::shutdown(bus, WHY_RESTORE));
             let _shown = out.progress("restore", progress.clone());
             sys.settle(&mut guard, &progress)?;
         }
     }
     let _shown = out.progress("check", progress.clone());
-    let report = sys.measure(&progress)?;
+    let mut report = sys.measure(&progress)?;
     drop(_shown);
+    report.offline_update = offline_update(sys, out, bus);
     finish_report(out, "status", &report, "")
 }
 
-fn set_mode(sys: &System, out: &Output, on: bool, command: &str) -> Result<i32> {
+fn set_mode(sys: &System, out: &Output, bus: &SystemBus, on: bool, command: &str) -> Result<i32> {
     let progress = Arc::new(Progress::default());
+    let _inhibit = Inhibitor::shutdown(bus, if on { WHY_LOCK } else { WHY_UNLOCK });
     let mut guard = state::lock(&sys.root)?;
     sys.settle(&mut guard, &progress)?;
     let shown = out.progress(if on { "lock" } else { "unlock" }, progress.clone());
@@ -195,12 +292,19 @@ fn confirm_unlock(sys: &System, out: &Output, args: &UnlockArgs) -> Result<()> {
     }
 }
 
-fn unlock(sys: &System, out: &Output, args: &UnlockArgs, global: &cli::Global) -> Result<i32> {
+fn unlock(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    args: &UnlockArgs,
+    global: &cli::Global,
+) -> Result<i32> {
     confirm_unlock(sys, out, args)?;
     let Some(duration) = args.duration else {
-        return set_mode(sys, out, false, "unlock");
+        return set_mode(sys, out, bus, false, "unlock");
     };
     let progress = Arc::new(Progress::default());
+    let _inhibit = Inhibitor::shutdown(bus, WHY_UNLOCK);
     let mut guard = state::lock(&sys.root)?;
     sys.settle(&mut guard, &progress)?;
     // A timed unlock ends locked, whatever the mode was before: that is what
@@ -232,6 +336,14 @@ fn spawn_timer(global: &cli::Global) -> Result<i32> {
             cli::Interface::FileSetattr => "file-setattr",
             cli::Interface::Ioctl => "ioctl",
         })
+        .args(
+            global
+                .system_bus
+                .as_ref()
+                .map(|a| ["--system-bus", a.as_str()])
+                .into_iter()
+                .flatten(),
+        )
         .arg("__relock-timer")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -250,7 +362,7 @@ fn spawn_timer(global: &cli::Global) -> Result<i32> {
     Ok(child.id() as i32)
 }
 
-fn relock_timer(sys: &System) -> Result<i32> {
+fn relock_timer(sys: &System, bus: &SystemBus) -> Result<i32> {
     loop {
         let mut guard = state::lock(&sys.root)?;
         let Some(at) = guard.state.relock_at else {
@@ -258,6 +370,7 @@ fn relock_timer(sys: &System) -> Result<i32> {
         };
         let now = state::now();
         if at <= now {
+            let _inhibit = Inhibitor::shutdown(bus, WHY_RESTORE);
             sys.settle(&mut guard, &Progress::default())?;
             return Ok(0);
         }
@@ -309,4 +422,53 @@ fn config_cmd(sys: &System, out: &Output, action: &ConfigAction) -> Result<i32> 
         }
     }
     Ok(0)
+}
+
+/// `almost log`: the recent audit entries, oldest first.
+fn log_cmd(sys: &System, out: &Output, lines: usize) -> Result<i32> {
+    let (entries, bad) = audit::recent(&sys.root, lines)?;
+    if bad > 0 {
+        out.warning(&format!("{bad} lines of the audit log are not entries"));
+    }
+    if out.json {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "entries".into(),
+            serde_json::to_value(&entries).unwrap_or_default(),
+        );
+        out.result("log", serde_json::Value::Object(body));
+    } else if entries.is_empty() {
+        println!("No privileged act recorded yet.");
+    } else {
+        for e in &entries {
+            println!("{}  {}", e.time, e.summary());
+        }
+    }
+    Ok(0)
+}
+
+/// `almost apt-guard`: refuses (exit 9, with what to do) when a managed
+/// tree is locked — its top directory carries the flag: one read per path,
+/// no walk — and no `almost run` is under way; succeeds silently otherwise.
+fn apt_guard(sys: &System) -> Result<i32> {
+    if state::read(&sys.root).runs.iter().any(|r| r.is_alive()) {
+        return Ok(0);
+    }
+    let mut locked = Vec::new();
+    for path in &sys.config.paths {
+        // A missing or symlinked path is not a tree of its own.
+        let Ok(fd) = sys.root.open_dir(path) else {
+            continue;
+        };
+        match almost_core::attrs::get_immutable(std::os::fd::AsFd::as_fd(&fd), c"", sys.iface) {
+            Ok(true) => locked.push(path.to_string_lossy().into_owned()),
+            Ok(false) => {}
+            Err(e) => tracing::debug!("{}: cannot read the flag ({e})", path.display()),
+        }
+    }
+    if locked.is_empty() {
+        Ok(0)
+    } else {
+        Err(Error::Locked { paths: locked })
+    }
 }

@@ -231,6 +231,9 @@ pub fn report_text(report: &Report) -> String {
             mode.as_str()
         ));
     }
+    if report.offline_update.is_some() {
+        text.push_str("An offline update is prepared: the system will be unprotected for it.\n");
+    }
     text
 }
 
@@ -266,11 +269,19 @@ mod tests {
             relock_at: Some(state::now() + 60),
             runs: vec![],
             restore: Some(Mode::Locked),
+            offline_update: Some(almost_core::protocol::OfflineUpdate {
+                kind: almost_core::protocol::OfflineKind::Update,
+                source: almost_core::protocol::OfflineSource::Packagekit,
+            }),
         };
         let text = report_text(&report);
         assert!(text.contains("partially locked"), "{text}");
         assert!(text.contains("3 locked, 1 unlocked, 2 skipped"), "{text}");
         assert!(text.contains("mount point /usr/mnt"), "{text}");
         assert!(text.contains("Locks again in"), "{text}");
+        assert!(
+            text.contains("An offline update is prepared: the system will be unprotected for it."),
+            "{text}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use almost_core::protocol::Mode;
 use almost_core::state::{self, Proc, RunRecord};
+use almost_core::sysbus::{Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System};
 use almost_core::{Error, Result};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -69,7 +70,8 @@ fn command_line(argv: &[OsString]) -> String {
 }
 
 /// Removes this run from the state and restores the mode if it was the last.
-fn finish(sys: &System, out: &Output, me: Proc) -> Result<()> {
+fn finish(sys: &System, out: &Output, bus: &SystemBus, me: Proc) -> Result<()> {
+    let _inhibit = Inhibitor::shutdown(bus, "Restoring the protection of the system files");
     let mut guard = state::lock(&sys.root)?;
     guard.state.runs.retain(|r| r.almost != me);
     guard.save()?;
@@ -83,10 +85,13 @@ fn finish(sys: &System, out: &Output, me: Proc) -> Result<()> {
     Ok(())
 }
 
-pub fn run(sys: &System, out: &Output, argv: &[OsString]) -> Result<i32> {
+pub fn run(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Result<i32> {
     install_handlers()?;
     let me = Proc::current();
     {
+        // Held for the unlock only: the command itself may run for hours,
+        // and a shutdown then is the user's business.
+        let _inhibit = Inhibitor::shutdown(bus, "Unlocking the system files");
         let mut guard = state::lock(&sys.root)?;
         let progress = Arc::new(Progress::default());
         sys.settle(&mut guard, &progress)?;
@@ -111,12 +116,12 @@ pub fn run(sys: &System, out: &Output, argv: &[OsString]) -> Result<i32> {
         drop(_shown);
         if let Some(err) = system::outcome(&report) {
             drop(guard);
-            finish(sys, out, me)?;
+            finish(sys, out, bus, me)?;
             return Err(err);
         }
     }
     if let Some(sig) = nonzero(PENDING.load(Ordering::SeqCst)) {
-        finish(sys, out, me)?;
+        finish(sys, out, bus, me)?;
         return Ok(128 + sig);
     }
     let mut child = match Command::new(&argv[0]).args(&argv[1..]).spawn() {
@@ -128,7 +133,7 @@ pub fn run(sys: &System, out: &Output, argv: &[OsString]) -> Result<i32> {
                 126
             };
             out.warning(&format!("cannot run {}: {e}", argv[0].to_string_lossy()));
-            finish(sys, out, me)?;
+            finish(sys, out, bus, me)?;
             return Ok(code);
         }
     };
@@ -149,7 +154,7 @@ pub fn run(sys: &System, out: &Output, argv: &[OsString]) -> Result<i32> {
         .wait()
         .map_err(|e| Error::io("waiting for the command", e));
     CHILD.store(0, Ordering::SeqCst);
-    finish(sys, out, me)?;
+    finish(sys, out, bus, me)?;
     let status = status?;
     Ok(status
         .code()
