@@ -240,6 +240,7 @@ impl Inhibitor {
                 let fd: OwnedFd = fd.into();
                 // The fd must not leak into `almost run`'s command or the
                 // re-lock timer: they would hold the lock long after us.
+                // zbus hands out a CLOEXEC duplicate today; this keeps it so.
                 if let Err(e) = set_cloexec(&fd) {
                     tracing::warn!("cannot mark the inhibitor fd close-on-exec ({e})");
                 }
