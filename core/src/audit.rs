@@ -74,8 +74,7 @@ impl Caller {
     /// `--root` may be (paths::check_trusted_root). Neither grants anything.
     pub fn current() -> Caller {
         let env_uid = |name: &str| {
-            std::env::var_os(name)
-                .and_then(|v| v.to_str().and_then(|s| s.trim().parse().ok()))
+            std::env::var_os(name).and_then(|v| v.to_str().and_then(|s| s.trim().parse().ok()))
         };
         let login_uid = std::fs::read_to_string("/proc/self/loginuid")
             .ok()
@@ -345,7 +344,16 @@ pub fn read_journal(n: usize) -> Result<Vec<Entry>> {
         .find(|p| Path::new(p).exists())
         .ok_or_else(|| Error::io("reading the journal", io::Error::other("no journalctl")))?;
     let out = Command::new(exe)
-        .args(["-t", IDENTIFIER, "-o", "json", "--all", "--no-pager", "-q", "-n"])
+        .args([
+            "-t",
+            IDENTIFIER,
+            "-o",
+            "json",
+            "--all",
+            "--no-pager",
+            "-q",
+            "-n",
+        ])
         .arg(n.to_string())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())

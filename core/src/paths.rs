@@ -276,12 +276,18 @@ mod tests {
         std::fs::create_dir(&r).unwrap();
         set(dir.path(), 0o755);
         set(&r, 0o755);
-        assert!(check_trusted_root(&r).is_ok(), "a root-only tree under sticky /tmp");
+        assert!(
+            check_trusted_root(&r).is_ok(),
+            "a root-only tree under sticky /tmp"
+        );
         set(&r, 0o757);
         let err = check_trusted_root(&r).unwrap_err().to_string();
         assert!(err.contains("writable by group or others"), "{err}");
         set(&r, 0o1777);
-        assert!(check_trusted_root(&r).is_err(), "the root itself may not be sticky-writable");
+        assert!(
+            check_trusted_root(&r).is_err(),
+            "the root itself may not be sticky-writable"
+        );
         set(&r, 0o755);
         set(dir.path(), 0o775);
         assert!(check_trusted_root(&r).is_err(), "a group-writable parent");

@@ -229,8 +229,8 @@ mod tests {
         assert!(Cli::try_parse_from(["almost", "run"]).is_err());
         let cli = Cli::try_parse_from(["almost", "log", "-n", "5"]).unwrap();
         assert!(matches!(cli.command, Command::Log { lines: 5 }));
-        let cli = Cli::try_parse_from(["almost", "--system-bus", "unix:path=/x", "apt-guard"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["almost", "--system-bus", "unix:path=/x", "apt-guard"]).unwrap();
         assert!(matches!(cli.command, Command::AptGuard));
         assert_eq!(cli.global.system_bus.as_deref(), Some("unix:path=/x"));
         assert!(!cli.command.needs_root());

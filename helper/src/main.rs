@@ -211,7 +211,9 @@ const WHY_RESTORE: &str = "Restoring the protection of the system files";
 
 fn offline_update(sys: &System, out: &Output, bus: &SystemBus) -> Option<OfflineUpdate> {
     sysbus::offline_update_prepared(bus, &sys.root).unwrap_or_else(|e| {
-        out.warning(&format!("cannot tell whether an offline update is prepared: {e}"));
+        out.warning(&format!(
+            "cannot tell whether an offline update is prepared: {e}"
+        ));
         None
     })
 }
