@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! End-to-end tests of the audit log in file mode (a sandbox root is never
+//! the running system, so entries go to `/var/log/almost.log` under it):
+//! one fsynced JSON line per privileged act — lock, unlock, run, config
+//! set, a timed re-lock, refusals — with who, the command line, the paths
+//! and the result; nothing for what is not privileged; and `almost log`
+//! showing the recent entries.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Sandbox, Spawned, wait_until};
+use serde_json::Value;
+
+fn entries(sb: &Sandbox) -> Vec<Value> {
+    let text = std::fs::read_to_string(sb.path("/var/log/almost.log")).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+fn with_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> common::Run {
+    let mut c: Command = sb.command(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Spawned::spawn(c).wait(common::DEFAULT_TIMEOUT)
+}
+
+#[test]
+fn every_privileged_act_is_recorded() {
+    let sb = Sandbox::new();
+    sb.almost(&["status"]).expect_ok();
+    sb.almost(&["config", "show"]).expect_ok();
+    sb.almost(&["apt-guard"]).expect_ok();
+    assert!(
+        !sb.path("/var/log/almost.log").exists(),
+        "something unprivileged was recorded: {:?}",
+        entries(&sb)
+    );
+
+    sb.almost(&["lock"]).expect_ok();
+    with_env(&sb, &["unlock", "--yes"], &[("PKEXEC_UID", "1000")]).expect_ok();
+    with_env(
+        &sb,
+        &["run", "--", "sh", "-c", "exit 3"],
+        &[("SUDO_UID", "1234")],
+    )
+    .expect_code(3);
+    sb.almost(&["config", "set", "default_mode", "unlocked"])
+        .expect_ok();
+    sb.almost(&["config", "set", "paths", "/etc"])
+        .expect_code(5);
+    // Refused: not root. A user cannot append to root's log file (in the
+    // journal, which every user may write to, it would be recorded).
+    let refused = sb.almost_as_nobody(&["-v", "lock"]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains("cannot record the attempt"),
+        "{}",
+        refused.describe()
+    );
+
+    let log = sb.path("/var/log/almost.log");
+    let mode = std::fs::metadata(&log).expect("log").permissions().mode();
+    assert_eq!(mode & 0o777, 0o640, "the audit log is readable by others");
+    let e = entries(&sb);
+    let commands: Vec<&str> = e.iter().map(|v| v["command"].as_str().unwrap()).collect();
+    assert_eq!(
+        commands,
+        ["lock", "unlock", "run", "config", "config"],
+        "{e:#?}"
+    );
+    for v in &e {
+        assert_eq!(v["uid"], 0);
+        assert_eq!(v["euid"], 0);
+        assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+        let argv: Vec<&str> = v["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv[1..3], ["--root", sb.root.to_str().unwrap()], "{v}");
+    }
+    assert_eq!(e[0]["result"], "ok");
+    assert_eq!(e[0]["exit_code"], 0);
+    assert_eq!(e[0]["paths"], serde_json::json!(["/usr", "/opt"]));
+    assert_eq!(e[0]["pkexec_uid"], Value::Null);
+    assert_eq!(e[1]["pkexec_uid"], 1000, "{}", e[1]);
+    assert_eq!(e[2]["sudo_uid"], 1234, "{}", e[2]);
+    assert_eq!(
+        e[2]["result"], "ok",
+        "the command ran: its status is the run's"
+    );
+    assert_eq!(e[2]["exit_code"], 3);
+    assert_eq!(e[2]["argv"].as_array().unwrap().last().unwrap(), "exit 3");
+    assert_eq!(
+        e[3]["paths"],
+        serde_json::json!(["/etc/almost/almost.toml"])
+    );
+    assert_eq!(e[3]["result"], "ok");
+    assert_eq!(e[4]["result"], "invalid-path");
+    assert_eq!(e[4]["exit_code"], 5);
+    assert!(
+        e[4]["message"].as_str().is_some_and(|m| m.contains("/etc")),
+        "{}",
+        e[4]
+    );
+}
+
+#[test]
+fn the_relock_timer_records_its_relock() {
+    let sb = Sandbox::new();
+    sb.almost(&["unlock", "--yes", "--for", "1s"]).expect_ok();
+    assert!(
+        wait_until(Duration::from_secs(30), || entries(&sb)
+            .iter()
+            .any(|v| v["command"] == "__relock-timer")),
+        "no entry from the timer: {:?}",
+        entries(&sb)
+    );
+    let e = entries(&sb);
+    let timer = e.iter().find(|v| v["command"] == "__relock-timer").unwrap();
+    assert_eq!(timer["result"], "ok");
+    sb.assert_locked("/usr");
+}
+
+#[test]
+fn almost_log_shows_the_recent_entries() {
+    let sb = Sandbox::new();
+    let r = sb.almost(&["log"]);
+    r.expect_ok();
+    assert!(
+        r.stdout.contains("No privileged act recorded yet"),
+        "{}",
+        r.describe()
+    );
+    sb.almost(&["lock"]).expect_ok();
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    sb.almost(&["config", "set", "default_mode", "keep"])
+        .expect_ok();
+    sb.almost(&["lock"]).expect_ok();
+
+    let r = sb.almost(&["log", "-n", "2"]);
+    r.expect_ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.describe());
+    assert!(
+        lines[0].contains("config set default_mode keep (uid 0): ok"),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        lines[1].contains(" lock (uid 0): ok [/usr, /opt]"),
+        "{}",
+        r.describe()
+    );
+
+    let r = sb.almost_json(&["log", "--lines", "10"]);
+    r.expect_ok();
+    let result = r.result();
+    let commands: Vec<&str> = result["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["lock", "unlock", "config", "lock"]);
+    // Reading the log is not an act of its own.
+    assert_eq!(entries(&sb).len(), 4);
+
+    // A damaged line is skipped and counted, not fatal.
+    let mut text = std::fs::read(sb.path("/var/log/almost.log")).unwrap();
+    text.extend_from_slice(b"{ half a line\n");
+    std::fs::write(sb.path("/var/log/almost.log"), text).unwrap();
+    let r = sb.almost(&["log"]);
+    r.expect_ok();
+    assert_eq!(r.stdout.lines().count(), 4, "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains("1 lines of the audit log are not entries"),
+        "{}",
+        r.describe()
+    );
+}
