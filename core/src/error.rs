@@ -103,11 +103,12 @@ pub enum Error {
     /// change them (the apt hook): the message says what to do instead.
     #[error(
         "the system files are locked ({}): apt and dpkg cannot change them now.\n\
-         To install or upgrade, run apt through almost, which unlocks and locks again afterwards:\n\
-         \x20   sudo almost run -- apt …\n\
-         or try the change in a layer first:\n\
-         \x20   sudo almost layer new {}\n\
-         or unlock the system from the Almost panel.",
+         \x20 To install or upgrade, run apt through almost, which unlocks and locks again \
+         afterwards:\n\
+         \x20     sudo almost run -- apt …\n\
+         \x20 or try the change in a layer first:\n\
+         \x20     sudo almost layer new {}\n\
+         \x20 or unlock the system from the Almost panel.",
         .paths.join(", "),
         .paths.first().map_or("/usr", String::as_str)
     )]
