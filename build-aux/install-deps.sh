@@ -14,6 +14,10 @@ set -euo pipefail
 packages=(
     # build, sandboxes, benchmark
     build-essential pkg-config e2fsprogs util-linux attr time dosfstools xfsprogs python3
+    # system integration tests: private dbus-daemon, systemd-analyze verify,
+    # xmllint for the polkit policy, the real pkexec and polkitd, apt/dpkg,
+    # man for the man page
+    dbus systemd libxml2-utils pkexec polkitd apt dpkg man-db
     # the GTK panel and its tests (later issues)
     libgtk-4-dev libadwaita-1-dev gettext meson ninja-build xvfb xauth dbus dbus-x11
     at-spi2-core python3-gi gir1.2-atspi-2.0 imagemagick desktop-file-utils appstream
