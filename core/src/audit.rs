@@ -285,6 +285,12 @@ pub fn read_file(root: &Root, n: usize) -> Result<(Vec<Entry>, usize)> {
     let mut file = match open_log(root, false) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        // The log is root's (mode 0640): say so as for any other command.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(Error::NotRoot {
+                command: "log".to_owned(),
+            });
+        }
         Err(e) => return Err(Error::io(format!("opening {}", host.display()), e)),
     };
     let err = |e: io::Error| Error::io(format!("reading {}", host.display()), e);

@@ -173,6 +173,11 @@ fn almost_log_shows_the_recent_entries() {
     // Reading the log is not an act of its own.
     assert_eq!(entries(&sb).len(), 4);
 
+    // The log is root's.
+    let r = sb.almost_as_nobody(&["log"]);
+    r.expect_code(3);
+    assert!(r.stderr.contains("sudo almost log"), "{}", r.describe());
+
     // A damaged line is skipped and counted, not fatal.
     let mut text = std::fs::read(sb.path("/var/log/almost.log")).unwrap();
     text.extend_from_slice(b"{ half a line\n");

@@ -232,7 +232,7 @@ impl FakeLogind {
             let at = snapshot();
             calls.0.lock().unwrap_or_else(|e| e.into_inner())[index].at_release = Some(at);
         });
-        Ok(std::os::fd::OwnedFd::from(write).into())
+        Ok(write.into())
     }
 }
 
