@@ -14,7 +14,7 @@
 //! pass an explicit address instead (`almost --system-bus ADDRESS`).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,8 +240,10 @@ impl Inhibitor {
                 let fd: OwnedFd = fd.into();
                 // The fd must not leak into `almost run`'s command or the
                 // re-lock timer: they would hold the lock long after us.
-                // zbus hands out a CLOEXEC duplicate today; this keeps it so.
-                if let Err(e) = set_cloexec(&fd) {
+                // zbus hands out a close-on-exec duplicate, but the fd it
+                // received (without close-on-exec) lives on in its message
+                // buffers for a while: mark every copy.
+                if let Err(e) = set_cloexec_on_copies(&fd) {
                     tracing::warn!("cannot mark the inhibitor fd close-on-exec ({e})");
                 }
                 tracing::debug!(what, mode, why, "took a logind inhibitor");
@@ -274,10 +276,40 @@ impl Drop for Inhibitor {
     }
 }
 
-fn set_cloexec(fd: &OwnedFd) -> nix::Result<()> {
+fn set_cloexec(fd: BorrowedFd<'_>) -> nix::Result<()> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-    let flags = FdFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFD)?);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC))?;
+    let flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD)?);
+    fcntl(fd, FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC))?;
+    Ok(())
+}
+
+/// Marks close-on-exec `fd` and every other descriptor of this process
+/// open on the same file (same device and inode).
+fn set_cloexec_on_copies(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let target = nix::sys::stat::fstat(fd.as_fd())?;
+    set_cloexec(fd.as_fd())?;
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let Some(raw) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if raw == fd.as_raw_fd() {
+            continue;
+        }
+        // SAFETY: only borrowed for two calls; a descriptor closed meanwhile
+        // makes them fail (EBADF), which is ignored.
+        let other = unsafe { BorrowedFd::borrow_raw(raw) };
+        if let Ok(st) = nix::sys::stat::fstat(other)
+            && st.st_dev == target.st_dev
+            && st.st_ino == target.st_ino
+        {
+            let _ = set_cloexec(other);
+        }
+    }
     Ok(())
 }
 
