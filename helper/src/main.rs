@@ -146,7 +146,18 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         });
     }
     prepare_process(cli.global.threads);
-    let sys = System::open(&cli.global.root, cli.global.flag_interface.into())?;
+    let sys = match System::open(&cli.global.root, cli.global.flag_interface.into()) {
+        Ok(sys) => sys,
+        // The guard only saves apt from failing half-way; when it cannot
+        // tell (a broken config), it must not be what stops every install.
+        Err(e) if matches!(command, Command::AptGuard) => {
+            out.warning(&format!(
+                "apt-guard cannot tell whether the system is locked: {e}"
+            ));
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
     for notice in &sys.notices {
         out.warning(&notice.to_string());
     }

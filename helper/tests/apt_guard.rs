@@ -283,4 +283,15 @@ fn the_guard_reads_the_top_flags_and_respects_runs() {
     std::fs::write(&go, "").expect("go");
     run.wait(common::DEFAULT_TIMEOUT).expect_ok();
     sb.almost(&["apt-guard"]).expect_code(9);
+
+    // A broken configuration: the guard cannot tell, says so, and lets apt
+    // go on (dpkg itself still fails on locked files).
+    sb.write_config("default_mode = \"sideways\"\n");
+    let r = sb.almost(&["apt-guard"]);
+    r.expect_ok();
+    assert!(
+        r.stderr.contains("apt-guard cannot tell"),
+        "{}",
+        r.describe()
+    );
 }
