@@ -52,6 +52,10 @@ pub struct PathReport {
     pub unsupported: Option<String>,
     /// The path's filesystem is mounted read-only.
     pub read_only: bool,
+    /// A layer is mounted exactly on this path: the tree beneath is not
+    /// walked (it is shadowed, and walking the merged view would copy it up).
+    #[serde(default)]
+    pub covered: bool,
     /// Overlay mounts on, above or inside the path (paths inside the root).
     pub overlays: Vec<String>,
 }

@@ -4,6 +4,7 @@
 //! every failure into a message and a documented exit code.
 
 mod cli;
+mod layers;
 mod output;
 mod run;
 
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use almost_core::config;
+use almost_core::layer::PrivateMounts;
 use almost_core::protocol::Report;
 use almost_core::state;
 use almost_core::system::{self, Progress, System, attach_state};
@@ -81,6 +83,15 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
             command: command.name().to_owned(),
         });
     }
+    let private = match command {
+        Command::Layer { action } if is_root && layers::needs_private_mounts(action) => {
+            Some(PrivateMounts::enter()?)
+        }
+        Command::Overlay {
+            action: cli::OverlayAction::List,
+        } if is_root => Some(PrivateMounts::enter()?),
+        _ => None,
+    };
     prepare_process();
     let sys = System::open(&cli.global.root, cli.global.flag_interface.into())?;
     for notice in &sys.notices {
@@ -118,6 +129,9 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
         Command::Run { command } => run::run(&sys, out, command),
         Command::Config { action } => config_cmd(&sys, out, action),
         Command::RelockTimer => relock_timer(&sys),
+        Command::Layer { action } => layers::layer(&sys, out, action, private.as_ref()),
+        Command::Overlay { action } => layers::overlay(&sys, out, action, private.as_ref()),
+        Command::Boot => layers::boot(&sys, out),
     }
 }
 
@@ -145,6 +159,7 @@ fn status(sys: &System, out: &Output, is_root: bool) -> Result<i32> {
         // restores: a status as root is such an invocation.
         if let Some(mut guard) = state::try_lock(&sys.root)? {
             let _shown = out.progress("restore", progress.clone());
+            layers::recover(sys, out, &progress);
             sys.settle(&mut guard, &progress)?;
         }
     }
@@ -157,6 +172,7 @@ fn status(sys: &System, out: &Output, is_root: bool) -> Result<i32> {
 fn set_mode(sys: &System, out: &Output, on: bool, command: &str) -> Result<i32> {
     let progress = Arc::new(Progress::default());
     let mut guard = state::lock(&sys.root)?;
+    layers::recover(sys, out, &progress);
     sys.settle(&mut guard, &progress)?;
     let shown = out.progress(if on { "Locking" } else { "unlock" }, progress.clone());
     let report = sys.set_mode(&mut guard, on, &progress)?;

@@ -156,6 +156,13 @@ fn path_line(p: &PathReport) -> String {
     if let Some(reason) = &p.unsupported {
         return format!("  {:<12} not managed: {reason}", show_path(&p.path));
     }
+    if p.covered {
+        return format!(
+            "  {:<12} covered by a layer: writable through it, its changes stay in the layer;\n  {:<12} the files beneath are unlocked until the layer is committed or discarded",
+            show_path(&p.path),
+            ""
+        );
+    }
     let mut line = format!(
         "  {:<12} {:<9} {} locked, {} unlocked, {} skipped",
         show_path(&p.path),
@@ -261,6 +268,7 @@ mod tests {
                 error_count: 0,
                 unsupported: None,
                 read_only: false,
+                covered: false,
                 overlays: vec![],
             }],
             relock_at: Some(state::now() + 60),
