@@ -247,6 +247,14 @@ impl SimpleComponent for Layers {
         let s = sender.clone();
         choose.connect_clicked(move |_| s.input(LayersInput::ChooseFolder));
         entry.add_suffix(&choose);
+        // The entry's own apply button has no name: give it one.
+        if let Some(apply) = super::descendants(&entry)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Button>().ok())
+            .find(|b| b.label().is_none() && b != &choose)
+        {
+            super::name(&apply, &i18n("Make the layer"));
+        }
         group.add(&entry);
 
         let problem = adw::ActionRow::builder().visible(false).build();
@@ -345,12 +353,16 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         .spacing(6)
         .valign(gtk::Align::Center)
         .build();
-    let make = |label: String, accessible: String, out: LayersOutput, class: Option<&str>| {
-        let button = gtk::Button::with_label(&label);
+    let make = |label: String, accessible: String, out: LayersOutput, trash: bool| {
+        let button = if trash {
+            let b = gtk::Button::from_icon_name("user-trash-symbolic");
+            b.add_css_class("flat");
+            b.set_tooltip_text(Some(&label));
+            b
+        } else {
+            gtk::Button::with_label(&label)
+        };
         super::name(&button, &accessible);
-        if let Some(class) = class {
-            button.add_css_class(class);
-        }
         let s = sender.clone();
         button.connect_clicked(move |_| {
             let _ = s.output(out.clone());
@@ -361,19 +373,20 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         i18n("Review"),
         i18n_f("Review the layer over {}", &[&path]),
         LayersOutput::Review(info.clone()),
-        None,
+        false,
     );
+    // Commit goes through the review too: there is no blind commit.
     make(
         i18n("Commit…"),
         i18n_f("Commit the layer over {}", &[&path]),
         LayersOutput::Review(info.clone()),
-        None,
+        false,
     );
     make(
         i18n("Discard…"),
         i18n_f("Discard the layer over {}", &[&path]),
         LayersOutput::Discard(info.clone()),
-        Some("destructive-action"),
+        true,
     );
     row.add_suffix(&buttons);
     (row, buttons)
@@ -435,11 +448,11 @@ mod tests {
     fn a_row_says_age_changes_size_and_mount() {
         assert_eq!(
             layer_subtitle(&info(Some(3), true), 300),
-            "Made 5 minutes ago · 3 changes · 2.0 KiB · active"
+            "Made 5 minutes ago · 3 changes · 2.0\u{a0}KiB · active"
         );
         assert_eq!(
             layer_subtitle(&info(None, false), 10),
-            "Made just now · changes not counted · 2.0 KiB · not mounted"
+            "Made just now · changes not counted · 2.0\u{a0}KiB · not mounted"
         );
     }
 

@@ -50,7 +50,22 @@ pub fn name(widget: &impl IsA<gtk::Widget>, label: &str) {
     }
 }
 
-/// A size in bytes, in words.
+/// Every widget inside `widget`, depth first.
+pub fn descendants(widget: &impl IsA<gtk::Widget>) -> Vec<gtk::Widget> {
+    let mut out = Vec::new();
+    let mut stack = vec![widget.clone().upcast::<gtk::Widget>()];
+    while let Some(w) = stack.pop() {
+        let mut child = w.first_child();
+        while let Some(c) = child {
+            child = c.next_sibling();
+            stack.push(c.clone());
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A size in bytes, in words (never broken across lines).
 pub fn size_words(bytes: u64) -> String {
     let (value, unit) = match bytes {
         b if b >= 1 << 30 => (b as f64 / (1u64 << 30) as f64, "GiB"),
@@ -58,7 +73,8 @@ pub fn size_words(bytes: u64) -> String {
         b if b >= 1 << 10 => (b as f64 / 1024.0, "KiB"),
         b => return ni18n_f("{} byte", "{} bytes", b, &[&b.to_string()]),
     };
-    i18n_f("{} {}", &[&format!("{value:.1}"), unit])
+    // Binary units are the same in every language this panel ships.
+    format!("{value:.1}\u{a0}{unit}")
 }
 
 /// How long ago a Unix time was, in words.
@@ -114,8 +130,8 @@ mod tests {
     fn sizes_and_times_in_words() {
         assert_eq!(size_words(10), "10 bytes");
         assert_eq!(size_words(1), "1 byte");
-        assert_eq!(size_words(4096), "4.0 KiB");
-        assert_eq!(size_words(3 << 20), "3.0 MiB");
+        assert_eq!(size_words(4096), "4.0\u{a0}KiB");
+        assert_eq!(size_words(3 << 20), "3.0\u{a0}MiB");
         assert_eq!(age_words(100, 110), "just now");
         assert_eq!(age_words(0, 120), "2 minutes ago");
         assert_eq!(age_words(0, 3600), "1 hour ago");
