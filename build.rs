@@ -10,7 +10,10 @@ use std::process::Command;
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let locale = out.join("locale");
-    println!("cargo:rustc-env=ALMOST_PANEL_BUILD_LOCALEDIR={}", locale.display());
+    println!(
+        "cargo:rustc-env=ALMOST_PANEL_BUILD_LOCALEDIR={}",
+        locale.display()
+    );
     println!("cargo:rerun-if-changed=po/LINGUAS");
     let linguas = std::fs::read_to_string("po/LINGUAS").unwrap_or_default();
     for lang in linguas
@@ -34,7 +37,9 @@ fn main() {
         {
             Ok(s) if s.success() => {}
             Ok(s) => panic!("msgfmt --check {} failed ({s})", po.display()),
-            Err(e) => println!("cargo:warning=msgfmt not found ({e}): the panel is built untranslated"),
+            Err(e) => {
+                println!("cargo:warning=msgfmt not found ({e}): the panel is built untranslated")
+            }
         }
     }
 }

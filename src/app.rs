@@ -16,12 +16,12 @@ use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Con
 use crate::components::header::{Header, HeaderInput};
 use crate::components::layers::{Layers, LayersInput, LayersOutput};
 use crate::components::protection::{Protection, ProtectionInput, ProtectionOutput, While};
+use crate::config;
+use crate::dialogs::confirm;
 use crate::dialogs::error::{self, Shown};
 use crate::dialogs::review::{Review, ReviewInput, ReviewOutput};
-use crate::dialogs::confirm;
 use crate::helper::{Almost, AlmostError, PanelConfig, Progress, Reply, Status};
 use crate::i18n::{i18n, i18n_f, ni18n_f};
-use crate::config;
 
 /// A privileged act of the panel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,9 @@ impl Op {
             Op::SetDefaultMode(_) => i18n("The mode at startup could not be saved."),
             Op::NewLayer(p) => i18n_f("No layer could be made over {}.", &[p]),
             Op::Commit { path, .. } => i18n_f("The changes could not be applied to {}.", &[path]),
-            Op::Discard { path, .. } => i18n_f("The layer over {} could not be discarded.", &[path]),
+            Op::Discard { path, .. } => {
+                i18n_f("The layer over {} could not be discarded.", &[path])
+            }
             Op::Undo => i18n("The last commit could not be undone."),
         }
     }
@@ -182,7 +184,8 @@ impl AppState {
         self.busy = None;
         match op {
             Op::Commit { path, .. } if ok => {
-                self.last_commit = Some(i18n_f("Puts {} back as it was before the commit", &[path]));
+                self.last_commit =
+                    Some(i18n_f("Puts {} back as it was before the commit", &[path]));
             }
             Op::Undo if ok => self.last_commit = None,
             _ => {}
@@ -219,8 +222,7 @@ impl App {
 
     fn set_busy(&self, op: Option<&Op>) {
         let busy = op.is_some();
-        self.header
-            .emit(HeaderInput::Busy(op.map(Op::busy_words)));
+        self.header.emit(HeaderInput::Busy(op.map(Op::busy_words)));
         self.protection.emit(ProtectionInput::Busy(busy));
         self.layers.emit(LayersInput::Busy(busy));
     }
@@ -258,24 +260,23 @@ impl Component for App {
         window.set_icon_name(Some(config::APP_ID));
 
         let header = Header::builder().launch(()).detach();
-        let protection = Protection::builder().launch(()).forward(
-            sender.input_sender(),
-            |out| match out {
+        let protection = Protection::builder()
+            .launch(())
+            .forward(sender.input_sender(), |out| match out {
                 ProtectionOutput::Lock => AppInput::Act(Op::Lock),
                 ProtectionOutput::Unlock(w) => AppInput::Act(Op::Unlock(w)),
                 ProtectionOutput::SetDefaultMode(m) => AppInput::Act(Op::SetDefaultMode(m)),
-            },
-        );
-        let layers = Layers::builder().launch(almost.root.clone()).forward(
-            sender.input_sender(),
-            |out| match out {
-                LayersOutput::Review(info) => AppInput::Review(Box::new(info)),
-                LayersOutput::Discard(info) => AppInput::AskDiscard(Box::new(info)),
-                LayersOutput::New(path) => AppInput::Act(Op::NewLayer(path)),
-                LayersOutput::Undo => AppInput::AskUndo,
-                LayersOutput::ChooseFolder(at) => AppInput::ChooseFolder(at),
-            },
-        );
+            });
+        let layers =
+            Layers::builder()
+                .launch(almost.root.clone())
+                .forward(sender.input_sender(), |out| match out {
+                    LayersOutput::Review(info) => AppInput::Review(Box::new(info)),
+                    LayersOutput::Discard(info) => AppInput::AskDiscard(Box::new(info)),
+                    LayersOutput::New(path) => AppInput::Act(Op::NewLayer(path)),
+                    LayersOutput::Undo => AppInput::AskUndo,
+                    LayersOutput::ChooseFolder(at) => AppInput::ChooseFolder(at),
+                });
         let review = Review::builder()
             .launch((almost.clone(), window.clone().upcast()))
             .forward(sender.input_sender(), |out| match out {
@@ -429,12 +430,15 @@ impl Component for App {
                             .extra
                             .undo
                             .as_ref()
-                            .map(|_| i18n("Puts the files back as they were before the last commit"))
+                            .map(|_| {
+                                i18n("Puts the files back as they were before the last commit")
+                            })
                             .or_else(|| self.state.last_commit.clone());
                         self.layers.emit(LayersInput::Undo(undo));
                         self.protection
                             .emit(ProtectionInput::Status(Some(status.report.clone())));
-                        self.header.emit(HeaderInput::Status(Box::new(status), open));
+                        self.header
+                            .emit(HeaderInput::Status(Box::new(status), open));
                     }
                     Err(e) => {
                         self.header.emit(HeaderInput::Unreadable(e.to_string()));
@@ -492,7 +496,10 @@ mod tests {
     #[test]
     fn acts_map_to_almost_arguments() {
         assert_eq!(Op::Lock.args(), ["lock"]);
-        assert_eq!(Op::Unlock(While::TenMinutes).args(), ["unlock", "--for", "10m", "--yes"]);
+        assert_eq!(
+            Op::Unlock(While::TenMinutes).args(),
+            ["unlock", "--for", "10m", "--yes"]
+        );
         assert_eq!(
             Op::SetDefaultMode(DefaultMode::Keep).args(),
             ["config", "set", "default_mode", "keep"]
@@ -501,7 +508,10 @@ mod tests {
             Op::SetDefaultMode(DefaultMode::Unlocked).args(),
             ["config", "set", "default_mode", "unlocked"]
         );
-        assert_eq!(Op::NewLayer("/usr/share".into()).args(), ["layer", "new", "/usr/share"]);
+        assert_eq!(
+            Op::NewLayer("/usr/share".into()).args(),
+            ["layer", "new", "/usr/share"]
+        );
         let commit = Op::Commit {
             id: "ab".into(),
             path: "/usr".into(),

@@ -377,7 +377,11 @@ mod tests {
         assert_eq!(parse_line("{not json"), None);
         assert!(matches!(
             parse_line(r#"{"event":"progress","phase":"lock","done":3,"total":10,"path":"/usr"}"#),
-            Some(Event::Progress { done: 3, total: Some(10), .. })
+            Some(Event::Progress {
+                done: 3,
+                total: Some(10),
+                ..
+            })
         ));
     }
 
@@ -461,8 +465,15 @@ mod tests {
         let argv = almost.argv(true, &args);
         assert_eq!(
             argv,
-            ["/usr/bin/pkexec", "/x/almost", "--root", "/tmp/r", "--json", "lock"]
-                .map(OsString::from)
+            [
+                "/usr/bin/pkexec",
+                "/x/almost",
+                "--root",
+                "/tmp/r",
+                "--json",
+                "lock"
+            ]
+            .map(OsString::from)
         );
         assert_eq!(almost.argv(false, &args)[0], OsString::from("/x/almost"));
         let root = Almost {
@@ -480,7 +491,10 @@ mod tests {
     fn the_almost_beside_the_panel_is_preferred() {
         let dir = tempfile::tempdir().unwrap();
         let panel = dir.path().join("almost-panel");
-        assert_eq!(locate(Some(&panel)), PathBuf::from(config::INSTALLED_ALMOST));
+        assert_eq!(
+            locate(Some(&panel)),
+            PathBuf::from(config::INSTALLED_ALMOST)
+        );
         std::fs::write(dir.path().join("almost"), "").unwrap();
         assert_eq!(locate(Some(&panel)), dir.path().join("almost"));
         assert_eq!(locate(None), PathBuf::from(config::INSTALLED_ALMOST));
@@ -495,8 +509,22 @@ mod tests {
             path: None,
         };
         assert_eq!(p.fraction(), Some(0.25));
-        assert_eq!(Progress { total: None, ..p.clone() }.fraction(), None);
-        assert_eq!(Progress { total: Some(0), ..p }.fraction(), None);
+        assert_eq!(
+            Progress {
+                total: None,
+                ..p.clone()
+            }
+            .fraction(),
+            None
+        );
+        assert_eq!(
+            Progress {
+                total: Some(0),
+                ..p
+            }
+            .fraction(),
+            None
+        );
     }
 
     #[test]

@@ -81,7 +81,10 @@ mod tests {
 
     #[test]
     fn placeholders_fill_in_order() {
-        assert_eq!(fill("Apply {} changes to {}", &["3", "/usr"]), "Apply 3 changes to /usr");
+        assert_eq!(
+            fill("Apply {} changes to {}", &["3", "/usr"]),
+            "Apply 3 changes to /usr"
+        );
         assert_eq!(fill("{} and {}", &["a"]), "a and {}");
         assert_eq!(fill("none", &["a"]), "none");
         assert_eq!(fill("{}{}", &["é", "ü"]), "éü");
@@ -89,7 +92,10 @@ mod tests {
 
     #[test]
     fn an_installed_panel_uses_the_system_translations() {
-        assert_eq!(locale_dir(Some(Path::new("/usr/bin/almost-panel"))), config::LOCALEDIR);
+        assert_eq!(
+            locale_dir(Some(Path::new("/usr/bin/almost-panel"))),
+            config::LOCALEDIR
+        );
         assert_eq!(locale_dir(None), config::LOCALEDIR);
     }
 }

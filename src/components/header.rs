@@ -283,8 +283,8 @@ impl Header {
         self.paths_changed = false;
         match msg {
             HeaderInput::Status(status, open_layers) => {
-                self.paths_changed = self.status.as_ref().map(|s| &s.report.paths)
-                    != Some(&status.report.paths);
+                self.paths_changed =
+                    self.status.as_ref().map(|s| &s.report.paths) != Some(&status.report.paths);
                 self.status = Some(*status);
                 self.open_layers = open_layers;
                 self.unreadable = None;
@@ -405,9 +405,15 @@ mod tests {
 
     #[test]
     fn the_state_in_words() {
-        assert_eq!(headline(Some(&status(5, 0))).title, "System files are protected");
+        assert_eq!(
+            headline(Some(&status(5, 0))).title,
+            "System files are protected"
+        );
         assert!(headline(Some(&status(5, 0))).description.contains("/usr"));
-        assert_eq!(headline(Some(&status(0, 5))).title, "System files are unprotected");
+        assert_eq!(
+            headline(Some(&status(0, 5))).title,
+            "System files are unprotected"
+        );
         let partly = headline(Some(&status(2, 3)));
         assert_eq!(partly.title, "System files are partly protected");
         assert_eq!(partly.description, "2 of 5 system files are protected.");
@@ -454,10 +460,7 @@ mod tests {
             path: None,
         };
         assert_eq!(progress_words(&p), "3 of 10 files");
-        assert_eq!(
-            progress_words(&Progress { total: None, ..p }),
-            "3 files"
-        );
+        assert_eq!(progress_words(&Progress { total: None, ..p }), "3 files");
     }
 
     #[test]

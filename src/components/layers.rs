@@ -72,7 +72,11 @@ pub fn validate_new_layer(
         return Err(i18n_f("“{}” may not contain . or .. parts.", &[text]));
     }
     let shown = path.to_string_lossy().trim_end_matches('/').to_owned();
-    let shown = if shown.is_empty() { "/".to_owned() } else { shown };
+    let shown = if shown.is_empty() {
+        "/".to_owned()
+    } else {
+        shown
+    };
     if !managed.iter().any(|m| path.starts_with(m)) {
         let list = managed
             .iter()
@@ -224,9 +228,7 @@ impl SimpleComponent for Layers {
         group: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
-        let empty = adw::ActionRow::builder()
-            .title(i18n("No layers"))
-            .build();
+        let empty = adw::ActionRow::builder().title(i18n("No layers")).build();
         empty.add_css_class("dim-label");
         group.add(&empty);
 
@@ -470,7 +472,10 @@ mod tests {
         l.apply(LayersInput::Busy(true));
         assert_eq!(l.apply(LayersInput::NewTyped("/usr/share".into())), None);
         l.apply(LayersInput::Busy(false));
-        assert!(l.apply(LayersInput::Layers(vec![info(Some(1), true)])).is_none());
+        assert!(
+            l.apply(LayersInput::Layers(vec![info(Some(1), true)]))
+                .is_none()
+        );
         assert!(l.rebuild);
         l.apply(LayersInput::Layers(vec![info(Some(1), true)]));
         assert!(!l.rebuild);

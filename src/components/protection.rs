@@ -35,8 +35,11 @@ impl While {
 }
 
 /// The startup modes in the order of the combo row.
-pub const STARTUP_MODES: [DefaultMode; 3] =
-    [DefaultMode::Locked, DefaultMode::Unlocked, DefaultMode::Keep];
+pub const STARTUP_MODES: [DefaultMode; 3] = [
+    DefaultMode::Locked,
+    DefaultMode::Unlocked,
+    DefaultMode::Keep,
+];
 
 pub fn startup_index(mode: DefaultMode) -> u32 {
     STARTUP_MODES.iter().position(|m| *m == mode).unwrap_or(0) as u32
@@ -106,8 +109,7 @@ impl Protection {
             }
             ProtectionInput::StartupPicked(i) => {
                 let picked = *STARTUP_MODES.get(i as usize)?;
-                if self.busy || self.default_mode.is_none() || Some(picked) == self.default_mode
-                {
+                if self.busy || self.default_mode.is_none() || Some(picked) == self.default_mode {
                     return None;
                 }
                 Some(ProtectionOutput::SetDefaultMode(picked))
@@ -132,10 +134,7 @@ impl Protection {
     /// The subtitle of "Unprotect for a while".
     pub fn while_subtitle(&self, now: u64) -> String {
         match self.relock_at {
-            Some(at) => i18n_f(
-                "Protected again in {}",
-                &[&time_left_words(at, now)],
-            ),
+            Some(at) => i18n_f("Protected again in {}", &[&time_left_words(at, now)]),
             None => i18n("Protection comes back by itself"),
         }
     }
@@ -262,7 +261,8 @@ impl SimpleComponent for Protection {
             w.startup.set_selected(startup_index(mode));
         }
         w.startup.unblock_signal(&w.startup_handler);
-        w.startup.set_sensitive(self.default_mode.is_some() && !self.busy);
+        w.startup
+            .set_sensitive(self.default_mode.is_some() && !self.busy);
 
         w.while_row.set_subtitle(&self.while_subtitle(now()));
         w.while_buttons.set_sensitive(known && !self.busy);
@@ -304,10 +304,7 @@ mod tests {
         );
         p.apply(ProtectionInput::Busy(true));
         assert_eq!(p.apply(ProtectionInput::Switched(false)), None);
-        assert_eq!(
-            p.apply(ProtectionInput::UnprotectFor(While::OneHour)),
-            None
-        );
+        assert_eq!(p.apply(ProtectionInput::UnprotectFor(While::OneHour)), None);
     }
 
     #[test]
@@ -326,11 +323,17 @@ mod tests {
 
     #[test]
     fn unprotect_for_a_while_maps_to_unlock_for() {
-        assert_eq!(While::TenMinutes.args(), ["unlock", "--for", "10m", "--yes"]);
+        assert_eq!(
+            While::TenMinutes.args(),
+            ["unlock", "--for", "10m", "--yes"]
+        );
         assert_eq!(While::OneHour.args(), ["unlock", "--for", "1h", "--yes"]);
         assert_eq!(While::UntilRestart.args(), ["unlock", "--yes"]);
         let mut p = Protection::default();
-        p.apply(ProtectionInput::Status(Some(report(Mode::Unlocked, Some(1000)))));
+        p.apply(ProtectionInput::Status(Some(report(
+            Mode::Unlocked,
+            Some(1000),
+        ))));
         assert_eq!(p.while_subtitle(400), "Protected again in 10 minutes");
         p.apply(ProtectionInput::Status(Some(report(Mode::Locked, None))));
         assert_eq!(p.while_subtitle(400), "Protection comes back by itself");

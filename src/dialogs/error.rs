@@ -97,7 +97,10 @@ mod tests {
 
     #[test]
     fn each_failure_gets_its_words() {
-        assert!(matches!(describe(&AlmostError::Dismissed, "x"), Shown::Toast(_)));
+        assert!(matches!(
+            describe(&AlmostError::Dismissed, "x"),
+            Shown::Toast(_)
+        ));
         let Shown::Dialog { heading, body } = describe(&AlmostError::NotAuthorised, "F.") else {
             panic!("a dialog")
         };

@@ -58,19 +58,24 @@ impl Group {
 
 /// The changes grouped, keeping each change's index in the diff.
 pub fn group_changes(changes: &[Change]) -> Vec<(Group, Vec<usize>)> {
-    [Group::Added, Group::Modified, Group::Deleted, Group::Replaced]
-        .into_iter()
-        .map(|g| {
-            let members = changes
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| Group::of(c.change) == g)
-                .map(|(i, _)| i)
-                .collect::<Vec<_>>();
-            (g, members)
-        })
-        .filter(|(_, m)| !m.is_empty())
-        .collect()
+    [
+        Group::Added,
+        Group::Modified,
+        Group::Deleted,
+        Group::Replaced,
+    ]
+    .into_iter()
+    .map(|g| {
+        let members = changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| Group::of(c.change) == g)
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>();
+        (g, members)
+    })
+    .filter(|(_, m)| !m.is_empty())
+    .collect()
 }
 
 /// "Apply 12 changes to /usr".
@@ -210,7 +215,9 @@ impl Component for Review {
         window.set_transient_for(Some(&parent));
         window.set_title(Some(&i18n("Review Changes")));
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
-        let header = adw::HeaderBar::builder().show_end_title_buttons(false).build();
+        let header = adw::HeaderBar::builder()
+            .show_end_title_buttons(false)
+            .build();
         let title = adw::WindowTitle::new(&i18n("Review Changes"), "");
         header.set_title_widget(Some(&title));
         let cancel = gtk::Button::with_mnemonic(&i18n("_Cancel"));
@@ -280,10 +287,7 @@ impl Component for Review {
                 .name("hunk")
                 .foreground("#1c71d8")
                 .build(),
-            gtk::TextTag::builder()
-                .name("header")
-                .weight(700)
-                .build(),
+            gtk::TextTag::builder().name("header").weight(700).build(),
         ] {
             buffer.tag_table().add(&tag);
         }
@@ -589,8 +593,14 @@ mod tests {
 
     #[test]
     fn a_change_without_patch_is_described() {
-        assert_eq!(change_text(&change("/a", ChangeKind::Added)), "New file: 5 bytes.");
-        assert_eq!(change_text(&change("/a", ChangeKind::Deleted)), "The file is deleted.");
+        assert_eq!(
+            change_text(&change("/a", ChangeKind::Added)),
+            "New file: 5 bytes."
+        );
+        assert_eq!(
+            change_text(&change("/a", ChangeKind::Deleted)),
+            "The file is deleted."
+        );
         let mut bin = change("/a", ChangeKind::Modified);
         bin.binary = true;
         bin.detail = Some("mode 0644 → 0755".into());
@@ -622,7 +632,11 @@ mod tests {
             changes: vec![],
         });
         assert!(!r.can_commit());
-        r.diff.as_mut().unwrap().changes.push(change("/usr/a", ChangeKind::Added));
+        r.diff
+            .as_mut()
+            .unwrap()
+            .changes
+            .push(change("/usr/a", ChangeKind::Added));
         assert!(r.can_commit());
     }
 }
