@@ -11,6 +11,7 @@ use std::sync::Arc;
 use adw::prelude::*;
 use almost_core::config::DefaultMode;
 use almost_core::layer::LayerInfo;
+use almost_core::protocol::Report;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
 
 use crate::components::header::{Header, HeaderInput};
@@ -73,10 +74,10 @@ impl Op {
     /// The toast once it succeeded.
     pub fn done_words(&self) -> String {
         match self {
-            Op::Lock => i18n("System files are protected"),
-            Op::Unlock(While::TenMinutes) => i18n("System files are unprotected for 10 minutes"),
-            Op::Unlock(While::OneHour) => i18n("System files are unprotected for 1 hour"),
-            Op::Unlock(While::UntilRestart) => i18n("System files are unprotected"),
+            Op::Lock => i18n("Protection turned on"),
+            Op::Unlock(While::TenMinutes) => i18n("Protection turned off for 10 minutes"),
+            Op::Unlock(While::OneHour) => i18n("Protection turned off for 1 hour"),
+            Op::Unlock(While::UntilRestart) => i18n("Protection turned off"),
             Op::SetDefaultMode(_) => i18n("Mode at startup saved"),
             Op::NewLayer(p) => i18n_f("Changes in {} now go into a new layer", &[p]),
             Op::Commit { path, count, .. } => ni18n_f(
@@ -150,6 +151,11 @@ pub struct AppState {
     pub poll_error: Option<String>,
     /// A commit made from this window, which "Undo last commit" reverts.
     pub last_commit: Option<String>,
+    /// The last status read, so that the report of a lock or unlock can
+    /// update the window at once, without waiting for the next poll.
+    pub status: Option<Status>,
+    /// The number of layers last listed.
+    pub open_layers: usize,
 }
 
 impl AppState {
@@ -426,6 +432,8 @@ impl Component for App {
                 let mut first_error = None;
                 match status {
                     Ok(status) => {
+                        self.state.status = Some(status.clone());
+                        self.state.open_layers = open;
                         let undo = status
                             .extra
                             .undo
@@ -476,6 +484,19 @@ impl Component for App {
                 self.set_busy(None);
                 match result {
                     Ok(reply) => {
+                        // A lock or unlock answers with the new measure:
+                        // show it now, the poll confirms it.
+                        if matches!(op, Op::Lock | Op::Unlock(_))
+                            && let Ok(report) = reply.parse::<Report>()
+                            && let Some(status) = self.state.status.as_mut()
+                        {
+                            status.report = report.clone();
+                            self.protection.emit(ProtectionInput::Status(Some(report)));
+                            self.header.emit(HeaderInput::Status(
+                                Box::new(status.clone()),
+                                self.state.open_layers,
+                            ));
+                        }
                         self.toast(&op.done_words());
                         for w in reply.warnings {
                             self.toast(&w);

@@ -87,7 +87,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, AlmostError> {
+    /// The result body as a typed value.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, AlmostError> {
         serde_json::from_value(serde_json::Value::Object(self.body.clone())).map_err(|e| {
             AlmostError::Protocol {
                 detail: format!("unexpected answer to {}: {e}", self.command),

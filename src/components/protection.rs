@@ -98,6 +98,8 @@ impl Protection {
                 None
             }
             ProtectionInput::Switched(on) => {
+                // The switch always shows the measured mode, so a flip is
+                // a request for the other one.
                 if self.busy || self.mode.is_none() || on == self.switch_on() {
                     return None;
                 }

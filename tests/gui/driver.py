@@ -46,6 +46,7 @@ def start_panel(env_extra=None):
     env.update(env_extra or {})
     for attempt in range(2):
         out = open(os.path.join(ARGS.results, "panel.log"), "a")
+        env.setdefault("RUST_LOG", "almost_panel=debug")
         PANEL = subprocess.Popen([ARGS.panel, "--root", ARGS.root], env=env,
                                  stdout=out, stderr=subprocess.STDOUT)
         with open(ARGS.pid_file, "w") as f:
@@ -270,26 +271,38 @@ def scenario_protection():
     assert immutable("/usr/include/fake.h"), "the sandbox should start locked"
     log("toggle the switch off")
     act(switch)
-    sees(r"^System files are unprotected$", 30)
-    wait_for(lambda: not immutable("/usr/include/fake.h"), 10, "lsattr to show the flag cleared")
+    wait_for(lambda: not immutable("/usr/include/fake.h"), 30, "lsattr to show the flag cleared")
     wait_for(lambda: not checked(switch), 10, "the switch to show unprotected")
+    sees(r"^System files are unprotected$", 10)
     screenshot("protection-off")
     log("toggle the switch on")
     act(switch)
-    sees(r"^System files are protected$", 30)
-    wait_for(lambda: immutable("/usr/include/fake.h"), 10, "lsattr to show the flag set")
+    wait_for(lambda: immutable("/usr/include/fake.h"), 30, "lsattr to show the flag set")
     wait_for(lambda: checked(switch), 10, "the switch to show protected")
+    sees(r"^System files are protected$", 10)
 
 
 def scenario_outside():
+    switch = find(SWITCH, r"Protect system files", 20)
+    wait_for(lambda: checked(switch), 10, "the switch to show protected")
     log("unlock from a terminal")
     r = almost("unlock", "--yes")
     assert r.returncode == 0, r.stderr
-    sees(r"^System files are unprotected$", 8)
+    wait_for(lambda: not checked(switch), 8, "the switch to follow the terminal")
+    sees(r"^System files are unprotected$", 2)
     log("lock from a terminal")
     r = almost("lock")
     assert r.returncode == 0, r.stderr
-    sees(r"^System files are protected$", 8)
+    wait_for(lambda: checked(switch), 8, "the switch to follow the terminal")
+    sees(r"^System files are protected$", 2)
+    log("a new layer made in a terminal shows up")
+    r = almost("layer", "new", "/usr/include")
+    assert r.returncode == 0, r.stderr
+    find(BUTTON, r"Review the layer over /usr/include$", 8)
+    r = almost("layer", "discard", "--yes", r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/include$"), 8,
+             "the discarded layer to go")
 
 
 KEYS = {"Tab": 0xFF09, "Down": 0xFF54, "Up": 0xFF52, "Return": 0xFF0D, "space": 0x20,
@@ -479,6 +492,8 @@ def main():
             started = time.monotonic()
             try:
                 if PANEL is None or PANEL.poll() is not None:
+                    if PANEL is not None:
+                        log(f"the panel had exited with status {PANEL.returncode}: starting it again")
                     start_panel()
                 SCENARIOS[n]()
                 log(f"PASS {n} ({time.monotonic() - started:.1f} s)")
