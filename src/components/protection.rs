@@ -242,6 +242,9 @@ impl SimpleComponent for Protection {
     }
 
     fn update(&mut self, msg: ProtectionInput, sender: ComponentSender<Self>) {
+        if matches!(msg, ProtectionInput::Switched(_)) {
+            tracing::debug!("{msg:?} while {:?}, busy {}", self.mode, self.busy);
+        }
         if let Some(out) = self.apply(msg) {
             let _ = sender.output(out);
         }
