@@ -11,7 +11,7 @@ use adw::prelude::*;
 use almost_core::layer::LayerInfo;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
-use super::{age_words, now, size_words};
+use super::{age_words, name, now, size_words};
 use crate::i18n::{i18n, i18n_f, ni18n_f};
 
 #[derive(Debug)]
@@ -199,7 +199,8 @@ impl Layers {
 }
 
 pub struct LayersWidgets {
-    group: adw::PreferencesGroup,
+    /// The layer rows (and the "No layers" row), above the fixed rows.
+    list: gtk::ListBox,
     rows: Vec<(adw::ActionRow, gtk::Box)>,
     empty: adw::ActionRow,
     entry: adw::EntryRow,
@@ -228,15 +229,22 @@ impl SimpleComponent for Layers {
         group: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
+        let list = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .margin_bottom(12)
+            .build();
+        name(&list, &i18n("Layers"));
         let empty = adw::ActionRow::builder().title(i18n("No layers")).build();
         empty.add_css_class("dim-label");
-        group.add(&empty);
+        list.append(&empty);
+        group.add(&list);
 
         let entry = adw::EntryRow::builder()
             .title(i18n("New layer over… (for example /usr/share)"))
             .show_apply_button(true)
             .build();
-        super::name(&entry, &i18n("Directory for a new layer"));
+        name(&entry, &i18n("Directory for a new layer"));
         let s = sender.clone();
         entry.connect_apply(move |e| s.input(LayersInput::NewTyped(e.text().to_string())));
         let choose = gtk::Button::builder()
@@ -245,7 +253,7 @@ impl SimpleComponent for Layers {
             .tooltip_text(i18n("Choose a Folder…"))
             .css_classes(["flat"])
             .build();
-        super::name(&choose, &i18n("Choose a folder for a new layer"));
+        name(&choose, &i18n("Choose a folder for a new layer"));
         let s = sender.clone();
         choose.connect_clicked(move |_| s.input(LayersInput::ChooseFolder));
         entry.add_suffix(&choose);
@@ -255,7 +263,7 @@ impl SimpleComponent for Layers {
             .filter_map(|w| w.downcast::<gtk::Button>().ok())
             .find(|b| b.label().is_none() && b != &choose)
         {
-            super::name(&apply, &i18n("Make the layer"));
+            name(&apply, &i18n("Make the layer"));
         }
         group.add(&entry);
 
@@ -272,7 +280,7 @@ impl SimpleComponent for Layers {
             .label(i18n("Undo…"))
             .valign(gtk::Align::Center)
             .build();
-        super::name(&undo_button, &i18n("Undo last commit"));
+        name(&undo_button, &i18n("Undo last commit"));
         let s = sender.clone();
         undo_button.connect_clicked(move |_| {
             let _ = s.output(LayersOutput::Undo);
@@ -281,7 +289,7 @@ impl SimpleComponent for Layers {
         group.add(&undo);
 
         let widgets = LayersWidgets {
-            group,
+            list,
             rows: Vec::new(),
             empty,
             entry,
@@ -302,27 +310,15 @@ impl SimpleComponent for Layers {
 
     fn update_view(&self, w: &mut LayersWidgets, sender: ComponentSender<Self>) {
         if self.rebuild {
+            // Only the layer rows change: the rows below them stay, so
+            // their accessible objects are not torn down on every change.
             for (row, _) in w.rows.drain(..) {
-                w.group.remove(&row);
-            }
-            // The fixed rows go below the layers: take them out, add the
-            // layers, put them back.
-            let fixed: [&gtk::Widget; 4] = [
-                w.empty.upcast_ref(),
-                w.entry.upcast_ref(),
-                w.problem.upcast_ref(),
-                w.undo.upcast_ref(),
-            ];
-            for f in fixed {
-                w.group.remove(f);
+                w.list.remove(&row);
             }
             for info in &self.layers {
                 let (row, buttons) = layer_row(info, &sender);
-                w.group.add(&row);
+                w.list.append(&row);
                 w.rows.push((row, buttons));
-            }
-            for f in fixed {
-                w.group.add(f);
             }
         }
         let now = now();
@@ -364,7 +360,7 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         } else {
             gtk::Button::with_label(&label)
         };
-        super::name(&button, &accessible);
+        name(&button, &accessible);
         let s = sender.clone();
         button.connect_clicked(move |_| {
             let _ = s.output(out.clone());
