@@ -239,6 +239,13 @@ impl SimpleComponent for Layers {
         empty.add_css_class("dim-label");
         list.append(&empty);
         group.add(&list);
+        // The fixed rows go in a list of their own below the layers (a
+        // group puts its own rows above any other child).
+        let fixed = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .build();
+        group.add(&fixed);
 
         let entry = adw::EntryRow::builder()
             .title(i18n("New layer over… (for example /usr/share)"))
@@ -265,12 +272,12 @@ impl SimpleComponent for Layers {
         {
             name(&apply, &i18n("Make the layer"));
         }
-        group.add(&entry);
+        fixed.append(&entry);
 
         let problem = adw::ActionRow::builder().visible(false).build();
         problem.add_css_class("error");
         problem.add_prefix(&gtk::Image::from_icon_name("dialog-warning-symbolic"));
-        group.add(&problem);
+        fixed.append(&problem);
 
         let undo = adw::ActionRow::builder()
             .title(i18n("Undo last commit"))
@@ -286,7 +293,7 @@ impl SimpleComponent for Layers {
             let _ = s.output(LayersOutput::Undo);
         });
         undo.add_suffix(&undo_button);
-        group.add(&undo);
+        fixed.append(&undo);
 
         let widgets = LayersWidgets {
             list,

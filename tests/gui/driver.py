@@ -457,7 +457,7 @@ def scenario_french():
     find(SWITCH, r"Protéger les fichiers système", 5)
     find(LABEL, r"^Calques$", 5)
     find(["combo box"], r"Mode au démarrage", 5)
-    screenshot("french")
+    screenshot("french-window")
     stop_panel()
     start_panel()
 
