@@ -121,6 +121,8 @@ impl System {
             relock_at: None,
             runs: Vec::new(),
             restore: None,
+            undo: None,
+            interrupted_commit: None,
         };
         // Only a lock or unlock records counts: status writes nothing.
         if matches!(action, Action::Set(_)) && !progress.cancel.load(Ordering::Relaxed) {
@@ -236,7 +238,14 @@ impl System {
         let excludes = walk::exclude_map(self.config.exclude.iter().map(PathBuf::as_path));
         let mount_table = mounts::read().unwrap_or_default();
         let parents = walk::mount_parents(&mount_table, |p| self.root.inside(p));
-        let report = self.walk_one(path, Action::Set(on), &excludes, &mount_table, &parents, progress)?;
+        let report = self.walk_one(
+            path,
+            Action::Set(on),
+            &excludes,
+            &mount_table,
+            &parents,
+            progress,
+        )?;
         if let Some(err) = outcome_of_path(&report) {
             return Err(err);
         }
@@ -367,6 +376,8 @@ fn outcome_of_path(p: &PathReport) -> Option<Error> {
         relock_at: None,
         runs: Vec::new(),
         restore: None,
+        undo: None,
+        interrupted_commit: None,
     })
 }
 

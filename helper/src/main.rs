@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use almost_core::config;
-use almost_core::layer::PrivateMounts;
+use almost_core::layer::{Layers, PrivateMounts};
 use almost_core::protocol::Report;
 use almost_core::state;
 use almost_core::system::{self, Progress, System, attach_state};
@@ -65,7 +65,11 @@ fn prepare_process(threads: Option<u16>) {
             nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
     }
     let threads = threads.map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+        || {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        },
         usize::from,
     );
     // A large stack: the walk recurses once per directory level.
@@ -158,15 +162,30 @@ fn status(sys: &System, out: &Output, is_root: bool) -> Result<i32> {
     if is_root {
         // The next invocation after a killed run or an expired timer
         // restores: a status as root is such an invocation.
-        if let Some(mut guard) = state::try_lock(&sys.root)? {
+        let pending = Layers::new(sys).needs_recovery();
+        let guard = if pending {
+            Some(state::lock(&sys.root)?)
+        } else {
+            state::try_lock(&sys.root)?
+        };
+        if let Some(mut guard) = guard {
             let _shown = out.progress("restore", progress.clone());
             layers::recover(sys, out, &progress);
             sys.settle(&mut guard, &progress)?;
         }
     }
     let _shown = out.progress("check", progress.clone());
-    let report = sys.measure(&progress)?;
+    let mut report = sys.measure(&progress)?;
     drop(_shown);
+    let layers = Layers::new(sys);
+    report.interrupted_commit = layers.interrupted_commit();
+    report.undo = layers
+        .last_commit()
+        .map(|j| almost_core::protocol::UndoInfo {
+            id: j.layer.id,
+            path: j.layer.path.to_string_lossy().into_owned(),
+            operations: j.ops.len(),
+        });
     finish_report(out, "status", &report, "")
 }
 
