@@ -68,6 +68,14 @@ pub struct RunInfo {
     pub started: u64,
 }
 
+/// The last commit, which `almost layer undo` can revert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoInfo {
+    pub id: String,
+    pub path: String,
+    pub operations: usize,
+}
+
 /// The result of `status`, `lock`, `unlock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -80,6 +88,13 @@ pub struct Report {
     pub runs: Vec<RunInfo>,
     /// The mode restored once the temporary unlocks end.
     pub restore: Option<Mode>,
+    /// The last commit, if it can be undone (status only).
+    #[serde(default)]
+    pub undo: Option<UndoInfo>,
+    /// A layer whose commit a crash interrupted (status only; the next
+    /// privileged run finishes or rolls it back).
+    #[serde(default)]
+    pub interrupted_commit: Option<String>,
 }
 
 impl Report {

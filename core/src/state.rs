@@ -97,9 +97,26 @@ pub struct RunState {
     /// Unix time at which a timed unlock ends.
     pub relock_at: Option<u64>,
     pub runs: Vec<RunRecord>,
+    /// The process that will re-lock when `relock_at` comes.
+    #[serde(default)]
+    pub timer: Option<Proc>,
 }
 
 impl RunState {
+    /// Ends the timer process, if one runs (a cancelled or replaced timed
+    /// unlock must not leave it waiting, holding the root open).
+    pub fn stop_timer(&mut self) {
+        if let Some(timer) = self.timer.take()
+            && timer.is_alive()
+            && timer != Proc::current()
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(timer.pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+
     pub fn prune_dead(&mut self) -> bool {
         let before = self.runs.len();
         self.runs.retain(|r| r.is_alive());
@@ -170,8 +187,12 @@ pub fn lock(root: &Root) -> Result<StateGuard> {
     Ok(guard(root, lock))
 }
 
-/// Takes the state lock only if nobody holds it.
+/// Takes the state lock only if nobody holds it. Without a state
+/// directory there is nothing to settle: `None`, and nothing is created.
 pub fn try_lock(root: &Root) -> Result<Option<StateGuard>> {
+    if !state_dir(root).join("state.json").exists() {
+        return Ok(None);
+    }
     let file = open_lock(root)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(Some(guard(root, lock))),
@@ -221,7 +242,6 @@ mod tests {
         assert_eq!(read(&root), RunState::default());
         {
             let mut g = lock(&root).unwrap();
-            assert!(try_lock(&root).unwrap().is_none(), "lock not exclusive");
             g.state.restore = Some(Mode::Locked);
             g.state.relock_at = Some(now() + 60);
             g.state.runs.push(RunRecord {
@@ -231,6 +251,7 @@ mod tests {
                 started: now(),
             });
             g.save().unwrap();
+            assert!(try_lock(&root).unwrap().is_none(), "lock not exclusive");
         }
         let mut state = read(&root);
         assert_eq!(state.restore, Some(Mode::Locked));
@@ -240,5 +261,12 @@ mod tests {
         assert!(state.prune_dead());
         assert!(state.runs.is_empty());
         assert!(try_lock(&root).unwrap().is_some());
+        let empty = tempfile::tempdir().unwrap();
+        let empty_root = Root::open(empty.path()).unwrap();
+        assert!(try_lock(&empty_root).unwrap().is_none());
+        assert!(
+            !empty.path().join("run").exists(),
+            "try_lock created the state directory"
+        );
     }
 }

@@ -83,6 +83,7 @@ impl System {
     fn walk_all(&self, action: Action, progress: &Progress) -> Result<Report> {
         let excludes = walk::exclude_map(self.config.exclude.iter().map(PathBuf::as_path));
         let mount_table = mounts::read().unwrap_or_default();
+        let parents = walk::mount_parents(&mount_table, |p| self.root.inside(p));
         let known = self.load_counts();
         let total: u64 = self
             .config
@@ -101,7 +102,7 @@ impl System {
             if let Ok(mut current) = progress.path.lock() {
                 *current = path.to_string_lossy().into_owned();
             }
-            paths.push(self.walk_one(path, action, &excludes, &mount_table, progress)?);
+            paths.push(self.walk_one(path, action, &excludes, &mount_table, &parents, progress)?);
         }
         let locked: u64 = paths
             .iter()
@@ -120,8 +121,11 @@ impl System {
             relock_at: None,
             runs: Vec::new(),
             restore: None,
+            undo: None,
+            interrupted_commit: None,
         };
-        if !progress.cancel.load(Ordering::Relaxed) {
+        // Only a lock or unlock records counts: status writes nothing.
+        if matches!(action, Action::Set(_)) && !progress.cancel.load(Ordering::Relaxed) {
             self.save_counts(&report);
         }
         Ok(report)
@@ -133,6 +137,7 @@ impl System {
         action: Action,
         excludes: &HashMap<PathBuf, std::collections::HashSet<std::ffi::OsString>>,
         mount_table: &[mounts::Mount],
+        mount_parents: &std::collections::HashSet<PathBuf>,
         progress: &Progress,
     ) -> Result<PathReport> {
         let host = self.root.host(path);
@@ -195,6 +200,7 @@ impl System {
             action,
             iface: self.iface,
             excludes,
+            mount_parents,
             progress: &progress.done,
             cancel: &progress.cancel,
         };
@@ -231,7 +237,15 @@ impl System {
     pub fn apply_subtree(&self, path: &Path, on: bool, progress: &Progress) -> Result<PathReport> {
         let excludes = walk::exclude_map(self.config.exclude.iter().map(PathBuf::as_path));
         let mount_table = mounts::read().unwrap_or_default();
-        let report = self.walk_one(path, Action::Set(on), &excludes, &mount_table, progress)?;
+        let parents = walk::mount_parents(&mount_table, |p| self.root.inside(p));
+        let report = self.walk_one(
+            path,
+            Action::Set(on),
+            &excludes,
+            &mount_table,
+            &parents,
+            progress,
+        )?;
         if let Some(err) = outcome_of_path(&report) {
             return Err(err);
         }
@@ -242,10 +256,13 @@ impl System {
     /// the managed set (a layer's own storage, before it is deleted).
     pub fn apply_host_tree(&self, host: &Path, on: bool, progress: &Progress) -> Result<()> {
         let excludes = HashMap::new();
+        let mount_table = mounts::read().unwrap_or_default();
+        let parents = walk::mount_parents(&mount_table, |p| Some(p.to_owned()));
         let walk = Walk {
             action: Action::Set(on),
             iface: self.iface,
             excludes: &excludes,
+            mount_parents: &parents,
             progress: &progress.done,
             cancel: &progress.cancel,
         };
@@ -285,6 +302,7 @@ impl System {
         let mut dirty = guard.state.prune_dead();
         if guard.state.relock_at.is_some_and(|t| t <= now) {
             guard.state.relock_at = None;
+            guard.state.stop_timer();
             dirty = true;
         }
         let mut applied = None;
@@ -314,6 +332,7 @@ impl System {
         progress: &Progress,
     ) -> Result<Report> {
         guard.state.relock_at = None;
+        guard.state.stop_timer();
         guard.state.restore = if guard.state.runs.is_empty() {
             None
         } else {
@@ -357,6 +376,8 @@ fn outcome_of_path(p: &PathReport) -> Option<Error> {
         relock_at: None,
         runs: Vec::new(),
         restore: None,
+        undo: None,
+        interrupted_commit: None,
     })
 }
 

@@ -73,6 +73,11 @@ pub struct Walk<'a> {
     pub iface: FlagInterface,
     /// Names to skip, keyed by the path (inside the root) of their parent.
     pub excludes: &'a HashMap<PathBuf, HashSet<OsString>>,
+    /// Directories (named like the walked paths) that have a mount point
+    /// among their entries, from the mount table. Elsewhere a regular file
+    /// cannot be a mount point, so it needs no `statx` before its flag is
+    /// written.
+    pub mount_parents: &'a HashSet<PathBuf>,
     /// Entries seen so far, for progress reports.
     pub progress: &'a AtomicU64,
     /// Set to stop the walk early (the result is then incomplete).
@@ -190,6 +195,12 @@ impl Walk<'_> {
             }
         }
         let dirfd = dir.as_fd();
+        // Writing through file_setattr reads the flags in the same breath:
+        // a statx first would only add a syscall per file.
+        let fast_files = matches!(self.action, Action::Set(_))
+            && !self.mount_parents.contains(path)
+            && self.iface != FlagInterface::Ioctl
+            && attrs::kernel_has_file_setattr(dirfd);
         for (name, dtype) in names {
             seen += 1;
             // Symlinks and special files cannot carry the flag: the
@@ -205,6 +216,10 @@ impl Walk<'_> {
                 )
             ) {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if fast_files && dtype == Some(Type::File) {
+                self.set_file(shared, dirfd, &name, path);
                 continue;
             }
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
@@ -242,6 +257,26 @@ impl Walk<'_> {
                 Err(e) => shared.error(&child, &e),
             }
         });
+    }
+
+    /// Sets or clears the flag of a regular file known from its directory
+    /// entry, without a statx.
+    fn set_file(&self, shared: &Shared, dirfd: BorrowedFd<'_>, name: &CStr, dir: &Path) {
+        let Action::Set(on) = self.action else { return };
+        match attrs::set_immutable(dirfd, name, on, self.iface) {
+            Ok(changed) => {
+                if changed {
+                    shared.changed.fetch_add(1, Ordering::Relaxed);
+                }
+                shared.count_state(on);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => {
+                shared.error(&dir.join(OsStr::from_bytes(name.to_bytes())), &e);
+                // The flag could not be read either: count it as not set.
+                shared.count_state(false);
+            }
+        }
     }
 
     /// Reads or changes the flag of one file or directory.
@@ -305,6 +340,19 @@ fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr, seen: &Entry) -> io::Result<O
     Ok(fd)
 }
 
+/// The directories holding a mount point, named through `name` (host path
+/// to walked path; `None` for mounts outside the walked trees).
+pub fn mount_parents(
+    table: &[crate::mounts::Mount],
+    name: impl Fn(&Path) -> Option<PathBuf>,
+) -> HashSet<PathBuf> {
+    table
+        .iter()
+        .filter_map(|m| name(&m.mount_point))
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect()
+}
+
 /// Groups exclude paths by their parent, the form `Walk` looks them up in.
 pub fn exclude_map<'a>(
     excludes: impl IntoIterator<Item = &'a Path>,
@@ -330,15 +378,18 @@ mod tests {
         let map = exclude_map(excludes.iter().map(|p| p.as_path()));
         let progress = AtomicU64::new(0);
         let cancel = AtomicBool::new(false);
+        let table = crate::mounts::read().unwrap();
+        let parents = mount_parents(&table, |p| Some(p.to_owned()));
         let walk = Walk {
             action,
             iface: FlagInterface::Auto,
             excludes: &map,
+            mount_parents: &parents,
             progress: &progress,
             cancel: &cancel,
         };
         let fd: OwnedFd = fs::File::open(dir).unwrap().into();
-        walk.run(fd, Path::new("/t")).unwrap()
+        walk.run(fd, dir).unwrap()
     }
 
     #[test]
@@ -368,11 +419,13 @@ mod tests {
         std::os::unix::fs::symlink("a", t.join("link")).unwrap();
         nix::unistd::mkfifo(&t.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
 
-        let before = walk_tree(t, Action::Read, &["/t/skip"]);
+        let skip = t.join("skip");
+        let skip = skip.to_str().unwrap();
+        let before = walk_tree(t, Action::Read, &[skip]);
         // t, a, a/b, a/b/c, a/f1, a/b/c/f2
         assert_eq!((before.locked, before.unlocked, before.skipped), (0, 6, 2));
 
-        let lock = walk_tree(t, Action::Set(true), &["/t/skip"]);
+        let lock = walk_tree(t, Action::Set(true), &[skip]);
         assert_eq!((lock.locked, lock.unlocked, lock.changed), (6, 0, 6));
         assert!(
             fs::write(t.join("a/new"), b"").is_err(),
@@ -383,14 +436,14 @@ mod tests {
             "excluded tree was locked"
         );
 
-        let again = walk_tree(t, Action::Set(true), &["/t/skip"]);
+        let again = walk_tree(t, Action::Set(true), &[skip]);
         assert_eq!(
             (again.locked, again.changed),
             (6, 0),
             "re-lock must write nothing"
         );
 
-        let unlock = walk_tree(t, Action::Set(false), &["/t/skip"]);
+        let unlock = walk_tree(t, Action::Set(false), &[skip]);
         assert_eq!((unlock.locked, unlock.unlocked, unlock.changed), (0, 6, 6));
         assert!(unlock.errors.is_empty());
     }

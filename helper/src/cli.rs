@@ -37,6 +37,9 @@ pub struct Global {
     /// More log lines on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Walker threads (default: one per CPU, at least two); for measurements
+    #[arg(long, global = true, hide = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Kernel interface that writes the flag (for tests and old kernels)
     #[arg(long, global = true, hide = true, value_enum, default_value = "auto")]
     pub flag_interface: Interface,

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use almost_core::config;
-use almost_core::layer::PrivateMounts;
+use almost_core::layer::{Layers, PrivateMounts};
 use almost_core::protocol::Report;
 use almost_core::state;
 use almost_core::system::{self, Progress, System, attach_state};
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn prepare_process() {
+fn prepare_process(threads: Option<u16>) {
     // Deep trees hold one directory fd per level and per worker.
     if let Ok((_, hard)) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -64,9 +64,14 @@ fn prepare_process() {
         let _ =
             nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .max(2);
+    let threads = threads.map_or_else(
+        || {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        },
+        usize::from,
+    );
     // A large stack: the walk recurses once per directory level.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -92,7 +97,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<i32> {
         } if is_root => Some(PrivateMounts::enter()?),
         _ => None,
     };
-    prepare_process();
+    prepare_process(cli.global.threads);
     let sys = System::open(&cli.global.root, cli.global.flag_interface.into())?;
     for notice in &sys.notices {
         out.warning(&notice.to_string());
@@ -157,15 +162,30 @@ fn status(sys: &System, out: &Output, is_root: bool) -> Result<i32> {
     if is_root {
         // The next invocation after a killed run or an expired timer
         // restores: a status as root is such an invocation.
-        if let Some(mut guard) = state::try_lock(&sys.root)? {
+        let pending = Layers::new(sys).needs_recovery();
+        let guard = if pending {
+            Some(state::lock(&sys.root)?)
+        } else {
+            state::try_lock(&sys.root)?
+        };
+        if let Some(mut guard) = guard {
             let _shown = out.progress("restore", progress.clone());
             layers::recover(sys, out, &progress);
             sys.settle(&mut guard, &progress)?;
         }
     }
     let _shown = out.progress("check", progress.clone());
-    let report = sys.measure(&progress)?;
+    let mut report = sys.measure(&progress)?;
     drop(_shown);
+    let layers = Layers::new(sys);
+    report.interrupted_commit = layers.interrupted_commit();
+    report.undo = layers
+        .last_commit()
+        .map(|j| almost_core::protocol::UndoInfo {
+            id: j.layer.id,
+            path: j.layer.path.to_string_lossy().into_owned(),
+            operations: j.ops.len(),
+        });
     finish_report(out, "status", &report, "")
 }
 
@@ -174,7 +194,7 @@ fn set_mode(sys: &System, out: &Output, on: bool, command: &str) -> Result<i32> 
     let mut guard = state::lock(&sys.root)?;
     layers::recover(sys, out, &progress);
     sys.settle(&mut guard, &progress)?;
-    let shown = out.progress(if on { "Locking" } else { "unlock" }, progress.clone());
+    let shown = out.progress(if on { "lock" } else { "unlock" }, progress.clone());
     let report = sys.set_mode(&mut guard, on, &progress)?;
     drop(shown);
     finish_report(out, command, &report, "")
@@ -214,19 +234,14 @@ fn unlock(sys: &System, out: &Output, args: &UnlockArgs, global: &cli::Global) -
     let progress = Arc::new(Progress::default());
     let mut guard = state::lock(&sys.root)?;
     sys.settle(&mut guard, &progress)?;
-    if guard.state.restore.is_none() {
-        // A timed unlock of an unlocked system ends unlocked.
-        let before = sys.measure(&progress)?;
-        guard.state.restore = Some(if before.mode == almost_core::protocol::Mode::Unlocked {
-            almost_core::protocol::Mode::Unlocked
-        } else {
-            almost_core::protocol::Mode::Locked
-        });
-    }
+    // A timed unlock ends locked, whatever the mode was before: that is what
+    // the user asked for ("unlock for ten minutes").
+    guard.state.restore = Some(almost_core::protocol::Mode::Locked);
     let at = state::now() + duration.as_secs().max(1);
     guard.state.relock_at = Some(guard.state.relock_at.map_or(at, |t| t.max(at)));
+    guard.state.stop_timer();
+    guard.state.timer = state::Proc::of(spawn_timer(global)?);
     guard.save()?;
-    spawn_timer(global)?;
     let shown = out.progress("unlock", progress.clone());
     let mut report = sys.apply(false, &progress)?;
     drop(shown);
@@ -236,7 +251,7 @@ fn unlock(sys: &System, out: &Output, args: &UnlockArgs, global: &cli::Global) -
 
 /// Starts the detached process that re-locks when the timer runs out. If it
 /// dies, the next `almost` invocation does the overdue re-lock instead.
-fn spawn_timer(global: &cli::Global) -> Result<()> {
+fn spawn_timer(global: &cli::Global) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the almost executable", e))?;
     let mut cmd = std::process::Command::new(exe);
@@ -260,9 +275,10 @@ fn spawn_timer(global: &cli::Global) -> Result<()> {
             Ok(())
         });
     }
-    cmd.spawn()
+    let child = cmd
+        .spawn()
         .map_err(|e| Error::io("starting the re-lock timer", e))?;
-    Ok(())
+    Ok(child.id() as i32)
 }
 
 fn relock_timer(sys: &System) -> Result<i32> {

@@ -219,6 +219,17 @@ pub fn report_text(report: &Report) -> String {
     if report.paths.is_empty() {
         text.push_str("  (no managed paths)\n");
     }
+    if let Some(id) = &report.interrupted_commit {
+        text.push_str(&format!(
+            "The commit of layer {id} was interrupted: the next privileged almost run finishes or rolls it back\n"
+        ));
+    }
+    if let Some(undo) = &report.undo {
+        text.push_str(&format!(
+            "The last commit (layer {} into {}) can be undone: almost layer undo\n",
+            undo.id, undo.path
+        ));
+    }
     if let Some(at) = report.relock_at {
         let left = at.saturating_sub(state::now());
         text.push_str(&format!(
@@ -274,6 +285,8 @@ mod tests {
             relock_at: Some(state::now() + 60),
             runs: vec![],
             restore: Some(Mode::Locked),
+            undo: None,
+            interrupted_commit: None,
         };
         let text = report_text(&report);
         assert!(text.contains("partially locked"), "{text}");

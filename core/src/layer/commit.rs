@@ -39,6 +39,8 @@ use crate::system::Progress;
 
 const JOURNAL: &str = "commit.json";
 pub const UNDO_DIR: &str = "/var/lib/almost/undo";
+/// Where the next undo data is assembled before it replaces the last one.
+pub const UNDO_STAGE: &str = "/var/lib/almost/undo.new";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -139,8 +141,13 @@ pub struct Expectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// The expectation is captured; nothing is changed yet (the layer may
+    /// be unmounted). Recovery: mount the layer again.
+    Preparing,
     Applying,
     RollingBack,
+    /// Applied, verified, undo data kept. Recovery: re-lock, remove the layer.
+    Finishing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -562,68 +569,104 @@ impl Layers<'_> {
         let skip = backup_name(meta);
         let after = capture(&lower, &touched, &skip)
             .map_err(|e| Error::io("reading the layer's merged view", e))?;
-        self.unmount(meta)?;
-        let ops = plan(&upper, &lower)
-            .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
-        let before = capture(&lower, &touched, &skip)
-            .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
-        let journal = Journal {
+        let mut journal = Journal {
             layer: meta.clone(),
-            phase: Phase::Applying,
-            ops,
+            phase: Phase::Preparing,
+            ops: Vec::new(),
             after,
-            before,
+            before: Expectation::default(),
             relock,
         };
         self.save_journal(&journal)?;
+        let prepared = self.unmount(meta).and_then(|()| {
+            let ops = plan(&upper, &lower)
+                .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
+            let before = capture(&lower, &touched, &skip)
+                .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
+            Ok((ops, before))
+        });
+        match prepared {
+            Ok((ops, before)) => {
+                journal.ops = ops;
+                journal.before = before;
+                journal.phase = Phase::Applying;
+                self.save_journal(&journal)?;
+            }
+            Err(e) => {
+                self.abandon(&journal);
+                return Err(e);
+            }
+        }
         self.finish(journal, progress)
     }
 
-    /// Drives a journal to its end: forward, verify, clean up; or, when that
-    /// fails, back to the old tree and the layer re-mounted.
+    /// Gives up a commit that changed nothing yet: the layer is mounted
+    /// again as it was (the tree beneath is still unlocked).
+    fn abandon(&self, journal: &Journal) {
+        if let Err(e) = self.mount(&journal.layer) {
+            tracing::warn!("layer {} could not be mounted again: {e}", journal.layer.id);
+        }
+        let _ = fs::remove_file(self.journal_path(&journal.layer.id));
+    }
+
+    fn report(journal: &Journal, outcome: &str) -> CommitReport {
+        CommitReport {
+            id: journal.layer.id.clone(),
+            path: journal.layer.path.clone(),
+            applied: journal.ops.len(),
+            outcome: outcome.to_owned(),
+        }
+    }
+
+    /// Whether the undo data of this very commit is already in place (in
+    /// the stage or handed over): the commit went through.
+    fn undo_holds(&self, journal: &Journal) -> bool {
+        [UNDO_STAGE, UNDO_DIR].iter().any(|dir| {
+            let file = self.sys.root.host(Path::new(dir)).join("undo.json");
+            fs::read(file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+                .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
+        })
+    }
+
+    /// Drives a journal to its end: forward, verify, keep the undo data,
+    /// finish; or, when that fails, back to the old tree with the layer
+    /// mounted again.
     fn finish(&self, mut journal: Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
         let skip = backup_name(&journal.layer);
-        let c = self.committer(&journal);
-        if journal.phase == Phase::Applying
-            && !exists(&c.backup)
-            && self.last_commit().is_some_and(|done| done == journal)
-        {
-            // A crash after the backup became undo data: the commit is
-            // complete; only the cleanup is left.
-            let (id, path, applied) = (
-                journal.layer.id.clone(),
-                journal.layer.path.clone(),
-                journal.ops.len(),
-            );
-            let _ = fs::remove_file(self.journal_path(&id));
-            self.remove_storage(&id, progress)?;
-            if journal.relock {
-                self.sys.apply_subtree(&path, true, progress)?;
-            }
-            return Ok(CommitReport {
-                id,
-                path,
-                applied,
-                outcome: "committed".to_owned(),
-            });
-        }
-        let failure = if journal.phase == Phase::Applying {
-            match c.forward() {
-                Ok(()) => match compare(&c.lower, &journal.after, &skip) {
-                    Ok(wrong) if wrong.is_empty() => None,
-                    Ok(wrong) => Some(format!(
-                        "the result differs from the layer: {}",
-                        wrong.join("; ")
-                    )),
-                    Err(e) => Some(format!("verifying: {e}")),
-                },
-                Err(e) => Some(e.to_string()),
-            }
-        } else {
-            Some("an earlier roll-back was interrupted".to_owned())
-        };
         let id = journal.layer.id.clone();
-        let path = journal.layer.path.clone();
+        let failure = match journal.phase {
+            Phase::Preparing => {
+                self.abandon(&journal);
+                return Ok(Self::report(
+                    &journal,
+                    "abandoned before any change; the layer is mounted again",
+                ));
+            }
+            Phase::Finishing => return self.finish_up(&journal, progress),
+            Phase::RollingBack => Some("an earlier roll-back was interrupted".to_owned()),
+            Phase::Applying => {
+                let c = self.committer(&journal);
+                if !exists(&c.backup) && self.undo_holds(&journal) {
+                    // A crash during the hand-over of the undo data: the
+                    // tree is the new one already.
+                    None
+                } else {
+                    match c.forward() {
+                        Ok(()) => match compare(&c.lower, &journal.after, &skip) {
+                            Ok(wrong) if wrong.is_empty() => None,
+                            Ok(wrong) => Some(format!(
+                                "the result differs from the layer: {}",
+                                wrong.join("; ")
+                            )),
+                            Err(e) => Some(format!("verifying: {e}")),
+                        },
+                        Err(e) => Some(e.to_string()),
+                    }
+                }
+            }
+        };
         if let Some(reason) = failure {
             journal.phase = Phase::RollingBack;
             self.save_journal(&journal)?;
@@ -649,44 +692,94 @@ impl Layers<'_> {
                 io::Error::other(reason),
             ));
         }
-        let applied = journal.ops.len();
-        self.keep_undo(&journal, &c.backup)?;
-        let _ = fs::remove_file(self.journal_path(&id));
-        self.remove_storage(&id, progress)?;
-        if journal.relock {
-            self.sys.apply_subtree(&path, true, progress)?;
-        }
-        Ok(CommitReport {
-            id,
-            path,
-            applied,
-            outcome: "committed".to_owned(),
-        })
+        self.keep_undo(&journal, &self.committer(&journal).backup)?;
+        journal.phase = Phase::Finishing;
+        self.save_journal(&journal)?;
+        self.finish_up(&journal, progress)
     }
 
-    /// Turns a commit's backup into the undo data of the last commit.
+    /// The last steps, each safe to repeat: lock the tree again if it was,
+    /// then remove the layer (its journal goes with it).
+    fn finish_up(&self, journal: &Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
+        if journal.relock {
+            self.sys
+                .apply_subtree(&journal.layer.path, true, progress)?;
+        }
+        self.remove_storage(&journal.layer.id, progress)?;
+        Ok(Self::report(journal, "committed"))
+    }
+
+    /// Turns a commit's backup into the undo data of the last commit. The
+    /// new undo data is assembled in a stage (its description first, then
+    /// the saved originals) and only then replaces the old one, so a crash
+    /// at any point leaves one complete set, and recovery can tell whether
+    /// this commit's originals are safe.
     fn keep_undo(&self, journal: &Journal, backup: &Path) -> Result<()> {
         let undo = self.sys.root.host(Path::new(UNDO_DIR));
-        let _ = self.sys.apply_host_tree(&undo, false, &Progress::default());
-        let _ = fs::remove_dir_all(&undo);
-        fs::create_dir_all(&undo)
-            .map_err(|e| Error::io(format!("creating {}", undo.display()), e))?;
-        let saved = undo.join("saved");
-        let moved = if exists(backup) {
-            fs::rename(backup, &saved)
-                .or_else(|_| copy_tree(backup, &saved).and_then(|()| fs::remove_dir_all(backup)))
-        } else {
-            fs::create_dir(&saved)
-        };
-        if let Err(e) = moved {
-            tracing::warn!("no undo for this commit: {e}");
-            let _ = remove_any(backup);
-            let _ = fs::remove_dir_all(&undo);
+        let stage = self.sys.root.host(Path::new(UNDO_STAGE));
+        let err = |what: &str, e: io::Error| Error::io(format!("keeping the undo data: {what}"), e);
+        if self.stage_is(journal, &undo) {
+            // Handed over already: a crash came after the last rename.
             return Ok(());
         }
-        let bytes = serde_json::to_vec(journal)
-            .map_err(|e| Error::io("encoding undo data", io::Error::other(e)))?;
-        write_atomic(&undo.join("undo.json"), &bytes).map_err(|e| Error::io("writing undo data", e))
+        if exists(&stage) && !self.stage_is(journal, &stage) {
+            self.remove_tree(&stage)?;
+        }
+        if !exists(&stage.join("undo.json")) {
+            fs::create_dir_all(&stage).map_err(|e| err("creating the stage", e))?;
+            let bytes =
+                serde_json::to_vec(journal).map_err(|e| err("encoding", io::Error::other(e)))?;
+            write_atomic(&stage.join("undo.json"), &bytes)
+                .map_err(|e| err("writing undo.json", e))?;
+        }
+        let saved = stage.join("saved");
+        if exists(backup) {
+            if exists(&saved) {
+                // A copy across filesystems that a crash cut short.
+                self.remove_tree(&saved)?;
+            }
+            fs::rename(backup, &saved)
+                .or_else(|_| copy_tree(backup, &saved).and_then(|()| remove_any(backup)))
+                .map_err(|e| err("moving the saved originals", e))?;
+        } else if !exists(&saved) {
+            fs::create_dir(&saved).map_err(|e| err("creating saved", e))?;
+        }
+        if exists(&undo) {
+            self.remove_tree(&undo)?;
+        }
+        fs::rename(&stage, &undo).map_err(|e| err("putting it in place", e))?;
+        sync_fs(&undo).map_err(|e| err("syncing", e))
+    }
+
+    fn stage_is(&self, journal: &Journal, stage: &Path) -> bool {
+        fs::read(stage.join("undo.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+            .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
+    }
+
+    /// Deletes a tree of Almost's own, clearing flags first.
+    fn remove_tree(&self, path: &Path) -> Result<()> {
+        let _ = self.sys.apply_host_tree(path, false, &Progress::default());
+        remove_any(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))
+    }
+
+    /// Whether a crash left something for `recover` to finish.
+    pub fn needs_recovery(&self) -> bool {
+        let trash = fs::read_dir(self.store()).is_ok_and(|r| {
+            r.filter_map(std::result::Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with(".trash-"))
+        });
+        trash || self.interrupted_commit().is_some()
+    }
+
+    /// The layer whose commit a crash interrupted, if any.
+    pub fn interrupted_commit(&self) -> Option<String> {
+        self.all()
+            .ok()?
+            .into_iter()
+            .find(|l| exists(&self.journal_path(&l.id)))
+            .map(|l| l.id)
     }
 
     /// Finishes or rolls back commits interrupted by a crash. Returns what

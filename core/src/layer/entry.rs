@@ -63,11 +63,16 @@ impl EntryType {
     }
 }
 
-/// `lstat`, with a missing entry as `None`.
+/// `lstat`, with a missing entry as `None` — also when a parent on the way
+/// is not a directory (a path below what is a file in the other tree).
 pub fn lstat(path: &Path) -> io::Result<Option<fs::Metadata>> {
     match fs::symlink_metadata(path) {
         Ok(meta) => Ok(Some(meta)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }

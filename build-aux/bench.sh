@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# The benchmark (sudo build-aux/bench.sh), not a test: builds a release
+# `almost`, makes a tree of about 200,000 entries in an ext4 loop image inside
+# a private mount namespace, and times almost's lock, unlock, re-lock and
+# status against chattr -R and lsattr -R on the same tree, with warm caches.
+# Prints a table, says whether the targets are met, and saves the table in
+# bench-out/. Everything it makes is removed at the end.
+#
+# Options: --entries N   size of the tree (files + directories + symlinks; 200000)
+#          --runs N      timed runs per operation; the median is reported (3)
+#          --workdir DIR where the temporary image goes (/var/tmp)
+#          --out DIR     where the table is saved (bench-out in the source tree)
+#          --almost FILE benchmark this almost binary instead of building one
+
+set -euo pipefail
+
+# shellcheck source=build-aux/sandbox.sh source-path=SCRIPTDIR/..
+. "$(dirname "${BASH_SOURCE[0]}")/sandbox.sh"
+
+entries=200000
+runs=3
+workdir=/var/tmp
+outdir=''
+almost=''
+args=("$@")
+while (($#)); do
+    case $1 in
+    --entries) entries=${2:?--entries needs a number}; shift 2 ;;
+    --runs) runs=${2:?--runs needs a number}; shift 2 ;;
+    --workdir) workdir=${2:?--workdir needs a directory}; shift 2 ;;
+    --out) outdir=${2:?--out needs a directory}; shift 2 ;;
+    --almost) almost=${2:?--almost needs a file}; shift 2 ;;
+    -h | --help)
+        sed -n '4,15s/^# \{0,1\}//p' "$0"
+        exit 0
+        ;;
+    *) sb_die "unknown option: $1 (try --help)" ;;
+    esac
+done
+if ! [[ $entries =~ ^[0-9]+$ ]] || ((entries < 100)); then
+    sb_die "--entries must be a number >= 100"
+fi
+if ! [[ $runs =~ ^[0-9]+$ ]] || ((runs < 1)); then
+    sb_die "--runs must be a number >= 1"
+fi
+[[ -d $workdir ]] || sb_die "--workdir $workdir is not a directory"
+workdir=$(readlink -f "$workdir")
+if [[ -n $almost ]]; then
+    [[ -x $almost ]] || sb_die "--almost $almost is not an executable file"
+    almost=$(readlink -f "$almost")
+fi
+
+sb_require_root "${args[@]}"
+sb_enter_private_ns "${args[@]}"
+cd "$SB_SRC_DIR"
+outdir=${outdir:-$SB_SRC_DIR/bench-out}
+
+bash build-aux/install-deps.sh
+if [[ -n $almost ]]; then
+    ALMOST_BIN=$almost
+else
+    sb_section "cargo build --release -p almost-helper"
+    sb_need_cargo
+    cargo build --release -p almost-helper
+    ALMOST_BIN="$SB_SRC_DIR/target/release/almost"
+fi
+[[ -x $ALMOST_BIN ]] || sb_die "the build did not produce $ALMOST_BIN"
+[[ -x /usr/bin/time ]] || sb_die "/usr/bin/time is missing (package time)"
+
+# --- the tree ----------------------------------------------------------------
+
+# About 10 entries per directory, like /usr: one in ten entries is a
+# directory, one in twenty of the others a symlink, the rest small files
+# (the generator below says how they are laid out).
+dirs=$((entries / 10))
+others=$((entries - dirs))
+links=$((others / 20))
+files=$((others - links))
+# Every directory and file takes one 4 KiB block; leave room for the journal
+# and metadata.
+size_mib=$(((dirs + files) * 4 * 14 / 10 / 1024 + 160))
+inodes=$((entries + entries / 5 + 4096))
+
+sb_section "making a tree of $entries entries in a ${size_mib} MiB ext4 image"
+SB_TMPDIR=$workdir
+sb_create bench "$size_mib" "$inodes"
+R=$SB_ROOT
+mkdir -p "$R/etc/almost"
+cat >"$R/etc/almost/almost.toml" <<'EOF'
+# Benchmark sandbox: only /usr is managed.
+default_mode = "keep"
+paths = ["/usr"]
+EOF
+
+t0=$(sb_now)
+sb_assert_sandbox
+python3 - "$R/usr" "$dirs" "$files" "$links" <<'EOF'
+# Makes a tree shaped like /usr: DIRS directories, FILES small files and
+# LINKS symlinks to sibling files. bin is flat and large (1% of the files),
+# share/doc holds 5% of the directories side by side (both get ext4's htree
+# index, as on a real system); the other directories form a tree with 12
+# subdirectories each under lib, share, include and libexec, and share the
+# remaining files and symlinks evenly.
+import os, sys
+top, ndirs, nfiles, nlinks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+os.mkdir(top)
+bindir = os.path.join(top, "bin")
+tree = [os.path.join(top, t) for t in ("lib", "share", "include", "libexec")]
+doc = os.path.join(top, "share", "doc")
+for p in [bindir] + tree + [doc]:
+    os.mkdir(p)
+made_dirs = 7
+ndoc = max(0, min(ndirs // 20, ndirs - made_dirs))
+docs = [os.path.join(doc, "pkg%d" % k) for k in range(ndoc)]
+for p in docs:
+    os.mkdir(p)
+made_dirs += ndoc
+ntop = len(tree)
+for k in range(ntop, ntop + max(0, ndirs - made_dirs)):
+    p = os.path.join(tree[(k - ntop) // 12], "d%d" % k)
+    os.mkdir(p)
+    tree.append(p)
+made_dirs += len(tree) - ntop
+flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def fill(path, nf, nl, salt):
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    for j in range(nf):
+        fd = os.open("f%d" % j, flags, 0o644, dir_fd=dfd)
+        os.write(fd, b"#" * (16 + (salt + j) % 200))
+        os.close(fd)
+    for j in range(nl):
+        os.symlink("f%d" % (j % nf) if nf else "..", "l%d" % j, dir_fd=dfd)
+    os.close(dfd)
+
+
+nbin, nbinl = nfiles // 100, nlinks // 10
+fill(bindir, nbin, nbinl, 0)
+rest = docs + tree
+nf, nl = nfiles - nbin, nlinks - nbinl
+for i, p in enumerate(rest):
+    fill(p, nf // len(rest) + (i < nf % len(rest)), nl // len(rest) + (i < nl % len(rest)), i)
+print("%d directories, %d files, %d symlinks: %d entries"
+      % (made_dirs, nfiles, nlinks, made_dirs + nfiles + nlinks))
+EOF
+t1=$(sb_now)
+sync -f "$R"
+printf 'made in %.1f s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+
+# --- measuring ---------------------------------------------------------------
+
+tmp="$SB_DIR/measure"
+mkdir "$tmp"
+deep_dir=$(find "$R/usr" -mindepth 4 -type d -print -quit)
+deep_file=$(find "$R/usr" -mindepth 5 -type f -print -quit)
+[[ -n $deep_dir && -n $deep_file ]] || deep_dir=$R/usr/bin deep_file=$R/usr/bin
+samples=("$R/usr" "$R/usr/bin" "$R/usr/share/doc" "$deep_dir" "$deep_file")
+
+# Whether every sample entry has (locked) or lacks (unlocked) the flag,
+# read with lsattr, independently of almost.
+state_is() {
+    local p a
+    for p in "${samples[@]}"; do
+        a=$(lsattr -d "$p" | cut -d' ' -f1)
+        if [[ $1 == locked && $a != *i* ]] || [[ $1 == unlocked && $a == *i* ]]; then
+            return 1
+        fi
+    done
+}
+
+# set_state locked|unlocked|any: puts the tree in the starting state of the
+# next measurement, with almost if it can, with chattr otherwise.
+set_state() {
+    local want=$1
+    [[ $want == any ]] && return 0
+    sb_assert_sandbox
+    if [[ $want == locked ]]; then
+        "$ALMOST_BIN" --root "$R" lock >/dev/null 2>&1 || true
+    else
+        "$ALMOST_BIN" --root "$R" unlock --yes >/dev/null 2>&1 || true
+    fi
+    if ! state_is "$want"; then
+        sb_warn "almost did not leave the tree $want; using chattr -R to get there"
+        if [[ $want == locked ]]; then chattr -R -f +i "$R/usr" || true; else chattr -R -f -i "$R/usr" || true; fi
+        state_is "$want" || sb_die "cannot put the tree in the $want state"
+    fi
+}
+
+# chattr -R tries the symlinks it meets too, fails on each ("Operation not
+# supported while reading flags on ...") and exits 1 after doing everything
+# else: its normal result on a tree with symlinks, not a failure. On an
+# already locked tree it also gets EPERM from ext4 when it writes the
+# unchanged flags back on a directory with the htree index flag ('I'), and
+# then does not descend into it: that run did less than a full walk, and the
+# table marks it.
+chattr_errors_ok() {
+    local key=$1 err=$2
+    [[ -s $err ]] || return 1
+    grep -v -e 'Operation not supported while reading flags on' \
+        -e 'Operation not permitted while setting flags on' "$err" | grep -q . && return 1
+    if grep -q 'Operation not permitted while setting flags on' "$err"; then
+        NOTE[$key]="*"
+    fi
+    return 0
+}
+
+declare -A T RSS FAIL NOTE
+# measure KEY STATE CMD...: times CMD $runs times, each from STATE, with warm
+# caches and the filesystem synced first; keeps the median wall time and the
+# highest peak RSS.
+measure() {
+    local key=$1 state=$2 i t0 t1 rc
+    shift 2
+    local -a times=()
+    local rss=0 r
+    printf '  %-38s' "$key"
+    for ((i = 0; i < runs; i++)); do
+        set_state "$state"
+        sync -f "$R"
+        sb_assert_sandbox
+        rc=0
+        t0=$EPOCHREALTIME
+        /usr/bin/time -f %M -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || rc=$?
+        t1=$EPOCHREALTIME
+        if ((rc == 1)) && [[ $1 == chattr ]] && chattr_errors_ok "$key" "$tmp/err"; then
+            rc=0
+        fi
+        if ((rc != 0)); then
+            FAIL[$key]="exit $rc"
+            printf ' failed (exit %d): %s\n' "$rc" "$(head -c 300 "$tmp/err" | tr '\n' ' ')"
+            return 0
+        fi
+        times+=("$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { printf "%.4f", b - a }')")
+        r=$(tail -n 1 "$tmp/rss")
+        ((r > rss)) && rss=$r
+        printf ' %s' "${times[-1]}"
+    done
+    T[$key]=$(printf '%s\n' "${times[@]}" | sort -g |
+        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    RSS[$key]=$rss
+    printf '  -> median %s s\n' "${T[$key]}"
+}
+
+A=("$ALMOST_BIN" --root "$R")
+AI=("$ALMOST_BIN" --root "$R" --flag-interface ioctl)
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+sb_section "timing ($runs runs each, seconds of wall clock; caches warm)"
+lsattr -R "$R/usr" >/dev/null 2>&1 || true # warm the caches
+measure "almost lock" unlocked "${A[@]}" lock
+measure "almost unlock" locked "${A[@]}" unlock --yes
+measure "almost lock (already locked)" locked "${A[@]}" lock
+measure "almost status" locked "${A[@]}" status
+measure "almost --flag-interface ioctl lock" unlocked "${AI[@]}" lock
+measure "almost --flag-interface ioctl unlock" locked "${AI[@]}" unlock --yes
+measure "chattr -R +i" unlocked chattr -R +i "$R/usr"
+measure "chattr -R -i" locked chattr -R -i "$R/usr"
+measure "chattr -R +i (already locked)" locked chattr -R +i "$R/usr"
+measure "lsattr -R" locked lsattr -R "$R/usr"
+
+# --- a layer over the whole tree ----------------------------------------------
+
+# Times what a layer costs on this tree: making it over a locked /usr (its
+# flags are cleared beneath the mount), diffing 3,000 changes made through it,
+# committing them (the tree is locked again at the end); and the disk its
+# upper directory and the undo data of the commit take.
+declare -A L
+layer_step() {
+    local key=$1 t0 t1
+    shift
+    sb_assert_sandbox
+    t0=$EPOCHREALTIME
+    if ! "$@" >"$tmp/out" 2>"$tmp/err"; then
+        sb_warn "$key failed: $(head -c 300 "$tmp/err" | tr '\n' ' ')"
+        return 1
+    fi
+    t1=$EPOCHREALTIME
+    L[$key]=$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { printf "%.3f", b - a }')
+    printf '  %-38s %s s\n' "$key" "${L[$key]}"
+}
+sb_section "a layer over /usr: make it, change 3,000 entries through it, diff, commit"
+set_state locked
+sync -f "$R"
+if layer_step "layer new /usr" "${A[@]}" layer new /usr; then
+    layer_id=$(tail -n 1 "$tmp/out")
+    python3 - "$R/usr/lib" <<'EOF'
+# Through the layer: 1,000 files get a line more, 1,000 are deleted, 1,000 new
+# ones appear, spread over the lib tree.
+import os, sys
+files = []
+for top, dirs, names in os.walk(sys.argv[1]):
+    dirs.sort()
+    files += [os.path.join(top, n) for n in sorted(names) if n.startswith("f")]
+    if len(files) >= 2000:
+        break
+for p in files[:1000]:
+    with open(p, "a") as f:
+        f.write("changed in the layer\n")
+for p in files[1000:2000]:
+    os.unlink(p)
+for k, p in enumerate(files[:1000]):
+    with open(os.path.join(os.path.dirname(p), "new%d" % k), "w") as f:
+        f.write("new in the layer %d\n" % k)
+EOF
+    sync -f "$R"
+    layer_step "layer diff (3,000 changes)" "${A[@]}" --json layer diff "$layer_id" &&
+        L[upper_kib]=$(du -sk "$R/var/lib/almost/layers/$layer_id/upper" | cut -f1)
+    layer_step "layer commit (then re-lock /usr)" "${A[@]}" layer commit --yes "$layer_id" &&
+        L[undo_kib]=$(du -sk "$R/var/lib/almost/undo" | cut -f1)
+fi
+
+# --- the table ----------------------------------------------------------------
+
+secs() { if [[ -n ${T[$1]:-} ]]; then printf '%.3f%s' "${T[$1]}" "${NOTE[$1]:-}"; else printf '%s' "${FAIL[$1]:-n/a}"; fi; }
+ratio() {
+    if [[ -n ${T[$1]:-} && -n ${T[$2]:-} ]]; then
+        awk -v a="${T[$1]}" -v b="${T[$2]}" 'BEGIN { printf "%.1fx", (a > 0 ? b / a : 0) }'
+    else printf 'n/a'; fi
+}
+mib() { if [[ -n ${RSS[$1]:-} ]]; then awk -v k="${RSS[$1]}" 'BEGIN { printf "%.1f", k / 1024 }'; else printf 'n/a'; fi; }
+# meets KEY BASELINE FACTOR: whether BASELINE took at least FACTOR times as long.
+meets() {
+    [[ -n ${T[$1]:-} && -n ${T[$2]:-} ]] || { printf 'NOT MET (no measurement)'; return; }
+    awk -v a="${T[$1]}" -v b="${T[$2]}" -v f="$3" \
+        'BEGIN { r = (a > 0 ? b / a : 0); printf "%s (%.1fx)", (r >= f ? "met" : "NOT MET"), r }'
+}
+
+rows=(
+    # label | almost key | baseline label | baseline key
+    "lock (unlocked tree)|almost lock|chattr -R +i|chattr -R +i"
+    "unlock (locked tree)|almost unlock|chattr -R -i|chattr -R -i"
+    "re-lock (already locked)|almost lock (already locked)|lsattr -R|lsattr -R"
+    "re-lock (already locked)|almost lock (already locked)|chattr -R +i (locked)|chattr -R +i (already locked)"
+    "status (locked tree)|almost status|lsattr -R|lsattr -R"
+    "lock, ioctl fallback|almost --flag-interface ioctl lock|chattr -R +i|chattr -R +i"
+    "unlock, ioctl fallback|almost --flag-interface ioctl unlock|chattr -R -i|chattr -R -i"
+)
+
+peak=0
+for key in "${!RSS[@]}"; do
+    [[ $key == almost* ]] && ((RSS[$key] > peak)) && peak=${RSS[$key]}
+done
+
+report() {
+    local label akey blabel bkey
+    printf 'almost benchmark, %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf 'tree: %s entries under /usr of an ext4 loop image (%s); Linux %s, %s CPUs\n' \
+        "$entries" "$workdir" "$(uname -r)" "$(nproc)"
+    printf 'times: median of %s runs, wall clock, caches warm, filesystem synced before each run\n' "$runs"
+    printf 'load average before / after timing: %s / %s (other work on the machine skews the times)\n\n' \
+        "$load_before" "$load_after"
+    printf '%-26s %10s  %-22s %10s  %7s  %9s\n' operation "almost s" baseline "baseline s" ratio "peak MiB"
+    printf '%-26s %10s  %-22s %10s  %7s  %9s\n' -------------------------- ---------- \
+        ---------------------- ---------- ------- ---------
+    for row in "${rows[@]}"; do
+        IFS='|' read -r label akey blabel bkey <<<"$row"
+        printf '%-26s %10s  %-22s %10s  %7s  %9s\n' "$label" "$(secs "$akey")" "$blabel" \
+            "$(secs "$bkey")" "$(ratio "$akey" "$bkey")" "$(mib "$akey")"
+    done
+    printf '\nratio = baseline s / almost s\n'
+    if [[ -n ${NOTE["chattr -R +i (already locked)"]:-} ]]; then
+        printf '* chattr -R +i on the locked tree got EPERM writing the unchanged flags back on\n'
+        printf '  indexed directories and did not descend into them: it did less than a full walk.\n'
+    fi
+    printf '\na layer over /usr (%s entries):\n' "$entries"
+    printf '  layer new /usr (clears the flags beneath): %s s\n' "${L[layer new /usr]:-failed}"
+    printf '  layer diff, 3,000 changes               : %s s\n' "${L[layer diff (3,000 changes)]:-failed}"
+    printf '  layer commit, 3,000 changes + re-lock   : %s s\n' "${L[layer commit (then re-lock /usr)]:-failed}"
+    printf '  disk: upper dir %s KiB, undo data %s KiB\n' "${L[upper_kib]:-?}" "${L[undo_kib]:-?}"
+    printf '\ntargets:\n'
+    printf '  lock   >= 4x faster than chattr -R +i : %s\n' "$(meets "almost lock" "chattr -R +i" 4)"
+    printf '  unlock >= 4x faster than chattr -R -i : %s\n' "$(meets "almost unlock" "chattr -R -i" 4)"
+    printf '  re-lock >= 5x faster than lsattr -R   : %s\n' \
+        "$(meets "almost lock (already locked)" "lsattr -R" 5)"
+    printf '  status  >= 5x faster than lsattr -R   : %s\n' "$(meets "almost status" "lsattr -R" 5)"
+    if ((peak > 0)); then
+        awk -v k="$peak" 'BEGIN { printf "  peak RSS of almost < 32 MiB          : %s (%.1f MiB)\n",
+            (k < 32 * 1024 ? "met" : "NOT MET"), k / 1024 }'
+    else
+        printf '  peak RSS of almost < 32 MiB          : NOT MET (no measurement)\n'
+    fi
+}
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+sb_section "results"
+mkdir -p "$outdir"
+out="$outdir/bench-$entries-$(date -u +%Y%m%dT%H%M%SZ).txt"
+report | tee "$out"
+printf '\nsaved to %s\n' "${out#"$SB_SRC_DIR"/}"
+sb_section "cleaning up (clearing flags, unmounting, deleting the image)"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Installs what building, testing, the demo and the benchmark need on Debian 12:
+# the Debian packages that are missing (nothing else is touched) and the
+# rustfmt and clippy components. Idempotent and quiet when all is there.
+# Needs root. The Rust toolchain itself (cargo, via rustup) must already exist.
+
+set -euo pipefail
+
+# shellcheck source=build-aux/sandbox.sh source-path=SCRIPTDIR/..
+. "$(dirname "${BASH_SOURCE[0]}")/sandbox.sh"
+
+packages=(
+    # build, sandboxes, benchmark
+    build-essential pkg-config e2fsprogs util-linux attr time dosfstools xfsprogs python3
+    # the GTK panel and its tests (later issues)
+    libgtk-4-dev libadwaita-1-dev gettext meson ninja-build xvfb xauth dbus dbus-x11
+    at-spi2-core python3-gi gir1.2-atspi-2.0 imagemagick desktop-file-utils appstream
+    fonts-cantarell adwaita-icon-theme librsvg2-common gsettings-desktop-schemas
+)
+
+sb_require_root "$@"
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    sb_info "install-deps: installing ${missing[*]}"
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    apt=(apt-get -o DPkg::Lock::Timeout=900)
+    if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" -q update >"$log" 2>&1 ||
+        ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends \
+            "${missing[@]}" >>"$log" 2>&1; then
+        cat "$log" >&2
+        sb_die "apt-get failed (output above)"
+    fi
+fi
+
+sb_need_cargo
+for comp in rustfmt clippy; do
+    sub=${comp/rustfmt/fmt}
+    if ! cargo "$sub" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 ||
+            sb_die "cargo $sub is missing and there is no rustup to add the $comp component"
+        sb_info "install-deps: adding the $comp component"
+        rustup -q component add "$comp" || sb_die "rustup component add $comp failed"
+    fi
+done

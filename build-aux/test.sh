@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# The whole test suite, as the README and CI run it (sudo build-aux/test.sh):
+# dependencies, cargo fmt --check, clippy -D warnings, then every cargo test
+# of the workspace inside a private mount namespace, so that the loop images
+# and mounts the tests make are never visible to the machine and vanish with
+# them. Exits non-zero if any step fails.
+
+set -euo pipefail
+
+# shellcheck source=build-aux/sandbox.sh source-path=SCRIPTDIR/..
+. "$(dirname "${BASH_SOURCE[0]}")/sandbox.sh"
+
+sb_require_root "$@"
+cd "$SB_SRC_DIR"
+
+sb_section "dependencies"
+bash build-aux/install-deps.sh
+sb_need_cargo
+
+failed=()
+
+sb_section "cargo fmt --all -- --check"
+cargo fmt --all -- --check || failed+=("cargo fmt")
+
+sb_section "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
+
+# What the machine has mounted or attached before the tests, to tell what
+# they left behind.
+loop_mounts() { awk '$1 ~ "^/dev/loop" || $3 == "overlay" {print $1, $2, $3}' /proc/mounts | sort; }
+loop_devices() { losetup -n -l -O NAME,BACK-FILE 2>/dev/null | sort; }
+mounts_before=$(loop_mounts)
+loops_before=$(loop_devices)
+
+sb_section "cargo test --workspace --no-fail-fast (in a private mount namespace)"
+unshare --mount --propagation private -- cargo test --workspace --no-fail-fast || failed+=("cargo test")
+
+sb_section "leftovers"
+new_mounts=$(comm -13 <(printf '%s\n' "$mounts_before") <(loop_mounts) | sed '/^$/d')
+new_loops=$(comm -13 <(printf '%s\n' "$loops_before") <(loop_devices) | sed '/^$/d')
+if [[ -n $new_mounts ]]; then
+    sb_warn "the tests left mounts on the machine:"
+    printf '  %s\n' "${new_mounts//$'\n'/$'\n  '}" >&2
+fi
+if [[ -n $new_loops ]]; then
+    sb_warn "the tests left loop devices attached (losetup -d them):"
+    printf '  %s\n' "${new_loops//$'\n'/$'\n  '}" >&2
+fi
+if [[ -z $new_mounts && -z $new_loops ]]; then
+    sb_info "no loop device or mount left behind"
+fi
+
+if ((${#failed[@]})); then
+    list=$(printf '%s, ' "${failed[@]}")
+    printf '\n%sFAILED:%s %s\n' "$SB_RED" "$SB_RESET" "${list%, }"
+    exit 1
+fi
+printf '\n%sall checks passed%s\n' "$SB_GREEN" "$SB_RESET"
