@@ -398,6 +398,8 @@ mod tests {
                 relock_at: None,
                 runs: vec![],
                 restore: None,
+                undo: None,
+                interrupted_commit: None,
             },
             extra: StatusExtra::default(),
         }

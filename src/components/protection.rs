@@ -286,6 +286,8 @@ mod tests {
             relock_at,
             runs: vec![],
             restore: None,
+            undo: None,
+            interrupted_commit: None,
         }
     }
 
