@@ -2,7 +2,7 @@
 //! The `layer`, `overlay` and `boot` commands: thin wrappers over
 //! almost-core's layers that print, ask and report.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use almost_core::layer::diff::{Change, ChangeKind};
@@ -12,24 +12,7 @@ use almost_core::system::{self, Progress, System};
 use almost_core::{Error, Result};
 
 use crate::cli::{LayerAction, OverlayAction};
-use crate::output::{Output, show_path};
-
-fn ask(out: &Output, yes: bool, question: &str) -> Result<()> {
-    if yes || out.json || !std::io::stdin().is_terminal() {
-        return Ok(());
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::io("reading the answer", e))?;
-    match answer.trim().to_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err(Error::Cancelled),
-    }
-}
+use crate::output::{Output, ask, show_path};
 
 fn size_words(bytes: u64) -> String {
     match bytes {

@@ -8,7 +8,6 @@ mod layers;
 mod output;
 mod run;
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -201,29 +200,20 @@ fn set_mode(sys: &System, out: &Output, on: bool, command: &str) -> Result<i32> 
 }
 
 fn confirm_unlock(sys: &System, out: &Output, args: &UnlockArgs) -> Result<()> {
-    if args.yes || out.json || !std::io::stdin().is_terminal() {
-        return Ok(());
-    }
     let paths: Vec<String> = sys
         .config
         .paths
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    eprint!(
-        "Unlock {}? Any root process will be able to change these files. [y/N] ",
-        paths.join(", ")
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::io("reading the answer", e))?;
-    match answer.trim().to_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err(Error::Cancelled),
-    }
+    output::ask(
+        out,
+        args.yes,
+        &format!(
+            "Unlock {}? Any root process will be able to change these files.",
+            paths.join(", ")
+        ),
+    )
 }
 
 fn unlock(sys: &System, out: &Output, args: &UnlockArgs, global: &cli::Global) -> Result<i32> {

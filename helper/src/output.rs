@@ -135,6 +135,27 @@ impl Drop for ProgressGuard {
     }
 }
 
+/// Asks a yes/no question on the terminal. Without a terminal, with
+/// `--json` or with `yes`, the answer is yes: scripts and the panel have
+/// already decided.
+pub fn ask(out: &Output, yes: bool, question: &str) -> almost_core::Result<()> {
+    use std::io::BufRead;
+    if yes || out.json || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the answer", e))?;
+    match answer.trim().to_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(Error::Cancelled),
+    }
+}
+
 /// Shows a name readably even when it holds a newline or other controls.
 pub fn show_path(path: &str) -> String {
     if path.chars().any(|c| c.is_control()) {

@@ -243,10 +243,7 @@ fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
         links: &mut HashMap<(u64, u64), PathBuf>,
         ops: &mut Vec<Op>,
     ) -> io::Result<()> {
-        let mut names: Vec<_> = fs::read_dir(upper.join(rel))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()?;
-        names.sort();
+        let names = entry::sorted_names(&upper.join(rel))?;
         for name in names {
             let rel = rel.join(name);
             let up = upper.join(&rel);

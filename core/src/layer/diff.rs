@@ -175,10 +175,7 @@ impl Differ<'_> {
     /// Walks the upper directory `rel`; `has_lower` is false below an added,
     /// replaced or opaque directory (nothing of the lower tree shows there).
     fn dir(&mut self, rel: &Path, has_lower: bool) -> io::Result<()> {
-        let mut names: Vec<_> = fs::read_dir(self.upper.join(rel))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()?;
-        names.sort();
+        let names = entry::sorted_names(&self.upper.join(rel))?;
         for name in names {
             let rel = rel.join(&name);
             let upper = self.upper.join(&rel);
@@ -327,10 +324,7 @@ pub fn diff(upper: &Path, lower: &Path, base: &Path, patches: bool) -> io::Resul
 /// what a commit must write and what its verification compares.
 pub fn touched(upper: &Path) -> io::Result<Vec<PathBuf>> {
     fn walk(upper: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        let mut names: Vec<_> = fs::read_dir(upper.join(rel))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()?;
-        names.sort();
+        let names = entry::sorted_names(&upper.join(rel))?;
         for name in names {
             let rel = rel.join(name);
             out.push(rel.clone());

@@ -77,6 +77,16 @@ pub fn lstat(path: &Path) -> io::Result<Option<fs::Metadata>> {
     }
 }
 
+/// The names in a directory, sorted (parents are then always met before
+/// their children, and runs are reproducible).
+pub fn sorted_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names: Vec<_> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    names.sort();
+    Ok(names)
+}
+
 fn cpath(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
