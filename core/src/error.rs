@@ -26,6 +26,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Internal,
+        ErrorKind::Usage,
+        ErrorKind::NotRoot,
+        ErrorKind::Config,
+        ErrorKind::InvalidPath,
+        ErrorKind::Partial,
+        ErrorKind::Unsupported,
+        ErrorKind::Busy,
+        ErrorKind::Locked,
+        ErrorKind::Cancelled,
+    ];
+
     pub fn exit_code(self) -> i32 {
         match self {
             ErrorKind::Internal => 1,
@@ -42,20 +55,7 @@ impl ErrorKind {
     }
 
     pub fn from_exit_code(code: i32) -> Option<Self> {
-        [
-            ErrorKind::Internal,
-            ErrorKind::Usage,
-            ErrorKind::NotRoot,
-            ErrorKind::Config,
-            ErrorKind::InvalidPath,
-            ErrorKind::Partial,
-            ErrorKind::Unsupported,
-            ErrorKind::Busy,
-            ErrorKind::Locked,
-            ErrorKind::Cancelled,
-        ]
-        .into_iter()
-        .find(|k| k.exit_code() == code)
+        Self::ALL.into_iter().find(|k| k.exit_code() == code)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -154,18 +154,7 @@ mod tests {
 
     #[test]
     fn exit_codes_are_distinct_and_round_trip() {
-        let kinds = [
-            ErrorKind::Internal,
-            ErrorKind::Usage,
-            ErrorKind::NotRoot,
-            ErrorKind::Config,
-            ErrorKind::InvalidPath,
-            ErrorKind::Partial,
-            ErrorKind::Unsupported,
-            ErrorKind::Busy,
-            ErrorKind::Locked,
-            ErrorKind::Cancelled,
-        ];
+        let kinds = ErrorKind::ALL;
         let mut codes: Vec<i32> = kinds.iter().map(|k| k.exit_code()).collect();
         codes.sort();
         codes.dedup();

@@ -52,6 +52,10 @@ pub struct PathReport {
     pub unsupported: Option<String>,
     /// The path's filesystem is mounted read-only.
     pub read_only: bool,
+    /// A layer is mounted exactly on this path: the tree beneath is not
+    /// walked (it is shadowed, and walking the merged view would copy it up).
+    #[serde(default)]
+    pub covered: bool,
     /// Overlay mounts on, above or inside the path (paths inside the root).
     pub overlays: Vec<String>,
 }
@@ -93,6 +97,14 @@ pub struct OfflineUpdate {
     pub source: OfflineSource,
 }
 
+/// The last commit, which `almost layer undo` can revert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoInfo {
+    pub id: String,
+    pub path: String,
+    pub operations: usize,
+}
+
 /// The result of `status`, `lock`, `unlock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -108,6 +120,13 @@ pub struct Report {
     /// An offline update prepared for the next boot (filled by `status`).
     #[serde(default)]
     pub offline_update: Option<OfflineUpdate>,
+    /// The last commit, if it can be undone (status only).
+    #[serde(default)]
+    pub undo: Option<UndoInfo>,
+    /// A layer whose commit a crash interrupted (status only; the next
+    /// privileged run finishes or rolls it back).
+    #[serde(default)]
+    pub interrupted_commit: Option<String>,
 }
 
 impl Report {

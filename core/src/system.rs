@@ -122,6 +122,8 @@ impl System {
             runs: Vec::new(),
             restore: None,
             offline_update: None,
+            undo: None,
+            interrupted_commit: None,
         };
         // Only a lock or unlock records counts: status writes nothing.
         if matches!(action, Action::Set(_)) && !progress.cancel.load(Ordering::Relaxed) {
@@ -152,11 +154,26 @@ impl System {
             error_count: 0,
             unsupported: None,
             read_only: false,
+            covered: false,
             overlays: mounts::overlays_touching(mount_table, &host)
                 .into_iter()
                 .map(|m| self.inside_name(&m.mount_point))
                 .collect(),
         };
+        if let Some(layer) = mount_table
+            .iter()
+            .rev()
+            .find(|m| m.fstype == "overlay" && m.mount_point == host)
+        {
+            // Walking the merged view would copy every file up into the layer.
+            report.covered = true;
+            tracing::info!(
+                "{} is covered by the overlay {}: not walked",
+                path.display(),
+                layer.source
+            );
+            return Ok(report);
+        }
         let fd = match self.root.open_dir(path) {
             Ok(fd) => fd,
             Err(e) => {
@@ -214,6 +231,55 @@ impl System {
             .unwrap_or_else(|| host.to_owned())
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// Sets or clears the flag over one directory inside a managed path
+    /// (the tree a layer covers). Excludes are honoured.
+    pub fn apply_subtree(&self, path: &Path, on: bool, progress: &Progress) -> Result<PathReport> {
+        let excludes = walk::exclude_map(self.config.exclude.iter().map(PathBuf::as_path));
+        let mount_table = mounts::read().unwrap_or_default();
+        let parents = walk::mount_parents(&mount_table, |p| self.root.inside(p));
+        let report = self.walk_one(
+            path,
+            Action::Set(on),
+            &excludes,
+            &mount_table,
+            &parents,
+            progress,
+        )?;
+        if let Some(err) = outcome_of_path(&report) {
+            return Err(err);
+        }
+        Ok(report)
+    }
+
+    /// Sets or clears the flag over a tree given by its host path, outside
+    /// the managed set (a layer's own storage, before it is deleted).
+    pub fn apply_host_tree(&self, host: &Path, on: bool, progress: &Progress) -> Result<()> {
+        let excludes = HashMap::new();
+        let mount_table = mounts::read().unwrap_or_default();
+        let parents = walk::mount_parents(&mount_table, |p| Some(p.to_owned()));
+        let walk = Walk {
+            action: Action::Set(on),
+            iface: self.iface,
+            excludes: &excludes,
+            mount_parents: &parents,
+            progress: &progress.done,
+            cancel: &progress.cancel,
+        };
+        let fd: std::os::fd::OwnedFd = fs::File::open(host)
+            .map_err(|e| Error::io(format!("opening {}", host.display()), e))?
+            .into();
+        let counts = walk
+            .run(fd, host)
+            .map_err(|e| Error::io(format!("walking {}", host.display()), e))?;
+        match counts.errors.first() {
+            Some(first) if !counts.unsupported => Err(Error::Partial {
+                failed: counts.error_count,
+                first: format!("{}: {}", first.path, first.message),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Reads the flags of every managed path.
@@ -301,6 +367,20 @@ pub fn attach_state(report: &mut Report, state: &RunState) {
         .map(|r| r.info())
         .collect();
     report.restore = state.restore;
+}
+
+fn outcome_of_path(p: &PathReport) -> Option<Error> {
+    outcome(&Report {
+        mode: p.mode,
+        changed: p.changed,
+        paths: vec![p.clone()],
+        relock_at: None,
+        runs: Vec::new(),
+        restore: None,
+        undo: None,
+        interrupted_commit: None,
+        offline_update: None,
+    })
 }
 
 /// The error a finished operation amounts to, if any: an unsupported or

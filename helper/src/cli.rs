@@ -115,9 +115,81 @@ pub enum Command {
                       exits 0 silently otherwise. Reads one flag per managed path."
     )]
     AptGuard,
+    /// Test changes in an overlay over a managed directory, then commit or discard
+    Layer {
+        #[command(subcommand)]
+        action: LayerAction,
+    },
+    /// The original almost's spelling of layers, by path
+    Overlay {
+        #[command(subcommand)]
+        action: OverlayAction,
+    },
+    /// What the boot unit runs: finish interrupted commits, re-mount layers,
+    /// apply the default mode
+    Boot,
     /// Internal: the process that re-locks when a timed unlock ends
     #[command(name = "__relock-timer", hide = true)]
     RelockTimer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayerAction {
+    /// Mount a new layer over PATH (a managed directory or one inside it)
+    New {
+        path: String,
+        /// Discard the layer at the next boot instead of re-mounting it
+        #[arg(long)]
+        temporary: bool,
+    },
+    /// List the layers with their state, changes and size
+    List,
+    /// Show every change a layer makes
+    Diff {
+        id: String,
+        /// Add unified diffs of modified text files
+        #[arg(long)]
+        patch: bool,
+    },
+    /// Apply a layer's changes to the system (asks first on a terminal)
+    Commit {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Unmount a layer and delete its changes
+    Discard {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Mount a layer again (after a reboot, it shows as not mounted)
+    Mount { id: String },
+    /// Put the tree back as it was before the last commit
+    Undo {
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OverlayAction {
+    /// layer new PATH
+    New { path: String },
+    /// layer list
+    List,
+    /// layer commit, by path
+    Commit {
+        path: String,
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// layer discard, by path
+    Discard {
+        path: String,
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +248,12 @@ impl Command {
                 | Command::Config {
                     action: ConfigAction::Show | ConfigAction::Get { .. }
                 }
+                | Command::Layer {
+                    action: LayerAction::List
+                }
+                | Command::Overlay {
+                    action: OverlayAction::List
+                }
         )
     }
 
@@ -189,6 +267,9 @@ impl Command {
             Command::Config { .. } => "config",
             Command::Log { .. } => "log",
             Command::AptGuard => "apt-guard",
+            Command::Layer { .. } => "layer",
+            Command::Overlay { .. } => "overlay",
+            Command::Boot => "boot",
             Command::RelockTimer => "__relock-timer",
         }
     }

@@ -5,14 +5,15 @@
 //! audit log, and turns every failure into a message and a documented exit
 //! code.
 
+mod layers;
 mod output;
 mod run;
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use almost_core::audit::{self, Caller};
+use almost_core::layer::{Layers, PrivateMounts};
 use almost_core::paths;
 use almost_core::protocol::{OfflineUpdate, Report};
 use almost_core::state;
@@ -145,6 +146,15 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
             command: command.name().to_owned(),
         });
     }
+    let private = match command {
+        Command::Layer { action } if is_root && layers::needs_private_mounts(action) => {
+            Some(PrivateMounts::enter()?)
+        }
+        Command::Overlay {
+            action: cli::OverlayAction::List,
+        } if is_root => Some(PrivateMounts::enter()?),
+        _ => None,
+    };
     prepare_process(cli.global.threads);
     let sys = match System::open(&cli.global.root, cli.global.flag_interface.into()) {
         Ok(sys) => sys,
@@ -167,6 +177,7 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         | Command::Unlock(_)
         | Command::Enter { .. }
         | Command::Run { .. }
+        | Command::Boot
         | Command::RelockTimer => sys
             .config
             .paths
@@ -174,6 +185,8 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
             .map(|p| p.to_string_lossy().into_owned())
             .collect(),
         Command::Status | Command::Log { .. } | Command::AptGuard => Vec::new(),
+        Command::Layer { action } => layers::audit_paths(&sys, action),
+        Command::Overlay { action } => layers::overlay_audit_paths(action),
     };
     let bus = SystemBus::new(&sys.root, cli.global.system_bus.as_deref());
     match command {
@@ -211,6 +224,9 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         Command::Log { lines } => log_cmd(&sys, out, *lines),
         Command::AptGuard => apt_guard(&sys),
         Command::RelockTimer => relock_timer(&sys, &bus),
+        Command::Layer { action } => layers::layer(&sys, out, &bus, action, private.as_ref()),
+        Command::Overlay { action } => layers::overlay(&sys, out, &bus, action, private.as_ref()),
+        Command::Boot => layers::boot(&sys, out, &bus),
     }
 }
 
@@ -251,13 +267,17 @@ fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<
     if is_root {
         // The next invocation after a killed run or an expired timer
         // restores: a status as root is such an invocation.
-        if let Some(mut guard) = state::try_lock(&sys.root)? {
-            let _inhibit = guard
-                .state
-                .restore
-                .is_some()
+        let pending = Layers::new(sys).needs_recovery();
+        let guard = if pending {
+            Some(state::lock(&sys.root)?)
+        } else {
+            state::try_lock(&sys.root)?
+        };
+        if let Some(mut guard) = guard {
+            let _inhibit = (pending || guard.state.restore.is_some())
                 .then(|| Inhibitor::shutdown(bus, WHY_RESTORE));
             let _shown = out.progress("restore", progress.clone());
+            layers::recover(sys, out, &progress);
             sys.settle(&mut guard, &progress)?;
         }
     }
@@ -265,6 +285,15 @@ fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<
     let mut report = sys.measure(&progress)?;
     drop(_shown);
     report.offline_update = offline_update(sys, out, bus);
+    let layers = Layers::new(sys);
+    report.interrupted_commit = layers.interrupted_commit();
+    report.undo = layers
+        .last_commit()
+        .map(|j| almost_core::protocol::UndoInfo {
+            id: j.layer.id,
+            path: j.layer.path.to_string_lossy().into_owned(),
+            operations: j.ops.len(),
+        });
     finish_report(out, "status", &report, "")
 }
 
@@ -272,6 +301,7 @@ fn set_mode(sys: &System, out: &Output, bus: &SystemBus, on: bool, command: &str
     let progress = Arc::new(Progress::default());
     let _inhibit = Inhibitor::shutdown(bus, if on { WHY_LOCK } else { WHY_UNLOCK });
     let mut guard = state::lock(&sys.root)?;
+    layers::recover(sys, out, &progress);
     sys.settle(&mut guard, &progress)?;
     let shown = out.progress(if on { "lock" } else { "unlock" }, progress.clone());
     let report = sys.set_mode(&mut guard, on, &progress)?;
@@ -280,29 +310,20 @@ fn set_mode(sys: &System, out: &Output, bus: &SystemBus, on: bool, command: &str
 }
 
 fn confirm_unlock(sys: &System, out: &Output, args: &UnlockArgs) -> Result<()> {
-    if args.yes || out.json || !std::io::stdin().is_terminal() {
-        return Ok(());
-    }
     let paths: Vec<String> = sys
         .config
         .paths
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    eprint!(
-        "Unlock {}? Any root process will be able to change these files. [y/N] ",
-        paths.join(", ")
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::io("reading the answer", e))?;
-    match answer.trim().to_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err(Error::Cancelled),
-    }
+    output::ask(
+        out,
+        args.yes,
+        &format!(
+            "Unlock {}? Any root process will be able to change these files.",
+            paths.join(", ")
+        ),
+    )
 }
 
 fn unlock(

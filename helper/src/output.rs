@@ -135,6 +135,27 @@ impl Drop for ProgressGuard {
     }
 }
 
+/// Asks a yes/no question on the terminal. Without a terminal, with
+/// `--json` or with `yes`, the answer is yes: scripts and the panel have
+/// already decided.
+pub fn ask(out: &Output, yes: bool, question: &str) -> almost_core::Result<()> {
+    use std::io::BufRead;
+    if yes || out.json || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the answer", e))?;
+    match answer.trim().to_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(Error::Cancelled),
+    }
+}
+
 /// Shows a name readably even when it holds a newline or other controls.
 pub fn show_path(path: &str) -> String {
     if path.chars().any(|c| c.is_control()) {
@@ -155,6 +176,13 @@ fn mode_words(mode: Mode) -> &'static str {
 fn path_line(p: &PathReport) -> String {
     if let Some(reason) = &p.unsupported {
         return format!("  {:<12} not managed: {reason}", show_path(&p.path));
+    }
+    if p.covered {
+        return format!(
+            "  {:<12} covered by a layer: writable through it, its changes stay in the layer;\n  {:<12} the files beneath are unlocked until the layer is committed or discarded",
+            show_path(&p.path),
+            ""
+        );
     }
     let mut line = format!(
         "  {:<12} {:<9} {} locked, {} unlocked, {} skipped",
@@ -212,6 +240,17 @@ pub fn report_text(report: &Report) -> String {
     if report.paths.is_empty() {
         text.push_str("  (no managed paths)\n");
     }
+    if let Some(id) = &report.interrupted_commit {
+        text.push_str(&format!(
+            "The commit of layer {id} was interrupted: the next privileged almost run finishes or rolls it back\n"
+        ));
+    }
+    if let Some(undo) = &report.undo {
+        text.push_str(&format!(
+            "The last commit (layer {} into {}) can be undone: almost layer undo\n",
+            undo.id, undo.path
+        ));
+    }
     if let Some(at) = report.relock_at {
         let left = at.saturating_sub(state::now());
         text.push_str(&format!(
@@ -264,6 +303,7 @@ mod tests {
                 error_count: 0,
                 unsupported: None,
                 read_only: false,
+                covered: false,
                 overlays: vec![],
             }],
             relock_at: Some(state::now() + 60),
@@ -273,6 +313,8 @@ mod tests {
                 kind: almost_core::protocol::OfflineKind::Update,
                 source: almost_core::protocol::OfflineSource::Packagekit,
             }),
+            undo: None,
+            interrupted_commit: None,
         };
         let text = report_text(&report);
         assert!(text.contains("partially locked"), "{text}");

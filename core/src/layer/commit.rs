@@ -1,0 +1,871 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Committing a layer into the tree beneath it, so that a crash at any point
+//! leaves either the old tree or the new one, never a mix.
+//!
+//! 1. The expected result is captured from the layer's merged view (every
+//!    entry the upper tree touches, and the listing of every directory it
+//!    touches), then the layer is unmounted (refused while busy).
+//! 2. A plan (one op per upper entry) is derived from the upper tree and the
+//!    lower one, and written with the expectation to a journal.
+//! 3. Each op is applied idempotently. The original of anything replaced or
+//!    deleted is first moved (directories) or hard-linked (everything else)
+//!    into a backup directory on the same filesystem, so nothing is copied
+//!    and a full disk can always be rolled back from. New files are written
+//!    to a temp name in the same directory, fsynced, and renamed over.
+//! 4. The result is compared with the expectation; then the backup becomes
+//!    the undo data of this commit and the journal is removed.
+//!
+//! The next `almost` run after a crash finds the journal: it re-applies the
+//! plan (every op is idempotent) and verifies; if that cannot succeed it
+//! rolls back from the backup, and re-mounts the layer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::sys::stat::{SFlag, UtimensatFlags, utimensat};
+use nix::sys::time::TimeSpec;
+use serde::{Deserialize, Serialize};
+
+use super::diff::{is_opaque, is_whiteout};
+use super::entry::{self, Description, EntryType};
+use super::{LayerMeta, Layers};
+use crate::config::write_atomic;
+use crate::error::{Error, Result};
+use crate::system::Progress;
+
+const JOURNAL: &str = "commit.json";
+pub const UNDO_DIR: &str = "/var/lib/almost/undo";
+/// Where the next undo data is assembled before it replaces the last one.
+pub const UNDO_STAGE: &str = "/var/lib/almost/undo.new";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    /// A file, symlink or special file from the upper tree.
+    Write,
+    /// A second name of a file written by an earlier op (`link_to`).
+    Link,
+    Delete,
+    /// A directory that did not exist.
+    MakeDir,
+    /// Whatever was there goes; a new directory takes its place.
+    ReplaceDir,
+    /// An existing directory whose metadata changes.
+    UpdateDir,
+}
+
+/// Owner, mode, xattrs and times: what a directory op changes and undo
+/// puts back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
+}
+
+impl Meta {
+    fn of(path: &Path) -> io::Result<Meta> {
+        let m = fs::symlink_metadata(path)?;
+        Ok(Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            xattrs: entry::own_xattrs(path)?,
+            atime: (m.atime(), m.atime_nsec()),
+            mtime: (m.mtime(), m.mtime_nsec()),
+        })
+    }
+
+    /// Applies owner, mode and xattrs (not times: see `apply_times`).
+    fn apply(&self, path: &Path, symlink: bool) -> io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))?;
+        if !symlink {
+            // After chown, which clears set-id bits.
+            fs::set_permissions(path, fs::Permissions::from_mode(self.mode))?;
+        }
+        let current = entry::own_xattrs(path)?;
+        for name in current.keys().filter(|k| !self.xattrs.contains_key(*k)) {
+            entry::remove_xattr(path, name)?;
+        }
+        // security.capability last: it is what chown clears.
+        let mut names: Vec<&String> = self.xattrs.keys().collect();
+        names.sort_by_key(|n| *n == "security.capability");
+        for name in names {
+            if current.get(name) != self.xattrs.get(name) {
+                entry::set_xattr(path, name, &self.xattrs[name])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_times(&self, path: &Path) -> io::Result<()> {
+        utimensat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            &TimeSpec::new(self.atime.0, self.atime.1),
+            &TimeSpec::new(self.mtime.0, self.mtime.1),
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(io::Error::from)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    pub kind: OpKind,
+    /// Path relative to the layer's directory.
+    pub rel: PathBuf,
+    /// Whether something was at `rel` in the lower tree (it is backed up).
+    pub existed: bool,
+    /// For `Link`: the earlier op's path this is a second name of.
+    pub link_to: Option<PathBuf>,
+    /// For `UpdateDir`: the metadata to put back on undo.
+    pub old_meta: Option<Meta>,
+}
+
+/// What the tree must look like: per touched path its description (`None`:
+/// absent) and, for directories, the sorted names inside.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub entries: BTreeMap<PathBuf, Option<Description>>,
+    pub listings: BTreeMap<PathBuf, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The expectation is captured; nothing is changed yet (the layer may
+    /// be unmounted). Recovery: mount the layer again.
+    Preparing,
+    Applying,
+    RollingBack,
+    /// Applied, verified, undo data kept. Recovery: re-lock, remove the layer.
+    Finishing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub layer: LayerMeta,
+    pub phase: Phase,
+    pub ops: Vec<Op>,
+    /// The merged view before the commit.
+    pub after: Expectation,
+    /// The lower tree before the commit (what undo and roll-back restore).
+    pub before: Expectation,
+    /// Whether to lock the covered tree once done.
+    pub relock: bool,
+}
+
+/// What a finished commit (or undo, or recovery) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitReport {
+    pub id: String,
+    pub path: PathBuf,
+    pub applied: usize,
+    pub outcome: String,
+}
+
+fn backup_name(layer: &LayerMeta) -> String {
+    format!(".almost-backup-{}", layer.id)
+}
+
+fn tmp_name(index: usize) -> String {
+    format!(".almost-tmp-{index}")
+}
+
+/// Describes what `base` shows at every path the upper tree touches.
+fn capture(base: &Path, touched: &[PathBuf], skip_name: &str) -> io::Result<Expectation> {
+    let mut exp = Expectation::default();
+    let mut dirs = vec![PathBuf::new()];
+    for rel in touched {
+        let desc = Description::of(&base.join(rel))?;
+        if desc.as_ref().is_some_and(|d| d.kind == EntryType::Dir) {
+            dirs.push(rel.clone());
+        }
+        exp.entries.insert(rel.clone(), desc);
+    }
+    for dir in dirs {
+        let mut names: Vec<String> = fs::read_dir(base.join(&dir))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<io::Result<_>>()?;
+        names.retain(|n| n != skip_name);
+        names.sort();
+        exp.listings.insert(dir, names);
+    }
+    Ok(exp)
+}
+
+/// Lists the differences between `base` and an expectation (empty: equal).
+fn compare(base: &Path, exp: &Expectation, skip_name: &str) -> io::Result<Vec<String>> {
+    let mut wrong = Vec::new();
+    for (rel, want) in &exp.entries {
+        let got = Description::of(&base.join(rel))?;
+        if &got != want {
+            wrong.push(format!(
+                "{}: expected {:?}, found {:?}",
+                rel.display(),
+                want.as_ref().map(|d| d.kind),
+                got.as_ref().map(|d| d.kind)
+            ));
+        }
+    }
+    for (rel, want) in &exp.listings {
+        let mut names: Vec<String> = match fs::read_dir(base.join(rel)) {
+            Ok(read) => read
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<io::Result<_>>()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        names.retain(|n| n != skip_name);
+        names.sort();
+        if &names != want {
+            wrong.push(format!("{}/: entries differ", rel.display()));
+        }
+    }
+    Ok(wrong)
+}
+
+/// Derives the ops from the upper tree and the lower one.
+fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
+    fn walk(
+        upper: &Path,
+        lower: &Path,
+        rel: &Path,
+        has_lower: bool,
+        links: &mut HashMap<(u64, u64), PathBuf>,
+        ops: &mut Vec<Op>,
+    ) -> io::Result<()> {
+        let names = entry::sorted_names(&upper.join(rel))?;
+        for name in names {
+            let rel = rel.join(name);
+            let up = upper.join(&rel);
+            let Some(meta) = entry::lstat(&up)? else {
+                continue;
+            };
+            let old = if has_lower {
+                Description::of(&lower.join(&rel))?
+            } else {
+                None
+            };
+            let op = |kind, link_to, old_meta| Op {
+                kind,
+                rel: rel.clone(),
+                existed: old.is_some(),
+                link_to,
+                old_meta,
+            };
+            if is_whiteout(&up, &meta)? {
+                if old.is_some() {
+                    ops.push(op(OpKind::Delete, None, None));
+                }
+                continue;
+            }
+            let new =
+                Description::of(&up)?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            if new.kind == EntryType::Dir {
+                let deeper_lower = match &old {
+                    None => {
+                        ops.push(op(OpKind::MakeDir, None, None));
+                        false
+                    }
+                    Some(o) if o.kind != EntryType::Dir || is_opaque(&up)? => {
+                        ops.push(op(OpKind::ReplaceDir, None, None));
+                        false
+                    }
+                    Some(o) => {
+                        if !o.same_metadata(&new) {
+                            ops.push(op(
+                                OpKind::UpdateDir,
+                                None,
+                                Some(Meta::of(&lower.join(&rel))?),
+                            ));
+                        }
+                        true
+                    }
+                };
+                walk(upper, lower, &rel, deeper_lower, links, ops)?;
+                continue;
+            }
+            if meta.nlink() > 1 && new.kind == EntryType::File {
+                if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
+                    ops.push(op(OpKind::Link, Some(first.clone()), None));
+                    continue;
+                }
+                links.insert((meta.dev(), meta.ino()), rel.clone());
+            }
+            if old
+                .as_ref()
+                .is_some_and(|o| o.same_content(&new) && o.same_metadata(&new))
+            {
+                continue;
+            }
+            ops.push(op(OpKind::Write, None, None));
+        }
+        Ok(())
+    }
+    let mut ops = Vec::new();
+    walk(
+        upper,
+        lower,
+        Path::new(""),
+        true,
+        &mut HashMap::new(),
+        &mut ops,
+    )?;
+    Ok(ops)
+}
+
+/// Writes the upper entry `src` at the temp path `tmp` with all its metadata.
+fn write_entry(src: &Path, tmp: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(src)?;
+    match EntryType::of(&meta) {
+        EntryType::File => {
+            let mut from = fs::File::open(src)?;
+            let mut to = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode_private()
+                .open(tmp)?;
+            io::copy(&mut from, &mut to)?;
+            to.flush()?;
+            Meta::of(src)?.apply(tmp, false)?;
+            to.sync_all()?;
+        }
+        EntryType::Symlink => {
+            std::os::unix::fs::symlink(fs::read_link(src)?, tmp)?;
+            Meta::of(src)?.apply(tmp, true)?;
+        }
+        EntryType::Dir => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
+        kind => {
+            let sflag = match kind {
+                EntryType::Char => SFlag::S_IFCHR,
+                EntryType::Block => SFlag::S_IFBLK,
+                EntryType::Fifo => SFlag::S_IFIFO,
+                _ => SFlag::S_IFSOCK,
+            };
+            nix::sys::stat::mknod(
+                tmp,
+                sflag,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                meta.rdev(),
+            )?;
+            Meta::of(src)?.apply(tmp, false)?;
+        }
+    }
+    Meta::of(src)?.apply_times(tmp)
+}
+
+trait PrivateCreate {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateCreate for fs::OpenOptions {
+    fn mode_private(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Moves the original at `target` to the backup `saved`, once: a directory
+/// is renamed, anything else hard-linked (so `target` stays in place until
+/// the new version is renamed over it).
+fn save_original(target: &Path, saved: &Path) -> io::Result<()> {
+    if exists(saved) {
+        return Ok(());
+    }
+    let Some(meta) = entry::lstat(target)? else {
+        return Ok(());
+    };
+    let tmp = saved.with_extension("partial");
+    let _ = fs::remove_file(&tmp);
+    if meta.is_dir() {
+        fs::rename(target, saved)
+    } else {
+        fs::hard_link(target, &tmp)?;
+        fs::rename(&tmp, saved)
+    }
+}
+
+struct Committer<'a> {
+    lower: PathBuf,
+    upper: PathBuf,
+    backup: PathBuf,
+    journal: &'a Journal,
+}
+
+impl Committer<'_> {
+    fn saved(&self, index: usize) -> PathBuf {
+        self.backup.join(index.to_string())
+    }
+
+    fn apply_op(&self, index: usize, op: &Op) -> io::Result<()> {
+        let target = self.lower.join(&op.rel);
+        let parent = target.parent().unwrap_or(&self.lower).to_owned();
+        let tmp = parent.join(tmp_name(index));
+        let src = self.upper.join(&op.rel);
+        match op.kind {
+            OpKind::Write | OpKind::Link => {
+                if op.existed {
+                    save_original(&target, &self.saved(index))?;
+                }
+                remove_any(&tmp)?;
+                match (op.kind, &op.link_to) {
+                    (OpKind::Link, Some(first)) => fs::hard_link(self.lower.join(first), &tmp)?,
+                    _ => write_entry(&src, &tmp)?,
+                }
+                if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                    // A directory replaced by a file: its original is saved.
+                    fs::remove_dir_all(&target)?;
+                }
+                fs::rename(&tmp, &target)?;
+            }
+            OpKind::Delete => {
+                if op.existed {
+                    save_original(&target, &self.saved(index))?;
+                }
+                if exists(&self.saved(index)) {
+                    remove_any(&target)?;
+                }
+            }
+            OpKind::ReplaceDir | OpKind::MakeDir => {
+                if op.kind == OpKind::ReplaceDir && op.existed {
+                    save_original(&target, &self.saved(index))?;
+                    if exists(&self.saved(index))
+                        && !fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir())
+                    {
+                        remove_any(&target)?;
+                    }
+                }
+                if !exists(&target) {
+                    remove_any(&tmp)?;
+                    fs::create_dir(&tmp)?;
+                    Meta::of(&src)?.apply(&tmp, false)?;
+                    fs::rename(&tmp, &target)?;
+                } else if op.kind == OpKind::ReplaceDir && !exists(&self.saved(index)) {
+                    return Err(io::Error::other(format!(
+                        "{}: original not saved",
+                        op.rel.display()
+                    )));
+                }
+                Meta::of(&src)?.apply(&target, false)?;
+            }
+            OpKind::UpdateDir => Meta::of(&src)?.apply(&target, false)?,
+        }
+        Ok(())
+    }
+
+    /// Applies every op (again, after a crash: they are idempotent), then
+    /// the directory times, then syncs the filesystem.
+    fn forward(&self) -> io::Result<()> {
+        fs::create_dir_all(&self.backup)?;
+        for (index, op) in self.journal.ops.iter().enumerate() {
+            self.apply_op(index, op)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", op.rel.display())))?;
+        }
+        for op in self.journal.ops.iter().rev() {
+            if matches!(
+                op.kind,
+                OpKind::MakeDir | OpKind::ReplaceDir | OpKind::UpdateDir
+            ) {
+                Meta::of(&self.upper.join(&op.rel))?.apply_times(&self.lower.join(&op.rel))?;
+            }
+        }
+        sync_fs(&self.lower)
+    }
+
+    /// Puts the lower tree back as it was, from the backup.
+    fn backward(&self) -> io::Result<()> {
+        for (index, op) in self.journal.ops.iter().enumerate().rev() {
+            let target = self.lower.join(&op.rel);
+            let parent = target.parent().unwrap_or(&self.lower).to_owned();
+            remove_any(&parent.join(tmp_name(index)))?;
+            let saved = self.saved(index);
+            match op.kind {
+                OpKind::UpdateDir => {
+                    if let Some(old) = &op.old_meta {
+                        old.apply(&target, false)?;
+                        old.apply_times(&target)?;
+                    }
+                }
+                _ => {
+                    if exists(&saved) {
+                        let saved_is_dir = fs::symlink_metadata(&saved)?.is_dir();
+                        if saved_is_dir || fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                            remove_any(&target)?;
+                        }
+                        fs::rename(&saved, &target)?;
+                    } else if !op.existed {
+                        remove_any(&target)?;
+                    }
+                }
+            }
+        }
+        sync_fs(&self.lower)
+    }
+}
+
+fn sync_fs(path: &Path) -> io::Result<()> {
+    let dir = fs::File::open(path)?;
+    nix::unistd::syncfs(&dir).map_err(io::Error::from)
+}
+
+impl Layers<'_> {
+    fn journal_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(JOURNAL)
+    }
+
+    fn save_journal(&self, journal: &Journal) -> Result<()> {
+        let path = self.journal_path(&journal.layer.id);
+        let bytes = serde_json::to_vec(journal)
+            .map_err(|e| Error::io("encoding the journal", io::Error::other(e)))?;
+        write_atomic(&path, &bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+
+    fn committer<'j>(&self, journal: &'j Journal) -> Committer<'j> {
+        let lower = self.sys.root.host(&journal.layer.path);
+        Committer {
+            backup: lower.join(backup_name(&journal.layer)),
+            upper: self.upper(&journal.layer.id),
+            lower,
+            journal,
+        }
+    }
+
+    /// Commits a layer. Refuses while its mount is busy.
+    pub fn commit(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<CommitReport> {
+        let lower = self.sys.root.host(&meta.path);
+        let relock = self.should_relock(meta)?;
+        // The merged view is the expectation: mount the layer if a reboot
+        // left it unmounted.
+        self.sys.apply_subtree(&meta.path, false, progress)?;
+        self.mount(meta)?;
+        let upper = self.upper(&meta.id);
+        let touched = super::diff::touched(&upper)
+            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))?;
+        let skip = backup_name(meta);
+        let after = capture(&lower, &touched, &skip)
+            .map_err(|e| Error::io("reading the layer's merged view", e))?;
+        let mut journal = Journal {
+            layer: meta.clone(),
+            phase: Phase::Preparing,
+            ops: Vec::new(),
+            after,
+            before: Expectation::default(),
+            relock,
+        };
+        self.save_journal(&journal)?;
+        let prepared = self.unmount(meta).and_then(|()| {
+            let ops = plan(&upper, &lower)
+                .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
+            let before = capture(&lower, &touched, &skip)
+                .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
+            Ok((ops, before))
+        });
+        match prepared {
+            Ok((ops, before)) => {
+                journal.ops = ops;
+                journal.before = before;
+                journal.phase = Phase::Applying;
+                self.save_journal(&journal)?;
+            }
+            Err(e) => {
+                self.abandon(&journal);
+                return Err(e);
+            }
+        }
+        self.finish(journal, progress)
+    }
+
+    /// Gives up a commit that changed nothing yet: the layer is mounted
+    /// again as it was (the tree beneath is still unlocked).
+    fn abandon(&self, journal: &Journal) {
+        if let Err(e) = self.mount(&journal.layer) {
+            tracing::warn!("layer {} could not be mounted again: {e}", journal.layer.id);
+        }
+        let _ = fs::remove_file(self.journal_path(&journal.layer.id));
+    }
+
+    fn report(journal: &Journal, outcome: &str) -> CommitReport {
+        CommitReport {
+            id: journal.layer.id.clone(),
+            path: journal.layer.path.clone(),
+            applied: journal.ops.len(),
+            outcome: outcome.to_owned(),
+        }
+    }
+
+    /// Whether the undo data of this very commit is already in place (in
+    /// the stage or handed over): the commit went through.
+    fn undo_holds(&self, journal: &Journal) -> bool {
+        [UNDO_STAGE, UNDO_DIR].iter().any(|dir| {
+            let file = self.sys.root.host(Path::new(dir)).join("undo.json");
+            fs::read(file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+                .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
+        })
+    }
+
+    /// Drives a journal to its end: forward, verify, keep the undo data,
+    /// finish; or, when that fails, back to the old tree with the layer
+    /// mounted again.
+    fn finish(&self, mut journal: Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
+        let skip = backup_name(&journal.layer);
+        let id = journal.layer.id.clone();
+        let failure = match journal.phase {
+            Phase::Preparing => {
+                self.abandon(&journal);
+                return Ok(Self::report(
+                    &journal,
+                    "abandoned before any change; the layer is mounted again",
+                ));
+            }
+            Phase::Finishing => return self.finish_up(&journal, progress),
+            Phase::RollingBack => Some("an earlier roll-back was interrupted".to_owned()),
+            Phase::Applying => {
+                let c = self.committer(&journal);
+                if !exists(&c.backup) && self.undo_holds(&journal) {
+                    // A crash during the hand-over of the undo data: the
+                    // tree is the new one already.
+                    None
+                } else {
+                    match c.forward() {
+                        Ok(()) => match compare(&c.lower, &journal.after, &skip) {
+                            Ok(wrong) if wrong.is_empty() => None,
+                            Ok(wrong) => Some(format!(
+                                "the result differs from the layer: {}",
+                                wrong.join("; ")
+                            )),
+                            Err(e) => Some(format!("verifying: {e}")),
+                        },
+                        Err(e) => Some(e.to_string()),
+                    }
+                }
+            }
+        };
+        if let Some(reason) = failure {
+            journal.phase = Phase::RollingBack;
+            self.save_journal(&journal)?;
+            let c = self.committer(&journal);
+            c.backward().map_err(|e| {
+                Error::io(
+                    format!("rolling back the commit of layer {id} ({reason})"),
+                    e,
+                )
+            })?;
+            let _ = fs::remove_dir_all(&c.backup);
+            let _ = fs::remove_file(self.journal_path(&id));
+            let remount = self.mount(&journal.layer);
+            return Err(Error::io(
+                format!(
+                    "commit of layer {id} failed and was rolled back; the tree is as before{}",
+                    if remount.is_ok() {
+                        " and the layer is mounted again"
+                    } else {
+                        ""
+                    }
+                ),
+                io::Error::other(reason),
+            ));
+        }
+        self.keep_undo(&journal, &self.committer(&journal).backup)?;
+        journal.phase = Phase::Finishing;
+        self.save_journal(&journal)?;
+        self.finish_up(&journal, progress)
+    }
+
+    /// The last steps, each safe to repeat: lock the tree again if it was,
+    /// then remove the layer (its journal goes with it).
+    fn finish_up(&self, journal: &Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
+        if journal.relock {
+            self.sys
+                .apply_subtree(&journal.layer.path, true, progress)?;
+        }
+        self.remove_storage(&journal.layer.id, progress)?;
+        Ok(Self::report(journal, "committed"))
+    }
+
+    /// Turns a commit's backup into the undo data of the last commit. The
+    /// new undo data is assembled in a stage (its description first, then
+    /// the saved originals) and only then replaces the old one, so a crash
+    /// at any point leaves one complete set, and recovery can tell whether
+    /// this commit's originals are safe.
+    fn keep_undo(&self, journal: &Journal, backup: &Path) -> Result<()> {
+        let undo = self.sys.root.host(Path::new(UNDO_DIR));
+        let stage = self.sys.root.host(Path::new(UNDO_STAGE));
+        let err = |what: &str, e: io::Error| Error::io(format!("keeping the undo data: {what}"), e);
+        if self.stage_is(journal, &undo) {
+            // Handed over already: a crash came after the last rename.
+            return Ok(());
+        }
+        if exists(&stage) && !self.stage_is(journal, &stage) {
+            self.remove_tree(&stage)?;
+        }
+        if !exists(&stage.join("undo.json")) {
+            fs::create_dir_all(&stage).map_err(|e| err("creating the stage", e))?;
+            let bytes =
+                serde_json::to_vec(journal).map_err(|e| err("encoding", io::Error::other(e)))?;
+            write_atomic(&stage.join("undo.json"), &bytes)
+                .map_err(|e| err("writing undo.json", e))?;
+        }
+        let saved = stage.join("saved");
+        if exists(backup) {
+            if exists(&saved) {
+                // A copy across filesystems that a crash cut short.
+                self.remove_tree(&saved)?;
+            }
+            fs::rename(backup, &saved)
+                .or_else(|_| copy_tree(backup, &saved).and_then(|()| remove_any(backup)))
+                .map_err(|e| err("moving the saved originals", e))?;
+        } else if !exists(&saved) {
+            fs::create_dir(&saved).map_err(|e| err("creating saved", e))?;
+        }
+        if exists(&undo) {
+            self.remove_tree(&undo)?;
+        }
+        fs::rename(&stage, &undo).map_err(|e| err("putting it in place", e))?;
+        sync_fs(&undo).map_err(|e| err("syncing", e))
+    }
+
+    fn stage_is(&self, journal: &Journal, stage: &Path) -> bool {
+        fs::read(stage.join("undo.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+            .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
+    }
+
+    /// Deletes a tree of Almost's own, clearing flags first.
+    fn remove_tree(&self, path: &Path) -> Result<()> {
+        let _ = self.sys.apply_host_tree(path, false, &Progress::default());
+        remove_any(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))
+    }
+
+    /// Whether a crash left something for `recover` to finish.
+    pub fn needs_recovery(&self) -> bool {
+        let trash = fs::read_dir(self.store()).is_ok_and(|r| {
+            r.filter_map(std::result::Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with(".trash-"))
+        });
+        trash || self.interrupted_commit().is_some()
+    }
+
+    /// The layer whose commit a crash interrupted, if any.
+    pub fn interrupted_commit(&self) -> Option<String> {
+        self.all()
+            .ok()?
+            .into_iter()
+            .find(|l| exists(&self.journal_path(&l.id)))
+            .map(|l| l.id)
+    }
+
+    /// Finishes or rolls back commits interrupted by a crash. Returns what
+    /// was done, one report per layer.
+    pub fn recover(&self, progress: &Arc<Progress>) -> Vec<Result<CommitReport>> {
+        let Ok(layers) = self.all() else {
+            return Vec::new();
+        };
+        layers
+            .into_iter()
+            .filter_map(|meta| {
+                let bytes = fs::read(self.journal_path(&meta.id)).ok()?;
+                let journal: Journal = match serde_json::from_slice(&bytes) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        return Some(Err(Error::io(
+                            format!("journal of layer {}", meta.id),
+                            io::Error::other(e),
+                        )));
+                    }
+                };
+                tracing::warn!("finishing the interrupted commit of layer {}", meta.id);
+                Some(self.finish(journal, progress))
+            })
+            .collect()
+    }
+
+    /// Whether there is a commit to undo, and of what.
+    pub fn last_commit(&self) -> Option<Journal> {
+        let undo = self.sys.root.host(Path::new(UNDO_DIR));
+        serde_json::from_slice(&fs::read(undo.join("undo.json")).ok()?).ok()
+    }
+
+    /// Reverts the last commit: the tree goes back to what it was before.
+    pub fn undo(&self, progress: &Arc<Progress>) -> Result<CommitReport> {
+        let journal = self.last_commit().ok_or_else(|| Error::InvalidPath {
+            path: UNDO_DIR.to_owned(),
+            reason: "there is no commit to undo".to_owned(),
+        })?;
+        let undo = self.sys.root.host(Path::new(UNDO_DIR));
+        let lower = self.sys.root.host(&journal.layer.path);
+        let skip = backup_name(&journal.layer);
+        let backup = lower.join(&skip);
+        let relock = self.should_relock(&journal.layer)?;
+        self.sys
+            .apply_subtree(&journal.layer.path, false, progress)?;
+        if !exists(&backup) {
+            fs::rename(undo.join("saved"), &backup)
+                .or_else(|_| copy_tree(&undo.join("saved"), &backup))
+                .map_err(|e| Error::io("bringing back the saved originals", e))?;
+        }
+        let c = self.committer(&journal);
+        c.backward()
+            .map_err(|e| Error::io("undoing the last commit", e))?;
+        let wrong = compare(&lower, &journal.before, &skip)
+            .map_err(|e| Error::io("verifying the undo", e))?;
+        let _ = fs::remove_dir_all(&backup);
+        if relock {
+            self.sys
+                .apply_subtree(&journal.layer.path, true, progress)?;
+        }
+        let _ = fs::remove_dir_all(&undo);
+        if !wrong.is_empty() {
+            return Err(Error::io(
+                "undo finished, but the tree differs from before the commit",
+                io::Error::other(wrong.join("; ")),
+            ));
+        }
+        Ok(CommitReport {
+            id: journal.layer.id.clone(),
+            path: journal.layer.path.clone(),
+            applied: journal.ops.len(),
+            outcome: "undone".to_owned(),
+        })
+    }
+}
+
+/// Copies a tree with its metadata (when a backup must change filesystem).
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(from)?;
+    if meta.is_dir() {
+        fs::create_dir(to)?;
+        for e in fs::read_dir(from)? {
+            let e = e?;
+            copy_tree(&e.path(), &to.join(e.file_name()))?;
+        }
+        Meta::of(from)?.apply(to, false)?;
+        Meta::of(from)?.apply_times(to)
+    } else {
+        write_entry(from, to)
+    }
+}

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! What a layer changes, read from its upper directory against the lower
+//! tree: overlayfs records a deletion as a whiteout (a 0:0 character device,
+//! or a file carrying `trusted.overlay.whiteout`), a directory that was
+//! deleted and recreated as opaque (`trusted.overlay.opaque=y`), and
+//! everything else as a copy in the upper tree. Copied-up parents that
+//! differ in nothing are not changes.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::{self, Description, EntryType};
+
+/// Text files up to this size get a unified diff with `--patch`.
+const MAX_PATCH_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Metadata,
+    Deleted,
+    Replaced,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Metadata => "metadata",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::Replaced => "replaced",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The path inside the system root.
+    pub path: String,
+    pub change: ChangeKind,
+    /// The entry's type after the change (before it, for a deletion).
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    pub old_type: Option<EntryType>,
+    pub old_size: Option<u64>,
+    pub new_size: Option<u64>,
+    pub old_hash: Option<String>,
+    pub new_hash: Option<String>,
+    /// What else changed, in words (mode, owner, xattrs, link target).
+    pub detail: Option<String>,
+    /// The content is not text (no patch can be shown).
+    pub binary: bool,
+    /// Unified diff of a modified text file, when asked for.
+    pub patch: Option<String>,
+}
+
+/// Whether an upper entry is a whiteout, in any of the kernel's forms.
+pub fn is_whiteout(path: &Path, meta: &fs::Metadata) -> io::Result<bool> {
+    let kind = EntryType::of(meta);
+    if kind == EntryType::Char && meta.rdev() == 0 {
+        return Ok(true);
+    }
+    if kind == EntryType::File && meta.size() == 0 {
+        return Ok(entry::get_xattr(path, "trusted.overlay.whiteout")?.is_some());
+    }
+    Ok(false)
+}
+
+pub fn is_opaque(path: &Path) -> io::Result<bool> {
+    Ok(entry::get_xattr(path, "trusted.overlay.opaque")?.as_deref() == Some(b"y"))
+}
+
+fn metadata_words(old: &Description, new: &Description) -> Option<String> {
+    let mut words = Vec::new();
+    if old.mode != new.mode {
+        words.push(format!("mode {:04o} → {:04o}", old.mode, new.mode));
+    }
+    if (old.uid, old.gid) != (new.uid, new.gid) {
+        words.push(format!(
+            "owner {}:{} → {}:{}",
+            old.uid, old.gid, new.uid, new.gid
+        ));
+    }
+    if old.xattrs != new.xattrs {
+        let mut names: Vec<&str> = old
+            .xattrs
+            .keys()
+            .chain(new.xattrs.keys())
+            .filter(|k| old.xattrs.get(*k) != new.xattrs.get(*k))
+            .map(String::as_str)
+            .collect();
+        names.dedup();
+        words.push(format!("xattrs {}", names.join(", ")));
+    }
+    (!words.is_empty()).then(|| words.join("; "))
+}
+
+fn is_text(bytes: &[u8]) -> bool {
+    !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok()
+}
+
+/// A unified diff of two text files, or `None` when either is not text.
+fn patch(old: &Path, new: &Path, name: &str) -> io::Result<Option<String>> {
+    let (a, b) = (fs::read(old)?, fs::read(new)?);
+    if !is_text(&a) || !is_text(&b) {
+        return Ok(None);
+    }
+    let (a, b) = (String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    let diff = similar::TextDiff::from_lines(a.as_ref(), b.as_ref());
+    Ok(Some(
+        diff.unified_diff()
+            .context_radius(3)
+            .header(&format!("a{name}"), &format!("b{name}"))
+            .to_string(),
+    ))
+}
+
+fn binary_file(path: &Path, meta: &fs::Metadata) -> io::Result<bool> {
+    if meta.size() > MAX_PATCH_BYTES {
+        return Ok(true);
+    }
+    Ok(!is_text(&fs::read(path)?))
+}
+
+struct Differ<'a> {
+    upper: &'a Path,
+    lower: &'a Path,
+    /// The layer's path inside the root, prefixed to every reported path.
+    base: &'a Path,
+    patches: bool,
+    out: Vec<Change>,
+}
+
+impl Differ<'_> {
+    fn name(&self, rel: &Path) -> String {
+        self.base.join(rel).to_string_lossy().into_owned()
+    }
+
+    fn push(
+        &mut self,
+        rel: &Path,
+        change: ChangeKind,
+        old: Option<&Description>,
+        new: Option<&Description>,
+    ) {
+        let kind = new.or(old).map_or(EntryType::File, |d| d.kind);
+        self.out.push(Change {
+            path: self.name(rel),
+            change,
+            kind,
+            old_type: old.map(|d| d.kind),
+            old_size: old.map(|d| d.size),
+            new_size: new.map(|d| d.size),
+            old_hash: old.and_then(|d| d.hash.clone()),
+            new_hash: new.and_then(|d| d.hash.clone()),
+            detail: None,
+            binary: false,
+            patch: None,
+        });
+    }
+
+    fn last_detail(&mut self, detail: Option<String>) {
+        if let Some(last) = self.out.last_mut() {
+            last.detail = detail;
+        }
+    }
+
+    /// Walks the upper directory `rel`; `has_lower` is false below an added,
+    /// replaced or opaque directory (nothing of the lower tree shows there).
+    fn dir(&mut self, rel: &Path, has_lower: bool) -> io::Result<()> {
+        let names = entry::sorted_names(&self.upper.join(rel))?;
+        for name in names {
+            let rel = rel.join(&name);
+            let upper = self.upper.join(&rel);
+            let lower = self.lower.join(&rel);
+            let Some(meta) = entry::lstat(&upper)? else {
+                continue;
+            };
+            let old = if has_lower {
+                Description::of(&lower)?
+            } else {
+                None
+            };
+            if is_whiteout(&upper, &meta)? {
+                if let Some(old) = &old {
+                    self.push(&rel, ChangeKind::Deleted, Some(old), None);
+                    if old.kind == EntryType::Dir {
+                        let n = count_entries(&lower);
+                        self.last_detail(Some(format!("directory with {n} entries")));
+                    }
+                }
+                continue;
+            }
+            for unsupported in ["trusted.overlay.redirect", "trusted.overlay.metacopy"] {
+                if entry::get_xattr(&upper, unsupported)?.is_some() {
+                    return Err(io::Error::other(format!(
+                        "{}: {unsupported} is set, but Almost mounts layers without redirect_dir and metacopy",
+                        self.name(&rel)
+                    )));
+                }
+            }
+            let new = Description::of(&upper)?
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            if new.kind == EntryType::Dir {
+                let below_lower = match &old {
+                    None => {
+                        self.push(&rel, ChangeKind::Added, None, Some(&new));
+                        false
+                    }
+                    Some(o) if o.kind != EntryType::Dir => {
+                        self.push(&rel, ChangeKind::Replaced, Some(o), Some(&new));
+                        false
+                    }
+                    Some(o) if is_opaque(&upper)? => {
+                        self.push(&rel, ChangeKind::Replaced, Some(o), Some(&new));
+                        let n = count_entries(&lower);
+                        self.last_detail(Some(format!(
+                            "directory recreated; its {n} old entries are removed"
+                        )));
+                        false
+                    }
+                    Some(o) => {
+                        if !o.same_metadata(&new) {
+                            self.push(&rel, ChangeKind::Metadata, Some(o), Some(&new));
+                            self.last_detail(metadata_words(o, &new));
+                        }
+                        true
+                    }
+                };
+                self.dir(&rel, below_lower)?;
+                continue;
+            }
+            match &old {
+                None => {
+                    self.push(&rel, ChangeKind::Added, None, Some(&new));
+                    if new.kind == EntryType::File {
+                        let binary = binary_file(&upper, &meta)?;
+                        if let Some(last) = self.out.last_mut() {
+                            last.binary = binary;
+                        }
+                    }
+                }
+                Some(o) if o.kind != new.kind => {
+                    self.push(&rel, ChangeKind::Replaced, Some(o), Some(&new))
+                }
+                Some(o) if !o.same_content(&new) => {
+                    self.push(&rel, ChangeKind::Modified, Some(o), Some(&new));
+                    let mut detail = metadata_words(o, &new);
+                    if new.kind == EntryType::Symlink {
+                        detail = Some(format!(
+                            "target {} → {}",
+                            o.link.as_deref().unwrap_or(""),
+                            new.link.as_deref().unwrap_or("")
+                        ));
+                    }
+                    self.last_detail(detail);
+                    if new.kind == EntryType::File {
+                        let text = o.size <= MAX_PATCH_BYTES && new.size <= MAX_PATCH_BYTES;
+                        let p = if text && self.patches {
+                            patch(&lower, &upper, &self.name(&rel))?
+                        } else {
+                            None
+                        };
+                        let binary = if !text {
+                            true
+                        } else if self.patches {
+                            p.is_none()
+                        } else {
+                            binary_file(&upper, &meta)?
+                                || binary_file(&lower, &fs::symlink_metadata(&lower)?)?
+                        };
+                        if let Some(last) = self.out.last_mut() {
+                            last.binary = binary;
+                            last.patch = p;
+                        }
+                    }
+                }
+                Some(o) if !o.same_metadata(&new) => {
+                    self.push(&rel, ChangeKind::Metadata, Some(o), Some(&new));
+                    self.last_detail(metadata_words(o, &new));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Entries below a directory (for the words of a deletion); errors count 0.
+fn count_entries(dir: &Path) -> u64 {
+    let Ok(read) = fs::read_dir(dir) else {
+        return 0;
+    };
+    read.filter_map(Result::ok)
+        .map(|e| {
+            let sub = e.file_type().is_ok_and(|t| t.is_dir());
+            1 + if sub { count_entries(&e.path()) } else { 0 }
+        })
+        .sum()
+}
+
+/// Every change of the layer whose upper dir is `upper`, over the lower
+/// tree visible at `lower`, reported under `base` (the layer's path).
+pub fn diff(upper: &Path, lower: &Path, base: &Path, patches: bool) -> io::Result<Vec<Change>> {
+    let mut differ = Differ {
+        upper,
+        lower,
+        base,
+        patches,
+        out: Vec::new(),
+    };
+    differ.dir(Path::new(""), true)?;
+    Ok(differ.out)
+}
+
+/// The paths (relative to the layer) an upper tree touches, parents first:
+/// what a commit must write and what its verification compares.
+pub fn touched(upper: &Path) -> io::Result<Vec<PathBuf>> {
+    fn walk(upper: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+        let names = entry::sorted_names(&upper.join(rel))?;
+        for name in names {
+            let rel = rel.join(name);
+            out.push(rel.clone());
+            if fs::symlink_metadata(upper.join(&rel))?.is_dir() {
+                walk(upper, &rel, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(upper, Path::new(""), &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_detection_and_patch() {
+        assert!(is_text(b"hello\n"));
+        assert!(!is_text(b"a\0b"));
+        assert!(!is_text(&[0xff, 0xfe]));
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "one\ntwo\nthree\n").unwrap();
+        fs::write(&b, "one\nTWO\nthree\n").unwrap();
+        let p = patch(&a, &b, "/usr/x").unwrap().unwrap();
+        assert!(
+            p.contains("--- a/usr/x") && p.contains("+++ b/usr/x"),
+            "{p}"
+        );
+        assert!(p.contains("-two\n+TWO\n"), "{p}");
+        fs::write(&b, [0u8, 1, 2]).unwrap();
+        assert!(patch(&a, &b, "/x").unwrap().is_none());
+    }
+
+    // Without overlayfs: an upper tree made by hand with the kernel's marks.
+    #[test]
+    fn classifies_a_hand_made_upper_tree() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (whiteouts, trusted xattrs)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+        for d in [&lower, &upper] {
+            fs::create_dir_all(d.join("keep")).unwrap();
+        }
+        fs::write(lower.join("keep/same"), "x").unwrap();
+        fs::write(lower.join("keep/edit"), "old\n").unwrap();
+        fs::write(lower.join("gone"), "bye").unwrap();
+        fs::create_dir_all(lower.join("opaque/old")).unwrap();
+        fs::write(lower.join("tofile"), "").unwrap();
+        fs::write(lower.join("chmod"), "m").unwrap();
+        fs::write(upper.join("keep/same"), "x").unwrap();
+        fs::write(upper.join("keep/edit"), "new\n").unwrap();
+        fs::write(upper.join("keep/new"), "n").unwrap();
+        nix::sys::stat::mknod(
+            &upper.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        fs::create_dir(upper.join("opaque")).unwrap();
+        entry::set_xattr(&upper.join("opaque"), "trusted.overlay.opaque", b"y").unwrap();
+        fs::create_dir(upper.join("tofile")).unwrap();
+        fs::write(upper.join("chmod"), "m").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(upper.join("chmod"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(lower.join("chmod"), fs::Permissions::from_mode(0o644)).unwrap();
+
+        let changes = diff(&upper, &lower, Path::new("/usr"), true).unwrap();
+        let got: Vec<(String, ChangeKind)> =
+            changes.iter().map(|c| (c.path.clone(), c.change)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/usr/chmod".into(), ChangeKind::Metadata),
+                ("/usr/gone".into(), ChangeKind::Deleted),
+                ("/usr/keep/edit".into(), ChangeKind::Modified),
+                ("/usr/keep/new".into(), ChangeKind::Added),
+                ("/usr/opaque".into(), ChangeKind::Replaced),
+                ("/usr/tofile".into(), ChangeKind::Replaced),
+            ]
+        );
+        assert_eq!(changes[0].detail.as_deref(), Some("mode 0644 → 0755"));
+        assert!(
+            changes[2]
+                .patch
+                .as_deref()
+                .unwrap()
+                .contains("-old\n+new\n")
+        );
+        assert_eq!(changes[5].old_type, Some(EntryType::File));
+        assert_eq!(touched(&upper).unwrap().len(), 8);
+    }
+}

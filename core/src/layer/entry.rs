@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! One filesystem entry described completely enough to tell whether two
+//! trees agree: type, permissions, owner, size, content hash, link target,
+//! device number and extended attributes. The diff classifies changes with
+//! it and the commit proves its result with it.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The xattr namespace overlayfs keeps its own bookkeeping in.
+pub const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    File,
+    Dir,
+    Symlink,
+    Char,
+    Block,
+    Fifo,
+    Socket,
+}
+
+impl EntryType {
+    pub fn of(meta: &fs::Metadata) -> EntryType {
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            EntryType::Dir
+        } else if ft.is_symlink() {
+            EntryType::Symlink
+        } else if ft.is_char_device() {
+            EntryType::Char
+        } else if ft.is_block_device() {
+            EntryType::Block
+        } else if ft.is_fifo() {
+            EntryType::Fifo
+        } else if ft.is_socket() {
+            EntryType::Socket
+        } else {
+            EntryType::File
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::File => "file",
+            EntryType::Dir => "dir",
+            EntryType::Symlink => "symlink",
+            EntryType::Char => "char",
+            EntryType::Block => "block",
+            EntryType::Fifo => "fifo",
+            EntryType::Socket => "socket",
+        }
+    }
+}
+
+/// `lstat`, with a missing entry as `None` — also when a parent on the way
+/// is not a directory (a path below what is a file in the other tree).
+pub fn lstat(path: &Path) -> io::Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The names in a directory, sorted (parents are then always met before
+/// their children, and runs are reproducible).
+pub fn sorted_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names: Vec<_> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    names.sort();
+    Ok(names)
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// All extended attributes of `path` (not following a symlink).
+pub fn xattrs(path: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
+    let c = cpath(path)?;
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: names is a writable buffer of the given length.
+        let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
+            Some(libc::ENOTSUP) => return Ok(BTreeMap::new()),
+            _ => return Err(err),
+        }
+    };
+    let mut out = BTreeMap::new();
+    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        if let Some(value) = get_xattr_c(&c, &cname)? {
+            out.insert(String::from_utf8_lossy(name).into_owned(), value);
+        }
+    }
+    Ok(out)
+}
+
+fn get_xattr_c(path: &CString, name: &CString) -> io::Result<Option<Vec<u8>>> {
+    let mut value = vec![0u8; 256];
+    loop {
+        // SAFETY: value is a writable buffer of the given length.
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if n >= 0 {
+            value.truncate(n as usize);
+            return Ok(Some(value));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ERANGE) => value.resize(value.len() * 4, 0),
+            Some(libc::ENODATA) => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// One extended attribute, `None` when absent.
+pub fn get_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    get_xattr_c(&cpath(path)?, &cname)
+}
+
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let c = cpath(path)?;
+    let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: all pointers are valid for the given lengths.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub fn remove_xattr(path: &Path, name: &str) -> io::Result<()> {
+    let c = cpath(path)?;
+    let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both pointers are valid C strings.
+    let rc = unsafe { libc::lremovexattr(c.as_ptr(), cname.as_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The xattrs that belong to the entry itself (overlayfs' own are not).
+pub fn own_xattrs(path: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
+    let mut all = xattrs(path)?;
+    all.retain(|k, _| !k.starts_with(OVERLAY_XATTR_PREFIX));
+    Ok(all)
+}
+
+pub fn hash_file(path: &Path) -> io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything that makes an entry what it is. Times are left out: a commit
+/// keeps them, but a copy-up or an undo may legitimately touch ctime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub hash: Option<String>,
+    pub link: Option<String>,
+    pub rdev: u64,
+    pub xattrs: BTreeMap<String, String>,
+}
+
+impl Description {
+    /// Describes `path`; `None` when it does not exist.
+    pub fn of(path: &Path) -> io::Result<Option<Description>> {
+        let Some(meta) = lstat(path)? else {
+            return Ok(None);
+        };
+        let kind = EntryType::of(&meta);
+        Ok(Some(Description {
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: if kind == EntryType::Dir {
+                0
+            } else {
+                meta.size()
+            },
+            hash: (kind == EntryType::File)
+                .then(|| hash_file(path))
+                .transpose()?,
+            link: (kind == EntryType::Symlink)
+                .then(|| fs::read_link(path).map(|l| l.to_string_lossy().into_owned()))
+                .transpose()?,
+            rdev: if matches!(kind, EntryType::Char | EntryType::Block) {
+                meta.rdev()
+            } else {
+                0
+            },
+            xattrs: own_xattrs(path)?
+                .into_iter()
+                .map(|(k, v)| (k, hex(&v)))
+                .collect(),
+        }))
+    }
+
+    /// Same content (data, link target or device), whatever the metadata.
+    pub fn same_content(&self, other: &Description) -> bool {
+        self.kind == other.kind
+            && self.size == other.size
+            && self.hash == other.hash
+            && self.link == other.link
+            && self.rdev == other.rdev
+    }
+
+    pub fn same_metadata(&self, other: &Description) -> bool {
+        self.mode == other.mode
+            && self.uid == other.uid
+            && self.gid == other.gid
+            && self.xattrs == other.xattrs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_and_compares() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs::write(&a, b"hello").unwrap();
+        fs::write(&b, b"hello").unwrap();
+        let da = Description::of(&a).unwrap().unwrap();
+        let db = Description::of(&b).unwrap().unwrap();
+        assert!(da.same_content(&db) && da.same_metadata(&db));
+        assert_eq!(
+            da.hash.as_deref(),
+            Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        );
+        set_xattr(&b, "user.note", b"x").unwrap_or_else(|e| eprintln!("no user xattrs here: {e}"));
+        fs::write(&b, b"hellO").unwrap();
+        let db = Description::of(&b).unwrap().unwrap();
+        assert!(!da.same_content(&db));
+        std::os::unix::fs::symlink("a", dir.path().join("l")).unwrap();
+        let dl = Description::of(&dir.path().join("l")).unwrap().unwrap();
+        assert_eq!(
+            (dl.kind, dl.link.as_deref()),
+            (EntryType::Symlink, Some("a"))
+        );
+        assert!(
+            Description::of(&dir.path().join("missing"))
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Layers: an overlayfs mount over a managed directory, so that changes land
+//! in the layer's upper directory and not in the system, until they are
+//! reviewed and committed, or discarded.
+//!
+//! overlayfs honours the immutable flag of lower entries, so a layer over a
+//! locked tree could change nothing. Almost therefore clears the flags of
+//! the tree the layer covers before mounting it, and locks that tree again
+//! when the layer goes away (commit or discard) if the rest of the system is
+//! locked. While the layer is mounted, the cleared tree is shadowed by the
+//! mount: the only way to it is the layer, whose changes stay in the upper
+//! directory. See docs/ARCHITECTURE.md for the costs measured.
+//!
+//! Everything is derived from the store (`/var/lib/almost/layers/<id>/`,
+//! holding `layer.json`, `upper/`, `work/`) and from the mount table, so
+//! the list never goes stale: after a reboot a layer shows as not mounted.
+
+pub mod busy;
+pub mod commit;
+pub mod diff;
+pub mod entry;
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::write_atomic;
+use crate::error::{Error, Result};
+use crate::mounts::{self, Mount};
+use crate::paths;
+use crate::protocol::Mode;
+use crate::state;
+use crate::system::{Progress, System};
+
+pub const STORE: &str = "/var/lib/almost/layers";
+const META_FILE: &str = "layer.json";
+
+/// What `layer.json` records of a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerMeta {
+    pub id: String,
+    /// The directory the layer covers, inside the root.
+    pub path: PathBuf,
+    /// Unix time of creation.
+    pub created: u64,
+    /// Discarded at boot instead of re-mounted.
+    pub temporary: bool,
+    /// Whether the covered tree was locked when the layer was made: the
+    /// fallback when the rest of the system says nothing.
+    pub was_locked: bool,
+}
+
+/// A layer as `layer list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    #[serde(flatten)]
+    pub meta: LayerMeta,
+    pub mounted: bool,
+    /// Number of changes (`None` when the diff could not be made).
+    pub changes: Option<u64>,
+    /// Bytes used by the upper directory.
+    pub size: u64,
+}
+
+/// This process's own mount namespace, where a layer's mount can be taken
+/// away to look at the tree beneath without disturbing anyone. Must be
+/// entered before any thread is started.
+pub struct PrivateMounts(());
+
+impl PrivateMounts {
+    pub fn enter() -> Result<PrivateMounts> {
+        use nix::mount::{MsFlags, mount};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| Error::io("entering a private mount namespace", e.into()))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| Error::io("making the mounts private", e.into()))?;
+        Ok(PrivateMounts(()))
+    }
+}
+
+/// Escapes a path for overlayfs' option parser (`,` `:` `\`).
+fn escape_option(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn no_such_layer(id: &str) -> Error {
+    Error::InvalidPath {
+        path: id.to_owned(),
+        reason: "no such layer (see almost layer list)".to_owned(),
+    }
+}
+
+/// Sum of the sizes of what lies under `dir` (not following symlinks).
+fn disk_usage(dir: &Path) -> u64 {
+    let Ok(read) = fs::read_dir(dir) else {
+        return 0;
+    };
+    read.filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => m.blocks() * 512 + disk_usage(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+pub struct Layers<'a> {
+    pub sys: &'a System,
+}
+
+impl<'a> Layers<'a> {
+    pub fn new(sys: &'a System) -> Self {
+        Layers { sys }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.sys.root.host(Path::new(STORE))
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.store().join(id)
+    }
+
+    pub fn upper(&self, id: &str) -> PathBuf {
+        self.dir(id).join("upper")
+    }
+
+    fn work(&self, id: &str) -> PathBuf {
+        self.dir(id).join("work")
+    }
+
+    /// Every layer in the store, oldest first. Unreadable entries are skipped
+    /// with a log line: one broken layer must not hide the others.
+    pub fn all(&self) -> Result<Vec<LayerMeta>> {
+        let store = self.store();
+        let read = match fs::read_dir(&store) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("reading {}", store.display()), e)),
+        };
+        let mut layers = Vec::new();
+        for entry in read.filter_map(std::result::Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let file = entry.path().join(META_FILE);
+            match fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<LayerMeta>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(meta) => layers.push(meta),
+                Err(e) => tracing::warn!("skipping {}: {e}", file.display()),
+            }
+        }
+        layers.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(layers)
+    }
+
+    pub fn get(&self, id: &str) -> Result<LayerMeta> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(no_such_layer(id));
+        }
+        let file = self.dir(id).join(META_FILE);
+        let bytes = fs::read(&file).map_err(|_| no_such_layer(id))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), io::Error::other(e)))
+    }
+
+    /// The layer covering exactly `path`, for the original almost's
+    /// `overlay … PATH` spelling.
+    pub fn by_path(&self, path: &Path) -> Result<LayerMeta> {
+        self.all()?
+            .into_iter()
+            .find(|l| l.path == path)
+            .ok_or_else(|| Error::InvalidPath {
+                path: path.to_string_lossy().into_owned(),
+                reason: "no layer covers this path".to_owned(),
+            })
+    }
+
+    /// The overlay mount of this layer, if it is mounted.
+    pub fn mount_of<'m>(&self, meta: &LayerMeta, table: &'m [Mount]) -> Option<&'m Mount> {
+        let target = self.sys.root.host(&meta.path);
+        let upper = format!("upperdir={}", escape_option(&self.upper(&meta.id)));
+        table.iter().rev().find(|m| {
+            m.fstype == "overlay"
+                && m.mount_point == target
+                && m.super_options.split(',').any(|o| o == upper)
+        })
+    }
+
+    pub fn is_mounted(&self, meta: &LayerMeta) -> bool {
+        let table = mounts::read().unwrap_or_default();
+        self.mount_of(meta, &table).is_some()
+    }
+
+    pub fn info(&self, meta: LayerMeta, changes: Option<u64>) -> LayerInfo {
+        LayerInfo {
+            mounted: self.is_mounted(&meta),
+            size: disk_usage(&self.upper(&meta.id)),
+            changes,
+            meta,
+        }
+    }
+
+    /// Checks that a new layer may cover `path`.
+    fn check_new_path(&self, raw: &str) -> Result<PathBuf> {
+        let path = paths::check_syntax(raw)?;
+        let bad = |reason: String| Error::InvalidPath {
+            path: raw.to_owned(),
+            reason,
+        };
+        if !self.sys.config.paths.iter().any(|m| path.starts_with(m)) {
+            return Err(bad(format!(
+                "not inside a managed path ({})",
+                self.sys
+                    .config
+                    .paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        self.sys
+            .root
+            .open_dir(&path)
+            .map_err(|e| bad(format!("not a directory reachable without symlinks: {e}")))?;
+        for other in self.all()? {
+            if other.path.starts_with(&path) || path.starts_with(&other.path) {
+                return Err(bad(format!(
+                    "overlaps layer {} over {}",
+                    other.id,
+                    other.path.display()
+                )));
+            }
+        }
+        let host = self.sys.root.host(&path);
+        if self.store().starts_with(&host) {
+            return Err(bad("the layer store would lie inside the layer".to_owned()));
+        }
+        let table = mounts::read().map_err(|e| Error::io("reading the mount table", e))?;
+        let inside: Vec<String> = table
+            .iter()
+            .filter(|m| m.mount_point.starts_with(&host) && m.mount_point != host)
+            .map(|m| {
+                self.sys
+                    .root
+                    .inside(&m.mount_point)
+                    .unwrap_or_else(|| m.mount_point.clone())
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        if !inside.is_empty() {
+            return Err(bad(format!(
+                "mount points inside it would be hidden by the layer: {}",
+                inside.join(", ")
+            )));
+        }
+        Ok(path)
+    }
+
+    /// Makes a new layer over `path` and mounts it.
+    pub fn create(
+        &self,
+        raw_path: &str,
+        temporary: bool,
+        progress: &Arc<Progress>,
+    ) -> Result<LayerMeta> {
+        let path = self.check_new_path(raw_path)?;
+        let mut id = format!("{:08x}", fastrand::u32(..));
+        while self.dir(&id).exists() {
+            id = format!("{:08x}", fastrand::u32(..));
+        }
+        let dir = self.dir(&id);
+        for sub in [self.upper(&id), self.work(&id)] {
+            fs::create_dir_all(&sub)
+                .map_err(|e| Error::io(format!("creating {}", sub.display()), e))?;
+        }
+        let cleared = self.sys.apply_subtree(&path, false, progress)?;
+        let meta = LayerMeta {
+            id,
+            path,
+            created: state::now(),
+            temporary,
+            was_locked: cleared.changed > 0,
+        };
+        let result = write_atomic(
+            &dir.join(META_FILE),
+            &serde_json::to_vec_pretty(&meta).unwrap_or_default(),
+        )
+        .map_err(|e| Error::io(format!("writing {}", dir.join(META_FILE).display()), e))
+        .and_then(|()| self.mount(&meta));
+        if let Err(e) = result {
+            // Leave nothing behind: not the store, not an unlocked tree.
+            let _ = fs::remove_dir_all(&dir);
+            if meta.was_locked {
+                let _ = self.sys.apply_subtree(&meta.path, true, progress);
+            }
+            return Err(e);
+        }
+        Ok(meta)
+    }
+
+    /// Mounts (or re-mounts, after a reboot) a layer.
+    pub fn mount(&self, meta: &LayerMeta) -> Result<()> {
+        if self.is_mounted(meta) {
+            return Ok(());
+        }
+        let target = self.sys.root.host(&meta.path);
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
+            escape_option(&target),
+            escape_option(&self.upper(&meta.id)),
+            escape_option(&self.work(&meta.id)),
+        );
+        nix::mount::mount(
+            Some("almost-layer"),
+            &target,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .map_err(|e| {
+            Error::io(
+                format!("mounting layer {} over {}", meta.id, meta.path.display()),
+                e.into(),
+            )
+        })
+    }
+
+    /// Unmounts a layer; refuses, naming the processes, when it is in use.
+    pub fn unmount(&self, meta: &LayerMeta) -> Result<()> {
+        if !self.is_mounted(meta) {
+            return Ok(());
+        }
+        let target = self.sys.root.host(&meta.path);
+        match nix::mount::umount2(&target, nix::mount::MntFlags::empty()) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::EBUSY) => {
+                let holders = busy::holders(&target);
+                Err(Error::Busy {
+                    what: format!("layer {} over {}", meta.id, meta.path.display()),
+                    detail: if holders.is_empty() {
+                        "the mount is in use".to_owned()
+                    } else {
+                        format!(
+                            "in use by {}",
+                            holders
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                })
+            }
+            Err(e) => Err(Error::io(
+                format!("unmounting {}", target.display()),
+                e.into(),
+            )),
+        }
+    }
+
+    /// Whether the tree a layer covered should be locked again once the
+    /// layer is gone: as the rest of the system is, or as it was.
+    pub fn should_relock(&self, meta: &LayerMeta) -> Result<bool> {
+        let report = self.sys.measure(&Progress::default())?;
+        let measured: u64 = report
+            .paths
+            .iter()
+            .filter(|p| p.unsupported.is_none())
+            .map(|p| p.locked + p.unlocked)
+            .sum();
+        Ok(if measured == 0 {
+            meta.was_locked
+        } else {
+            report.mode != Mode::Unlocked
+        })
+    }
+
+    /// Unmounts the layer and deletes its storage. Touches nothing else,
+    /// but locks the covered tree again if the system is locked.
+    pub fn discard(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<()> {
+        let relock = self.should_relock(meta)?;
+        self.unmount(meta)?;
+        self.remove_storage(&meta.id, progress)?;
+        if relock {
+            self.sys.apply_subtree(&meta.path, true, progress)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a layer's store directory, clearing any immutable flag set
+    /// inside the layer first (rm cannot delete those).
+    pub fn remove_storage(&self, id: &str, progress: &Arc<Progress>) -> Result<()> {
+        let dir = self.dir(id);
+        if dir.exists() {
+            // Out of the list at once (atomically), then deleted: a crash in
+            // between leaves only a hidden directory that the next run removes.
+            fs::rename(&dir, self.store().join(format!(".trash-{id}")))
+                .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
+        }
+        self.empty_trash(progress)
+    }
+
+    /// Deletes what `remove_storage` left in the store's trash.
+    pub fn empty_trash(&self, progress: &Arc<Progress>) -> Result<()> {
+        let Ok(read) = fs::read_dir(self.store()) else {
+            return Ok(());
+        };
+        for entry in read.filter_map(std::result::Result::ok) {
+            if !entry.file_name().to_string_lossy().starts_with(".trash-") {
+                continue;
+            }
+            let path = entry.path();
+            self.sys.apply_host_tree(&path, false, progress)?;
+            fs::remove_dir_all(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// The changes of a layer. A mounted layer hides the tree beneath it, so
+    /// the lower side is read in this process's private mount namespace,
+    /// where the layer's mount is taken away.
+    pub fn diff(
+        &self,
+        meta: &LayerMeta,
+        patches: bool,
+        _private: &PrivateMounts,
+    ) -> Result<Vec<diff::Change>> {
+        let target = self.sys.root.host(&meta.path);
+        while self.is_mounted(meta) {
+            nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| Error::io("looking beneath the layer", e.into()))?;
+        }
+        diff::diff(&self.upper(&meta.id), &target, &meta.path, patches)
+            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_escaped() {
+        assert_eq!(escape_option(Path::new("/a,b:c\\d")), "/a\\,b\\:c\\\\d");
+        assert_eq!(escape_option(Path::new("/usr/lib")), "/usr/lib");
+    }
+}

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The `layer`, `overlay` and `boot` commands: thin wrappers over
+//! almost-core's layers that print, ask and report.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use almost_core::layer::diff::{Change, ChangeKind};
+use almost_core::layer::{LayerInfo, Layers, PrivateMounts};
+use almost_core::state;
+use almost_core::sysbus::{Inhibitor, SystemBus};
+use almost_core::system::{self, Progress, System};
+use almost_core::{Error, Result};
+
+use crate::cli::{LayerAction, OverlayAction};
+use crate::output::{Output, ask, show_path};
+
+fn size_words(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+fn change_line(c: &Change) -> String {
+    let mut line = format!("{:<9} {}", c.change.as_str(), show_path(&c.path));
+    match c.change {
+        ChangeKind::Replaced => {
+            let old = c.old_type.map_or("?", |t| t.as_str());
+            line.push_str(&format!(" ({old} → {})", c.kind.as_str()));
+        }
+        ChangeKind::Added | ChangeKind::Deleted if c.kind.as_str() != "file" => {
+            line.push_str(&format!(" ({})", c.kind.as_str()));
+        }
+        _ => {}
+    }
+    if c.change == ChangeKind::Modified && c.binary {
+        line.push_str(&format!(
+            " (binary, {} → {} bytes, sha256 {} → {})",
+            c.old_size.unwrap_or(0),
+            c.new_size.unwrap_or(0),
+            c.old_hash.as_deref().map_or("", |h| &h[..12.min(h.len())]),
+            c.new_hash.as_deref().map_or("", |h| &h[..12.min(h.len())]),
+        ));
+    }
+    if let Some(detail) = &c.detail {
+        line.push_str(&format!(" — {detail}"));
+    }
+    line
+}
+
+fn age_words(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s ago"),
+        s if s < 7200 => format!("{} min ago", s / 60),
+        s if s < 2 * 86400 => format!("{} h ago", s / 3600),
+        s => format!("{} days ago", s / 86400),
+    }
+}
+
+/// Counts of a layer's changes, by kind, in words.
+pub fn summary(changes: &[Change]) -> String {
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.change == k).count();
+    let parts: Vec<String> = [
+        ChangeKind::Added,
+        ChangeKind::Modified,
+        ChangeKind::Metadata,
+        ChangeKind::Deleted,
+        ChangeKind::Replaced,
+    ]
+    .into_iter()
+    .filter(|k| count(*k) > 0)
+    .map(|k| format!("{} {}", count(k), k.as_str()))
+    .collect();
+    if parts.is_empty() {
+        "no changes".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The paths a layer command acts on, for the audit log.
+pub fn audit_paths(sys: &System, action: &LayerAction) -> Vec<String> {
+    let layers = Layers::new(sys);
+    let of_id = |id: &str| {
+        layers
+            .get(id)
+            .map(|m| vec![m.path.to_string_lossy().into_owned()])
+            .unwrap_or_default()
+    };
+    match action {
+        LayerAction::New { path, .. } => vec![path.clone()],
+        LayerAction::Commit { id, .. }
+        | LayerAction::Discard { id, .. }
+        | LayerAction::Mount { id } => of_id(id),
+        LayerAction::Undo { .. } => layers
+            .last_commit()
+            .map(|j| vec![j.layer.path.to_string_lossy().into_owned()])
+            .unwrap_or_default(),
+        LayerAction::List | LayerAction::Diff { .. } => Vec::new(),
+    }
+}
+
+pub fn overlay_audit_paths(action: &OverlayAction) -> Vec<String> {
+    match action {
+        OverlayAction::New { path }
+        | OverlayAction::Commit { path, .. }
+        | OverlayAction::Discard { path, .. } => {
+            vec![path.clone()]
+        }
+        OverlayAction::List => Vec::new(),
+    }
+}
+
+/// The commands that must look beneath mounted layers enter a private mount
+/// namespace first, before any thread exists.
+pub fn needs_private_mounts(action: &LayerAction) -> bool {
+    matches!(action, LayerAction::Diff { .. } | LayerAction::List)
+}
+
+/// Runs the commands that change something under the state lock, after
+/// finishing any commit a crash interrupted.
+pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
+    let layers = Layers::new(sys);
+    for result in layers.recover(progress) {
+        match result {
+            Ok(report) => out.warning(&format!(
+                "finished the interrupted commit of layer {} over {}",
+                report.id,
+                report.path.display()
+            )),
+            Err(e) => out.warning(&e.to_string()),
+        }
+    }
+    if let Err(e) = layers.empty_trash(progress) {
+        out.warning(&e.to_string());
+    }
+}
+
+pub fn layer(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    action: &LayerAction,
+    private: Option<&PrivateMounts>,
+) -> Result<i32> {
+    let layers = Layers::new(sys);
+    let progress = Arc::new(Progress::default());
+    match action {
+        LayerAction::New { path, temporary } => {
+            let _guard = state::lock(&sys.root)?;
+            recover(sys, out, &progress);
+            let meta = layers.create(path, *temporary, &progress)?;
+            if out.json {
+                out.result("layer new", serde_json::to_value(&meta).unwrap_or_default());
+            } else {
+                println!(
+                    "Layer {} is mounted over {}: changes there now go into the layer.\n\
+                     Review them with `almost layer diff {0}`, then commit or discard.",
+                    meta.id,
+                    meta.path.display()
+                );
+                println!("{}", meta.id);
+            }
+            Ok(0)
+        }
+        LayerAction::List => {
+            let metas = layers.all()?;
+            // Mount states first: the diffs below take mounts away (in this
+            // process's private namespace only).
+            let infos: Vec<LayerInfo> = metas.into_iter().map(|m| layers.info(m, None)).collect();
+            let infos: Vec<LayerInfo> = infos
+                .into_iter()
+                .map(|mut info| {
+                    if let Some(private) = private {
+                        info.changes = layers
+                            .diff(&info.meta, false, private)
+                            .ok()
+                            .map(|c| c.len() as u64);
+                    }
+                    info
+                })
+                .collect();
+            if out.json {
+                out.result("layer list", serde_json::json!({ "layers": infos }));
+            } else if infos.is_empty() {
+                println!("No layers. Make one with `almost layer new PATH`.");
+            } else {
+                println!(
+                    "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}",
+                    "ID", "PATH", "CREATED", "MOUNTED", "CHANGES", "SIZE"
+                );
+                for i in &infos {
+                    let age = state::now().saturating_sub(i.meta.created);
+                    println!(
+                        "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}",
+                        i.meta.id,
+                        show_path(&i.meta.path.to_string_lossy()),
+                        age_words(age),
+                        if i.mounted { "yes" } else { "no" },
+                        i.changes.map_or("?".to_owned(), |c| c.to_string()),
+                        size_words(i.size),
+                        if i.meta.temporary {
+                            "  (temporary)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(0)
+        }
+        LayerAction::Diff { id, patch } => {
+            let meta = layers.get(id)?;
+            let private = private.ok_or_else(|| Error::NotRoot {
+                command: "layer diff".to_owned(),
+            })?;
+            let changes = layers.diff(&meta, *patch, private)?;
+            if out.json {
+                out.result(
+                    "layer diff",
+                    serde_json::json!({ "id": meta.id, "path": meta.path, "changes": changes }),
+                );
+            } else {
+                println!(
+                    "Layer {} over {}: {}",
+                    meta.id,
+                    meta.path.display(),
+                    summary(&changes)
+                );
+                for c in &changes {
+                    println!("{}", change_line(c));
+                    if let Some(p) = &c.patch {
+                        print!("{p}");
+                    }
+                }
+            }
+            Ok(0)
+        }
+        LayerAction::Commit { id, yes } => {
+            let meta = layers.get(id)?;
+            if !yes && !out.json && std::io::stdin().is_terminal() {
+                show_diff_for_review(&sys.root, id);
+            }
+            ask(
+                out,
+                *yes,
+                &format!("Apply these changes to {}?", meta.path.display()),
+            )?;
+            let _guard = state::lock(&sys.root)?;
+            // A shutdown must not cut a commit in half.
+            let _inhibit = Inhibitor::shutdown(bus, "Committing a layer into the system files");
+            recover(sys, out, &progress);
+            let shown = out.progress("commit", progress.clone());
+            let report = layers.commit(&meta, &progress)?;
+            drop(shown);
+            if out.json {
+                out.result(
+                    "layer commit",
+                    serde_json::to_value(&report).unwrap_or_default(),
+                );
+            } else {
+                println!(
+                    "Committed layer {} into {} ({} operations). `almost layer undo` reverts it.",
+                    report.id,
+                    report.path.display(),
+                    report.applied
+                );
+            }
+            Ok(0)
+        }
+        LayerAction::Discard { id, yes } => {
+            let meta = layers.get(id)?;
+            ask(
+                out,
+                *yes,
+                &format!(
+                    "Discard layer {} over {} and all its changes?",
+                    meta.id,
+                    meta.path.display()
+                ),
+            )?;
+            let _guard = state::lock(&sys.root)?;
+            recover(sys, out, &progress);
+            layers.discard(&meta, &progress)?;
+            if out.json {
+                out.result(
+                    "layer discard",
+                    serde_json::json!({ "id": meta.id, "path": meta.path }),
+                );
+            } else {
+                println!("Discarded layer {} over {}.", meta.id, meta.path.display());
+            }
+            Ok(0)
+        }
+        LayerAction::Mount { id } => {
+            let meta = layers.get(id)?;
+            let _guard = state::lock(&sys.root)?;
+            recover(sys, out, &progress);
+            sys.apply_subtree(&meta.path, false, &progress)?;
+            layers.mount(&meta)?;
+            if out.json {
+                out.result(
+                    "layer mount",
+                    serde_json::json!({ "id": meta.id, "path": meta.path }),
+                );
+            } else {
+                println!("Layer {} is mounted over {}.", meta.id, meta.path.display());
+            }
+            Ok(0)
+        }
+        LayerAction::Undo { yes } => {
+            let last = layers.last_commit().ok_or_else(|| Error::InvalidPath {
+                path: "undo".to_owned(),
+                reason: "there is no commit to undo".to_owned(),
+            })?;
+            ask(
+                out,
+                *yes,
+                &format!(
+                    "Undo the commit of layer {} ({} operations in {})?",
+                    last.layer.id,
+                    last.ops.len(),
+                    last.layer.path.display()
+                ),
+            )?;
+            let _guard = state::lock(&sys.root)?;
+            let _inhibit = Inhibitor::shutdown(bus, "Undoing the last commit of a layer");
+            recover(sys, out, &progress);
+            let report = layers.undo(&progress)?;
+            if out.json {
+                out.result(
+                    "layer undo",
+                    serde_json::to_value(&report).unwrap_or_default(),
+                );
+            } else {
+                println!(
+                    "Undid the commit of layer {} in {}.",
+                    report.id,
+                    report.path.display()
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Shows the diff of a layer before asking to commit it, from a child
+/// `almost layer diff`, which can look beneath the mount in a namespace of
+/// its own while this process keeps the real mount table.
+fn show_diff_for_review(root: &almost_core::paths::Root, id: &str) {
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = std::process::Command::new(exe)
+            .arg("--root")
+            .arg(root.path())
+            .args(["layer", "diff", "--patch", id])
+            .status();
+    }
+}
+
+pub fn overlay(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    action: &OverlayAction,
+    private: Option<&PrivateMounts>,
+) -> Result<i32> {
+    let layers = Layers::new(sys);
+    let by_path = |path: &str| -> Result<String> {
+        let path = almost_core::paths::check_syntax(path)?;
+        Ok(layers.by_path(&path)?.id)
+    };
+    let action = match action {
+        OverlayAction::New { path } => LayerAction::New {
+            path: path.clone(),
+            temporary: false,
+        },
+        OverlayAction::List => LayerAction::List,
+        OverlayAction::Commit { path, yes } => LayerAction::Commit {
+            id: by_path(path)?,
+            yes: *yes,
+        },
+        OverlayAction::Discard { path, yes } => LayerAction::Discard {
+            id: by_path(path)?,
+            yes: *yes,
+        },
+    };
+    layer(sys, out, bus, &action, private)
+}
+
+/// `almost boot`: the order matters. Interrupted commits first (their layer
+/// must not be mounted meanwhile), then the layers, then stale runtime state,
+/// then the default mode, whose walk does not enter the layers' mounts.
+pub fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
+    let progress = Arc::new(Progress::default());
+    let _inhibit = Inhibitor::shutdown(bus, "Restoring layers and the protection at boot");
+    let layers = Layers::new(sys);
+    let mut guard = state::lock(&sys.root)?;
+    recover(sys, out, &progress);
+    for meta in layers.all()? {
+        let result = if meta.temporary {
+            layers
+                .unmount(&meta)
+                .and_then(|()| layers.remove_storage(&meta.id, &progress))
+        } else {
+            sys.apply_subtree(&meta.path, false, &progress)
+                .and_then(|_| layers.mount(&meta))
+        };
+        if let Err(e) = result {
+            out.warning(&format!(
+                "layer {} over {}: {e}",
+                meta.id,
+                meta.path.display()
+            ));
+        }
+    }
+    guard.state = state::RunState::default();
+    guard.save()?;
+    let report = match sys.default_lock() {
+        Some(on) => Some(sys.apply(on, &progress)?),
+        None => None,
+    };
+    if let Some(report) = &report {
+        if out.json {
+            out.result("boot", serde_json::to_value(report).unwrap_or_default());
+        } else {
+            print!("{}", crate::output::report_text(report));
+        }
+        if let Some(err) = system::outcome(report) {
+            return Err(err);
+        }
+    } else if !out.json {
+        println!("default_mode is keep: the flags are left as they are.");
+    }
+    Ok(0)
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! End-to-end tests of a layer's mount: a busy mount (a process with its cwd
+//! or an open file in the layer) makes `layer commit` and `layer discard`
+//! refuse with exit 8 naming the process and change nothing; a mount that
+//! vanished (as after a reboot) shows as not mounted, is mounted again by
+//! `layer mount` with its changes, and can be committed or discarded as it is.
+
+mod common;
+mod layer_support;
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use layer_support::{LayerBox, assert_manifest_eq, manifest};
+
+fn seed(sb: &LayerBox) {
+    sb.write("/usr/lib/pkg/a.txt", "a\n");
+    sb.write("/usr/lib/pkg/b.txt", "b\n");
+    sb.write("/usr/lib/pkg/sub/c.txt", "c\n");
+}
+
+/// Asserts a refusal because of a busy mount: exit 8, kind `busy`, and the
+/// message names `pid` and `command`.
+#[track_caller]
+fn expect_busy(sb: &LayerBox, args: &[&str], pid: i32, command: &str) {
+    let r = sb.almost_json(args);
+    r.expect_code(8);
+    let err = r
+        .error_event()
+        .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
+    assert_eq!(err["kind"], "busy", "{}", r.describe());
+    let msg = err["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(&pid.to_string()) && msg.contains(command),
+        "the message does not name pid {pid} ({command}): {msg:?}"
+    );
+    // The same in text mode, on stderr.
+    let r = sb.almost(args);
+    r.expect_code(8);
+    assert!(
+        r.stderr.contains(&pid.to_string()) && r.stderr.contains(command),
+        "{}",
+        r.describe()
+    );
+}
+
+// Checks (issue item 6): with a layer over /usr/lib of a locked tree and a
+// process whose cwd is inside the layer, `layer commit --yes` and `layer
+// discard --yes` fail with exit 8 (kind `busy`) and name its pid and command
+// (`sleep`); the same with a process holding a file of the layer open
+// (`tail -f`). Nothing changes: the layer stays listed and mounted with the
+// same view, the real tree keeps every byte, `status` finds nothing to
+// finish. Once the processes have ended, `layer discard` works and the tree
+// is byte for byte and flag for flag as before the layer. e2fsck is clean.
+#[test]
+fn busy_layer_refuses_commit_and_discard() {
+    let mut sb = LayerBox::new();
+    seed(&sb);
+    sb.almost(&["lock"]).expect_ok();
+    let before = manifest(&sb.path("/usr"));
+    let flags_usr = sb.flag_map("/usr");
+    let flags_opt = sb.flag_map("/opt");
+
+    let id = sb.new_layer("/usr/lib", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "changed in the layer\n");
+    sb.write("/usr/lib/pkg/new.txt", "new\n");
+    // The layer's mount point is /usr/lib: its view is read there.
+    let view = manifest(&sb.path("/usr/lib"));
+
+    // A process with its cwd in the layer.
+    let sleeper = Command::new("sleep")
+        .arg("300")
+        .current_dir(sb.path("/usr/lib/pkg/sub"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sleep");
+    let sleeper = sb.adopt(sleeper);
+    let sleeper_pid = sb.child_pid(sleeper);
+    expect_busy(
+        &sb,
+        &["layer", "commit", &id, "--yes"],
+        sleeper_pid,
+        "sleep",
+    );
+    expect_busy(
+        &sb,
+        &["layer", "discard", &id, "--yes"],
+        sleeper_pid,
+        "sleep",
+    );
+    expect_busy(
+        &sb,
+        &["overlay", "commit", "/usr/lib", "--yes"],
+        sleeper_pid,
+        "sleep",
+    );
+    sb.end_child(sleeper);
+
+    // A process with a file of the layer open (its cwd elsewhere).
+    let tail = Command::new("tail")
+        .arg("-f")
+        .arg(sb.path("/usr/lib/pkg/b.txt"))
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tail");
+    let tail = sb.adopt(tail);
+    let tail_pid = sb.child_pid(tail);
+    // tail opens the file right after it starts.
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || {
+            fs::read_dir(format!("/proc/{tail_pid}/fd")).is_ok_and(|rd| {
+                rd.flatten()
+                    .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.ends_with("pkg/b.txt")))
+            })
+        }),
+        "tail did not open the file"
+    );
+    expect_busy(&sb, &["layer", "commit", &id, "--yes"], tail_pid, "tail");
+    expect_busy(&sb, &["layer", "discard", &id, "--yes"], tail_pid, "tail");
+
+    // Nothing changed.
+    let l = sb.listed(&id).expect("layer still listed");
+    assert_eq!(l["mounted"], true, "{l}");
+    assert_manifest_eq("the layer's view", &manifest(&sb.path("/usr/lib")), &view);
+    assert_manifest_eq("the real tree", &manifest(&sb.lower("/usr")), &before);
+    let st = sb.almost_json(&["status"]);
+    st.expect_ok();
+    assert!(st.events("warning").is_empty(), "{}", st.describe());
+    sb.end_child(tail);
+
+    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    assert!(sb.overlays().is_empty());
+    assert!(sb.layer_list().is_empty());
+    assert_manifest_eq("after discard", &manifest(&sb.path("/usr")), &before);
+    assert_eq!(sb.flag_map("/usr"), flags_usr, "flags of /usr");
+    assert_eq!(sb.flag_map("/opt"), flags_opt, "flags of /opt");
+    sb.finish();
+}
+
+// Checks (issue item 7): a layer whose mount vanished (unmounted by hand, as
+// after a reboot) shows in `layer list --json` as not mounted, still with its
+// change count; `layer mount ID` mounts it again with its changes (the view
+// equals the one before) and a second `layer mount` is harmless; a layer
+// unmounted by hand is committed as it is (the real tree then equals its
+// view, locked); another layer unmounted by hand is discarded (the tree is
+// then as after the commit, locked, nothing mounted, the store empty).
+#[test]
+fn vanished_mount_list_mount_commit_discard() {
+    let sb = LayerBox::new();
+    seed(&sb);
+    sb.almost(&["lock"]).expect_ok();
+
+    let id = sb.new_layer("/usr/lib", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "changed\n");
+    fs::remove_file(sb.path("/usr/lib/pkg/b.txt")).expect("rm");
+    sb.write("/usr/lib/pkg/sub/d.txt", "d\n");
+    // The layer's mount point is /usr/lib: its view is read there.
+    let view = manifest(&sb.path("/usr/lib"));
+    let outside = manifest(&sb.path("/usr"));
+
+    sb.umount_overlays_by_hand();
+    let l = sb.listed(&id).expect("listed");
+    assert_eq!(l["mounted"], false, "{l}");
+    assert_eq!(l["changes"], 3, "{l}");
+    let r = sb.almost(&["layer", "list"]);
+    r.expect_ok();
+    let row = r
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&id))
+        .unwrap_or_else(|| panic!("no row for {id}\n{}", r.describe()));
+    assert!(row.contains(" no "), "not shown as unmounted: {row}");
+
+    sb.almost(&["layer", "mount", &id]).expect_ok();
+    assert_eq!(sb.overlays(), vec![sb.path("/usr/lib")]);
+    assert_eq!(sb.listed(&id).expect("listed")["mounted"], true);
+    assert_manifest_eq(
+        "view after layer mount",
+        &manifest(&sb.path("/usr/lib")),
+        &view,
+    );
+    sb.almost(&["layer", "mount", &id]).expect_ok();
+    assert_eq!(sb.overlays().len(), 1, "mounted twice: {:?}", sb.overlays());
+
+    // Commit of an unmounted layer.
+    sb.umount_overlays_by_hand();
+    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    assert!(sb.overlays().is_empty(), "{:?}", sb.overlays());
+    let after = manifest(&sb.path("/usr"));
+    assert_manifest_eq("/usr/lib after commit", &after.subtree("lib"), &view);
+    // Outside /usr/lib nothing moved.
+    let mut rest = after.clone();
+    rest.0.retain(|p, _| !p.starts_with("lib"));
+    let mut rest_before = outside.clone();
+    rest_before.0.retain(|p, _| !p.starts_with("lib"));
+    assert_manifest_eq("/usr outside lib after commit", &rest, &rest_before);
+    sb.assert_locked("/usr");
+    let committed = manifest(&sb.path("/usr"));
+
+    // Discard of an unmounted layer.
+    let id2 = sb.new_layer("/usr/lib", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "never\n");
+    sb.write("/usr/lib/pkg/e.txt", "never\n");
+    sb.umount_overlays_by_hand();
+    sb.almost(&["layer", "discard", &id2, "--yes"]).expect_ok();
+    assert!(sb.overlays().is_empty());
+    assert!(sb.store_entries().is_empty(), "{:?}", sb.store_entries());
+    assert_manifest_eq("after discard", &manifest(&sb.path("/usr")), &committed);
+    sb.assert_locked("/usr");
+    sb.finish();
+}

@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The root component: the window (a GNOME Settings-like page of groups in a
+//! clamp), the children (header, protection, layers, review), the poll that
+//! follows changes made outside the window, and the privileged acts: one at
+//! a time, run off the GTK thread with their progress shown live, their
+//! failures turned into a dialog or a quiet toast.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use adw::prelude::*;
+use almost_core::config::DefaultMode;
+use almost_core::layer::LayerInfo;
+use almost_core::protocol::Report;
+use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
+
+use crate::components::header::{Header, HeaderInput};
+use crate::components::layers::{Layers, LayersInput, LayersOutput};
+use crate::components::protection::{Protection, ProtectionInput, ProtectionOutput, While};
+use crate::config;
+use crate::dialogs::confirm;
+use crate::dialogs::error::{self, Shown};
+use crate::dialogs::review::{Review, ReviewInput, ReviewOutput};
+use crate::helper::{Almost, AlmostError, PanelConfig, Progress, Reply, Status};
+use crate::i18n::{i18n, i18n_f, ni18n_f};
+
+/// A privileged act of the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Lock,
+    Unlock(While),
+    SetDefaultMode(DefaultMode),
+    NewLayer(String),
+    Commit {
+        id: String,
+        path: String,
+        count: usize,
+    },
+    Discard {
+        id: String,
+        path: String,
+    },
+    Undo,
+}
+
+impl Op {
+    /// The arguments of `almost` (after `--root R --json`).
+    pub fn args(&self) -> Vec<String> {
+        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        match self {
+            Op::Lock => v(&["lock"]),
+            Op::Unlock(w) => w.args(),
+            Op::SetDefaultMode(m) => v(&["config", "set", "default_mode", m.as_str()]),
+            Op::NewLayer(path) => v(&["layer", "new", path]),
+            Op::Commit { id, .. } => v(&["layer", "commit", id, "--yes"]),
+            Op::Discard { id, .. } => v(&["layer", "discard", id, "--yes"]),
+            Op::Undo => v(&["layer", "undo", "--yes"]),
+        }
+    }
+
+    /// What the header says while it runs.
+    pub fn busy_words(&self) -> String {
+        match self {
+            Op::Lock => i18n("Protecting system files…"),
+            Op::Unlock(_) => i18n("Unprotecting system files…"),
+            Op::SetDefaultMode(_) => i18n("Saving the mode at startup…"),
+            Op::NewLayer(p) => i18n_f("Making a layer over {}…", &[p]),
+            Op::Commit { path, .. } => i18n_f("Applying the changes to {}…", &[path]),
+            Op::Discard { path, .. } => i18n_f("Discarding the layer over {}…", &[path]),
+            Op::Undo => i18n("Undoing the last commit…"),
+        }
+    }
+
+    /// The toast once it succeeded.
+    pub fn done_words(&self) -> String {
+        match self {
+            Op::Lock => i18n("Protection turned on"),
+            Op::Unlock(While::TenMinutes) => i18n("Protection turned off for 10 minutes"),
+            Op::Unlock(While::OneHour) => i18n("Protection turned off for 1 hour"),
+            Op::Unlock(While::UntilRestart) => i18n("Protection turned off"),
+            Op::SetDefaultMode(_) => i18n("Mode at startup saved"),
+            Op::NewLayer(p) => i18n_f("Changes in {} now go into a new layer", &[p]),
+            Op::Commit { path, count, .. } => ni18n_f(
+                "{} change applied to {}",
+                "{} changes applied to {}",
+                *count as u64,
+                &[&count.to_string(), path],
+            ),
+            Op::Discard { path, .. } => i18n_f("The layer over {} is discarded", &[path]),
+            Op::Undo => i18n("The last commit is undone"),
+        }
+    }
+
+    /// The first sentence of the error dialog when it failed.
+    pub fn failed_words(&self) -> String {
+        match self {
+            Op::Lock => i18n("The system files could not be protected."),
+            Op::Unlock(_) => i18n("The system files could not be unprotected."),
+            Op::SetDefaultMode(_) => i18n("The mode at startup could not be saved."),
+            Op::NewLayer(p) => i18n_f("No layer could be made over {}.", &[p]),
+            Op::Commit { path, .. } => i18n_f("The changes could not be applied to {}.", &[path]),
+            Op::Discard { path, .. } => {
+                i18n_f("The layer over {} could not be discarded.", &[path])
+            }
+            Op::Undo => i18n("The last commit could not be undone."),
+        }
+    }
+}
+
+/// The results of one poll.
+#[derive(Debug)]
+pub struct Polled {
+    status: Result<Status, AlmostError>,
+    layers: Result<Vec<LayerInfo>, AlmostError>,
+    config: Result<PanelConfig, AlmostError>,
+}
+
+fn poll(almost: &Almost) -> Polled {
+    Polled {
+        status: almost.status(),
+        layers: almost.layers(),
+        config: almost.config(),
+    }
+}
+
+#[derive(Debug)]
+pub enum AppInput {
+    /// Time to read the state again.
+    Poll,
+    Act(Op),
+    Review(Box<LayerInfo>),
+    AskDiscard(Box<LayerInfo>),
+    AskUndo,
+    ReviewFailed(AlmostError),
+    ChooseFolder(PathBuf),
+}
+
+#[derive(Debug)]
+pub enum AppCmd {
+    Polled(Box<Polled>),
+    Progress(Progress),
+    Finished(Op, Result<Reply, AlmostError>),
+}
+
+/// What the root component keeps between messages, apart from widgets.
+#[derive(Debug, Default)]
+pub struct AppState {
+    pub busy: Option<Op>,
+    pub polling: bool,
+    /// The last poll error shown (shown once, not every two seconds).
+    pub poll_error: Option<String>,
+    /// A commit made from this window, which "Undo last commit" reverts.
+    pub last_commit: Option<String>,
+    /// The last status read, so that the report of a lock or unlock can
+    /// update the window at once, without waiting for the next poll.
+    pub status: Option<Status>,
+    /// The number of layers last listed.
+    pub open_layers: usize,
+}
+
+impl AppState {
+    /// Whether a poll may start now: never during an act (a half-done lock
+    /// would read as "partly protected") nor on top of another poll.
+    pub fn start_poll(&mut self) -> bool {
+        if self.busy.is_some() || self.polling {
+            return false;
+        }
+        self.polling = true;
+        true
+    }
+
+    /// Whether an act may start now.
+    pub fn start(&mut self, op: &Op) -> bool {
+        if self.busy.is_some() {
+            return false;
+        }
+        self.busy = Some(op.clone());
+        true
+    }
+
+    /// A new poll error: `Some` when it should be shown (it is new).
+    pub fn poll_error(&mut self, error: Option<String>) -> Option<String> {
+        let fresh = error.is_some() && error != self.poll_error;
+        self.poll_error = error;
+        if fresh { self.poll_error.clone() } else { None }
+    }
+
+    /// Records a finished act.
+    pub fn finish(&mut self, op: &Op, ok: bool) {
+        self.busy = None;
+        match op {
+            Op::Commit { path, .. } if ok => {
+                self.last_commit =
+                    Some(i18n_f("Puts {} back as it was before the commit", &[path]));
+            }
+            Op::Undo if ok => self.last_commit = None,
+            _ => {}
+        }
+    }
+}
+
+pub struct App {
+    almost: Arc<Almost>,
+    state: AppState,
+    window: adw::ApplicationWindow,
+    toasts: adw::ToastOverlay,
+    header: Controller<Header>,
+    protection: Controller<Protection>,
+    layers: Controller<Layers>,
+    review: Controller<Review>,
+    /// The folder chooser must outlive the call that shows it.
+    chooser: Option<gtk::FileChooserNative>,
+}
+
+impl App {
+    fn toast(&self, text: &str) {
+        self.toasts.add_toast(adw::Toast::new(text));
+    }
+
+    fn show_error(&self, err: &AlmostError, failed: &str) {
+        match error::describe(err, failed) {
+            Shown::Toast(text) => self.toast(&text),
+            Shown::Dialog { heading, body } => {
+                error::present(&self.window, &heading, &body);
+            }
+        }
+    }
+
+    fn set_busy(&self, op: Option<&Op>) {
+        let busy = op.is_some();
+        self.header.emit(HeaderInput::Busy(op.map(Op::busy_words)));
+        self.protection.emit(ProtectionInput::Busy(busy));
+        self.layers.emit(LayersInput::Busy(busy));
+    }
+}
+
+impl Component for App {
+    type Init = Arc<Almost>;
+    type Input = AppInput;
+    type Output = ();
+    type CommandOutput = AppCmd;
+    type Root = adw::ApplicationWindow;
+    type Widgets = ();
+
+    fn init_root() -> Self::Root {
+        adw::ApplicationWindow::builder()
+            .default_width(760)
+            .default_height(820)
+            .width_request(360)
+            .build()
+    }
+
+    fn init(
+        almost: Arc<Almost>,
+        window: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let (title, subtitle) = match &almost.root {
+            Some(root) => (
+                i18n_f("Almost — {}", &[&root.display().to_string()]),
+                i18n_f("Sandbox {}", &[&root.display().to_string()]),
+            ),
+            None => (i18n("Almost"), String::new()),
+        };
+        window.set_title(Some(&title));
+        window.set_icon_name(Some(config::APP_ID));
+
+        let header = Header::builder().launch(()).detach();
+        let protection = Protection::builder()
+            .launch(())
+            .forward(sender.input_sender(), |out| match out {
+                ProtectionOutput::Lock => AppInput::Act(Op::Lock),
+                ProtectionOutput::Unlock(w) => AppInput::Act(Op::Unlock(w)),
+                ProtectionOutput::SetDefaultMode(m) => AppInput::Act(Op::SetDefaultMode(m)),
+            });
+        let layers =
+            Layers::builder()
+                .launch(almost.root.clone())
+                .forward(sender.input_sender(), |out| match out {
+                    LayersOutput::Review(info) => AppInput::Review(Box::new(info)),
+                    LayersOutput::Discard(info) => AppInput::AskDiscard(Box::new(info)),
+                    LayersOutput::New(path) => AppInput::Act(Op::NewLayer(path)),
+                    LayersOutput::Undo => AppInput::AskUndo,
+                    LayersOutput::ChooseFolder(at) => AppInput::ChooseFolder(at),
+                });
+        let review = Review::builder()
+            .launch((almost.clone(), window.clone().upcast()))
+            .forward(sender.input_sender(), |out| match out {
+                ReviewOutput::Commit { id, path, count } => {
+                    AppInput::Act(Op::Commit { id, path, count })
+                }
+                ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
+            });
+
+        let page = adw::PreferencesPage::new();
+        let top = adw::PreferencesGroup::new();
+        top.add(header.widget());
+        page.add(&top);
+        page.add(protection.widget());
+        page.add(layers.widget());
+        let toasts = adw::ToastOverlay::new();
+        toasts.set_child(Some(&page));
+        let bar = adw::HeaderBar::new();
+        bar.set_title_widget(Some(&adw::WindowTitle::new(&i18n("Almost"), &subtitle)));
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        content.append(&bar);
+        content.append(&toasts);
+        toasts.set_vexpand(true);
+        window.set_content(Some(&content));
+
+        let s = sender.clone();
+        gtk::glib::timeout_add_seconds_local(config::POLL_SECONDS, move || {
+            s.input(AppInput::Poll);
+            gtk::glib::ControlFlow::Continue
+        });
+        sender.input(AppInput::Poll);
+
+        let model = App {
+            almost,
+            state: AppState::default(),
+            window,
+            toasts,
+            header,
+            protection,
+            layers,
+            review,
+            chooser: None,
+        };
+        ComponentParts { model, widgets: () }
+    }
+
+    fn update(&mut self, msg: AppInput, sender: ComponentSender<Self>, _root: &Self::Root) {
+        match msg {
+            AppInput::Poll => {
+                self.header.emit(HeaderInput::Tick);
+                self.protection.emit(ProtectionInput::Tick);
+                self.layers.emit(LayersInput::Tick);
+                if self.state.start_poll() {
+                    let almost = self.almost.clone();
+                    sender.spawn_oneshot_command(move || AppCmd::Polled(Box::new(poll(&almost))));
+                }
+            }
+            AppInput::Act(op) => {
+                if !self.state.start(&op) {
+                    return;
+                }
+                self.set_busy(Some(&op));
+                let almost = self.almost.clone();
+                sender.spawn_command(move |out| {
+                    let result = almost.run(true, &op.args(), |p| out.emit(AppCmd::Progress(p)));
+                    out.emit(AppCmd::Finished(op, result));
+                });
+            }
+            AppInput::Review(info) => self.review.emit(ReviewInput::Open(info)),
+            AppInput::ReviewFailed(e) => {
+                self.show_error(&e, &i18n("The changes of the layer could not be read."));
+            }
+            AppInput::AskDiscard(info) => {
+                let path = info.meta.path.display().to_string();
+                let body = match info.changes {
+                    Some(n) => ni18n_f(
+                        "Its {} change is deleted. The files in {} stay as they are.",
+                        "Its {} changes are deleted. The files in {} stay as they are.",
+                        n,
+                        &[&n.to_string(), &path],
+                    ),
+                    None => i18n_f(
+                        "Its changes are deleted. The files in {} stay as they are.",
+                        &[&path],
+                    ),
+                };
+                let s = sender.clone();
+                let op = Op::Discard {
+                    id: info.meta.id.clone(),
+                    path: path.clone(),
+                };
+                confirm::ask(
+                    &self.window,
+                    &i18n_f("Discard the Layer over {}?", &[&path]),
+                    &body,
+                    &i18n("_Discard"),
+                    move || s.input(AppInput::Act(op.clone())),
+                );
+            }
+            AppInput::AskUndo => {
+                let s = sender.clone();
+                confirm::ask(
+                    &self.window,
+                    &i18n("Undo the Last Commit?"),
+                    &i18n("The files it changed are put back as they were before it."),
+                    &i18n("_Undo"),
+                    move || s.input(AppInput::Act(Op::Undo)),
+                );
+            }
+            AppInput::ChooseFolder(at) => {
+                let chooser = gtk::FileChooserNative::new(
+                    Some(&i18n("Choose a Directory for the Layer")),
+                    Some(&self.window),
+                    gtk::FileChooserAction::SelectFolder,
+                    Some(&i18n("_Select")),
+                    Some(&i18n("_Cancel")),
+                );
+                chooser.set_modal(true);
+                let _ = chooser.set_current_folder(Some(&gtk::gio::File::for_path(&at)));
+                let layers = self.layers.sender().clone();
+                chooser.connect_response(move |c, response| {
+                    if response == gtk::ResponseType::Accept
+                        && let Some(path) = c.file().and_then(|f| f.path())
+                    {
+                        layers.emit(LayersInput::Chosen(path));
+                    }
+                });
+                chooser.show();
+                self.chooser = Some(chooser);
+            }
+        }
+    }
+
+    fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, _root: &Self::Root) {
+        match cmd {
+            AppCmd::Polled(polled) => {
+                self.state.polling = false;
+                if self.state.busy.is_some() {
+                    return; // an act started meanwhile: its end polls again
+                }
+                let Polled {
+                    status,
+                    layers,
+                    config,
+                } = *polled;
+                let open = layers.as_ref().map_or(0, Vec::len);
+                let mut first_error = None;
+                match status {
+                    Ok(status) => {
+                        self.state.status = Some(status.clone());
+                        self.state.open_layers = open;
+                        let undo = status
+                            .extra
+                            .undo
+                            .as_ref()
+                            .map(|_| {
+                                i18n("Puts the files back as they were before the last commit")
+                            })
+                            .or_else(|| self.state.last_commit.clone());
+                        self.layers.emit(LayersInput::Undo(undo));
+                        self.protection
+                            .emit(ProtectionInput::Status(Some(status.report.clone())));
+                        self.header
+                            .emit(HeaderInput::Status(Box::new(status), open));
+                    }
+                    Err(e) => {
+                        self.header.emit(HeaderInput::Unreadable(e.to_string()));
+                        self.protection.emit(ProtectionInput::Status(None));
+                        first_error = Some(e);
+                    }
+                }
+                match layers {
+                    Ok(list) => self.layers.emit(LayersInput::Layers(list)),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                match config {
+                    Ok(c) => {
+                        self.protection
+                            .emit(ProtectionInput::DefaultMode(Some(c.default_mode)));
+                        self.layers.emit(LayersInput::Managed(c.paths));
+                    }
+                    Err(e) => {
+                        self.protection.emit(ProtectionInput::DefaultMode(None));
+                        first_error.get_or_insert(e);
+                    }
+                }
+                let shown = first_error.as_ref().map(ToString::to_string);
+                if self.state.poll_error(shown).is_some()
+                    && let Some(e) = &first_error
+                {
+                    self.show_error(e, &i18n("The state of the system files could not be read."));
+                }
+            }
+            AppCmd::Progress(p) => self.header.emit(HeaderInput::Progress(p)),
+            AppCmd::Finished(op, result) => {
+                self.state.finish(&op, result.is_ok());
+                self.set_busy(None);
+                match result {
+                    Ok(reply) => {
+                        // A lock or unlock answers with the new measure:
+                        // show it now, the poll confirms it.
+                        if matches!(op, Op::Lock | Op::Unlock(_))
+                            && let Ok(report) = reply.parse::<Report>()
+                            && let Some(status) = self.state.status.as_mut()
+                        {
+                            status.report = report.clone();
+                            self.protection.emit(ProtectionInput::Status(Some(report)));
+                            self.header.emit(HeaderInput::Status(
+                                Box::new(status.clone()),
+                                self.state.open_layers,
+                            ));
+                        }
+                        self.toast(&op.done_words());
+                        for w in reply.warnings {
+                            self.toast(&w);
+                        }
+                    }
+                    Err(e) => self.show_error(&e, &op.failed_words()),
+                }
+                sender.input(AppInput::Poll);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acts_map_to_almost_arguments() {
+        assert_eq!(Op::Lock.args(), ["lock"]);
+        assert_eq!(
+            Op::Unlock(While::TenMinutes).args(),
+            ["unlock", "--for", "10m", "--yes"]
+        );
+        assert_eq!(
+            Op::SetDefaultMode(DefaultMode::Keep).args(),
+            ["config", "set", "default_mode", "keep"]
+        );
+        assert_eq!(
+            Op::SetDefaultMode(DefaultMode::Unlocked).args(),
+            ["config", "set", "default_mode", "unlocked"]
+        );
+        assert_eq!(
+            Op::NewLayer("/usr/share".into()).args(),
+            ["layer", "new", "/usr/share"]
+        );
+        let commit = Op::Commit {
+            id: "ab".into(),
+            path: "/usr".into(),
+            count: 3,
+        };
+        assert_eq!(commit.args(), ["layer", "commit", "ab", "--yes"]);
+        assert_eq!(commit.done_words(), "3 changes applied to /usr");
+        assert_eq!(Op::Undo.args(), ["layer", "undo", "--yes"]);
+    }
+
+    #[test]
+    fn one_act_at_a_time_and_no_poll_during_it() {
+        let mut s = AppState::default();
+        assert!(s.start_poll());
+        assert!(!s.start_poll());
+        s.polling = false;
+        assert!(s.start(&Op::Lock));
+        assert!(!s.start(&Op::Undo));
+        assert!(!s.start_poll());
+        s.finish(&Op::Lock, true);
+        assert!(s.start_poll());
+    }
+
+    #[test]
+    fn a_poll_error_is_shown_once() {
+        let mut s = AppState::default();
+        assert_eq!(s.poll_error(Some("bad".into())), Some("bad".into()));
+        assert_eq!(s.poll_error(Some("bad".into())), None);
+        assert_eq!(s.poll_error(None), None);
+        assert_eq!(s.poll_error(Some("bad".into())), Some("bad".into()));
+    }
+
+    #[test]
+    fn a_commit_from_the_window_can_be_undone() {
+        let mut s = AppState::default();
+        let commit = Op::Commit {
+            id: "a".into(),
+            path: "/usr".into(),
+            count: 1,
+        };
+        s.start(&commit);
+        s.finish(&commit, false);
+        assert!(s.last_commit.is_none());
+        s.finish(&commit, true);
+        assert!(s.last_commit.is_some());
+        s.finish(&Op::Undo, true);
+        assert!(s.last_commit.is_none());
+    }
+}

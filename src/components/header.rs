@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The top of the panel: the state of protection in words, the counts per
+//! managed path on demand, whatever changes the picture (a timed re-lock,
+//! open layers, commands running unprotected, an interrupted commit, a
+//! prepared offline update), and the progress of the act under way.
+
+use adw::prelude::*;
+use almost_core::protocol::{Mode, PathReport};
+use relm4::{ComponentParts, ComponentSender, SimpleComponent};
+
+use super::{now, time_left_words};
+use crate::helper::{Progress, Status};
+use crate::i18n::{i18n, i18n_f, ni18n_f};
+
+#[derive(Debug)]
+pub enum HeaderInput {
+    /// A fresh status and the number of open layers.
+    Status(Box<Status>, usize),
+    /// The status could not be read.
+    Unreadable(String),
+    /// An act started (its description), or ended (`None`).
+    Busy(Option<String>),
+    Progress(Progress),
+    /// Time passes: the time left of a timed unlock changes.
+    Tick,
+}
+
+/// What the header says, derived from the status alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headline {
+    pub title: String,
+    pub description: String,
+    pub icon: &'static str,
+}
+
+fn paths_words(paths: &[PathReport]) -> String {
+    paths
+        .iter()
+        .filter(|p| p.unsupported.is_none())
+        .map(|p| p.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The state in words.
+pub fn headline(status: Option<&Status>) -> Headline {
+    let Some(status) = status else {
+        return Headline {
+            title: i18n("Reading the state of the system files…"),
+            description: String::new(),
+            icon: "content-loading-symbolic",
+        };
+    };
+    let report = &status.report;
+    let locked: u64 = report.paths.iter().map(|p| p.locked).sum();
+    let total: u64 = report.paths.iter().map(|p| p.locked + p.unlocked).sum();
+    match report.mode {
+        Mode::Locked => Headline {
+            title: i18n("System files are protected"),
+            description: i18n_f(
+                "No program can change, replace or delete the files in {}, not even as administrator.",
+                &[&paths_words(&report.paths)],
+            ),
+            icon: "security-high-symbolic",
+        },
+        Mode::Unlocked => Headline {
+            title: i18n("System files are unprotected"),
+            description: i18n_f(
+                "Programs running as administrator can change the files in {}.",
+                &[&paths_words(&report.paths)],
+            ),
+            icon: "security-low-symbolic",
+        },
+        Mode::Partial => Headline {
+            title: i18n("System files are partly protected"),
+            description: ni18n_f(
+                "{} of {} system file is protected.",
+                "{} of {} system files are protected.",
+                total,
+                &[&locked.to_string(), &total.to_string()],
+            ),
+            icon: "security-medium-symbolic",
+        },
+    }
+}
+
+/// The facts that change the picture, one sentence each.
+pub fn notices(status: &Status, open_layers: usize, now: u64) -> Vec<String> {
+    let report = &status.report;
+    let mut out = Vec::new();
+    if let Some(at) = report.relock_at {
+        out.push(i18n_f(
+            "Protection comes back in {}.",
+            &[&time_left_words(at, now)],
+        ));
+    }
+    if !report.runs.is_empty() {
+        let n = report.runs.len() as u64;
+        out.push(ni18n_f(
+            "{} command is running with the system files unprotected.",
+            "{} commands are running with the system files unprotected.",
+            n,
+            &[&n.to_string()],
+        ));
+    }
+    if open_layers > 0 {
+        let n = open_layers as u64;
+        out.push(ni18n_f(
+            "{} layer is open: the files beneath it stay unprotected until it is committed or discarded.",
+            "{} layers are open: the files beneath them stay unprotected until they are committed or discarded.",
+            n,
+            &[&n.to_string()],
+        ));
+    }
+    if status.extra.interrupted_commit.is_some() {
+        out.push(i18n(
+            "A commit was interrupted: the next action finishes it or puts the files back.",
+        ));
+    }
+    if status.extra.offline_update == Some(true) {
+        out.push(i18n(
+            "An offline update is prepared: it will run at the next restart.",
+        ));
+    }
+    let errors = report.error_count();
+    if errors > 0 {
+        out.push(ni18n_f(
+            "{} file could not be read or changed.",
+            "{} files could not be read or changed.",
+            errors,
+            &[&errors.to_string()],
+        ));
+    }
+    out
+}
+
+/// One managed path's counts, in words.
+pub fn path_words(p: &PathReport) -> String {
+    if let Some(reason) = &p.unsupported {
+        return i18n_f("Cannot be protected: {}", &[reason]);
+    }
+    if p.covered {
+        return i18n("Covered by a layer");
+    }
+    let mut words = i18n_f(
+        "{} protected, {} unprotected, {} without the flag (links, devices)",
+        &[
+            &p.locked.to_string(),
+            &p.unlocked.to_string(),
+            &p.skipped.to_string(),
+        ],
+    );
+    if p.read_only {
+        words.push_str(&i18n(" · mounted read-only"));
+    }
+    words
+}
+
+/// Progress of an act in words.
+pub fn progress_words(p: &Progress) -> String {
+    match p.total {
+        Some(total) => ni18n_f(
+            "{} of {} file",
+            "{} of {} files",
+            total,
+            &[&p.done.to_string(), &total.to_string()],
+        ),
+        None => ni18n_f("{} file", "{} files", p.done, &[&p.done.to_string()]),
+    }
+}
+
+pub struct Header {
+    status: Option<Status>,
+    open_layers: usize,
+    unreadable: Option<String>,
+    busy: Option<String>,
+    progress: Option<Progress>,
+    /// Bumped when the per-path rows must be rebuilt.
+    paths_changed: bool,
+}
+
+pub struct HeaderWidgets {
+    icon: gtk::Image,
+    title: gtk::Label,
+    description: gtk::Label,
+    details: adw::ExpanderRow,
+    detail_rows: Vec<adw::ActionRow>,
+    notices: gtk::Box,
+    busy_row: adw::ActionRow,
+    bar: gtk::ProgressBar,
+}
+
+impl SimpleComponent for Header {
+    type Init = ();
+    type Input = HeaderInput;
+    type Output = ();
+    type Root = gtk::Box;
+    type Widgets = HeaderWidgets;
+
+    fn init_root() -> Self::Root {
+        gtk::Box::new(gtk::Orientation::Vertical, 12)
+    }
+
+    fn init(_: (), root: Self::Root, _sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let icon = gtk::Image::builder()
+            .icon_name("content-loading-symbolic")
+            .pixel_size(64)
+            .accessible_role(gtk::AccessibleRole::Presentation)
+            .build();
+        icon.add_css_class("dim-label");
+        let title = gtk::Label::builder()
+            .wrap(true)
+            .justify(gtk::Justification::Center)
+            .build();
+        title.add_css_class("title-2");
+        let description = gtk::Label::builder()
+            .wrap(true)
+            .justify(gtk::Justification::Center)
+            .build();
+        description.add_css_class("dim-label");
+        let top = gtk::Box::new(gtk::Orientation::Vertical, 6);
+        top.set_margin_top(6);
+        top.set_margin_bottom(6);
+        top.append(&icon);
+        top.append(&title);
+        top.append(&description);
+        root.append(&top);
+
+        let notices = gtk::Box::new(gtk::Orientation::Vertical, 6);
+        root.append(&notices);
+
+        let group = adw::PreferencesGroup::new();
+        let busy_row = adw::ActionRow::builder().visible(false).build();
+        let bar = gtk::ProgressBar::builder()
+            .valign(gtk::Align::Center)
+            .hexpand(true)
+            .width_request(160)
+            .build();
+        busy_row.add_suffix(&bar);
+        super::name(&bar, &i18n("Progress"));
+        group.add(&busy_row);
+        let details = adw::ExpanderRow::builder()
+            .title(i18n("Details"))
+            .subtitle(i18n("Files counted in each managed directory"))
+            .build();
+        super::name(&details, &i18n("Details"));
+        group.add(&details);
+        root.append(&group);
+
+        let widgets = HeaderWidgets {
+            icon,
+            title,
+            description,
+            details,
+            detail_rows: Vec::new(),
+            notices,
+            busy_row,
+            bar,
+        };
+        let model = Header {
+            status: None,
+            open_layers: 0,
+            unreadable: None,
+            busy: None,
+            progress: None,
+            paths_changed: false,
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, msg: HeaderInput, _sender: ComponentSender<Self>) {
+        self.apply(msg);
+    }
+
+    fn update_view(&self, w: &mut HeaderWidgets, _sender: ComponentSender<Self>) {
+        self.draw(w);
+    }
+}
+
+impl Header {
+    /// The model's reaction to a message (no widgets involved).
+    fn apply(&mut self, msg: HeaderInput) {
+        self.paths_changed = false;
+        match msg {
+            HeaderInput::Status(status, open_layers) => {
+                self.paths_changed =
+                    self.status.as_ref().map(|s| &s.report.paths) != Some(&status.report.paths);
+                self.status = Some(*status);
+                self.open_layers = open_layers;
+                self.unreadable = None;
+            }
+            HeaderInput::Unreadable(e) => self.unreadable = Some(e),
+            HeaderInput::Busy(what) => {
+                self.busy = what;
+                self.progress = None;
+            }
+            HeaderInput::Progress(p) => self.progress = Some(p),
+            HeaderInput::Tick => {}
+        }
+    }
+
+    fn draw(&self, w: &mut HeaderWidgets) {
+        let line = if let Some(error) = &self.unreadable {
+            Headline {
+                title: i18n("The state of the system files cannot be read"),
+                description: error.clone(),
+                icon: "dialog-warning-symbolic",
+            }
+        } else {
+            headline(self.status.as_ref())
+        };
+        w.icon.set_icon_name(Some(line.icon));
+        w.title.set_label(&line.title);
+        w.description.set_label(&line.description);
+        w.description.set_visible(!line.description.is_empty());
+
+        while let Some(child) = w.notices.first_child() {
+            w.notices.remove(&child);
+        }
+        if let Some(status) = &self.status {
+            for text in notices(status, self.open_layers, now()) {
+                let label = gtk::Label::builder()
+                    .label(&text)
+                    .wrap(true)
+                    .justify(gtk::Justification::Center)
+                    .build();
+                label.add_css_class("heading");
+                w.notices.append(&label);
+            }
+        }
+
+        if self.paths_changed {
+            for row in w.detail_rows.drain(..) {
+                w.details.remove(&row);
+            }
+            if let Some(status) = &self.status {
+                for p in &status.report.paths {
+                    let row = adw::ActionRow::builder()
+                        .title(&p.path)
+                        .subtitle(path_words(p))
+                        .build();
+                    w.details.add_row(&row);
+                    w.detail_rows.push(row);
+                }
+            }
+        }
+
+        w.busy_row.set_visible(self.busy.is_some());
+        if let Some(what) = &self.busy {
+            w.busy_row.set_title(what);
+            match &self.progress {
+                Some(p) => {
+                    w.busy_row.set_subtitle(&progress_words(p));
+                    match p.fraction() {
+                        Some(f) => w.bar.set_fraction(f),
+                        None => w.bar.pulse(),
+                    }
+                }
+                None => {
+                    w.busy_row.set_subtitle("");
+                    w.bar.pulse();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helper::StatusExtra;
+    use almost_core::protocol::{Report, RunInfo};
+
+    fn path(locked: u64, unlocked: u64) -> PathReport {
+        PathReport {
+            path: "/usr".into(),
+            mode: Mode::from_counts(locked, unlocked),
+            locked,
+            unlocked,
+            skipped: 1,
+            changed: 0,
+            mount_points: vec![],
+            errors: vec![],
+            error_count: 0,
+            unsupported: None,
+            read_only: false,
+            covered: false,
+            overlays: vec![],
+        }
+    }
+
+    fn status(locked: u64, unlocked: u64) -> Status {
+        Status {
+            report: Report {
+                mode: Mode::from_counts(locked, unlocked),
+                changed: 0,
+                paths: vec![path(locked, unlocked)],
+                relock_at: None,
+                runs: vec![],
+                restore: None,
+                undo: None,
+                interrupted_commit: None,
+                offline_update: None,
+            },
+            extra: StatusExtra::default(),
+        }
+    }
+
+    #[test]
+    fn the_state_in_words() {
+        assert_eq!(
+            headline(Some(&status(5, 0))).title,
+            "System files are protected"
+        );
+        assert!(headline(Some(&status(5, 0))).description.contains("/usr"));
+        assert_eq!(
+            headline(Some(&status(0, 5))).title,
+            "System files are unprotected"
+        );
+        let partly = headline(Some(&status(2, 3)));
+        assert_eq!(partly.title, "System files are partly protected");
+        assert_eq!(partly.description, "2 of 5 system files are protected.");
+        assert_eq!(headline(None).icon, "content-loading-symbolic");
+    }
+
+    #[test]
+    fn notices_name_what_changes_the_picture() {
+        let mut s = status(0, 5);
+        assert!(notices(&s, 0, 0).is_empty());
+        s.report.relock_at = Some(600);
+        s.report.runs.push(RunInfo {
+            pid: 1,
+            command: "apt".into(),
+            started: 0,
+        });
+        s.extra.interrupted_commit = Some("ab".into());
+        s.extra.offline_update = Some(true);
+        let n = notices(&s, 2, 0);
+        assert_eq!(n[0], "Protection comes back in 10 minutes.");
+        assert_eq!(
+            n[1],
+            "1 command is running with the system files unprotected."
+        );
+        assert!(n[2].starts_with("2 layers are open"));
+        assert!(n[3].contains("interrupted"));
+        assert!(n[4].contains("offline update"));
+        assert_eq!(n.len(), 5);
+    }
+
+    #[test]
+    fn counts_and_progress_in_words() {
+        assert_eq!(
+            path_words(&path(4, 1)),
+            "4 protected, 1 unprotected, 1 without the flag (links, devices)"
+        );
+        let mut covered = path(0, 0);
+        covered.covered = true;
+        assert_eq!(path_words(&covered), "Covered by a layer");
+        let p = Progress {
+            phase: "lock".into(),
+            done: 3,
+            total: Some(10),
+            path: None,
+        };
+        assert_eq!(progress_words(&p), "3 of 10 files");
+        assert_eq!(progress_words(&Progress { total: None, ..p }), "3 files");
+    }
+
+    #[test]
+    fn a_new_status_rebuilds_the_rows_only_when_paths_change() {
+        let mut h = Header {
+            status: None,
+            open_layers: 0,
+            unreadable: Some("x".into()),
+            busy: None,
+            progress: None,
+            paths_changed: false,
+        };
+        h.apply(HeaderInput::Status(Box::new(status(5, 0)), 1));
+        assert!(h.paths_changed);
+        assert!(h.unreadable.is_none());
+        h.apply(HeaderInput::Status(Box::new(status(5, 0)), 1));
+        assert!(!h.paths_changed);
+        h.apply(HeaderInput::Busy(Some("Protecting".into())));
+        assert_eq!(h.busy.as_deref(), Some("Protecting"));
+        h.apply(HeaderInput::Busy(None));
+        assert!(h.busy.is_none() && h.progress.is_none());
+    }
+}

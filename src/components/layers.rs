@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The "Layers" group: one row per layer (path, age, changes, size, mounted
+//! or not) with Review, Commit and Discard; a row to make a new layer over a
+//! directory inside the managed paths (typed, or picked with a folder
+//! chooser), checked before `almost` is asked; "Undo last commit" when
+//! there is one. Commit opens the review: there is no other way to commit.
+
+use std::path::{Component, Path, PathBuf};
+
+use adw::prelude::*;
+use almost_core::layer::LayerInfo;
+use relm4::{ComponentParts, ComponentSender, SimpleComponent};
+
+use super::{age_words, name, now, size_words};
+use crate::i18n::{i18n, i18n_f, ni18n_f};
+
+#[derive(Debug)]
+pub enum LayersInput {
+    Layers(Vec<LayerInfo>),
+    /// The managed paths (from the config).
+    Managed(Vec<PathBuf>),
+    /// What "Undo last commit" would undo, if there is something.
+    Undo(Option<String>),
+    Busy(bool),
+    /// The user asked for a layer over what the entry holds.
+    NewTyped(String),
+    /// The folder chooser answered (a path on the host).
+    Chosen(PathBuf),
+    ChooseFolder,
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayersOutput {
+    Review(LayerInfo),
+    Discard(LayerInfo),
+    /// Make a layer over this path (inside the root).
+    New(String),
+    Undo,
+    /// The folder chooser should open here (a host path).
+    ChooseFolder(PathBuf),
+}
+
+/// Why a path cannot get a layer, in words; or the path inside the root.
+pub fn validate_new_layer(
+    text: &str,
+    managed: &[PathBuf],
+    root: Option<&Path>,
+) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(i18n("Type the directory that the layer should cover."));
+    }
+    let mut path = PathBuf::from(text);
+    // A path picked in the folder chooser is a host path: inside the
+    // sandbox root it names the path below that root.
+    if let Some(root) = root
+        && let Ok(rest) = path.strip_prefix(root)
+    {
+        path = Path::new("/").join(rest);
+    }
+    if !path.is_absolute() {
+        return Err(i18n_f(
+            "“{}” is not a full path: it must start with /.",
+            &[text],
+        ));
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(i18n_f("“{}” may not contain . or .. parts.", &[text]));
+    }
+    let shown = path.to_string_lossy().trim_end_matches('/').to_owned();
+    let shown = if shown.is_empty() {
+        "/".to_owned()
+    } else {
+        shown
+    };
+    if !managed.iter().any(|m| path.starts_with(m)) {
+        let list = managed
+            .iter()
+            .map(|m| m.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(i18n_f(
+            "{} is not inside a protected directory ({}).",
+            &[&shown, &list],
+        ));
+    }
+    Ok(shown)
+}
+
+/// The subtitle of a layer's row.
+pub fn layer_subtitle(info: &LayerInfo, now: u64) -> String {
+    let changes = match info.changes {
+        Some(n) => ni18n_f("{} change", "{} changes", n, &[&n.to_string()]),
+        None => i18n("changes not counted"),
+    };
+    let mounted = if info.mounted {
+        i18n("active")
+    } else {
+        i18n("not mounted")
+    };
+    i18n_f(
+        "Made {} · {} · {} · {}",
+        &[
+            &age_words(info.meta.created, now),
+            &changes,
+            &size_words(info.size),
+            &mounted,
+        ],
+    )
+}
+
+pub struct Layers {
+    layers: Vec<LayerInfo>,
+    managed: Vec<PathBuf>,
+    root: Option<PathBuf>,
+    undo: Option<String>,
+    busy: bool,
+    problem: Option<String>,
+    /// The rows must be rebuilt (the list changed).
+    rebuild: bool,
+    /// Clear the entry after a request went out.
+    clear_entry: bool,
+}
+
+impl Layers {
+    pub fn new(root: Option<PathBuf>) -> Self {
+        Layers {
+            layers: Vec::new(),
+            managed: Vec::new(),
+            root,
+            undo: None,
+            busy: false,
+            problem: None,
+            rebuild: true,
+            clear_entry: false,
+        }
+    }
+
+    /// The model's reaction to a message: what to ask of the app.
+    pub fn apply(&mut self, msg: LayersInput) -> Option<LayersOutput> {
+        self.rebuild = false;
+        self.clear_entry = false;
+        match msg {
+            LayersInput::Layers(list) => {
+                self.rebuild = list != self.layers;
+                self.layers = list;
+                None
+            }
+            LayersInput::Managed(m) => {
+                self.managed = m;
+                None
+            }
+            LayersInput::Undo(u) => {
+                self.undo = u;
+                None
+            }
+            LayersInput::Busy(b) => {
+                self.busy = b;
+                None
+            }
+            LayersInput::NewTyped(text) => self.ask_new(&text),
+            LayersInput::Chosen(path) => self.ask_new(&path.to_string_lossy()),
+            LayersInput::ChooseFolder => {
+                let inside = self
+                    .managed
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| PathBuf::from("/usr"));
+                let host = match &self.root {
+                    Some(root) => root.join(inside.strip_prefix("/").unwrap_or(&inside)),
+                    None => inside,
+                };
+                Some(LayersOutput::ChooseFolder(host))
+            }
+            LayersInput::Tick => None,
+        }
+    }
+
+    fn ask_new(&mut self, text: &str) -> Option<LayersOutput> {
+        if self.busy {
+            return None;
+        }
+        match validate_new_layer(text, &self.managed, self.root.as_deref()) {
+            Ok(path) => {
+                self.problem = None;
+                self.clear_entry = true;
+                Some(LayersOutput::New(path))
+            }
+            Err(problem) => {
+                self.problem = Some(problem);
+                None
+            }
+        }
+    }
+}
+
+pub struct LayersWidgets {
+    /// The layer rows (and the "No layers" row), above the fixed rows.
+    list: gtk::ListBox,
+    rows: Vec<(adw::ActionRow, gtk::Box)>,
+    empty: adw::ActionRow,
+    entry: adw::EntryRow,
+    problem: adw::ActionRow,
+    undo: adw::ActionRow,
+}
+
+impl SimpleComponent for Layers {
+    type Init = Option<PathBuf>;
+    type Input = LayersInput;
+    type Output = LayersOutput;
+    type Root = adw::PreferencesGroup;
+    type Widgets = LayersWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::PreferencesGroup::builder()
+            .title(i18n("Layers"))
+            .description(i18n(
+                "Try changes in a layer over a system directory: they stay in the layer until you review and commit them, or discard them.",
+            ))
+            .build()
+    }
+
+    fn init(
+        root_dir: Option<PathBuf>,
+        group: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let list = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .margin_bottom(12)
+            .build();
+        name(&list, &i18n("Layers"));
+        let empty = adw::ActionRow::builder().title(i18n("No layers")).build();
+        empty.add_css_class("dim-label");
+        list.append(&empty);
+        group.add(&list);
+        // The fixed rows go in a list of their own below the layers (a
+        // group puts its own rows above any other child).
+        let fixed = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .build();
+        group.add(&fixed);
+
+        let entry = adw::EntryRow::builder()
+            .title(i18n("New layer over… (for example /usr/share)"))
+            .show_apply_button(true)
+            .build();
+        name(&entry, &i18n("Directory for a new layer"));
+        let s = sender.clone();
+        entry.connect_apply(move |e| s.input(LayersInput::NewTyped(e.text().to_string())));
+        let choose = gtk::Button::builder()
+            .icon_name("folder-open-symbolic")
+            .valign(gtk::Align::Center)
+            .tooltip_text(i18n("Choose a Folder…"))
+            .css_classes(["flat"])
+            .build();
+        name(&choose, &i18n("Choose a folder for a new layer"));
+        let s = sender.clone();
+        choose.connect_clicked(move |_| s.input(LayersInput::ChooseFolder));
+        entry.add_suffix(&choose);
+        // The entry's own apply button has no name: give it one.
+        if let Some(apply) = super::descendants(&entry)
+            .into_iter()
+            .filter_map(|w| w.downcast::<gtk::Button>().ok())
+            .find(|b| b.label().is_none() && b != &choose)
+        {
+            name(&apply, &i18n("Make the layer"));
+        }
+        fixed.append(&entry);
+
+        let problem = adw::ActionRow::builder().visible(false).build();
+        problem.add_css_class("error");
+        problem.add_prefix(&gtk::Image::from_icon_name("dialog-warning-symbolic"));
+        fixed.append(&problem);
+
+        let undo = adw::ActionRow::builder()
+            .title(i18n("Undo last commit"))
+            .visible(false)
+            .build();
+        let undo_button = gtk::Button::builder()
+            .label(i18n("Undo…"))
+            .valign(gtk::Align::Center)
+            .build();
+        name(&undo_button, &i18n("Undo last commit"));
+        let s = sender.clone();
+        undo_button.connect_clicked(move |_| {
+            let _ = s.output(LayersOutput::Undo);
+        });
+        undo.add_suffix(&undo_button);
+        fixed.append(&undo);
+
+        let widgets = LayersWidgets {
+            list,
+            rows: Vec::new(),
+            empty,
+            entry,
+            problem,
+            undo,
+        };
+        ComponentParts {
+            model: Layers::new(root_dir),
+            widgets,
+        }
+    }
+
+    fn update(&mut self, msg: LayersInput, sender: ComponentSender<Self>) {
+        if let Some(out) = self.apply(msg) {
+            let _ = sender.output(out);
+        }
+    }
+
+    fn update_view(&self, w: &mut LayersWidgets, sender: ComponentSender<Self>) {
+        if self.rebuild {
+            // Only the layer rows change: the rows below them stay, so
+            // their accessible objects are not torn down on every change.
+            for (row, _) in w.rows.drain(..) {
+                w.list.remove(&row);
+            }
+            for info in &self.layers {
+                let (row, buttons) = layer_row(info, &sender);
+                w.list.append(&row);
+                w.rows.push((row, buttons));
+            }
+        }
+        let now = now();
+        for ((row, buttons), info) in w.rows.iter().zip(&self.layers) {
+            row.set_subtitle(&layer_subtitle(info, now));
+            buttons.set_sensitive(!self.busy);
+        }
+        w.empty.set_visible(self.layers.is_empty());
+        w.entry.set_sensitive(!self.busy);
+        if self.clear_entry {
+            w.entry.set_text("");
+        }
+        w.problem.set_visible(self.problem.is_some());
+        if let Some(p) = &self.problem {
+            w.problem.set_title(p);
+        }
+        w.undo.set_visible(self.undo.is_some());
+        w.undo.set_sensitive(!self.busy);
+        if let Some(u) = &self.undo {
+            w.undo.set_subtitle(u);
+        }
+    }
+}
+
+fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::ActionRow, gtk::Box) {
+    let path = info.meta.path.display().to_string();
+    let row = adw::ActionRow::builder().title(&path).build();
+    row.add_prefix(&gtk::Image::from_icon_name("view-paged-symbolic"));
+    let buttons = gtk::Box::builder()
+        .spacing(6)
+        .valign(gtk::Align::Center)
+        .build();
+    let make = |label: String, accessible: String, out: LayersOutput, trash: bool| {
+        let button = if trash {
+            let b = gtk::Button::from_icon_name("user-trash-symbolic");
+            b.add_css_class("flat");
+            b.set_tooltip_text(Some(&label));
+            b
+        } else {
+            gtk::Button::with_label(&label)
+        };
+        name(&button, &accessible);
+        let s = sender.clone();
+        button.connect_clicked(move |_| {
+            let _ = s.output(out.clone());
+        });
+        buttons.append(&button);
+    };
+    make(
+        i18n("Review"),
+        i18n_f("Review the layer over {}", &[&path]),
+        LayersOutput::Review(info.clone()),
+        false,
+    );
+    // Commit goes through the review too: there is no blind commit.
+    make(
+        i18n("Commit…"),
+        i18n_f("Commit the layer over {}", &[&path]),
+        LayersOutput::Review(info.clone()),
+        false,
+    );
+    make(
+        i18n("Discard…"),
+        i18n_f("Discard the layer over {}", &[&path]),
+        LayersOutput::Discard(info.clone()),
+        true,
+    );
+    row.add_suffix(&buttons);
+    (row, buttons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use almost_core::layer::LayerMeta;
+
+    fn managed() -> Vec<PathBuf> {
+        vec![PathBuf::from("/usr"), PathBuf::from("/opt")]
+    }
+
+    #[test]
+    fn a_new_layer_must_lie_inside_a_managed_path() {
+        assert_eq!(
+            validate_new_layer("/usr/share", &managed(), None),
+            Ok("/usr/share".into())
+        );
+        assert_eq!(
+            validate_new_layer(" /opt/ ", &managed(), None),
+            Ok("/opt".into())
+        );
+        let err = validate_new_layer("/etc", &managed(), None).unwrap_err();
+        assert!(err.contains("/usr, /opt"), "{err}");
+        assert!(validate_new_layer("/usrx", &managed(), None).is_err());
+        assert!(validate_new_layer("usr/share", &managed(), None).is_err());
+        assert!(validate_new_layer("/usr/../etc", &managed(), None).is_err());
+        assert!(validate_new_layer("", &managed(), None).is_err());
+    }
+
+    #[test]
+    fn a_chosen_host_path_is_taken_inside_the_root() {
+        let root = Path::new("/tmp/sandbox/root");
+        assert_eq!(
+            validate_new_layer("/tmp/sandbox/root/usr/lib", &managed(), Some(root)),
+            Ok("/usr/lib".into())
+        );
+        assert!(validate_new_layer("/tmp/sandbox/root/etc", &managed(), Some(root)).is_err());
+    }
+
+    fn info(changes: Option<u64>, mounted: bool) -> LayerInfo {
+        LayerInfo {
+            meta: LayerMeta {
+                id: "ab".into(),
+                path: "/usr/share".into(),
+                created: 0,
+                temporary: false,
+                was_locked: true,
+            },
+            mounted,
+            changes,
+            size: 2048,
+        }
+    }
+
+    #[test]
+    fn a_row_says_age_changes_size_and_mount() {
+        assert_eq!(
+            layer_subtitle(&info(Some(3), true), 300),
+            "Made 5 minutes ago · 3 changes · 2.0\u{a0}KiB · active"
+        );
+        assert_eq!(
+            layer_subtitle(&info(None, false), 10),
+            "Made just now · changes not counted · 2.0\u{a0}KiB · not mounted"
+        );
+    }
+
+    #[test]
+    fn the_model_validates_before_asking() {
+        let mut l = Layers::new(None);
+        l.apply(LayersInput::Managed(managed()));
+        assert_eq!(l.apply(LayersInput::NewTyped("/etc".into())), None);
+        assert!(l.problem.is_some());
+        assert_eq!(
+            l.apply(LayersInput::NewTyped("/usr/share".into())),
+            Some(LayersOutput::New("/usr/share".into()))
+        );
+        assert!(l.problem.is_none() && l.clear_entry);
+        l.apply(LayersInput::Busy(true));
+        assert_eq!(l.apply(LayersInput::NewTyped("/usr/share".into())), None);
+        l.apply(LayersInput::Busy(false));
+        assert!(
+            l.apply(LayersInput::Layers(vec![info(Some(1), true)]))
+                .is_none()
+        );
+        assert!(l.rebuild);
+        l.apply(LayersInput::Layers(vec![info(Some(1), true)]));
+        assert!(!l.rebuild);
+        let mut sandboxed = Layers::new(Some("/r".into()));
+        sandboxed.apply(LayersInput::Managed(managed()));
+        assert_eq!(
+            sandboxed.apply(LayersInput::ChooseFolder),
+            Some(LayersOutput::ChooseFolder("/r/usr".into()))
+        );
+    }
+}

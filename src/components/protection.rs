@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The "Protection" group: the switch that locks and unlocks the system
+//! files, the mode applied at startup, and "Unprotect for a while" with the
+//! time left. The switch only ever shows what the last status measured: a
+//! toggle asks for the act and waits for the next status to move.
+
+use adw::prelude::*;
+use almost_core::config::DefaultMode;
+use almost_core::protocol::{Mode, Report};
+use relm4::{ComponentParts, ComponentSender, SimpleComponent};
+
+use super::{now, time_left_words};
+use crate::i18n::{i18n, i18n_f};
+
+/// How long "Unprotect for a while" lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum While {
+    TenMinutes,
+    OneHour,
+    UntilRestart,
+}
+
+impl While {
+    /// The arguments of `almost` for it.
+    pub fn args(self) -> Vec<String> {
+        let mut args = vec!["unlock".to_owned()];
+        match self {
+            While::TenMinutes => args.extend(["--for".into(), "10m".into()]),
+            While::OneHour => args.extend(["--for".into(), "1h".into()]),
+            While::UntilRestart => {}
+        }
+        args.push("--yes".to_owned());
+        args
+    }
+}
+
+/// The startup modes in the order of the combo row.
+pub const STARTUP_MODES: [DefaultMode; 3] = [
+    DefaultMode::Locked,
+    DefaultMode::Unlocked,
+    DefaultMode::Keep,
+];
+
+pub fn startup_index(mode: DefaultMode) -> u32 {
+    STARTUP_MODES.iter().position(|m| *m == mode).unwrap_or(0) as u32
+}
+
+#[derive(Debug)]
+pub enum ProtectionInput {
+    Status(Option<Report>),
+    DefaultMode(Option<DefaultMode>),
+    /// An act is under way: nothing can be asked meanwhile.
+    Busy(bool),
+    /// The user flipped the switch.
+    Switched(bool),
+    /// The user picked a startup mode (index in `STARTUP_MODES`).
+    StartupPicked(u32),
+    UnprotectFor(While),
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtectionOutput {
+    Lock,
+    Unlock(While),
+    SetDefaultMode(DefaultMode),
+}
+
+#[derive(Debug, Default)]
+pub struct Protection {
+    mode: Option<Mode>,
+    relock_at: Option<u64>,
+    default_mode: Option<DefaultMode>,
+    busy: bool,
+}
+
+impl Protection {
+    /// Whether the switch shows "protected".
+    pub fn switch_on(&self) -> bool {
+        self.mode == Some(Mode::Locked)
+    }
+
+    /// The model's reaction to a message: what to ask of the app, if
+    /// anything.
+    pub fn apply(&mut self, msg: ProtectionInput) -> Option<ProtectionOutput> {
+        match msg {
+            ProtectionInput::Status(report) => {
+                self.mode = report.as_ref().map(|r| r.mode);
+                self.relock_at = report.and_then(|r| r.relock_at);
+                None
+            }
+            ProtectionInput::DefaultMode(m) => {
+                self.default_mode = m;
+                None
+            }
+            ProtectionInput::Busy(b) => {
+                self.busy = b;
+                None
+            }
+            ProtectionInput::Switched(on) => {
+                // The switch always shows the measured mode, so a flip is
+                // a request for the other one.
+                if self.busy || self.mode.is_none() || on == self.switch_on() {
+                    return None;
+                }
+                Some(if on {
+                    ProtectionOutput::Lock
+                } else {
+                    ProtectionOutput::Unlock(While::UntilRestart)
+                })
+            }
+            ProtectionInput::StartupPicked(i) => {
+                let picked = *STARTUP_MODES.get(i as usize)?;
+                if self.busy || self.default_mode.is_none() || Some(picked) == self.default_mode {
+                    return None;
+                }
+                Some(ProtectionOutput::SetDefaultMode(picked))
+            }
+            ProtectionInput::UnprotectFor(w) => {
+                (!self.busy && self.mode.is_some()).then_some(ProtectionOutput::Unlock(w))
+            }
+            ProtectionInput::Tick => None,
+        }
+    }
+
+    /// The subtitle of the switch row.
+    pub fn switch_subtitle(&self) -> String {
+        match self.mode {
+            Some(Mode::Locked) => i18n("Programs cannot change system files"),
+            Some(Mode::Partial) => i18n("Some system files can be changed"),
+            Some(Mode::Unlocked) => i18n("Programs running as administrator can change them"),
+            None => String::new(),
+        }
+    }
+
+    /// The subtitle of "Unprotect for a while".
+    pub fn while_subtitle(&self, now: u64) -> String {
+        match self.relock_at {
+            Some(at) => i18n_f("Protected again in {}", &[&time_left_words(at, now)]),
+            None => i18n("Protection comes back by itself"),
+        }
+    }
+}
+
+pub struct ProtectionWidgets {
+    switch: gtk::Switch,
+    switch_handler: gtk::glib::SignalHandlerId,
+    switch_row: adw::ActionRow,
+    startup: adw::ComboRow,
+    startup_handler: gtk::glib::SignalHandlerId,
+    while_row: adw::ActionRow,
+    while_buttons: gtk::Box,
+}
+
+impl SimpleComponent for Protection {
+    type Init = ();
+    type Input = ProtectionInput;
+    type Output = ProtectionOutput;
+    type Root = adw::PreferencesGroup;
+    type Widgets = ProtectionWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::PreferencesGroup::builder()
+            .title(i18n("Protection"))
+            .build()
+    }
+
+    fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
+        super::name(&switch, &i18n("Protect system files"));
+        let s = sender.clone();
+        let switch_handler = switch.connect_state_set(move |_, on| {
+            s.input(ProtectionInput::Switched(on));
+            // The switch moves when the status says the files moved.
+            gtk::glib::Propagation::Stop
+        });
+        let switch_row = adw::ActionRow::builder()
+            .title(i18n("Protect system files"))
+            .build();
+        switch_row.add_suffix(&switch);
+        switch_row.set_activatable_widget(Some(&switch));
+        root.add(&switch_row);
+
+        let names: Vec<String> = vec![i18n("Protected"), i18n("Unprotected"), i18n("As it was")];
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let startup = adw::ComboRow::builder()
+            .title(i18n("Mode at startup"))
+            .subtitle(i18n("Applied each time the computer starts"))
+            .model(&gtk::StringList::new(&names))
+            .sensitive(false)
+            .build();
+        super::name(&startup, &i18n("Mode at startup"));
+        let s = sender.clone();
+        let startup_handler = startup.connect_selected_notify(move |row| {
+            s.input(ProtectionInput::StartupPicked(row.selected()));
+        });
+        root.add(&startup);
+
+        let while_row = adw::ActionRow::builder()
+            .title(i18n("Unprotect for a while"))
+            .build();
+        let while_buttons = gtk::Box::builder()
+            .valign(gtk::Align::Center)
+            .css_classes(["linked"])
+            .build();
+        for (label, accessible, w) in [
+            (
+                i18n("10 min"),
+                i18n("Unprotect for 10 minutes"),
+                While::TenMinutes,
+            ),
+            (i18n("1 hour"), i18n("Unprotect for 1 hour"), While::OneHour),
+            (
+                i18n("Until Restart"),
+                i18n("Unprotect until restart"),
+                While::UntilRestart,
+            ),
+        ] {
+            let button = gtk::Button::with_label(&label);
+            button.set_tooltip_text(Some(&accessible));
+            super::name(&button, &accessible);
+            let s = sender.clone();
+            button.connect_clicked(move |_| s.input(ProtectionInput::UnprotectFor(w)));
+            while_buttons.append(&button);
+        }
+        while_row.add_suffix(&while_buttons);
+        root.add(&while_row);
+
+        let widgets = ProtectionWidgets {
+            switch,
+            switch_handler,
+            switch_row,
+            startup,
+            startup_handler,
+            while_row,
+            while_buttons,
+        };
+        ComponentParts {
+            model: Protection::default(),
+            widgets,
+        }
+    }
+
+    fn update(&mut self, msg: ProtectionInput, sender: ComponentSender<Self>) {
+        if matches!(msg, ProtectionInput::Switched(_)) {
+            tracing::debug!("{msg:?} while {:?}, busy {}", self.mode, self.busy);
+        }
+        if let Some(out) = self.apply(msg) {
+            let _ = sender.output(out);
+        }
+    }
+
+    fn update_view(&self, w: &mut ProtectionWidgets, _sender: ComponentSender<Self>) {
+        let known = self.mode.is_some();
+        // Programmatic changes must not read as the user's.
+        w.switch.block_signal(&w.switch_handler);
+        w.switch.set_active(self.switch_on());
+        w.switch.set_state(self.switch_on());
+        w.switch.unblock_signal(&w.switch_handler);
+        w.switch.set_sensitive(known && !self.busy);
+        w.switch_row.set_sensitive(known && !self.busy);
+        w.switch_row.set_subtitle(&self.switch_subtitle());
+
+        w.startup.block_signal(&w.startup_handler);
+        if let Some(mode) = self.default_mode {
+            w.startup.set_selected(startup_index(mode));
+        }
+        w.startup.unblock_signal(&w.startup_handler);
+        w.startup
+            .set_sensitive(self.default_mode.is_some() && !self.busy);
+
+        w.while_row.set_subtitle(&self.while_subtitle(now()));
+        w.while_buttons.set_sensitive(known && !self.busy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(mode: Mode, relock_at: Option<u64>) -> Report {
+        Report {
+            mode,
+            changed: 0,
+            paths: vec![],
+            relock_at,
+            runs: vec![],
+            restore: None,
+            undo: None,
+            interrupted_commit: None,
+            offline_update: None,
+        }
+    }
+
+    #[test]
+    fn the_switch_asks_only_for_a_change() {
+        let mut p = Protection::default();
+        // Nothing known yet: nothing asked.
+        assert_eq!(p.apply(ProtectionInput::Switched(true)), None);
+        p.apply(ProtectionInput::Status(Some(report(Mode::Locked, None))));
+        assert!(p.switch_on());
+        assert_eq!(p.apply(ProtectionInput::Switched(true)), None);
+        assert_eq!(
+            p.apply(ProtectionInput::Switched(false)),
+            Some(ProtectionOutput::Unlock(While::UntilRestart))
+        );
+        p.apply(ProtectionInput::Status(Some(report(Mode::Partial, None))));
+        assert!(!p.switch_on());
+        assert_eq!(
+            p.apply(ProtectionInput::Switched(true)),
+            Some(ProtectionOutput::Lock)
+        );
+        p.apply(ProtectionInput::Busy(true));
+        assert_eq!(p.apply(ProtectionInput::Switched(false)), None);
+        assert_eq!(p.apply(ProtectionInput::UnprotectFor(While::OneHour)), None);
+    }
+
+    #[test]
+    fn startup_mode_changes_only_when_different() {
+        let mut p = Protection::default();
+        assert_eq!(p.apply(ProtectionInput::StartupPicked(1)), None);
+        p.apply(ProtectionInput::DefaultMode(Some(DefaultMode::Locked)));
+        assert_eq!(p.apply(ProtectionInput::StartupPicked(0)), None);
+        assert_eq!(
+            p.apply(ProtectionInput::StartupPicked(2)),
+            Some(ProtectionOutput::SetDefaultMode(DefaultMode::Keep))
+        );
+        assert_eq!(p.apply(ProtectionInput::StartupPicked(7)), None);
+        assert_eq!(startup_index(DefaultMode::Unlocked), 1);
+    }
+
+    #[test]
+    fn unprotect_for_a_while_maps_to_unlock_for() {
+        assert_eq!(
+            While::TenMinutes.args(),
+            ["unlock", "--for", "10m", "--yes"]
+        );
+        assert_eq!(While::OneHour.args(), ["unlock", "--for", "1h", "--yes"]);
+        assert_eq!(While::UntilRestart.args(), ["unlock", "--yes"]);
+        let mut p = Protection::default();
+        p.apply(ProtectionInput::Status(Some(report(
+            Mode::Unlocked,
+            Some(1000),
+        ))));
+        assert_eq!(p.while_subtitle(400), "Protected again in 10 minutes");
+        p.apply(ProtectionInput::Status(Some(report(Mode::Locked, None))));
+        assert_eq!(p.while_subtitle(400), "Protection comes back by itself");
+    }
+}

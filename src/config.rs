@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Build constants of the panel: its application id, the gettext domain,
+//! where the installed `almost` and the translations live. Meson will
+//! generate these later; until then they are the Debian install paths.
+
+/// The application id (also the icon name and the desktop file's name).
+pub const APP_ID: &str = "org.almost.Panel";
+
+/// The gettext domain shared by the panel and its data files.
+pub const GETTEXT_PACKAGE: &str = "almost";
+
+/// Where the installed translations are.
+pub const LOCALEDIR: &str = "/usr/share/locale";
+
+/// Where build.rs compiled the translations of this source tree (used when
+/// the panel runs from a cargo build directory, not from /usr).
+pub const BUILD_LOCALEDIR: &str = env!("ALMOST_PANEL_BUILD_LOCALEDIR");
+
+/// The installed `almost`, used when no `almost` sits next to the panel's
+/// own executable. Never taken from the environment.
+pub const INSTALLED_ALMOST: &str = "/usr/bin/almost";
+
+/// The program that runs `almost` with root rights for an unprivileged panel.
+pub const PKEXEC: &str = "/usr/bin/pkexec";
+
+/// How often the window re-reads the state made outside it.
+pub const POLL_SECONDS: u32 = 2;

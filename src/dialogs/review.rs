@@ -1,0 +1,642 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The review before every commit: the layer's changes grouped as added,
+//! modified (content and metadata), deleted and replaced; the text diff of
+//! the selected file in a read-only monospace view with added and removed
+//! lines coloured; and a destructive Commit button that says what it does
+//! ("Apply 12 changes to /usr"). The diff is read by `almost layer diff`
+//! (privileged) off the GTK thread.
+
+use std::sync::Arc;
+
+use adw::prelude::*;
+use almost_core::layer::LayerInfo;
+use almost_core::layer::diff::{Change, ChangeKind};
+use relm4::{Component, ComponentParts, ComponentSender};
+
+use crate::components::name;
+use crate::helper::{Almost, AlmostError, Diff};
+use crate::i18n::{i18n, i18n_f, ni18n_f};
+
+/// The groups of the list, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Added,
+    Modified,
+    Deleted,
+    Replaced,
+}
+
+impl Group {
+    pub fn of(kind: ChangeKind) -> Group {
+        match kind {
+            ChangeKind::Added => Group::Added,
+            ChangeKind::Modified | ChangeKind::Metadata => Group::Modified,
+            ChangeKind::Deleted => Group::Deleted,
+            ChangeKind::Replaced => Group::Replaced,
+        }
+    }
+
+    pub fn title(self, n: u64) -> String {
+        let count = n.to_string();
+        match self {
+            Group::Added => i18n_f("Added ({})", &[&count]),
+            Group::Modified => i18n_f("Modified ({})", &[&count]),
+            Group::Deleted => i18n_f("Deleted ({})", &[&count]),
+            Group::Replaced => i18n_f("Replaced ({})", &[&count]),
+        }
+    }
+
+    fn word(self) -> String {
+        match self {
+            Group::Added => i18n("Added"),
+            Group::Modified => i18n("Modified"),
+            Group::Deleted => i18n("Deleted"),
+            Group::Replaced => i18n("Replaced"),
+        }
+    }
+}
+
+/// The changes grouped, keeping each change's index in the diff.
+pub fn group_changes(changes: &[Change]) -> Vec<(Group, Vec<usize>)> {
+    [
+        Group::Added,
+        Group::Modified,
+        Group::Deleted,
+        Group::Replaced,
+    ]
+    .into_iter()
+    .map(|g| {
+        let members = changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| Group::of(c.change) == g)
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>();
+        (g, members)
+    })
+    .filter(|(_, m)| !m.is_empty())
+    .collect()
+}
+
+/// "Apply 12 changes to /usr".
+pub fn summary(n: u64, path: &str) -> String {
+    ni18n_f(
+        "Apply {} change to {}",
+        "Apply {} changes to {}",
+        n,
+        &[&n.to_string(), path],
+    )
+}
+
+/// How a line of a unified diff is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Header,
+    Hunk,
+    Added,
+    Removed,
+    Context,
+}
+
+pub fn line_kind(line: &str) -> LineKind {
+    if line.starts_with("+++") || line.starts_with("---") {
+        LineKind::Header
+    } else if line.starts_with("@@") {
+        LineKind::Hunk
+    } else if line.starts_with('+') {
+        LineKind::Added
+    } else if line.starts_with('-') {
+        LineKind::Removed
+    } else {
+        LineKind::Context
+    }
+}
+
+/// What the text view shows for a change that has no patch.
+pub fn change_text(c: &Change) -> String {
+    let size = |s: Option<u64>| s.map_or_else(|| "?".to_owned(), |s| s.to_string());
+    let mut text = match c.change {
+        ChangeKind::Added => i18n_f("New {}: {} bytes.", &[c.kind.as_str(), &size(c.new_size)]),
+        ChangeKind::Deleted => i18n_f("The {} is deleted.", &[c.kind.as_str()]),
+        ChangeKind::Replaced => i18n_f(
+            "Replaced: {} → {}.",
+            &[c.old_type.map_or("?", |t| t.as_str()), c.kind.as_str()],
+        ),
+        ChangeKind::Metadata => i18n("Only its metadata changes."),
+        ChangeKind::Modified if c.binary => i18n_f(
+            "Binary content: {} → {} bytes.",
+            &[&size(c.old_size), &size(c.new_size)],
+        ),
+        ChangeKind::Modified => i18n("The content changes."),
+    };
+    if let Some(detail) = &c.detail {
+        text.push('\n');
+        text.push_str(detail);
+    }
+    text
+}
+
+#[derive(Debug)]
+pub enum ReviewInput {
+    Open(Box<LayerInfo>),
+    Select(usize),
+    Commit,
+    Close,
+}
+
+#[derive(Debug)]
+pub enum ReviewOutput {
+    /// Commit this layer (the user saw `count` changes).
+    Commit {
+        id: String,
+        path: String,
+        count: usize,
+    },
+    /// The diff could not be read.
+    Failed(AlmostError),
+}
+
+#[derive(Debug)]
+pub enum ReviewCmd {
+    Loaded(String, Result<Diff, AlmostError>),
+}
+
+pub struct Review {
+    almost: Arc<Almost>,
+    layer: Option<LayerInfo>,
+    diff: Option<Diff>,
+    loading: bool,
+    selected: Option<usize>,
+    /// The list must be rebuilt.
+    fresh: bool,
+}
+
+impl Review {
+    /// Whether the Commit button may be pressed.
+    pub fn can_commit(&self) -> bool {
+        !self.loading && self.diff.as_ref().is_some_and(|d| !d.changes.is_empty())
+    }
+}
+
+pub struct ReviewWidgets {
+    title: adw::WindowTitle,
+    summary: gtk::Label,
+    counts: gtk::Label,
+    list: gtk::ListBox,
+    /// For each row of the list, the change it shows (None: a heading).
+    row_changes: Vec<Option<usize>>,
+    buffer: gtk::TextBuffer,
+    commit: gtk::Button,
+    stack: gtk::Stack,
+}
+
+impl Component for Review {
+    type Init = (Arc<Almost>, gtk::Window);
+    type Input = ReviewInput;
+    type Output = ReviewOutput;
+    type CommandOutput = ReviewCmd;
+    type Root = adw::Window;
+    type Widgets = ReviewWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::Window::builder()
+            .modal(true)
+            .default_width(920)
+            .default_height(640)
+            .hide_on_close(true)
+            .build()
+    }
+
+    fn init(
+        (almost, parent): Self::Init,
+        window: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        window.set_transient_for(Some(&parent));
+        window.set_title(Some(&i18n("Review Changes")));
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        let header = adw::HeaderBar::builder()
+            .show_end_title_buttons(false)
+            .build();
+        let title = adw::WindowTitle::new(&i18n("Review Changes"), "");
+        header.set_title_widget(Some(&title));
+        let cancel = gtk::Button::with_mnemonic(&i18n("_Cancel"));
+        name(&cancel, &i18n("Cancel"));
+        let s = sender.clone();
+        cancel.connect_clicked(move |_| s.input(ReviewInput::Close));
+        header.pack_start(&cancel);
+        let commit = gtk::Button::with_mnemonic(&i18n("_Commit"));
+        commit.add_css_class("destructive-action");
+        commit.set_sensitive(false);
+        name(&commit, &i18n("Commit"));
+        let s = sender.clone();
+        commit.connect_clicked(move |_| s.input(ReviewInput::Commit));
+        header.pack_end(&commit);
+        content.append(&header);
+
+        let top = gtk::Box::builder()
+            .orientation(gtk::Orientation::Vertical)
+            .spacing(4)
+            .margin_top(12)
+            .margin_bottom(12)
+            .margin_start(18)
+            .margin_end(18)
+            .build();
+        let summary = gtk::Label::builder().xalign(0.0).wrap(true).build();
+        summary.add_css_class("title-3");
+        let counts = gtk::Label::builder().xalign(0.0).wrap(true).build();
+        counts.add_css_class("dim-label");
+        top.append(&summary);
+        top.append(&counts);
+        content.append(&top);
+
+        let list = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::Single)
+            .build();
+        list.add_css_class("navigation-sidebar");
+        name(&list, &i18n("Changes"));
+        let list_scroll = gtk::ScrolledWindow::builder()
+            .child(&list)
+            .hscrollbar_policy(gtk::PolicyType::Never)
+            .width_request(300)
+            .build();
+        let text = gtk::TextView::builder()
+            .editable(false)
+            .cursor_visible(false)
+            .monospace(true)
+            .wrap_mode(gtk::WrapMode::None)
+            .left_margin(12)
+            .right_margin(12)
+            .top_margin(12)
+            .bottom_margin(12)
+            .build();
+        name(&text, &i18n("Difference of the selected file"));
+        let buffer = text.buffer();
+        for tag in [
+            gtk::TextTag::builder()
+                .name("added")
+                .foreground("#26a269")
+                .paragraph_background("rgba(38,162,105,0.12)")
+                .build(),
+            gtk::TextTag::builder()
+                .name("removed")
+                .foreground("#c01c28")
+                .paragraph_background("rgba(192,28,40,0.12)")
+                .build(),
+            gtk::TextTag::builder()
+                .name("hunk")
+                .foreground("#1c71d8")
+                .build(),
+            gtk::TextTag::builder().name("header").weight(700).build(),
+        ] {
+            buffer.tag_table().add(&tag);
+        }
+        let text_scroll = gtk::ScrolledWindow::builder()
+            .child(&text)
+            .hexpand(true)
+            .build();
+        let paned = gtk::Paned::builder()
+            .orientation(gtk::Orientation::Horizontal)
+            .start_child(&list_scroll)
+            .end_child(&text_scroll)
+            .shrink_start_child(false)
+            .resize_start_child(false)
+            .position(320)
+            .vexpand(true)
+            .build();
+        let spinner = gtk::Spinner::builder()
+            .spinning(true)
+            .width_request(32)
+            .height_request(32)
+            .halign(gtk::Align::Center)
+            .valign(gtk::Align::Center)
+            .build();
+        name(&spinner, &i18n("Reading the changes"));
+        let stack = gtk::Stack::new();
+        stack.add_named(&spinner, Some("loading"));
+        stack.add_named(&paned, Some("changes"));
+        content.append(&gtk::Separator::new(gtk::Orientation::Horizontal));
+        content.append(&stack);
+        window.set_content(Some(&content));
+
+        let s = sender.clone();
+        list.connect_row_selected(move |_, row| {
+            if let Some(row) = row {
+                s.input(ReviewInput::Select(row.index() as usize));
+            }
+        });
+        let s = sender.clone();
+        list.connect_row_activated(move |_, row| {
+            s.input(ReviewInput::Select(row.index() as usize));
+        });
+        let s = sender.clone();
+        window.connect_close_request(move |_| {
+            s.input(ReviewInput::Close);
+            gtk::glib::Propagation::Proceed
+        });
+
+        let widgets = ReviewWidgets {
+            title,
+            summary,
+            counts,
+            list,
+            row_changes: Vec::new(),
+            buffer,
+            commit,
+            stack,
+        };
+        let model = Review {
+            almost,
+            layer: None,
+            diff: None,
+            loading: false,
+            selected: None,
+            fresh: false,
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update_with_view(
+        &mut self,
+        widgets: &mut ReviewWidgets,
+        msg: ReviewInput,
+        sender: ComponentSender<Self>,
+        root: &Self::Root,
+    ) {
+        self.fresh = false;
+        match msg {
+            ReviewInput::Open(layer) => {
+                let id = layer.meta.id.clone();
+                self.layer = Some(*layer);
+                self.diff = None;
+                self.loading = true;
+                self.selected = None;
+                self.fresh = true;
+                let almost = self.almost.clone();
+                sender.spawn_oneshot_command(move || {
+                    let diff = almost.diff(&id);
+                    ReviewCmd::Loaded(id, diff)
+                });
+                root.present();
+            }
+            ReviewInput::Select(row) => {
+                self.selected = widgets.row_changes.get(row).copied().flatten();
+            }
+            ReviewInput::Commit => {
+                if self.can_commit()
+                    && let (Some(layer), Some(diff)) = (&self.layer, &self.diff)
+                {
+                    let _ = sender.output(ReviewOutput::Commit {
+                        id: layer.meta.id.clone(),
+                        path: layer.meta.path.display().to_string(),
+                        count: diff.changes.len(),
+                    });
+                    self.layer = None;
+                    root.set_visible(false);
+                }
+            }
+            ReviewInput::Close => {
+                self.layer = None;
+                self.diff = None;
+                root.set_visible(false);
+            }
+        }
+        self.draw(widgets);
+    }
+
+    fn update_cmd_with_view(
+        &mut self,
+        widgets: &mut ReviewWidgets,
+        cmd: ReviewCmd,
+        sender: ComponentSender<Self>,
+        root: &Self::Root,
+    ) {
+        let ReviewCmd::Loaded(id, result) = cmd;
+        if self.layer.as_ref().map(|l| &l.meta.id) != Some(&id) {
+            return; // closed meanwhile, or another layer opened
+        }
+        self.loading = false;
+        self.fresh = true;
+        match result {
+            Ok(diff) => {
+                self.selected = (!diff.changes.is_empty()).then_some(0);
+                self.diff = Some(diff);
+            }
+            Err(e) => {
+                self.layer = None;
+                root.set_visible(false);
+                let _ = sender.output(ReviewOutput::Failed(e));
+            }
+        }
+        self.draw(widgets);
+    }
+}
+
+impl Review {
+    fn draw(&self, w: &mut ReviewWidgets) {
+        let path = self
+            .layer
+            .as_ref()
+            .map(|l| l.meta.path.display().to_string())
+            .unwrap_or_default();
+        w.title.set_subtitle(&path);
+        w.stack
+            .set_visible_child_name(if self.loading { "loading" } else { "changes" });
+        w.commit.set_sensitive(self.can_commit());
+        if self.fresh {
+            while let Some(row) = w.list.row_at_index(0) {
+                w.list.remove(&row);
+            }
+            w.row_changes.clear();
+            let changes = self.diff.as_ref().map_or(&[][..], |d| &d.changes[..]);
+            w.summary.set_label(&if self.loading {
+                i18n("Reading the changes…")
+            } else if changes.is_empty() {
+                i18n("This layer changes nothing")
+            } else {
+                summary(changes.len() as u64, &path)
+            });
+            let groups = group_changes(changes);
+            w.counts.set_label(
+                &groups
+                    .iter()
+                    .map(|(g, m)| g.title(m.len() as u64))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            );
+            let mut first_change_row = None;
+            for (group, members) in &groups {
+                let heading = gtk::Label::builder()
+                    .label(group.title(members.len() as u64))
+                    .xalign(0.0)
+                    .margin_top(8)
+                    .build();
+                heading.add_css_class("heading");
+                let row = gtk::ListBoxRow::builder()
+                    .child(&heading)
+                    .selectable(false)
+                    .activatable(false)
+                    .build();
+                w.list.append(&row);
+                w.row_changes.push(None);
+                for &i in members {
+                    let change = &changes[i];
+                    let label = gtk::Label::builder()
+                        .label(&change.path)
+                        .xalign(0.0)
+                        .ellipsize(gtk::pango::EllipsizeMode::Start)
+                        .build();
+                    let row = gtk::ListBoxRow::builder().child(&label).build();
+                    row.set_tooltip_text(Some(&change.path));
+                    name(&row, &i18n_f("{}: {}", &[&group.word(), &change.path]));
+                    w.list.append(&row);
+                    if first_change_row.is_none() {
+                        first_change_row = Some(row.clone());
+                    }
+                    w.row_changes.push(Some(i));
+                }
+            }
+            if let Some(row) = first_change_row {
+                w.list.select_row(Some(&row));
+            }
+        }
+        let change = self
+            .diff
+            .as_ref()
+            .zip(self.selected)
+            .and_then(|(d, i)| d.changes.get(i));
+        w.buffer.set_text("");
+        let Some(change) = change else { return };
+        let mut end = w.buffer.end_iter();
+        w.buffer
+            .insert_with_tags_by_name(&mut end, &format!("{}\n\n", change.path), &["header"]);
+        match &change.patch {
+            Some(patch) => {
+                for line in patch.split_inclusive('\n') {
+                    let tag = match line_kind(line) {
+                        LineKind::Header => Some("header"),
+                        LineKind::Hunk => Some("hunk"),
+                        LineKind::Added => Some("added"),
+                        LineKind::Removed => Some("removed"),
+                        LineKind::Context => None,
+                    };
+                    let mut end = w.buffer.end_iter();
+                    match tag {
+                        Some(tag) => w.buffer.insert_with_tags_by_name(&mut end, line, &[tag]),
+                        None => w.buffer.insert(&mut end, line),
+                    }
+                }
+            }
+            None => {
+                let mut end = w.buffer.end_iter();
+                w.buffer.insert(&mut end, &change_text(change));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use almost_core::layer::entry::EntryType;
+
+    fn change(path: &str, kind: ChangeKind) -> Change {
+        Change {
+            path: path.into(),
+            change: kind,
+            kind: EntryType::File,
+            old_type: None,
+            old_size: Some(3),
+            new_size: Some(5),
+            old_hash: None,
+            new_hash: None,
+            detail: None,
+            binary: false,
+            patch: None,
+        }
+    }
+
+    #[test]
+    fn changes_are_grouped_with_metadata_under_modified() {
+        let changes = vec![
+            change("/usr/d", ChangeKind::Deleted),
+            change("/usr/a", ChangeKind::Added),
+            change("/usr/m", ChangeKind::Metadata),
+            change("/usr/c", ChangeKind::Modified),
+        ];
+        assert_eq!(
+            group_changes(&changes),
+            vec![
+                (Group::Added, vec![1]),
+                (Group::Modified, vec![2, 3]),
+                (Group::Deleted, vec![0]),
+            ]
+        );
+        assert_eq!(Group::Modified.title(2), "Modified (2)");
+    }
+
+    #[test]
+    fn the_summary_says_what_commit_does() {
+        assert_eq!(summary(12, "/usr"), "Apply 12 changes to /usr");
+        assert_eq!(summary(1, "/usr/share"), "Apply 1 change to /usr/share");
+    }
+
+    #[test]
+    fn diff_lines_are_classified() {
+        assert_eq!(line_kind("--- a/usr/x"), LineKind::Header);
+        assert_eq!(line_kind("+++ b/usr/x"), LineKind::Header);
+        assert_eq!(line_kind("@@ -1 +1 @@"), LineKind::Hunk);
+        assert_eq!(line_kind("+new"), LineKind::Added);
+        assert_eq!(line_kind("-old"), LineKind::Removed);
+        assert_eq!(line_kind(" same"), LineKind::Context);
+    }
+
+    #[test]
+    fn a_change_without_patch_is_described() {
+        assert_eq!(
+            change_text(&change("/a", ChangeKind::Added)),
+            "New file: 5 bytes."
+        );
+        assert_eq!(
+            change_text(&change("/a", ChangeKind::Deleted)),
+            "The file is deleted."
+        );
+        let mut bin = change("/a", ChangeKind::Modified);
+        bin.binary = true;
+        bin.detail = Some("mode 0644 → 0755".into());
+        assert_eq!(
+            change_text(&bin),
+            "Binary content: 3 → 5 bytes.\nmode 0644 → 0755"
+        );
+    }
+
+    #[test]
+    fn commit_needs_a_loaded_non_empty_diff() {
+        let mut r = Review {
+            almost: Arc::new(Almost {
+                exe: "/x".into(),
+                root: None,
+                is_root: true,
+            }),
+            layer: None,
+            diff: None,
+            loading: true,
+            selected: None,
+            fresh: false,
+        };
+        assert!(!r.can_commit());
+        r.loading = false;
+        r.diff = Some(Diff {
+            id: "a".into(),
+            path: "/usr".into(),
+            changes: vec![],
+        });
+        assert!(!r.can_commit());
+        r.diff
+            .as_mut()
+            .unwrap()
+            .changes
+            .push(change("/usr/a", ChangeKind::Added));
+        assert!(r.can_commit());
+    }
+}

@@ -1,0 +1,528 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Drives the real almost-panel window through AT-SPI, as a user would:
+finds widgets by their accessible names, presses and toggles them, and
+checks both what the window says and what happened in the sandbox root
+(lsattr, the config file, the committed tree). One log and one screenshot
+per scenario under --results. Started by tests/gui/run.sh, never alone:
+it needs the sandbox that script makes."""
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+import gi
+
+gi.require_version("Atspi", "2.0")
+from gi.repository import Atspi  # noqa: E402
+
+ARGS = None
+PANEL = None
+LOG = None
+
+
+class Failure(Exception):
+    pass
+
+
+def log(*parts):
+    line = " ".join(str(p) for p in parts)
+    print(line, flush=True)
+    if LOG:
+        LOG.write(line + "\n")
+        LOG.flush()
+
+
+# --- the panel process ---------------------------------------------------------
+
+def start_panel(env_extra=None):
+    global PANEL
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    for attempt in range(2):
+        out = open(os.path.join(ARGS.results, "panel.log"), "a")
+        env.setdefault("RUST_LOG", "almost_panel=debug")
+        argv = [ARGS.panel, "--root", ARGS.root]
+        if os.environ.get("ALMOST_GUI_GDB"):
+            # For crashes: a backtrace of every thread lands in panel.log.
+            argv = ["gdb", "-q", "-batch", "-ex", "run", "-ex", "thread apply all bt 25",
+                    "--args", *argv]
+        PANEL = subprocess.Popen(argv, env=env,
+                                 stdout=out, stderr=subprocess.STDOUT)
+        with open(ARGS.pid_file, "w") as f:
+            f.write(str(PANEL.pid))
+        try:
+            # About 2 runs in 50 fail to open a fresh display: retry once.
+            return wait_for(lambda: PANEL.poll() is None and find_app(), 20, "the panel's window")
+        except Failure:
+            if attempt == 1 or PANEL.poll() is None:
+                raise
+            log("the panel exited early; starting it again")
+
+
+def stop_panel():
+    global PANEL
+    if PANEL and PANEL.poll() is None:
+        PANEL.send_signal(signal.SIGTERM)
+        try:
+            PANEL.wait(10)
+        except subprocess.TimeoutExpired:
+            PANEL.kill()
+            PANEL.wait()
+    PANEL = None
+
+
+# --- the accessibility tree ------------------------------------------------------
+
+def find_app():
+    desktop = Atspi.get_desktop(0)
+    for i in range(desktop.get_child_count()):
+        app = desktop.get_child_at_index(i)
+        if app is None:
+            continue
+        try:
+            if app.get_process_id() == PANEL.pid or (
+                    os.environ.get("ALMOST_GUI_GDB") and name(app) == "almost-panel"):
+                return app
+        except Exception:
+            continue
+    return None
+
+
+def walk(node, depth=0, limit=60):
+    if node is None or depth > limit:
+        return
+    yield node
+    try:
+        n = node.get_child_count()
+    except Exception:
+        return
+    for i in range(n):
+        try:
+            child = node.get_child_at_index(i)
+        except Exception:
+            continue
+        yield from walk(child, depth + 1, limit)
+
+
+def shown(node):
+    try:
+        return node.get_extents(Atspi.CoordType.WINDOW).width > 0
+    except Exception:
+        return False
+
+
+def role(node):
+    try:
+        return node.get_role_name()
+    except Exception:
+        return ""
+
+
+def name(node):
+    try:
+        return node.get_name() or ""
+    except Exception:
+        return ""
+
+
+def text_of(node):
+    try:
+        t = node.get_text_iface() if hasattr(node, "get_text_iface") else None
+        if t is None:
+            return ""
+        return Atspi.Text.get_text(node, 0, Atspi.Text.get_character_count(node))
+    except Exception:
+        return ""
+
+
+def find_all(roles, pattern, root=None, visible=True):
+    app = root or find_app()
+    if app is None:
+        return []
+    rx = re.compile(pattern)
+    found = []
+    for node in walk(app):
+        if roles and role(node) not in roles:
+            continue
+        if not (rx.search(name(node)) or (role(node) == "label" and rx.search(text_of(node)))):
+            continue
+        if visible and not shown(node):
+            continue
+        found.append(node)
+    return found
+
+
+def wait_for(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise Failure(f"timed out after {timeout} s waiting for {what}")
+        # Not faster: every look walks the tree, and GTK 4.8 answers
+        # fewer questions about widgets that are going away that way.
+        time.sleep(0.25)
+
+
+def find(roles, pattern, timeout=10, root=None):
+    return wait_for(lambda: (find_all(roles, pattern, root) or [None])[0], timeout,
+                    f"{'/'.join(roles) or 'any'} {pattern!r}")
+
+
+BUTTON = ["push button", "toggle button"]
+SWITCH = ["switch", "check box", "toggle button"]
+LABEL = ["label"]
+
+
+def act(node, names=("click", "toggle", "activate", "press")):
+    for i in range(node.get_n_actions()):
+        if node.get_action_name(i) in names:
+            node.do_action(i)
+            return
+    raise Failure(f"{role(node)} {name(node)!r} has no action among {names}")
+
+
+def press(pattern, timeout=10, root=None):
+    button = find(BUTTON, pattern, timeout, root)
+    log("press", repr(name(button)))
+    act(button)
+
+
+def sees(pattern, timeout=10):
+    node = find(LABEL, pattern, timeout)
+    log("sees", repr(text_of(node) or name(node)))
+    return node
+
+
+def checked(node):
+    return node.get_state_set().contains(Atspi.StateType.CHECKED)
+
+
+def dialogs(pattern=""):
+    app = find_app()
+    rx = re.compile(pattern)
+    out = []
+    for i in range(app.get_child_count()):
+        child = app.get_child_at_index(i)
+        if child is None:
+            continue
+        if role(child) in ("dialog", "frame", "window", "alert") and shown(child) and rx.search(name(child)):
+            out.append(child)
+    return out
+
+
+def dump(path):
+    with open(path, "w") as f:
+        for node in walk(find_app()):
+            depth = 0
+            p = node
+            while p is not None and depth < 80:
+                try:
+                    p = p.get_parent()
+                except Exception:
+                    break
+                depth += 1
+            acts = []
+            try:
+                acts = [node.get_action_name(i) for i in range(node.get_n_actions())]
+            except Exception:
+                pass
+            f.write(f"{'  ' * depth}{role(node)} {name(node)!r} {text_of(node)!r} "
+                    f"shown={shown(node)} actions={acts}\n")
+
+
+# --- the sandbox -------------------------------------------------------------------
+
+def host(path):
+    return os.path.join(ARGS.root, path.lstrip("/"))
+
+
+def immutable(path):
+    out = subprocess.run(["lsattr", "-d", host(path)], capture_output=True, text=True, check=True)
+    return "i" in out.stdout.split()[0]
+
+
+def almost(*args):
+    return subprocess.run([ARGS.almost, "--root", ARGS.root, *args],
+                          capture_output=True, text=True)
+
+
+def screenshot(label):
+    path = os.path.join(ARGS.results, f"{label}.png")
+    subprocess.run(["import", "-window", "root", path], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log("screenshot", path)
+
+
+# --- scenarios -----------------------------------------------------------------------
+
+def scenario_startup():
+    sees(r"^System files are protected$", 20)
+    find(SWITCH, r"Protect system files")
+    find(LABEL, r"Layers")
+    dump(os.path.join(ARGS.results, "startup-tree.txt"))
+
+
+def scenario_protection():
+    switch = find(SWITCH, r"Protect system files", 20)
+    wait_for(lambda: checked(switch), 10, "the switch to show protected")
+    assert immutable("/usr/include/fake.h"), "the sandbox should start locked"
+    log("toggle the switch off")
+    act(switch)
+    wait_for(lambda: not immutable("/usr/include/fake.h"), 30, "lsattr to show the flag cleared")
+    wait_for(lambda: not checked(switch), 10, "the switch to show unprotected")
+    sees(r"^System files are unprotected$", 10)
+    screenshot("protection-off")
+    log("toggle the switch on")
+    act(switch)
+    wait_for(lambda: immutable("/usr/include/fake.h"), 30, "lsattr to show the flag set")
+    wait_for(lambda: checked(switch), 10, "the switch to show protected")
+    sees(r"^System files are protected$", 10)
+
+
+def scenario_outside():
+    switch = find(SWITCH, r"Protect system files", 20)
+    wait_for(lambda: checked(switch), 10, "the switch to show protected")
+    log("unlock from a terminal")
+    r = almost("unlock", "--yes")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not checked(switch), 8, "the switch to follow the terminal")
+    sees(r"^System files are unprotected$", 2)
+    log("lock from a terminal")
+    r = almost("lock")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: checked(switch), 8, "the switch to follow the terminal")
+    sees(r"^System files are protected$", 2)
+    log("a new layer made in a terminal shows up")
+    r = almost("layer", "new", "/usr/include")
+    assert r.returncode == 0, r.stderr
+    find(BUTTON, r"Review the layer over /usr/include$", 8)
+    r = almost("layer", "discard", "--yes", r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/include$"), 8,
+             "the discarded layer to go")
+
+
+KEYS = {"Tab": 0xFF09, "Down": 0xFF54, "Up": 0xFF52, "Return": 0xFF0D, "space": 0x20,
+        "Escape": 0xFF1B}
+
+
+def key(name):
+    Atspi.generate_keyboard_event(KEYS[name], None, Atspi.KeySynthType.SYM)
+    time.sleep(0.05)
+
+
+def focused(node):
+    return node.get_state_set().contains(Atspi.StateType.FOCUSED)
+
+
+def focus_by_tab(node, limit=40):
+    """Keyboard focus cannot be asked for through AT-SPI here: Tab to it."""
+    for _ in range(limit):
+        if focused(node):
+            return
+        key("Tab")
+        time.sleep(0.1)
+    raise Failure(f"Tab never reached {name(node)!r}")
+
+
+def config_text():
+    with open(host("/etc/almost/almost.toml")) as f:
+        return f.read()
+
+
+def scenario_startup_mode():
+    combo = find(["combo box"], r"Mode at startup", 20)
+    wait_for(lambda: 'default_mode = "locked"' in config_text(), 2, "the initial config")
+    focus_by_tab(combo)
+    log("open the combo with the keyboard, pick the next entry (Unprotected)")
+    key("space")
+    time.sleep(0.5)
+    key("Down")
+    key("Return")
+    wait_for(lambda: 'default_mode = "unlocked"' in config_text(), 15,
+             "default_mode = unlocked in the config file")
+    find(LABEL, r"^Unprotected$", 10)
+    screenshot("startup-mode-unprotected")
+    log("config now:", config_text().strip().splitlines()[1])
+    log("and back to Protected")
+    focus_by_tab(combo)
+    key("space")
+    time.sleep(0.5)
+    key("Up")
+    key("Return")
+    wait_for(lambda: 'default_mode = "locked"' in config_text(), 15,
+             "default_mode = locked in the config file")
+    assert "# Mode applied at boot" in config_text(), "the comment of the file is kept"
+
+
+def review_dialog():
+    return wait_for(lambda: (dialogs(r"Review Changes") or [None])[0], 10, "the review dialog")
+
+
+def select_row(row):
+    try:
+        act(row, ("activate", "select", "click"))
+        return
+    except Failure:
+        pass
+    parent = row.get_parent()
+    Atspi.Selection.select_child(parent, row.get_index_in_parent())
+
+
+def scenario_review_commit():
+    press(r"Review the layer over /usr/share", 20)
+    dialog = review_dialog()
+    sees(r"^Apply 3 changes to /usr/share$", 20)
+    for kind, path in (("Added", "added.txt"), ("Modified", "modify.txt"), ("Deleted", "deleteme.txt")):
+        find(["list item"], rf"^{kind}: /usr/share/doc/{path}", 5, dialog)
+        log("listed:", kind, path)
+    text = find(["text"], r"Difference of the selected file", 5, dialog)
+    select_row(find(["list item"], r"^Modified: /usr/share/doc/modify.txt", 5, dialog))
+    wait_for(lambda: "+TWO" in text_of(text) and "-two" in text_of(text), 10,
+             "the text diff of modify.txt")
+    log("diff shown:", text_of(text).replace("\n", " | "))
+    screenshot("review-dialog")
+    press(r"^_?Commit( Commit)?$", 5, dialog)
+    wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/share$"), 30,
+             "the layer row to go")
+    wait_for(lambda: os.path.exists(host("/usr/share/doc/added.txt")), 5, "added.txt in the tree")
+    with open(host("/usr/share/doc/added.txt")) as f:
+        assert f.read() == "hello from the layer\n"
+    with open(host("/usr/share/doc/modify.txt")) as f:
+        assert f.read() == "one\nTWO\nthree\nfour\nfive\n"
+    assert not os.path.exists(host("/usr/share/doc/deleteme.txt")), "deleteme.txt is deleted"
+    assert immutable("/usr/share/doc/added.txt"), "the committed tree is protected again"
+    find(BUTTON, r"Undo last commit", 10)
+    log("the tree has the three changes, protected again; Undo is offered")
+
+
+def scenario_discard():
+    press(r"Discard the layer over /usr/lib", 20)
+    dialog = wait_for(lambda: (dialogs(r"Discard") or [None])[0], 10, "the confirmation")
+    screenshot("discard-confirm")
+    press(r"^_?Discard( Discard)?$", 5, dialog)
+    wait_for(lambda: not find_all(BUTTON, r"Discard the layer over /usr/lib$"), 30,
+             "the layer row to go")
+    assert not os.path.exists(host("/usr/lib/fake/discarded.so")), "nothing of the layer landed"
+    assert os.path.exists(host("/usr/lib/fake/lib1.so"))
+    wait_for(lambda: immutable("/usr/lib/fake/lib1.so"), 10, "the covered tree protected again")
+    out = almost("layer", "list")
+    assert "/usr/lib " not in out.stdout, out.stdout
+
+
+def scenario_busy_error():
+    press(r"Commit the layer over /usr/bin", 20)
+    dialog = review_dialog()
+    sees(r"^Apply 1 change to /usr/bin$", 20)
+    press(r"^_?Commit( Commit)?$", 5, dialog)
+    error = wait_for(lambda: (dialogs(r"In Use") or [None])[0], 30, "the error dialog")
+    sees(r"sleep", 5)
+    screenshot("busy-error")
+    press(r"^_?Close( Close)?$", 5, error)
+    find(BUTTON, r"Review the layer over /usr/bin", 10)
+    assert not os.path.exists(host("/usr/bin/other")) or True
+
+
+def scenario_bad_config():
+    good = config_text()
+    try:
+        with open(host("/etc/almost/almost.toml"), "w") as f:
+            f.write('default_mode = "sometimes"\n')
+        error = wait_for(lambda: (dialogs(r"Invalid Configuration") or [None])[0], 10,
+                         "the error dialog about the config")
+        sees(r"almost.toml", 5)
+        screenshot("bad-config")
+        press(r"^_?Close( Close)?$", 5, error)
+    finally:
+        with open(host("/etc/almost/almost.toml"), "w") as f:
+            f.write(good)
+    sees(r"^System files are protected$", 10)
+
+
+def scenario_french():
+    stop_panel()
+    start_panel({"LANGUAGE": "fr", "LANG": "C.UTF-8"})
+    sees(r"^Les fichiers système sont protégés$", 20)
+    find(SWITCH, r"Protéger les fichiers système", 5)
+    find(LABEL, r"^Calques$", 5)
+    find(["combo box"], r"Mode au démarrage", 5)
+    screenshot("french-window")
+    stop_panel()
+    start_panel()
+
+
+def scenario_explore():
+    dump(os.path.join(ARGS.results, "tree.txt"))
+
+
+SCENARIOS = {
+    "startup": scenario_startup,
+    "protection": scenario_protection,
+    "outside": scenario_outside,
+    "startup_mode": scenario_startup_mode,
+    "review_commit": scenario_review_commit,
+    "discard": scenario_discard,
+    "busy_error": scenario_busy_error,
+    "bad_config": scenario_bad_config,
+    "french": scenario_french,
+    "explore": scenario_explore,
+}
+
+
+def main():
+    global ARGS, LOG
+    p = argparse.ArgumentParser()
+    p.add_argument("--root", required=True)
+    p.add_argument("--panel", required=True)
+    p.add_argument("--almost", required=True)
+    p.add_argument("--results", required=True)
+    p.add_argument("--pid-file", required=True)
+    p.add_argument("scenarios", nargs="*")
+    ARGS = p.parse_args()
+    names = ARGS.scenarios or [n for n in SCENARIOS if n != "explore"]
+    passed = failed = 0
+    try:
+        start_panel()
+        for n in names:
+            LOG = open(os.path.join(ARGS.results, f"{n}.log"), "w")
+            log(f"== {n}")
+            started = time.monotonic()
+            try:
+                if PANEL is None or PANEL.poll() is not None:
+                    if PANEL is not None:
+                        log(f"the panel had exited with status {PANEL.returncode}: starting it again")
+                    start_panel()
+                SCENARIOS[n]()
+                log(f"PASS {n} ({time.monotonic() - started:.1f} s)")
+                passed += 1
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                log(f"FAIL {n}: {e}")
+                log(traceback.format_exc())
+                failed += 1
+                try:
+                    dump(os.path.join(ARGS.results, f"{n}-tree.txt"))
+                except Exception:  # noqa: BLE001
+                    pass
+            finally:
+                screenshot(n)
+                LOG.close()
+                LOG = None
+    finally:
+        stop_panel()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# End-to-end GUI tests of almost-panel (run as root): builds the panel and
+# `almost`, makes a throwaway ext4 loop image in a private mount namespace,
+# fills it with a small fake /usr, locks it, makes layers with changes,
+# starts Xvfb and a session bus, and lets tests/gui/driver.py drive the real
+# window through AT-SPI as a user would. Every `almost` call and the panel
+# itself get --root: the machine's own system is never touched.
+#
+# Usage: sudo tests/gui/run.sh [SCENARIO...]   (default: all)
+# Results (a log and a screenshot per scenario): $RESULTS, by default
+# target/gui-results/.
+
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RESULTS=${RESULTS:-$SRC/target/gui-results}
+
+die() {
+    echo "run.sh: error: $*" >&2
+    exit 1
+}
+
+[[ $EUID -eq 0 ]] || die "this needs root (the sandbox is a loop mount): sudo $0"
+
+# A private mount namespace: the loop mount and the layers' overlays are
+# invisible to the rest of the machine and vanish with this script.
+# The token holds this PID (unchanged across exec) and the namespace we
+# came from, so an inherited value never matches.
+ns=$(readlink /proc/self/ns/mnt)
+if [[ ${ALMOST_GUI_NS:-} != "$$:"* || ${ALMOST_GUI_NS#*:} == "$ns" ]]; then
+    if [[ -z ${ALMOST_GUI_BUILT:-} ]]; then
+        command -v cargo >/dev/null || PATH="$HOME/.cargo/bin:$PATH"
+        (cd "$SRC" && cargo build --quiet -p almost-helper -p almost-panel) || die "build failed"
+        export ALMOST_GUI_BUILT=1
+    fi
+    export ALMOST_GUI_NS="$$:$ns"
+    exec unshare --mount --propagation private -- "$BASH" "$(readlink -f "$0")" "$@"
+fi
+unset ALMOST_GUI_NS
+[[ $(readlink /proc/self/ns/mnt) != "$(readlink /proc/1/ns/mnt)" ]] ||
+    die "not in a private mount namespace"
+
+ALMOST=$SRC/target/debug/almost
+PANEL=$SRC/target/debug/almost-panel
+[[ -x $ALMOST && -x $PANEL ]] || die "missing $ALMOST or $PANEL"
+
+DIR=$(mktemp -d /var/tmp/almost-gui.XXXXXX)
+IMG=$DIR/fs.img
+R=$DIR/root
+XVFB_PID=''
+HOLDER_PID=''
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    set +e
+    if [[ -f $DIR/panel.pid ]]; then
+        kill "$(cat "$DIR/panel.pid")" 2>/dev/null
+    fi
+    [[ -n $HOLDER_PID ]] && kill "$HOLDER_PID" 2>/dev/null
+    [[ -n $XVFB_PID ]] && kill "$XVFB_PID" 2>/dev/null
+    wait 2>/dev/null
+    if mountpoint -q "$R" 2>/dev/null; then
+        # Overlays (layers) first, deepest first, then the image.
+        findmnt -rn -o TARGET | grep -F "$R/" | sort -r | while read -r m; do
+            umount "$m" 2>/dev/null || umount -l "$m"
+        done
+        chattr -R -f -i "$R" 2>/dev/null
+        umount "$R" 2>/dev/null || umount -l "$R"
+    fi
+    local dev
+    for dev in $(losetup -n -O NAME -j "$IMG" 2>/dev/null); do losetup -d "$dev"; done
+    chattr -R -f -i "$DIR" 2>/dev/null
+    rm -rf --one-file-system "$DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+almost() { "$ALMOST" --root "$R" "$@"; }
+
+# --- the sandbox -----------------------------------------------------------
+truncate -s 256M "$IMG"
+mkfs.ext4 -q -F -L almost-gui "$IMG"
+mkdir "$R"
+mount -o loop "$IMG" "$R"
+[[ $(findmnt -n -o SOURCE --mountpoint "$R") == /dev/loop* ]] || die "sandbox is not a loop mount"
+
+mkdir -p "$R/etc/almost" "$R/usr/include" "$R/usr/bin" "$R/usr/lib/fake" "$R/usr/share/doc/fake" "$R/var/lib" "$R/run"
+cat >"$R/etc/almost/almost.toml" <<'TOML'
+# Mode applied at boot: "locked", "unlocked" or "keep"
+default_mode = "locked"
+paths = ["/usr"]
+exclude = []
+TOML
+for i in $(seq 1 120); do echo "library $i" >"$R/usr/lib/fake/lib$i.so"; done
+for i in $(seq 1 60); do echo "doc $i" >"$R/usr/share/doc/fake/page$i.txt"; done
+printf '#!/bin/sh\necho tool\n' >"$R/usr/bin/tool"
+chmod 755 "$R/usr/bin/tool"
+printf 'one\ntwo\nthree\nfour\n' >"$R/usr/share/doc/modify.txt"
+echo 'bye' >"$R/usr/share/doc/deleteme.txt"
+ln -s tool "$R/usr/bin/tool-link"
+echo "int fake;" >"$R/usr/include/fake.h"
+
+almost lock >/dev/null
+
+# Layer 1 over /usr/share: one deletion, one addition, one modification.
+L1=$(almost layer new /usr/share | tail -n1)
+rm "$R/usr/share/doc/deleteme.txt"
+echo 'hello from the layer' >"$R/usr/share/doc/added.txt"
+printf 'one\nTWO\nthree\nfour\nfive\n' >"$R/usr/share/doc/modify.txt"
+# Layer 2 over /usr/lib: to be discarded.
+L2=$(almost layer new /usr/lib | tail -n1)
+echo 'should never land' >"$R/usr/lib/fake/discarded.so"
+# Layer 3 over /usr/bin: held busy by a process, so its commit is refused.
+L3=$(almost layer new /usr/bin | tail -n1)
+echo 'new tool' >"$R/usr/bin/other"
+(cd "$R/usr/bin" && exec sleep 3600) &
+HOLDER_PID=$!
+echo "layers: $L1 (/usr/share) $L2 (/usr/lib) $L3 (/usr/bin), holder $HOLDER_PID"
+
+# --- the display and the session bus --------------------------------------
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp 5>"$DIR/display" 2>"$RESULTS/xvfb.log" &
+XVFB_PID=$!
+for _ in $(seq 1 100); do [[ -s $DIR/display ]] && break; sleep 0.1; done
+[[ -s $DIR/display ]] || die "Xvfb did not start"
+export DISPLAY=":$(head -n1 "$DIR/display")" GDK_BACKEND=x11 GSK_RENDERER=cairo
+export LANG=C.UTF-8
+unset LANGUAGE LC_ALL
+
+rc=0
+dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
+    /usr/bin/python3 "$SRC/tests/gui/driver.py" \
+    --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$RESULTS" \
+    --pid-file "$DIR/panel.pid" "$@" || rc=$?
+exit "$rc"
