@@ -149,8 +149,6 @@ pub struct AppState {
     pub polling: bool,
     /// The last poll error shown (shown once, not every two seconds).
     pub poll_error: Option<String>,
-    /// A commit made from this window, which "Undo last commit" reverts.
-    pub last_commit: Option<String>,
     /// The last status read, so that the report of a lock or unlock can
     /// update the window at once, without waiting for the next poll.
     pub status: Option<Status>,
@@ -186,17 +184,18 @@ impl AppState {
     }
 
     /// Records a finished act.
-    pub fn finish(&mut self, op: &Op, ok: bool) {
+    pub fn finish(&mut self) {
         self.busy = None;
-        match op {
-            Op::Commit { path, .. } if ok => {
-                self.last_commit =
-                    Some(i18n_f("Puts {} back as it was before the commit", &[path]));
-            }
-            Op::Undo if ok => self.last_commit = None,
-            _ => {}
-        }
     }
+}
+
+/// What "Undo last commit" says it does, when the status says there is a
+/// commit to undo (whoever made it: this window, another one, a terminal).
+pub fn undo_words(report: &Report) -> Option<String> {
+    report
+        .undo
+        .as_ref()
+        .map(|u| i18n_f("Puts {} back as it was before the commit", &[&u.path]))
 }
 
 pub struct App {
@@ -434,15 +433,8 @@ impl Component for App {
                     Ok(status) => {
                         self.state.status = Some(status.clone());
                         self.state.open_layers = open;
-                        let undo = status
-                            .extra
-                            .undo
-                            .as_ref()
-                            .map(|_| {
-                                i18n("Puts the files back as they were before the last commit")
-                            })
-                            .or_else(|| self.state.last_commit.clone());
-                        self.layers.emit(LayersInput::Undo(undo));
+                        self.layers
+                            .emit(LayersInput::Undo(undo_words(&status.report)));
                         self.protection
                             .emit(ProtectionInput::Status(Some(status.report.clone())));
                         self.header
@@ -480,7 +472,7 @@ impl Component for App {
             }
             AppCmd::Progress(p) => self.header.emit(HeaderInput::Progress(p)),
             AppCmd::Finished(op, result) => {
-                self.state.finish(&op, result.is_ok());
+                self.state.finish();
                 self.set_busy(None);
                 match result {
                     Ok(reply) => {
@@ -490,6 +482,13 @@ impl Component for App {
                             && let Ok(report) = reply.parse::<Report>()
                             && let Some(status) = self.state.status.as_mut()
                         {
+                            // Undo and interrupted commits are in the
+                            // status only: keep the last ones read.
+                            let report = Report {
+                                undo: status.report.undo.take(),
+                                interrupted_commit: status.report.interrupted_commit.take(),
+                                ..report
+                            };
                             status.report = report.clone();
                             self.protection.emit(ProtectionInput::Status(Some(report)));
                             self.header.emit(HeaderInput::Status(
@@ -552,7 +551,7 @@ mod tests {
         assert!(s.start(&Op::Lock));
         assert!(!s.start(&Op::Undo));
         assert!(!s.start_poll());
-        s.finish(&Op::Lock, true);
+        s.finish();
         assert!(s.start_poll());
     }
 
@@ -566,19 +565,26 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_from_the_window_can_be_undone() {
-        let mut s = AppState::default();
-        let commit = Op::Commit {
-            id: "a".into(),
-            path: "/usr".into(),
-            count: 1,
+    fn undo_is_offered_whenever_the_status_has_a_commit_to_undo() {
+        let mut report = Report {
+            mode: almost_core::protocol::Mode::Locked,
+            changed: 0,
+            paths: vec![],
+            relock_at: None,
+            runs: vec![],
+            restore: None,
+            undo: None,
+            interrupted_commit: None,
         };
-        s.start(&commit);
-        s.finish(&commit, false);
-        assert!(s.last_commit.is_none());
-        s.finish(&commit, true);
-        assert!(s.last_commit.is_some());
-        s.finish(&Op::Undo, true);
-        assert!(s.last_commit.is_none());
+        assert_eq!(undo_words(&report), None);
+        report.undo = Some(almost_core::protocol::UndoInfo {
+            id: "ab".into(),
+            path: "/usr/share".into(),
+            operations: 3,
+        });
+        assert_eq!(
+            undo_words(&report).as_deref(),
+            Some("Puts /usr/share back as it was before the commit")
+        );
     }
 }

@@ -341,28 +341,58 @@ def config_text():
         return f.read()
 
 
+RADIO = ["radio button", "check box", "toggle button"]
+
+
+def startup_radio(title, timeout=10):
+    # Names come doubled ("Mode at startup: Protected Protected").
+    return find(RADIO, rf"^Mode at startup: {title}( {title})?$", timeout)
+
+
+def pick_radio(radios, target):
+    """GTK 4.8 exposes no action on a check button: pick a radio row the
+    way a keyboard user does. Tab to the checked button, the arrow keys
+    move through the rows, space picks."""
+    checked_one = next((r for r in radios if checked(r)), radios[0])
+    focus_by_tab(checked_one)
+    here = radios.index(checked_one)
+    there = radios.index(target)
+    for _ in range(abs(there - here)):
+        key("Down" if there > here else "Up")
+        time.sleep(0.1)
+    # The arrows of the list move the focus to the row (or its button);
+    # space activates the row, whose activatable widget is the button.
+    row = target
+    while row is not None and role(row) != "list item":
+        row = row.get_parent()
+    wait_for(lambda: focused(target) or (row is not None and focused(row)), 5,
+             f"the focus on {name(target)!r}")
+    if not checked(target):
+        key("space")
+
+
 def scenario_startup_mode():
-    combo = find(["combo box"], r"Mode at startup", 20)
     wait_for(lambda: 'default_mode = "locked"' in config_text(), 2, "the initial config")
-    focus_by_tab(combo)
-    log("open the combo with the keyboard, pick the next entry (Unprotected)")
-    key("space")
-    time.sleep(0.5)
-    key("Down")
-    key("Return")
+    protected = startup_radio("Protected", 20)
+    unprotected = startup_radio("Unprotected")
+    as_it_was = startup_radio("As it was")
+    radios = [protected, unprotected, as_it_was]
+    wait_for(lambda: checked(protected) and not checked(unprotected), 10,
+             "the radio rows to show Protected")
+    log("pick the Unprotected radio row (keyboard)")
+    pick_radio(radios, unprotected)
     wait_for(lambda: 'default_mode = "unlocked"' in config_text(), 15,
              "default_mode = unlocked in the config file")
-    find(LABEL, r"^Unprotected$", 10)
+    wait_for(lambda: checked(unprotected) and not checked(protected), 10,
+             "the radio rows to show Unprotected")
     screenshot("startup-mode-unprotected")
     log("config now:", config_text().strip().splitlines()[1])
     log("and back to Protected")
-    focus_by_tab(combo)
-    key("space")
-    time.sleep(0.5)
-    key("Up")
-    key("Return")
+    pick_radio(radios, protected)
     wait_for(lambda: 'default_mode = "locked"' in config_text(), 15,
              "default_mode = locked in the config file")
+    wait_for(lambda: checked(protected) and not checked(unprotected), 10,
+             "the radio rows to show Protected again")
     assert "# Mode applied at boot" in config_text(), "the comment of the file is kept"
 
 
@@ -456,7 +486,7 @@ def scenario_french():
     sees(r"^Les fichiers système sont protégés$", 20)
     find(SWITCH, r"Protéger les fichiers système", 5)
     find(LABEL, r"^Calques$", 5)
-    find(["combo box"], r"Mode au démarrage", 5)
+    find(RADIO, r"^Mode au démarrage : Protégés", 5)
     screenshot("french-window")
     stop_panel()
     start_panel()
