@@ -133,6 +133,8 @@ pub enum AppInput {
     AskUndo,
     ReviewFailed(AlmostError),
     ChooseFolder(PathBuf),
+    /// The folder chooser answered: drop it (no hidden window is kept).
+    ChooserDone,
 }
 
 #[derive(Debug)]
@@ -206,7 +208,9 @@ pub struct App {
     header: Controller<Header>,
     protection: Controller<Protection>,
     layers: Controller<Layers>,
-    review: Controller<Review>,
+    /// The review window open now (a new one for each review: closed
+    /// windows are destroyed, never kept hidden; see dialogs/review.rs).
+    review: Option<Controller<Review>>,
     /// The folder chooser must outlive the call that shows it.
     chooser: Option<gtk::FileChooserNative>,
 }
@@ -282,15 +286,6 @@ impl Component for App {
                     LayersOutput::Undo => AppInput::AskUndo,
                     LayersOutput::ChooseFolder(at) => AppInput::ChooseFolder(at),
                 });
-        let review = Review::builder()
-            .launch((almost.clone(), window.clone().upcast()))
-            .forward(sender.input_sender(), |out| match out {
-                ReviewOutput::Commit { id, path, count } => {
-                    AppInput::Act(Op::Commit { id, path, count })
-                }
-                ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
-            });
-
         let page = adw::PreferencesPage::new();
         let top = adw::PreferencesGroup::new();
         top.add(header.widget());
@@ -322,7 +317,7 @@ impl Component for App {
             header,
             protection,
             layers,
-            review,
+            review: None,
             chooser: None,
         };
         ComponentParts { model, widgets: () }
@@ -350,7 +345,20 @@ impl Component for App {
                     out.emit(AppCmd::Finished(op, result));
                 });
             }
-            AppInput::Review(info) => self.review.emit(ReviewInput::Open(info)),
+            AppInput::Review(info) => {
+                let review = Review::builder()
+                    .launch((self.almost.clone(), self.window.clone().upcast()))
+                    .forward(sender.input_sender(), |out| match out {
+                        ReviewOutput::Commit { id, path, count } => {
+                            AppInput::Act(Op::Commit { id, path, count })
+                        }
+                        ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
+                    });
+                review.emit(ReviewInput::Open(info));
+                // The previous one's window is destroyed already.
+                self.review = Some(review);
+            }
+            AppInput::ChooserDone => self.chooser = None,
             AppInput::ReviewFailed(e) => {
                 self.show_error(&e, &i18n("The changes of the layer could not be read."));
             }
@@ -402,12 +410,14 @@ impl Component for App {
                 chooser.set_modal(true);
                 let _ = chooser.set_current_folder(Some(&gtk::gio::File::for_path(&at)));
                 let layers = self.layers.sender().clone();
+                let s = sender.clone();
                 chooser.connect_response(move |c, response| {
                     if response == gtk::ResponseType::Accept
                         && let Some(path) = c.file().and_then(|f| f.path())
                     {
                         layers.emit(LayersInput::Chosen(path));
                     }
+                    s.input(AppInput::ChooserDone);
                 });
                 chooser.show();
                 self.chooser = Some(chooser);

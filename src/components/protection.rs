@@ -310,10 +310,18 @@ impl SimpleComponent for Protection {
 
     fn update_view(&self, w: &mut ProtectionWidgets, _sender: ComponentSender<Self>) {
         let known = self.mode.is_some();
-        // Programmatic changes must not read as the user's.
+        // Programmatic changes must not read as the user's. And only real
+        // changes: `gtk_switch_set_active` ends a running toggle animation
+        // even when the value is the same, which swallowed a click that
+        // came within ~0.1 s of a poll.
+        let on = self.switch_on();
         w.switch.block_signal(&w.switch_handler);
-        w.switch.set_active(self.switch_on());
-        w.switch.set_state(self.switch_on());
+        if w.switch.is_active() != on {
+            w.switch.set_active(on);
+        }
+        if w.switch.state() != on {
+            w.switch.set_state(on);
+        }
         w.switch.unblock_signal(&w.switch_handler);
         w.switch.set_sensitive(known && !self.busy);
         w.switch_row.set_sensitive(known && !self.busy);

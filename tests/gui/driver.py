@@ -187,7 +187,12 @@ LABEL = ["label"]
 def act(node, names=("click", "toggle", "activate", "press")):
     for i in range(node.get_n_actions()):
         if node.get_action_name(i) in names:
-            node.do_action(i)
+            done = node.do_action(i)
+            if not done:
+                states = node.get_state_set()
+                log(f"{role(node)} {name(node)!r}: {node.get_action_name(i)} answered {done} "
+                    f"(sensitive={states.contains(Atspi.StateType.SENSITIVE)}, "
+                    f"showing={states.contains(Atspi.StateType.SHOWING)})")
             return
     raise Failure(f"{role(node)} {name(node)!r} has no action among {names}")
 
