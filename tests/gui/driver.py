@@ -269,6 +269,27 @@ def screenshot(label):
     log("screenshot", path)
 
 
+def window_shot(title_pattern, path, timeout=10):
+    """A PNG of one window (not the whole screen): found by its title in
+    the X window tree, taken with import -window."""
+    rx = re.compile(title_pattern)
+
+    def find_window():
+        out = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            m = re.match(r'\s*(0x[0-9a-f]+) "(.*)": \(.*\)\s+(\d+)x(\d+)\+', line)
+            if m and rx.search(m.group(2)) and int(m.group(3)) > 200 and int(m.group(4)) > 200:
+                return m.group(1)
+        return None
+
+    window = wait_for(find_window, timeout, f"the X window {title_pattern!r}")
+    time.sleep(0.5)  # let it finish drawing
+    subprocess.run(["import", "-window", window, path], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log("window screenshot", path)
+
+
 # --- scenarios -----------------------------------------------------------------------
 
 def scenario_startup():
@@ -276,6 +297,7 @@ def scenario_startup():
     find(SWITCH, r"Protect system files")
     find(LABEL, r"Layers")
     dump(os.path.join(ARGS.results, "startup-tree.txt"))
+    window_shot(r"^Almost", os.path.join(ARGS.results, "window-panel.png"))
 
 
 def scenario_protection():
@@ -428,6 +450,7 @@ def scenario_review_commit():
              "the text diff of modify.txt")
     log("diff shown:", text_of(text).replace("\n", " | "))
     screenshot("review-dialog")
+    window_shot(r"^Review Changes", os.path.join(ARGS.results, "window-review.png"))
     press(r"^_?Commit( Commit)?$", 5, dialog)
     wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/share$"), 30,
              "the layer row to go")
@@ -497,6 +520,24 @@ def scenario_french():
     start_panel()
 
 
+def scenario_demo_shots():
+    """For the headless demo: the window, then the review of its first layer
+    with the modified file's diff, each saved in --shots."""
+    os.makedirs(ARGS.shots, exist_ok=True)
+    sees(r"^System files are ", 20)
+    find(BUTTON, r"Review the layer over ", 10)
+    time.sleep(1)
+    window_shot(r"^Almost", os.path.join(ARGS.shots, "panel.png"))
+    press(r"Review the layer over ", 10)
+    dialog = review_dialog()
+    sees(r"^Apply \d+ changes? to ", 20)
+    text = find(["text"], r"Difference of the selected file", 5, dialog)
+    select_row(find(["list item"], r"^Modified: ", 5, dialog))
+    wait_for(lambda: "@@" in text_of(text), 10, "the text diff of the modified file")
+    window_shot(r"^Review Changes", os.path.join(ARGS.shots, "review.png"))
+    press(r"^_?Cancel( Cancel)?$", 5, dialog)
+
+
 def scenario_explore():
     dump(os.path.join(ARGS.results, "tree.txt"))
 
@@ -512,6 +553,7 @@ SCENARIOS = {
     "bad_config": scenario_bad_config,
     "french": scenario_french,
     "explore": scenario_explore,
+    "demo_shots": scenario_demo_shots,
 }
 
 
@@ -523,9 +565,10 @@ def main():
     p.add_argument("--almost", required=True)
     p.add_argument("--results", required=True)
     p.add_argument("--pid-file", required=True)
+    p.add_argument("--shots", help="where demo_shots saves its PNGs")
     p.add_argument("scenarios", nargs="*")
     ARGS = p.parse_args()
-    names = ARGS.scenarios or [n for n in SCENARIOS if n != "explore"]
+    names = ARGS.scenarios or [n for n in SCENARIOS if n not in ("explore", "demo_shots")]
     passed = failed = 0
     try:
         start_panel()
