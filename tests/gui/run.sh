@@ -128,11 +128,15 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 # The display is ready when Xvfb has written its number to the -displayfd
 # pipe (a whole line: it does so once it accepts connections) and a client
-# (xdpyinfo) has actually connected to it. The panel starts only then; the
-# driver still relaunches it once if it exits before its window appears.
+# (xdpyinfo) has actually connected to it. -noreset: by default an X server
+# resets when its last client disconnects (xdpyinfo, or the accessibility
+# bus launcher, which sets a root window property and leaves), and a client
+# connecting during the reset fails: that was the panel's "Failed to
+# initialize GTK" at first start. The driver still relaunches the panel
+# once if it exits before its window appears.
 start_xvfb() {
     rm -f "$DIR/display"
-    Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp 5>"$DIR/display" 2>>"$RESULTS/xvfb.log" &
+    Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp -noreset 5>"$DIR/display" 2>>"$RESULTS/xvfb.log" &
     XVFB_PID=$!
     local n=''
     for _ in $(seq 1 100); do
