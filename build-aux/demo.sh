@@ -13,8 +13,8 @@
 # Options:
 #   --cli            the command-line demo instead (build-aux/demo-cli.sh)
 #   --headless       no display needed: runs the panel under Xvfb, saves
-#                    screenshots of the window and of the review dialog,
-#                    and exits
+#                    screenshots of the window (top, then scrolled to the
+#                    layer) and of the review dialog, and exits
 #   --shots DIR      where --headless saves them (default target/demo-screenshots)
 #   --help
 
@@ -180,7 +180,7 @@ if ((headless)); then
         --root "$R" --panel "$PANEL_BIN" --almost "$ALMOST_BIN" --results "$results" \
         --pid-file "$SB_DIR/panel.pid" --shots "$shots" demo_shots || rc=$?
     if ((rc == 0)); then
-        sb_info "saved: $shots/panel.png $shots/review.png"
+        sb_info "saved: $shots/panel.png $shots/layers.png $shots/review.png"
     else
         sb_warn "the screenshots failed; the driver's log:"
         cat "$results"/*.log >&2 || true

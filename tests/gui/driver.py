@@ -465,6 +465,26 @@ def scenario_review_commit():
     log("the tree has the three changes, protected again; Undo is offered")
 
 
+def scenario_undo():
+    """Undo is offered whenever the status has a commit to undo, also in a
+    window that did not make it: a fresh panel offers it, and it puts the
+    tree back as it was before review_commit."""
+    if not os.path.exists(host("/usr/share/doc/added.txt")):
+        raise Failure("needs review_commit first")
+    stop_panel()
+    start_panel()
+    press(r"^Undo last commit", 20)
+    dialog = wait_for(lambda: (dialogs(r"Undo") or [None])[0], 10, "the confirmation")
+    press(r"^_?Undo( Undo)?$", 5, dialog)
+    wait_for(lambda: not os.path.exists(host("/usr/share/doc/added.txt")), 30,
+             "added.txt to go")
+    with open(host("/usr/share/doc/modify.txt")) as f:
+        assert f.read() == "one\ntwo\nthree\nfour\n", "modify.txt is back"
+    assert os.path.exists(host("/usr/share/doc/deleteme.txt")), "deleteme.txt is back"
+    wait_for(lambda: not find_all(BUTTON, r"^Undo last commit"), 10, "Undo to go")
+    log("the tree is as before the commit; Undo is no longer offered")
+
+
 def scenario_discard():
     press(r"Discard the layer over /usr/lib", 20)
     dialog = wait_for(lambda: (dialogs(r"Discard") or [None])[0], 10, "the confirmation")
@@ -536,6 +556,10 @@ def scenario_demo_shots():
     wait_for(lambda: "@@" in text_of(text), 10, "the text diff of the modified file")
     window_shot(r"^Review Changes", os.path.join(ARGS.shots, "review.png"))
     press(r"^_?Cancel( Cancel)?$", 5, dialog)
+    # The layers, scrolled into view by moving the focus to a layer's row.
+    wait_for(lambda: not dialogs(r"Review Changes"), 10, "the review to close")
+    focus_by_tab(find(BUTTON, r"Discard the layer over ", 10), 60)
+    window_shot(r"^Almost", os.path.join(ARGS.shots, "layers.png"))
 
 
 def scenario_explore():
@@ -548,6 +572,7 @@ SCENARIOS = {
     "outside": scenario_outside,
     "startup_mode": scenario_startup_mode,
     "review_commit": scenario_review_commit,
+    "undo": scenario_undo,
     "discard": scenario_discard,
     "busy_error": scenario_busy_error,
     "bad_config": scenario_bad_config,
