@@ -192,5 +192,9 @@ sb_section "Opening the panel (close its window or press Ctrl-C to end the demo)
 # In the foreground: Ctrl-C reaches the panel too (same process group),
 # then the EXIT trap cleans up. Accessibility is off: the private session
 # bus has no screen reader on it.
-dbus-run-session -- "${panel_env[@]}" GTK_A11Y=none "$PANEL_BIN" --root "$R" || true
+# The panel's PID goes to panel.pid, so that the clean-up stops it even if
+# only this script was signalled.
+# shellcheck disable=SC2016 # $$ and $1 are for sh -c
+dbus-run-session -- "${panel_env[@]}" GTK_A11Y=none \
+    sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$SB_DIR/panel.pid" "$PANEL_BIN" --root "$R" || true
 sb_section "Clean-up: the layer is unmounted, the flags cleared, the image deleted"
