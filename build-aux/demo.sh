@@ -1,225 +1,200 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-# The demo (sudo build-aux/demo.sh): builds `almost`, makes a throwaway
-# sandbox (an ext4 loop image in a private mount namespace) holding a small
-# fake system, and shows `almost` locking it, refusing a write, letting one
-# command through with `almost run`, and unlocking it again. Every command is
-# aimed at the sandbox with --root; the machine's own system is never touched.
-# Options: --pause (wait for Enter between steps), --help.
+# The demo (sudo build-aux/demo.sh): builds almost and its panel, makes a
+# throwaway sandbox (an ext4 loop image in a private mount namespace) with a
+# small fake system, locks it, opens a layer over /usr/share with three
+# changes to review (a file added, one modified, one deleted), and opens
+# the panel on it (as root, `almost-panel --root R`) on your display.
+# Close the window (or press Ctrl-C) to end: the layer is unmounted, the
+# flags cleared and the image unmounted and deleted. The machine's own
+# system is never touched.
+#
+# Options:
+#   --cli            the command-line demo instead (build-aux/demo-cli.sh)
+#   --headless       no display needed: runs the panel under Xvfb, saves
+#                    screenshots of the window (top, then scrolled to the
+#                    layer) and of the review dialog, and exits
+#   --shots DIR      where --headless saves them (default target/demo-screenshots)
+#   --help
 
 set -euo pipefail
 
 # shellcheck source=build-aux/sandbox.sh source-path=SCRIPTDIR/..
 . "$(dirname "${BASH_SOURCE[0]}")/sandbox.sh"
 
-pause=0
-for arg in "$@"; do
-    case $arg in
-    --pause) pause=1 ;;
+headless=0
+shots=''
+args=("$@")
+while (($#)); do
+    case $1 in
+    --cli)
+        shift
+        exec bash "$SB_SRC_DIR/build-aux/demo-cli.sh" "$@"
+        ;;
+    --headless) headless=1 ;;
+    --shots)
+        shots=${2:?--shots needs a directory}
+        shift
+        ;;
     -h | --help)
-        sed -n '4,10s/^# \{0,1\}//p' "$0"
+        sed -n '4,20s/^# \{0,1\}//p' "$0"
         exit 0
         ;;
-    *) sb_die "unknown option: $arg (try --help)" ;;
+    *) sb_die "unknown option: $1 (try --help)" ;;
     esac
+    shift
 done
+set -- "${args[@]}"
+shots=${shots:-$SB_SRC_DIR/target/demo-screenshots}
+[[ $shots == /* ]] || shots="$PWD/$shots"
+
+# The panel goes on the display of the person who ran `sudo`. sudo keeps
+# DISPLAY and XAUTHORITY by default but not WAYLAND_DISPLAY or
+# XDG_RUNTIME_DIR: look for what is missing before anything is built.
+if ((!headless)); then
+    if [[ -z ${WAYLAND_DISPLAY:-} && -z ${DISPLAY:-} ]]; then
+        cat >&2 <<EOF
+$sb_prog: no display: neither DISPLAY nor WAYLAND_DISPLAY is set.
+Run it from a terminal of your desktop session, keeping the display variables:
+
+    sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY,XDG_RUNTIME_DIR build-aux/demo.sh
+
+or without a display: sudo build-aux/demo.sh --headless   (screenshots, then exits)
+or the command-line demo: sudo build-aux/demo.sh --cli
+EOF
+        exit 2
+    fi
+    if [[ -n ${SUDO_UID:-} ]]; then
+        if [[ -n ${WAYLAND_DISPLAY:-} && -z ${XDG_RUNTIME_DIR:-} && -d /run/user/$SUDO_UID ]]; then
+            export XDG_RUNTIME_DIR=/run/user/$SUDO_UID
+        fi
+        if [[ -n ${DISPLAY:-} && -z ${XAUTHORITY:-} ]]; then
+            home=$(getent passwd "${SUDO_USER:-}" | cut -d: -f6 || true)
+            for auth in "$home/.Xauthority" /run/user/"$SUDO_UID"/.mutter-Xwaylandauth.* \
+                /run/user/"$SUDO_UID"/xauth_*; do
+                if [[ -f $auth ]]; then
+                    export XAUTHORITY=$auth
+                    break
+                fi
+            done
+        fi
+    fi
+fi
 
 sb_require_root "$@"
 sb_enter_private_ns "$@"
 cd "$SB_SRC_DIR"
 
-problems=()
-
-# step TITLE TEXT...: a numbered heading and a few lines of explanation.
-step_no=0
-step() {
-    if ((pause && step_no)) && [[ -t 0 ]]; then
-        read -r -p "${SB_DIM}(press Enter)${SB_RESET}" _
-    fi
-    step_no=$((step_no + 1))
-    printf '\n%s%d. %s%s\n' "$SB_BOLD" "$step_no" "$1" "$SB_RESET"
-    shift
-    local line
-    for line in "$@"; do printf '   %s\n' "$line"; done
-}
-
-# shell_word WORD: WORD quoted the way a person would type it.
-shell_word() {
-    local w=$1
-    if [[ $w =~ ^[A-Za-z0-9_./=:@%+,-]+$ ]]; then
-        printf '%s' "$w"
-    elif [[ $w != *[\"\$\`\\]* ]]; then
-        printf '"%s"' "$w"
-    else
-        printf "'%s'" "${w//\'/\'\\\'\'}"
-    fi
-}
-
-# show CMD ARGS...: prints the command as a person would type it ($R for the
-# sandbox root), runs it, and prints its output with the same shortening.
-# Returns the command's exit status.
-show() {
-    sb_assert_sandbox
-    local shown='' w
-    if [[ $1 == sb_almost ]]; then
-        # shellcheck disable=SC2016 # a literal $R, for the reader
-        shown='almost --root $R '
-        shift
-        set -- sb_almost "$@"
-        for w in "${@:2}"; do shown+="$(shell_word "$w") "; done
-    else
-        for w in "$@"; do shown+="$(shell_word "$w") "; done
-    fi
-    shown=${shown//"$SB_ROOT"/\$R}
-    printf '%s$ %s%s\n' "$SB_BOLD" "${shown% }" "$SB_RESET"
-    local out rc=0
-    out=$("$@" 2>&1) || rc=$?
-    if [[ -n $out ]]; then
-        printf '%s\n' "$out" | sed "s|$SB_ROOT|\$R|g; s/^/  /"
-    fi
-    ((rc == 0)) || printf '  %s(exit status %d)%s\n' "$SB_DIM" "$rc" "$SB_RESET"
-    return "$rc"
-}
-
-expect_ok() {
-    local what=$1
-    shift
-    if show "$@"; then return 0; fi
-    problems+=("$what: expected success")
-    printf '  %sUNEXPECTED: this should have worked%s\n' "$SB_RED" "$SB_RESET"
-}
-
-expect_refused() {
-    local what=$1
-    shift
-    if show "$@"; then
-        problems+=("$what: expected a refusal (EPERM)")
-        printf '  %sUNEXPECTED: this should have been refused%s\n' "$SB_RED" "$SB_RESET"
-    else
-        printf '  %s-> refused, as it should be%s\n' "$SB_GREEN" "$SB_RESET"
-    fi
-}
-
-# has_flag PATH: whether PATH carries the immutable flag (read by lsattr,
-# independently of almost).
-has_flag() { [[ $(lsattr -d "$1" 2>/dev/null | cut -d' ' -f1) == *i* ]]; }
-
-# expect_flags on|off PATHS...: records a problem for each path whose flag
-# is not as expected.
-expect_flags() {
-    local want=$1 p
-    shift
-    for p in "$@"; do
-        if [[ $want == on ]] && ! has_flag "$p"; then
-            problems+=("${p/"$SB_ROOT"/\$R} should be immutable")
-        elif [[ $want == off ]] && has_flag "$p"; then
-            problems+=("${p/"$SB_ROOT"/\$R} should not be immutable")
-        fi
-    done
-}
-
-sb_section "Preparing (dependencies, cargo build --release -p almost-helper)"
+sb_section "Preparing (dependencies, cargo build -p almost-helper -p almost-panel)"
 bash build-aux/install-deps.sh
 sb_need_cargo
-cargo build --release -p almost-helper
-ALMOST_BIN="$SB_SRC_DIR/target/release/almost"
-[[ -x $ALMOST_BIN ]] || sb_die "the build did not produce $ALMOST_BIN"
+cargo build -p almost-helper -p almost-panel
+ALMOST_BIN="$SB_SRC_DIR/target/debug/almost"
+PANEL_BIN="$SB_SRC_DIR/target/debug/almost-panel"
+[[ -x $ALMOST_BIN && -x $PANEL_BIN ]] || sb_die "the build did not produce $ALMOST_BIN and $PANEL_BIN"
+
+XVFB_PID=''
+# Runs on exit, whatever the way (window closed, Ctrl-C, error): the panel
+# of --headless and Xvfb are stopped, then sb_cleanup unmounts the layer's
+# overlay, clears the flags, unmounts and deletes the image.
+demo_cleanup() {
+    local rc=$?
+    set +e
+    [[ -f $SB_DIR/panel.pid ]] && kill "$(cat "$SB_DIR/panel.pid")" 2>/dev/null
+    [[ -n $XVFB_PID ]] && kill "$XVFB_PID" 2>/dev/null
+    wait 2>/dev/null
+    (exit "$rc")
+    sb_cleanup
+}
 
 sb_create demo 128
+trap demo_cleanup EXIT
 R=$SB_ROOT
 
-# A small fake system: what a real one has in /usr and /opt, plus a home
-# directory and the configuration, which Almost never locks.
+# A small fake system, locked.
 mkdir -p "$R"/usr/bin "$R"/usr/lib/demo "$R"/usr/share/doc/demo "$R"/opt/demo \
     "$R"/etc/almost "$R"/home/user
 printf '#!/bin/sh\necho "tool 1.0"\n' >"$R/usr/bin/tool"
-printf '#!/bin/sh\necho "hello from the sandbox"\n' >"$R/usr/bin/hello"
-chmod 755 "$R/usr/bin/tool" "$R/usr/bin/hello"
+chmod 755 "$R/usr/bin/tool"
 ln -s tool "$R/usr/bin/tool-link"
 head -c 4096 /dev/urandom >"$R/usr/lib/demo/libdemo.so.1"
 ln -s libdemo.so.1 "$R/usr/lib/demo/libdemo.so"
-printf 'Demo package.\n' >"$R/usr/share/doc/demo/README"
+cat >"$R/usr/share/doc/demo/README" <<'EOF'
+Demo package
+============
+
+Version 1.0 of the demo tool.
+Run `tool` to see it work.
+Report problems to the demo team.
+EOF
+printf 'Notes that the next version drops.\n' >"$R/usr/share/doc/demo/OLD-NOTES"
 printf 'colour = "blue"\n' >"$R/opt/demo/app.conf"
-printf 'Things to do: try Almost.\n' >"$R/home/user/notes.txt"
 cat >"$R/etc/almost/almost.toml" <<'EOF'
 # Almost's configuration in the demo sandbox (on a real system: /etc/almost/almost.toml).
 # Mode applied at boot: "locked", "unlocked" or "keep"
 default_mode = "locked"
-# The trees Almost manages, as paths inside the root.
 paths = ["/usr", "/opt"]
 EOF
+sb_almost lock >/dev/null
+
+# A layer over /usr/share with three changes to review.
+layer=$(sb_almost layer new /usr/share | tail -n1)
+sb_assert_sandbox
+printf '1.1: the tool says hello.\n' >"$R/usr/share/doc/demo/NEWS"
+cat >"$R/usr/share/doc/demo/README" <<'EOF'
+Demo package
+============
+
+Version 1.1 of the demo tool.
+Run `tool` to see it work.
+Report problems to the demo team.
+See NEWS for what changed.
+EOF
+rm "$R/usr/share/doc/demo/OLD-NOTES"
 
 cat <<EOF
 
-${SB_BOLD}Almost demo${SB_RESET}
+${SB_BOLD}Almost panel demo${SB_RESET}
 A throwaway ext4 image is mounted on
     R = $R
-in a mount namespace private to this script: the rest of the machine cannot
-see it, and it disappears when the demo ends. Every command below is given
---root \$R, so \`almost\` (target/release/almost) only ever works on that fake
-system, never on this machine's own /usr. The fake system holds:
+in a mount namespace private to this script. /usr and /opt in it are locked,
+and layer $layer over /usr/share holds three changes: NEWS added, README
+modified, OLD-NOTES deleted. The panel runs as root with --root \$R: try the
+switch, the mode at startup, and Review (then Commit or Cancel) on the layer.
 EOF
-(cd "$R" && find . -path ./lost+found -prune -o -print | sed '1d; s|^\./|    |' | sort)
 
-step "The state before anything is done" \
-    "status reads the immutable flag of every file under the managed paths" \
-    "(/usr and /opt, from \$R/etc/almost/almost.toml)."
-expect_ok "status" sb_almost status
-show sb_almost config show || true
+# The panel gets a session bus of its own (root cannot use the user's).
+panel_env=(env GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1)
 
-step "Lock the system" \
-    "lock sets the immutable flag (the 'i' attribute) on every file and directory" \
-    "of /usr and /opt."
-expect_ok "lock" sb_almost lock
-expect_ok "status after lock" sb_almost status
-
-step "Evidence, with lsattr (an independent tool): 'i' is set" \
-    "The managed trees carry the flag; /home and /etc are not managed and do not."
-show lsattr -d "$R/usr" "$R/usr/bin" "$R/usr/bin/tool" "$R/usr/lib/demo/libdemo.so.1" \
-    "$R/opt/demo/app.conf" "$R/home/user/notes.txt" "$R/etc/almost/almost.toml" || true
-expect_flags on "$R/usr" "$R/usr/bin" "$R/usr/bin/tool" "$R/usr/lib/demo/libdemo.so.1" \
-    "$R/opt/demo" "$R/opt/demo/app.conf"
-expect_flags off "$R/home/user/notes.txt" "$R/etc/almost/almost.toml"
-
-step "Even root cannot change a locked file" \
-    "Overwriting, creating or deleting under a locked directory fails with EPERM" \
-    "(\"Operation not permitted\"), whoever tries: a stray script, a typo, malware."
-# shellcheck disable=SC2016 # $1 is for sh -c
-expect_refused "overwrite a locked file" sh -c 'echo hacked > "$1"' sh "$R/usr/bin/tool"
-expect_refused "create a file in a locked directory" touch "$R/usr/bin/new-tool"
-expect_refused "delete a locked file" rm -f "$R/usr/bin/hello"
-printf '   Files outside the managed trees stay writable:\n'
-# shellcheck disable=SC2016 # $1 is for sh -c
-expect_ok "append to a home file" sh -c 'echo "- it works" >> "$1"' sh "$R/home/user/notes.txt"
-
-step "A deliberate change with 'almost run'" \
-    "almost run unlocks, runs one command, and puts the lock back afterwards" \
-    "(here: patch \$R/usr/bin/tool)."
-expect_ok "almost run" sb_almost run -- sh -c "echo patched > $R/usr/bin/tool"
-show cat "$R/usr/bin/tool" || true
-if [[ $(cat "$R/usr/bin/tool") != patched ]]; then
-    problems+=("almost run did not let the command patch \$R/usr/bin/tool")
+if ((headless)); then
+    sb_section "Headless: the panel under Xvfb, screenshots in $shots"
+    results=$(mktemp -d "$SB_DIR/results.XXXXXX")
+    sb_start_xvfb "$SB_DIR" "$results/xvfb.log" || sb_die "Xvfb did not start"
+    XVFB_PID=$SB_XVFB_PID
+    export DISPLAY GDK_BACKEND=x11 GSK_RENDERER=cairo LANG=C.UTF-8
+    unset LANGUAGE LC_ALL WAYLAND_DISPLAY
+    rc=0
+    dbus-run-session -- "${panel_env[@]}" GTK_A11Y=atspi NO_AT_BRIDGE= \
+        /usr/bin/python3 "$SB_SRC_DIR/tests/gui/driver.py" \
+        --root "$R" --panel "$PANEL_BIN" --almost "$ALMOST_BIN" --results "$results" \
+        --pid-file "$SB_DIR/panel.pid" --shots "$shots" demo_shots || rc=$?
+    if ((rc == 0)); then
+        sb_info "saved: $shots/panel.png $shots/layers.png $shots/review.png"
+    else
+        sb_warn "the screenshots failed; the driver's log:"
+        cat "$results"/*.log >&2 || true
+    fi
+    exit "$rc"
 fi
-expect_ok "status after run" sb_almost status
-show lsattr -d "$R/usr/bin/tool" || true
-expect_flags on "$R/usr/bin" "$R/usr/bin/tool"
 
-step "Unlock" \
-    "unlock clears the flag everywhere (--yes: no confirmation question)."
-expect_ok "unlock" sb_almost unlock --yes
-expect_ok "status after unlock" sb_almost status
-show lsattr -d "$R/usr" "$R/usr/bin" "$R/usr/bin/tool" "$R/opt/demo/app.conf" || true
-expect_flags off "$R/usr" "$R/usr/bin" "$R/usr/bin/tool" "$R/opt/demo" "$R/opt/demo/app.conf"
-# shellcheck disable=SC2016 # $1 is for sh -c
-expect_ok "write after unlock" sh -c 'echo "tool 1.1" > "$1"' sh "$R/usr/bin/tool"
-
-step "Clean-up" \
-    "The sandbox's flags are cleared, the image is unmounted and deleted."
-
-if ((${#problems[@]})); then
-    printf '\n%sThe demo saw something unexpected:%s\n' "$SB_RED" "$SB_RESET"
-    printf '  - %s\n' "${problems[@]}"
-    exit 1
-fi
-printf '\n%sDemo finished: everything behaved as described.%s\n' "$SB_GREEN" "$SB_RESET"
+sb_section "Opening the panel (close its window or press Ctrl-C to end the demo)"
+# In the foreground: Ctrl-C reaches the panel too (same process group),
+# then the EXIT trap cleans up. Accessibility is off: the private session
+# bus has no screen reader on it.
+# The panel's PID goes to panel.pid, so that the clean-up stops it even if
+# only this script was signalled.
+# shellcheck disable=SC2016 # $$ and $1 are for sh -c
+dbus-run-session -- "${panel_env[@]}" GTK_A11Y=none \
+    sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$SB_DIR/panel.pid" "$PANEL_BIN" --root "$R" || true
+sb_section "Clean-up: the layer is unmounted, the flags cleared, the image deleted"

@@ -20,7 +20,7 @@ packages=(
     dbus systemd libxml2-utils pkexec polkitd apt dpkg man-db
     # the GTK panel and its tests (later issues)
     libgtk-4-dev libadwaita-1-dev gettext meson ninja-build xvfb xauth dbus dbus-x11
-    at-spi2-core python3-gi gir1.2-atspi-2.0 imagemagick desktop-file-utils appstream
+    at-spi2-core python3-gi gir1.2-atspi-2.0 imagemagick x11-utils desktop-file-utils appstream
     fonts-cantarell adwaita-icon-theme librsvg2-common gsettings-desktop-schemas
 )
 

@@ -154,6 +154,11 @@ sb_cleanup() {
     trap - EXIT INT TERM HUP
     set +e
     if [[ -n $SB_ROOT ]] && mountpoint -q "$SB_ROOT" 2>/dev/null; then
+        # Layers (overlay mounts inside the root) first, deepest first.
+        local m
+        findmnt -rn -o TARGET | grep -F "$SB_ROOT/" | sort -r | while read -r m; do
+            umount "$m" 2>/dev/null || umount -l "$m"
+        done
         chattr -R -f -i "$SB_ROOT" 2>/dev/null
         umount "$SB_ROOT" 2>/dev/null || umount -l "$SB_ROOT"
     fi
@@ -169,6 +174,42 @@ sb_cleanup() {
         rm -rf --one-file-system "$SB_DIR"
     fi
     exit "$rc"
+}
+
+# sb_start_xvfb DIR LOG: starts Xvfb on a free display and returns once a
+# client can connect to it (-noreset: no server reset when a client leaves,
+# during which new clients fail): the number is read from the -displayfd pipe (a
+# whole line), then xdpyinfo must answer. Sets DISPLAY and SB_XVFB_PID.
+# Tries twice.
+sb_start_xvfb() {
+    local dir=$1 log=$2 attempt n
+    for attempt in 1 2; do
+        rm -f "$dir/display"
+        Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp -noreset 5>"$dir/display" 2>>"$log" &
+        SB_XVFB_PID=$!
+        n=''
+        for _ in $(seq 1 100); do
+            if [[ -s $dir/display && $(wc -l <"$dir/display") -ge 1 ]]; then
+                n=$(head -n1 "$dir/display")
+                break
+            fi
+            kill -0 "$SB_XVFB_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        if [[ $n =~ ^[0-9]+$ ]]; then
+            for _ in $(seq 1 100); do
+                if xdpyinfo -display ":$n" >/dev/null 2>&1; then
+                    DISPLAY=":$n"
+                    return 0
+                fi
+                sleep 0.05
+            done
+        fi
+        kill "$SB_XVFB_PID" 2>/dev/null
+        wait "$SB_XVFB_PID" 2>/dev/null
+        sb_warn "Xvfb did not answer (attempt $attempt)"
+    done
+    return 1
 }
 
 # A number of seconds as text: sb_now gives the wall clock with microseconds.

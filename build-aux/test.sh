@@ -5,7 +5,9 @@
 # dependencies, cargo fmt --check, clippy -D warnings, then every cargo test
 # of the workspace inside a private mount namespace, so that the loop images
 # and mounts the tests make are never visible to the machine and vanish with
-# them. Exits non-zero if any step fails.
+# them, then the GUI suite of the panel (tests/gui/run.sh: its own sandbox,
+# Xvfb and session bus, no display needed). Exits non-zero if any step
+# fails; the last lines say `gui: N passed, M failed` and the verdict.
 
 set -euo pipefail
 
@@ -37,6 +39,20 @@ loops_before=$(loop_devices)
 sb_section "cargo test --workspace --no-fail-fast (in a private mount namespace)"
 unshare --mount --propagation private -- cargo test --workspace --no-fail-fast || failed+=("cargo test")
 
+sb_section "GUI tests: tests/gui/run.sh (Xvfb, AT-SPI; results in target/gui-results/)"
+gui_log=$(mktemp)
+gui_started=$SECONDS
+gui_rc=0
+bash tests/gui/run.sh 2>&1 | tee "$gui_log" || gui_rc=$?
+gui_counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$gui_log" | tail -n1 || true)
+rm -f "$gui_log"
+if [[ -z $gui_counts ]]; then
+    gui_counts="0 passed, 1 failed (the runner stopped before the scenarios ended, status $gui_rc)"
+    gui_rc=1
+fi
+gui_line="gui: $gui_counts in $((SECONDS - gui_started)) s"
+((gui_rc == 0)) || failed+=("GUI tests")
+
 sb_section "leftovers"
 new_mounts=$(comm -13 <(printf '%s\n' "$mounts_before") <(loop_mounts) | sed '/^$/d')
 new_loops=$(comm -13 <(printf '%s\n' "$loops_before") <(loop_devices) | sed '/^$/d')
@@ -52,6 +68,7 @@ if [[ -z $new_mounts && -z $new_loops ]]; then
     sb_info "no loop device or mount left behind"
 fi
 
+printf '\n%s\n' "$gui_line"
 if ((${#failed[@]})); then
     list=$(printf '%s, ' "${failed[@]}")
     printf '\n%sFAILED:%s %s\n' "$SB_RED" "$SB_RESET" "${list%, }"

@@ -133,6 +133,8 @@ pub enum AppInput {
     AskUndo,
     ReviewFailed(AlmostError),
     ChooseFolder(PathBuf),
+    /// The folder chooser answered: drop it (no hidden window is kept).
+    ChooserDone,
 }
 
 #[derive(Debug)]
@@ -149,8 +151,6 @@ pub struct AppState {
     pub polling: bool,
     /// The last poll error shown (shown once, not every two seconds).
     pub poll_error: Option<String>,
-    /// A commit made from this window, which "Undo last commit" reverts.
-    pub last_commit: Option<String>,
     /// The last status read, so that the report of a lock or unlock can
     /// update the window at once, without waiting for the next poll.
     pub status: Option<Status>,
@@ -186,17 +186,18 @@ impl AppState {
     }
 
     /// Records a finished act.
-    pub fn finish(&mut self, op: &Op, ok: bool) {
+    pub fn finish(&mut self) {
         self.busy = None;
-        match op {
-            Op::Commit { path, .. } if ok => {
-                self.last_commit =
-                    Some(i18n_f("Puts {} back as it was before the commit", &[path]));
-            }
-            Op::Undo if ok => self.last_commit = None,
-            _ => {}
-        }
     }
+}
+
+/// What "Undo last commit" says it does, when the status says there is a
+/// commit to undo (whoever made it: this window, another one, a terminal).
+pub fn undo_words(report: &Report) -> Option<String> {
+    report
+        .undo
+        .as_ref()
+        .map(|u| i18n_f("Puts {} back as it was before the commit", &[&u.path]))
 }
 
 pub struct App {
@@ -207,7 +208,9 @@ pub struct App {
     header: Controller<Header>,
     protection: Controller<Protection>,
     layers: Controller<Layers>,
-    review: Controller<Review>,
+    /// The review window open now (a new one for each review: closed
+    /// windows are destroyed, never kept hidden; see dialogs/review.rs).
+    review: Option<Controller<Review>>,
     /// The folder chooser must outlive the call that shows it.
     chooser: Option<gtk::FileChooserNative>,
 }
@@ -283,15 +286,6 @@ impl Component for App {
                     LayersOutput::Undo => AppInput::AskUndo,
                     LayersOutput::ChooseFolder(at) => AppInput::ChooseFolder(at),
                 });
-        let review = Review::builder()
-            .launch((almost.clone(), window.clone().upcast()))
-            .forward(sender.input_sender(), |out| match out {
-                ReviewOutput::Commit { id, path, count } => {
-                    AppInput::Act(Op::Commit { id, path, count })
-                }
-                ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
-            });
-
         let page = adw::PreferencesPage::new();
         let top = adw::PreferencesGroup::new();
         top.add(header.widget());
@@ -323,7 +317,7 @@ impl Component for App {
             header,
             protection,
             layers,
-            review,
+            review: None,
             chooser: None,
         };
         ComponentParts { model, widgets: () }
@@ -351,7 +345,20 @@ impl Component for App {
                     out.emit(AppCmd::Finished(op, result));
                 });
             }
-            AppInput::Review(info) => self.review.emit(ReviewInput::Open(info)),
+            AppInput::Review(info) => {
+                let review = Review::builder()
+                    .launch((self.almost.clone(), self.window.clone().upcast()))
+                    .forward(sender.input_sender(), |out| match out {
+                        ReviewOutput::Commit { id, path, count } => {
+                            AppInput::Act(Op::Commit { id, path, count })
+                        }
+                        ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
+                    });
+                review.emit(ReviewInput::Open(info));
+                // The previous one's window is destroyed already.
+                self.review = Some(review);
+            }
+            AppInput::ChooserDone => self.chooser = None,
             AppInput::ReviewFailed(e) => {
                 self.show_error(&e, &i18n("The changes of the layer could not be read."));
             }
@@ -403,12 +410,14 @@ impl Component for App {
                 chooser.set_modal(true);
                 let _ = chooser.set_current_folder(Some(&gtk::gio::File::for_path(&at)));
                 let layers = self.layers.sender().clone();
+                let s = sender.clone();
                 chooser.connect_response(move |c, response| {
                     if response == gtk::ResponseType::Accept
                         && let Some(path) = c.file().and_then(|f| f.path())
                     {
                         layers.emit(LayersInput::Chosen(path));
                     }
+                    s.input(AppInput::ChooserDone);
                 });
                 chooser.show();
                 self.chooser = Some(chooser);
@@ -434,15 +443,8 @@ impl Component for App {
                     Ok(status) => {
                         self.state.status = Some(status.clone());
                         self.state.open_layers = open;
-                        let undo = status
-                            .extra
-                            .undo
-                            .as_ref()
-                            .map(|_| {
-                                i18n("Puts the files back as they were before the last commit")
-                            })
-                            .or_else(|| self.state.last_commit.clone());
-                        self.layers.emit(LayersInput::Undo(undo));
+                        self.layers
+                            .emit(LayersInput::Undo(undo_words(&status.report)));
                         self.protection
                             .emit(ProtectionInput::Status(Some(status.report.clone())));
                         self.header
@@ -480,7 +482,7 @@ impl Component for App {
             }
             AppCmd::Progress(p) => self.header.emit(HeaderInput::Progress(p)),
             AppCmd::Finished(op, result) => {
-                self.state.finish(&op, result.is_ok());
+                self.state.finish();
                 self.set_busy(None);
                 match result {
                     Ok(reply) => {
@@ -490,6 +492,13 @@ impl Component for App {
                             && let Ok(report) = reply.parse::<Report>()
                             && let Some(status) = self.state.status.as_mut()
                         {
+                            // Undo and interrupted commits are in the
+                            // status only: keep the last ones read.
+                            let report = Report {
+                                undo: status.report.undo.take(),
+                                interrupted_commit: status.report.interrupted_commit.take(),
+                                ..report
+                            };
                             status.report = report.clone();
                             self.protection.emit(ProtectionInput::Status(Some(report)));
                             self.header.emit(HeaderInput::Status(
@@ -552,7 +561,7 @@ mod tests {
         assert!(s.start(&Op::Lock));
         assert!(!s.start(&Op::Undo));
         assert!(!s.start_poll());
-        s.finish(&Op::Lock, true);
+        s.finish();
         assert!(s.start_poll());
     }
 
@@ -566,19 +575,26 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_from_the_window_can_be_undone() {
-        let mut s = AppState::default();
-        let commit = Op::Commit {
-            id: "a".into(),
-            path: "/usr".into(),
-            count: 1,
+    fn undo_is_offered_whenever_the_status_has_a_commit_to_undo() {
+        let mut report = Report {
+            mode: almost_core::protocol::Mode::Locked,
+            changed: 0,
+            paths: vec![],
+            relock_at: None,
+            runs: vec![],
+            restore: None,
+            undo: None,
+            interrupted_commit: None,
         };
-        s.start(&commit);
-        s.finish(&commit, false);
-        assert!(s.last_commit.is_none());
-        s.finish(&commit, true);
-        assert!(s.last_commit.is_some());
-        s.finish(&Op::Undo, true);
-        assert!(s.last_commit.is_none());
+        assert_eq!(undo_words(&report), None);
+        report.undo = Some(almost_core::protocol::UndoInfo {
+            id: "ab".into(),
+            path: "/usr/share".into(),
+            operations: 3,
+        });
+        assert_eq!(
+            undo_words(&report).as_deref(),
+            Some("Puts /usr/share back as it was before the commit")
+        );
     }
 }

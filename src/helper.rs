@@ -97,26 +97,22 @@ impl Reply {
     }
 }
 
-/// What `status --json` says, with the fields the panel may get later
-/// (they default to nothing while `almost` does not send them).
+/// What `status --json` says: the report (mode, counts, timed re-lock,
+/// runs, the commit that can be undone, an interrupted commit) and the
+/// fields the panel may get later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
     pub report: Report,
     pub extra: StatusExtra,
 }
 
-/// Fields of the status the panel shows when `almost` provides them.
+/// Fields of the status the panel shows once `almost` provides them (they
+/// default to nothing while it does not send them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct StatusExtra {
-    /// An interrupted commit waiting to be finished (layer id), if any.
-    #[serde(default)]
-    pub interrupted_commit: Option<String>,
     /// A prepared offline update (PackageKit) will run at the next boot.
     #[serde(default)]
     pub offline_update: Option<bool>,
-    /// The layer whose commit `layer undo` would revert, if any.
-    #[serde(default)]
-    pub undo: Option<serde_json::Value>,
 }
 
 /// What the panel uses of the configuration.
@@ -394,8 +390,23 @@ mod tests {
         assert_eq!(report.mode, almost_core::protocol::Mode::Partial);
         assert_eq!(report.paths[0].locked, 5);
         assert_eq!(report.relock_at, Some(1_700_000_000));
+        assert_eq!(report.undo, None);
+        assert_eq!(report.interrupted_commit, None);
         let extra: StatusExtra = reply.parse().unwrap();
         assert_eq!(extra, StatusExtra::default());
+    }
+
+    #[test]
+    fn a_status_says_what_can_be_undone_and_what_was_interrupted() {
+        let out = r#"{"event":"result","command":"status","mode":"locked","changed":0,"paths":[],"relock_at":null,"runs":[],"restore":null,"undo":{"id":"ab12","path":"/usr/share","operations":3},"interrupted_commit":"cd34"}"#;
+        let reply = outcome(events(out), Some(0), false, "").unwrap();
+        let report: Report = reply.parse().unwrap();
+        let undo = report.undo.unwrap();
+        assert_eq!(
+            (undo.id.as_str(), undo.path.as_str(), undo.operations),
+            ("ab12", "/usr/share", 3)
+        );
+        assert_eq!(report.interrupted_commit.as_deref(), Some("cd34"));
     }
 
     #[test]

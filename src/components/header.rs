@@ -112,7 +112,7 @@ pub fn notices(status: &Status, open_layers: usize, now: u64) -> Vec<String> {
             &[&n.to_string()],
         ));
     }
-    if status.extra.interrupted_commit.is_some() {
+    if report.interrupted_commit.is_some() {
         out.push(i18n(
             "A commit was interrupted: the next action finishes it or puts the files back.",
         ));
@@ -186,6 +186,7 @@ pub struct HeaderWidgets {
     details: adw::ExpanderRow,
     detail_rows: Vec<adw::ActionRow>,
     notices: gtk::Box,
+    notice_labels: Vec<gtk::Label>,
     busy_row: adw::ActionRow,
     bar: gtk::ProgressBar,
 }
@@ -254,6 +255,7 @@ impl SimpleComponent for Header {
             details,
             detail_rows: Vec::new(),
             notices,
+            notice_labels: Vec::new(),
             busy_row,
             bar,
         };
@@ -314,33 +316,53 @@ impl Header {
         w.description.set_label(&line.description);
         w.description.set_visible(!line.description.is_empty());
 
-        while let Some(child) = w.notices.first_child() {
-            w.notices.remove(&child);
+        // Labels and rows are kept and updated in place (more are added
+        // when needed, extra ones hidden): tearing down widgets that the
+        // accessibility tree already exposes is what GTK 4.8 handles worst.
+        let texts = self
+            .status
+            .as_ref()
+            .map(|status| notices(status, self.open_layers, now()))
+            .unwrap_or_default();
+        while w.notice_labels.len() < texts.len() {
+            let label = gtk::Label::builder()
+                .wrap(true)
+                .justify(gtk::Justification::Center)
+                .build();
+            label.add_css_class("heading");
+            w.notices.append(&label);
+            w.notice_labels.push(label);
         }
-        if let Some(status) = &self.status {
-            for text in notices(status, self.open_layers, now()) {
-                let label = gtk::Label::builder()
-                    .label(&text)
-                    .wrap(true)
-                    .justify(gtk::Justification::Center)
-                    .build();
-                label.add_css_class("heading");
-                w.notices.append(&label);
+        for (i, label) in w.notice_labels.iter().enumerate() {
+            match texts.get(i) {
+                Some(text) => {
+                    if label.label() != *text {
+                        label.set_label(text);
+                    }
+                    label.set_visible(true);
+                }
+                None => label.set_visible(false),
             }
         }
 
         if self.paths_changed {
-            for row in w.detail_rows.drain(..) {
-                w.details.remove(&row);
+            let paths = self
+                .status
+                .as_ref()
+                .map_or(&[][..], |s| &s.report.paths[..]);
+            while w.detail_rows.len() < paths.len() {
+                let row = adw::ActionRow::new();
+                w.details.add_row(&row);
+                w.detail_rows.push(row);
             }
-            if let Some(status) = &self.status {
-                for p in &status.report.paths {
-                    let row = adw::ActionRow::builder()
-                        .title(&p.path)
-                        .subtitle(path_words(p))
-                        .build();
-                    w.details.add_row(&row);
-                    w.detail_rows.push(row);
+            for (i, row) in w.detail_rows.iter().enumerate() {
+                match paths.get(i) {
+                    Some(p) => {
+                        row.set_title(&p.path);
+                        row.set_subtitle(&path_words(p));
+                        row.set_visible(true);
+                    }
+                    None => row.set_visible(false),
                 }
             }
         }
@@ -433,7 +455,7 @@ mod tests {
             command: "apt".into(),
             started: 0,
         });
-        s.extra.interrupted_commit = Some("ab".into());
+        s.report.interrupted_commit = Some("ab".into());
         s.extra.offline_update = Some(true);
         let n = notices(&s, 2, 0);
         assert_eq!(n[0], "Protection comes back in 10 minutes.");

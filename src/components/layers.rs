@@ -27,7 +27,16 @@ pub enum LayersInput {
     /// The folder chooser answered (a path on the host).
     Chosen(PathBuf),
     ChooseFolder,
+    /// A button of the row of layer `id` was pressed.
+    Clicked(String, RowAct),
     Tick,
+}
+
+/// The buttons of a layer's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowAct {
+    Review,
+    Discard,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,8 +129,6 @@ pub struct Layers {
     undo: Option<String>,
     busy: bool,
     problem: Option<String>,
-    /// The rows must be rebuilt (the list changed).
-    rebuild: bool,
     /// Clear the entry after a request went out.
     clear_entry: bool,
 }
@@ -135,20 +142,29 @@ impl Layers {
             undo: None,
             busy: false,
             problem: None,
-            rebuild: true,
             clear_entry: false,
         }
     }
 
     /// The model's reaction to a message: what to ask of the app.
     pub fn apply(&mut self, msg: LayersInput) -> Option<LayersOutput> {
-        self.rebuild = false;
         self.clear_entry = false;
         match msg {
             LayersInput::Layers(list) => {
-                self.rebuild = list != self.layers;
                 self.layers = list;
                 None
+            }
+            LayersInput::Clicked(id, act) => {
+                // The layer as last listed, not as it was when its row was
+                // made: the row is kept while the layer lives.
+                let info = self.layers.iter().find(|l| l.meta.id == id)?.clone();
+                if self.busy {
+                    return None;
+                }
+                Some(match act {
+                    RowAct::Review => LayersOutput::Review(info),
+                    RowAct::Discard => LayersOutput::Discard(info),
+                })
             }
             LayersInput::Managed(m) => {
                 self.managed = m;
@@ -201,7 +217,10 @@ impl Layers {
 pub struct LayersWidgets {
     /// The layer rows (and the "No layers" row), above the fixed rows.
     list: gtk::ListBox,
-    rows: Vec<(adw::ActionRow, gtk::Box)>,
+    /// One row per layer id, kept while the layer exists and updated in
+    /// place: rows that the accessibility tree exposes are not torn down
+    /// and rebuilt on every change of a count.
+    rows: Vec<(String, adw::ActionRow, gtk::Box)>,
     empty: adw::ActionRow,
     entry: adw::EntryRow,
     problem: adw::ActionRow,
@@ -316,21 +335,29 @@ impl SimpleComponent for Layers {
     }
 
     fn update_view(&self, w: &mut LayersWidgets, sender: ComponentSender<Self>) {
-        if self.rebuild {
-            // Only the layer rows change: the rows below them stay, so
-            // their accessible objects are not torn down on every change.
-            for (row, _) in w.rows.drain(..) {
-                w.list.remove(&row);
+        let alive = |id: &str| self.layers.iter().any(|l| l.meta.id == id);
+        w.rows.retain(|(id, row, _)| {
+            let keep = alive(id);
+            if !keep {
+                w.list.remove(row);
             }
-            for info in &self.layers {
+            keep
+        });
+        for info in &self.layers {
+            if !w.rows.iter().any(|(id, ..)| *id == info.meta.id) {
                 let (row, buttons) = layer_row(info, &sender);
                 w.list.append(&row);
-                w.rows.push((row, buttons));
+                w.rows.push((info.meta.id.clone(), row, buttons));
             }
         }
         let now = now();
-        for ((row, buttons), info) in w.rows.iter().zip(&self.layers) {
-            row.set_subtitle(&layer_subtitle(info, now));
+        for (id, row, buttons) in &w.rows {
+            if let Some(info) = self.layers.iter().find(|l| l.meta.id == *id) {
+                let subtitle = layer_subtitle(info, now);
+                if row.subtitle().as_deref() != Some(subtitle.as_str()) {
+                    row.set_subtitle(&subtitle);
+                }
+            }
             buttons.set_sensitive(!self.busy);
         }
         w.empty.set_visible(self.layers.is_empty());
@@ -358,7 +385,8 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         .spacing(6)
         .valign(gtk::Align::Center)
         .build();
-    let make = |label: String, accessible: String, out: LayersOutput, trash: bool| {
+    let id = info.meta.id.clone();
+    let make = |label: String, accessible: String, act: RowAct, trash: bool| {
         let button = if trash {
             let b = gtk::Button::from_icon_name("user-trash-symbolic");
             b.add_css_class("flat");
@@ -369,28 +397,27 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         };
         name(&button, &accessible);
         let s = sender.clone();
-        button.connect_clicked(move |_| {
-            let _ = s.output(out.clone());
-        });
+        let id = id.clone();
+        button.connect_clicked(move |_| s.input(LayersInput::Clicked(id.clone(), act)));
         buttons.append(&button);
     };
     make(
         i18n("Review"),
         i18n_f("Review the layer over {}", &[&path]),
-        LayersOutput::Review(info.clone()),
+        RowAct::Review,
         false,
     );
     // Commit goes through the review too: there is no blind commit.
     make(
         i18n("Commit…"),
         i18n_f("Commit the layer over {}", &[&path]),
-        LayersOutput::Review(info.clone()),
+        RowAct::Review,
         false,
     );
     make(
         i18n("Discard…"),
         i18n_f("Discard the layer over {}", &[&path]),
-        LayersOutput::Discard(info.clone()),
+        RowAct::Discard,
         true,
     );
     row.add_suffix(&buttons);
@@ -479,9 +506,20 @@ mod tests {
             l.apply(LayersInput::Layers(vec![info(Some(1), true)]))
                 .is_none()
         );
-        assert!(l.rebuild);
-        l.apply(LayersInput::Layers(vec![info(Some(1), true)]));
-        assert!(!l.rebuild);
+        // A row's buttons act on the layer as last listed.
+        l.apply(LayersInput::Layers(vec![info(Some(4), true)]));
+        assert_eq!(
+            l.apply(LayersInput::Clicked("ab".into(), RowAct::Review)),
+            Some(LayersOutput::Review(info(Some(4), true)))
+        );
+        assert_eq!(
+            l.apply(LayersInput::Clicked("ab".into(), RowAct::Discard)),
+            Some(LayersOutput::Discard(info(Some(4), true)))
+        );
+        assert_eq!(
+            l.apply(LayersInput::Clicked("gone".into(), RowAct::Review)),
+            None
+        );
         let mut sandboxed = Layers::new(Some("/r".into()));
         sandboxed.apply(LayersInput::Managed(managed()));
         assert_eq!(

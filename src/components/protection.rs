@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! The "Protection" group: the switch that locks and unlocks the system
-//! files, the mode applied at startup, and "Unprotect for a while" with the
-//! time left. The switch only ever shows what the last status measured: a
-//! toggle asks for the act and waits for the next status to move.
+//! files, "Unprotect for a while" with the time left, and the mode applied
+//! at startup as three radio rows (the GNOME Settings pattern: no popover
+//! list, whose recycled rows GTK 4.8's accessibility code crashed on). The
+//! switch only ever shows what the last status measured: a toggle asks for
+//! the act and waits for the next status to move. Every widget is made once
+//! and updated in place.
 
 use adw::prelude::*;
 use almost_core::config::DefaultMode;
@@ -34,7 +37,7 @@ impl While {
     }
 }
 
-/// The startup modes in the order of the combo row.
+/// The startup modes in the order of the radio rows.
 pub const STARTUP_MODES: [DefaultMode; 3] = [
     DefaultMode::Locked,
     DefaultMode::Unlocked,
@@ -71,7 +74,28 @@ pub struct Protection {
     mode: Option<Mode>,
     relock_at: Option<u64>,
     default_mode: Option<DefaultMode>,
+    /// A startup mode asked for and not yet read back from the config: the
+    /// radio rows show it meanwhile instead of jumping back.
+    asked: Option<DefaultMode>,
     busy: bool,
+}
+
+/// The title and subtitle of a startup mode's radio row.
+pub fn startup_words(mode: DefaultMode) -> (String, String) {
+    match mode {
+        DefaultMode::Locked => (
+            i18n("Protected"),
+            i18n("The system files are protected each time the computer starts"),
+        ),
+        DefaultMode::Unlocked => (
+            i18n("Unprotected"),
+            i18n("The system files are unprotected each time the computer starts"),
+        ),
+        DefaultMode::Keep => (
+            i18n("As it was"),
+            i18n("The system files stay as they were before the restart"),
+        ),
+    }
 }
 
 impl Protection {
@@ -91,6 +115,9 @@ impl Protection {
             }
             ProtectionInput::DefaultMode(m) => {
                 self.default_mode = m;
+                if !self.busy {
+                    self.asked = None;
+                }
                 None
             }
             ProtectionInput::Busy(b) => {
@@ -111,9 +138,10 @@ impl Protection {
             }
             ProtectionInput::StartupPicked(i) => {
                 let picked = *STARTUP_MODES.get(i as usize)?;
-                if self.busy || self.default_mode.is_none() || Some(picked) == self.default_mode {
+                if self.busy || self.default_mode.is_none() || Some(picked) == self.shown_mode() {
                     return None;
                 }
+                self.asked = Some(picked);
                 Some(ProtectionOutput::SetDefaultMode(picked))
             }
             ProtectionInput::UnprotectFor(w) => {
@@ -121,6 +149,11 @@ impl Protection {
             }
             ProtectionInput::Tick => None,
         }
+    }
+
+    /// The startup mode the radio rows show.
+    pub fn shown_mode(&self) -> Option<DefaultMode> {
+        self.asked.or(self.default_mode)
     }
 
     /// The subtitle of the switch row.
@@ -146,8 +179,9 @@ pub struct ProtectionWidgets {
     switch: gtk::Switch,
     switch_handler: gtk::glib::SignalHandlerId,
     switch_row: adw::ActionRow,
-    startup: adw::ComboRow,
-    startup_handler: gtk::glib::SignalHandlerId,
+    /// The radio rows' buttons and their handlers, in `STARTUP_MODES` order.
+    startup: Vec<(gtk::CheckButton, gtk::glib::SignalHandlerId)>,
+    startup_rows: Vec<adw::ActionRow>,
     while_row: adw::ActionRow,
     while_buttons: gtk::Box,
 }
@@ -181,21 +215,6 @@ impl SimpleComponent for Protection {
         switch_row.set_activatable_widget(Some(&switch));
         root.add(&switch_row);
 
-        let names: Vec<String> = vec![i18n("Protected"), i18n("Unprotected"), i18n("As it was")];
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let startup = adw::ComboRow::builder()
-            .title(i18n("Mode at startup"))
-            .subtitle(i18n("Applied each time the computer starts"))
-            .model(&gtk::StringList::new(&names))
-            .sensitive(false)
-            .build();
-        super::name(&startup, &i18n("Mode at startup"));
-        let s = sender.clone();
-        let startup_handler = startup.connect_selected_notify(move |row| {
-            s.input(ProtectionInput::StartupPicked(row.selected()));
-        });
-        root.add(&startup);
-
         let while_row = adw::ActionRow::builder()
             .title(i18n("Unprotect for a while"))
             .build();
@@ -226,12 +245,51 @@ impl SimpleComponent for Protection {
         while_row.add_suffix(&while_buttons);
         root.add(&while_row);
 
+        // The mode at startup: a titled list of three radio rows below.
+        let startup_group = adw::PreferencesGroup::builder()
+            .title(i18n("Mode at startup"))
+            .description(i18n("Applied each time the computer starts"))
+            .margin_top(12)
+            .build();
+        let mut startup = Vec::new();
+        let mut startup_rows = Vec::new();
+        let mut first: Option<gtk::CheckButton> = None;
+        for (i, mode) in STARTUP_MODES.iter().enumerate() {
+            let (title, subtitle) = startup_words(*mode);
+            let check = gtk::CheckButton::builder()
+                .valign(gtk::Align::Center)
+                .build();
+            if let Some(first) = &first {
+                check.set_group(Some(first));
+            } else {
+                first = Some(check.clone());
+            }
+            super::name(&check, &i18n_f("Mode at startup: {}", &[&title]));
+            let s = sender.clone();
+            let handler = check.connect_toggled(move |c| {
+                if c.is_active() {
+                    s.input(ProtectionInput::StartupPicked(i as u32));
+                }
+            });
+            let row = adw::ActionRow::builder()
+                .title(title)
+                .subtitle(subtitle)
+                .sensitive(false)
+                .build();
+            row.add_prefix(&check);
+            row.set_activatable_widget(Some(&check));
+            startup_group.add(&row);
+            startup.push((check, handler));
+            startup_rows.push(row);
+        }
+        root.add(&startup_group);
+
         let widgets = ProtectionWidgets {
             switch,
             switch_handler,
             switch_row,
             startup,
-            startup_handler,
+            startup_rows,
             while_row,
             while_buttons,
         };
@@ -252,22 +310,33 @@ impl SimpleComponent for Protection {
 
     fn update_view(&self, w: &mut ProtectionWidgets, _sender: ComponentSender<Self>) {
         let known = self.mode.is_some();
-        // Programmatic changes must not read as the user's.
+        // Programmatic changes must not read as the user's. And only real
+        // changes: `gtk_switch_set_active` ends a running toggle animation
+        // even when the value is the same, which swallowed a click that
+        // came within ~0.1 s of a poll.
+        let on = self.switch_on();
         w.switch.block_signal(&w.switch_handler);
-        w.switch.set_active(self.switch_on());
-        w.switch.set_state(self.switch_on());
+        if w.switch.is_active() != on {
+            w.switch.set_active(on);
+        }
+        if w.switch.state() != on {
+            w.switch.set_state(on);
+        }
         w.switch.unblock_signal(&w.switch_handler);
         w.switch.set_sensitive(known && !self.busy);
         w.switch_row.set_sensitive(known && !self.busy);
         w.switch_row.set_subtitle(&self.switch_subtitle());
 
-        w.startup.block_signal(&w.startup_handler);
-        if let Some(mode) = self.default_mode {
-            w.startup.set_selected(startup_index(mode));
+        let shown = self.shown_mode().map(startup_index);
+        for (i, ((check, handler), row)) in w.startup.iter().zip(&w.startup_rows).enumerate() {
+            let active = shown == Some(i as u32);
+            if check.is_active() != active {
+                check.block_signal(handler);
+                check.set_active(active);
+                check.unblock_signal(handler);
+            }
+            row.set_sensitive(self.default_mode.is_some() && !self.busy);
         }
-        w.startup.unblock_signal(&w.startup_handler);
-        w.startup
-            .set_sensitive(self.default_mode.is_some() && !self.busy);
 
         w.while_row.set_subtitle(&self.while_subtitle(now()));
         w.while_buttons.set_sensitive(known && !self.busy);
@@ -327,6 +396,19 @@ mod tests {
         );
         assert_eq!(p.apply(ProtectionInput::StartupPicked(7)), None);
         assert_eq!(startup_index(DefaultMode::Unlocked), 1);
+        // The pick is shown until the config is read back.
+        assert_eq!(p.shown_mode(), Some(DefaultMode::Keep));
+        assert_eq!(p.apply(ProtectionInput::StartupPicked(2)), None);
+        p.apply(ProtectionInput::Busy(true));
+        p.apply(ProtectionInput::DefaultMode(Some(DefaultMode::Locked)));
+        assert_eq!(p.shown_mode(), Some(DefaultMode::Keep));
+        p.apply(ProtectionInput::Busy(false));
+        p.apply(ProtectionInput::DefaultMode(Some(DefaultMode::Keep)));
+        assert_eq!(p.shown_mode(), Some(DefaultMode::Keep));
+        // A failed save: the config read back wins.
+        p.apply(ProtectionInput::StartupPicked(1));
+        p.apply(ProtectionInput::DefaultMode(Some(DefaultMode::Keep)));
+        assert_eq!(p.shown_mode(), Some(DefaultMode::Keep));
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! lines coloured; and a destructive Commit button that says what it does
 //! ("Apply 12 changes to /usr"). The diff is read by `almost layer diff`
 //! (privileged) off the GTK thread.
+//!
+//! Each review is a window of its own, destroyed when it closes (never
+//! kept hidden): GTK 4.8 answers an accessibility query for a toplevel
+//! index past the visible windows with the last toplevel of its list, and
+//! crashes if that is a hidden window (a NULL object path in
+//! `g_variant_new`). With no hidden window alive, that answer is always a
+//! shown one.
 
 use std::sync::Arc;
 
@@ -203,7 +210,6 @@ impl Component for Review {
             .modal(true)
             .default_width(920)
             .default_height(640)
-            .hide_on_close(true)
             .build()
     }
 
@@ -331,8 +337,9 @@ impl Component for Review {
         });
         let s = sender.clone();
         window.connect_close_request(move |_| {
+            // Close destroys the window.
             s.input(ReviewInput::Close);
-            gtk::glib::Propagation::Proceed
+            gtk::glib::Propagation::Stop
         });
 
         let widgets = ReviewWidgets {
@@ -392,13 +399,13 @@ impl Component for Review {
                         count: diff.changes.len(),
                     });
                     self.layer = None;
-                    root.set_visible(false);
+                    root.destroy();
                 }
             }
             ReviewInput::Close => {
                 self.layer = None;
                 self.diff = None;
-                root.set_visible(false);
+                root.destroy();
             }
         }
         self.draw(widgets);
@@ -424,7 +431,7 @@ impl Component for Review {
             }
             Err(e) => {
                 self.layer = None;
-                root.set_visible(false);
+                root.destroy();
                 let _ = sender.output(ReviewOutput::Failed(e));
             }
         }

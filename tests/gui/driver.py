@@ -187,7 +187,12 @@ LABEL = ["label"]
 def act(node, names=("click", "toggle", "activate", "press")):
     for i in range(node.get_n_actions()):
         if node.get_action_name(i) in names:
-            node.do_action(i)
+            done = node.do_action(i)
+            if not done:
+                states = node.get_state_set()
+                log(f"{role(node)} {name(node)!r}: {node.get_action_name(i)} answered {done} "
+                    f"(sensitive={states.contains(Atspi.StateType.SENSITIVE)}, "
+                    f"showing={states.contains(Atspi.StateType.SHOWING)})")
             return
     raise Failure(f"{role(node)} {name(node)!r} has no action among {names}")
 
@@ -264,6 +269,27 @@ def screenshot(label):
     log("screenshot", path)
 
 
+def window_shot(title_pattern, path, timeout=10):
+    """A PNG of one window (not the whole screen): found by its title in
+    the X window tree, taken with import -window."""
+    rx = re.compile(title_pattern)
+
+    def find_window():
+        out = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            m = re.match(r'\s*(0x[0-9a-f]+) "(.*)": \(.*\)\s+(\d+)x(\d+)\+', line)
+            if m and rx.search(m.group(2)) and int(m.group(3)) > 200 and int(m.group(4)) > 200:
+                return m.group(1)
+        return None
+
+    window = wait_for(find_window, timeout, f"the X window {title_pattern!r}")
+    time.sleep(0.5)  # let it finish drawing
+    subprocess.run(["import", "-window", window, path], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log("window screenshot", path)
+
+
 # --- scenarios -----------------------------------------------------------------------
 
 def scenario_startup():
@@ -271,6 +297,7 @@ def scenario_startup():
     find(SWITCH, r"Protect system files")
     find(LABEL, r"Layers")
     dump(os.path.join(ARGS.results, "startup-tree.txt"))
+    window_shot(r"^Almost", os.path.join(ARGS.results, "window-panel.png"))
 
 
 def scenario_protection():
@@ -341,28 +368,58 @@ def config_text():
         return f.read()
 
 
+RADIO = ["radio button", "check box", "toggle button"]
+
+
+def startup_radio(title, timeout=10):
+    # Names come doubled ("Mode at startup: Protected Protected").
+    return find(RADIO, rf"^Mode at startup: {title}( {title})?$", timeout)
+
+
+def pick_radio(radios, target):
+    """GTK 4.8 exposes no action on a check button: pick a radio row the
+    way a keyboard user does. Tab to the checked button, the arrow keys
+    move through the rows, space picks."""
+    checked_one = next((r for r in radios if checked(r)), radios[0])
+    focus_by_tab(checked_one)
+    here = radios.index(checked_one)
+    there = radios.index(target)
+    for _ in range(abs(there - here)):
+        key("Down" if there > here else "Up")
+        time.sleep(0.1)
+    # The arrows of the list move the focus to the row (or its button);
+    # space activates the row, whose activatable widget is the button.
+    row = target
+    while row is not None and role(row) != "list item":
+        row = row.get_parent()
+    wait_for(lambda: focused(target) or (row is not None and focused(row)), 5,
+             f"the focus on {name(target)!r}")
+    if not checked(target):
+        key("space")
+
+
 def scenario_startup_mode():
-    combo = find(["combo box"], r"Mode at startup", 20)
     wait_for(lambda: 'default_mode = "locked"' in config_text(), 2, "the initial config")
-    focus_by_tab(combo)
-    log("open the combo with the keyboard, pick the next entry (Unprotected)")
-    key("space")
-    time.sleep(0.5)
-    key("Down")
-    key("Return")
+    protected = startup_radio("Protected", 20)
+    unprotected = startup_radio("Unprotected")
+    as_it_was = startup_radio("As it was")
+    radios = [protected, unprotected, as_it_was]
+    wait_for(lambda: checked(protected) and not checked(unprotected), 10,
+             "the radio rows to show Protected")
+    log("pick the Unprotected radio row (keyboard)")
+    pick_radio(radios, unprotected)
     wait_for(lambda: 'default_mode = "unlocked"' in config_text(), 15,
              "default_mode = unlocked in the config file")
-    find(LABEL, r"^Unprotected$", 10)
+    wait_for(lambda: checked(unprotected) and not checked(protected), 10,
+             "the radio rows to show Unprotected")
     screenshot("startup-mode-unprotected")
     log("config now:", config_text().strip().splitlines()[1])
     log("and back to Protected")
-    focus_by_tab(combo)
-    key("space")
-    time.sleep(0.5)
-    key("Up")
-    key("Return")
+    pick_radio(radios, protected)
     wait_for(lambda: 'default_mode = "locked"' in config_text(), 15,
              "default_mode = locked in the config file")
+    wait_for(lambda: checked(protected) and not checked(unprotected), 10,
+             "the radio rows to show Protected again")
     assert "# Mode applied at boot" in config_text(), "the comment of the file is kept"
 
 
@@ -393,6 +450,7 @@ def scenario_review_commit():
              "the text diff of modify.txt")
     log("diff shown:", text_of(text).replace("\n", " | "))
     screenshot("review-dialog")
+    window_shot(r"^Review Changes", os.path.join(ARGS.results, "window-review.png"))
     press(r"^_?Commit( Commit)?$", 5, dialog)
     wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/share$"), 30,
              "the layer row to go")
@@ -405,6 +463,26 @@ def scenario_review_commit():
     assert immutable("/usr/share/doc/added.txt"), "the committed tree is protected again"
     find(BUTTON, r"Undo last commit", 10)
     log("the tree has the three changes, protected again; Undo is offered")
+
+
+def scenario_undo():
+    """Undo is offered whenever the status has a commit to undo, also in a
+    window that did not make it: a fresh panel offers it, and it puts the
+    tree back as it was before review_commit."""
+    if not os.path.exists(host("/usr/share/doc/added.txt")):
+        raise Failure("needs review_commit first")
+    stop_panel()
+    start_panel()
+    press(r"^Undo last commit", 20)
+    dialog = wait_for(lambda: (dialogs(r"Undo") or [None])[0], 10, "the confirmation")
+    press(r"^_?Undo( Undo)?$", 5, dialog)
+    wait_for(lambda: not os.path.exists(host("/usr/share/doc/added.txt")), 30,
+             "added.txt to go")
+    with open(host("/usr/share/doc/modify.txt")) as f:
+        assert f.read() == "one\ntwo\nthree\nfour\n", "modify.txt is back"
+    assert os.path.exists(host("/usr/share/doc/deleteme.txt")), "deleteme.txt is back"
+    wait_for(lambda: not find_all(BUTTON, r"^Undo last commit"), 10, "Undo to go")
+    log("the tree is as before the commit; Undo is no longer offered")
 
 
 def scenario_discard():
@@ -456,10 +534,32 @@ def scenario_french():
     sees(r"^Les fichiers système sont protégés$", 20)
     find(SWITCH, r"Protéger les fichiers système", 5)
     find(LABEL, r"^Calques$", 5)
-    find(["combo box"], r"Mode au démarrage", 5)
+    find(RADIO, r"^Mode au démarrage : Protégés", 5)
     screenshot("french-window")
     stop_panel()
     start_panel()
+
+
+def scenario_demo_shots():
+    """For the headless demo: the window, then the review of its first layer
+    with the modified file's diff, each saved in --shots."""
+    os.makedirs(ARGS.shots, exist_ok=True)
+    sees(r"^System files are ", 20)
+    find(BUTTON, r"Review the layer over ", 10)
+    time.sleep(1)
+    window_shot(r"^Almost", os.path.join(ARGS.shots, "panel.png"))
+    press(r"Review the layer over ", 10)
+    dialog = review_dialog()
+    sees(r"^Apply \d+ changes? to ", 20)
+    text = find(["text"], r"Difference of the selected file", 5, dialog)
+    select_row(find(["list item"], r"^Modified: ", 5, dialog))
+    wait_for(lambda: "@@" in text_of(text), 10, "the text diff of the modified file")
+    window_shot(r"^Review Changes", os.path.join(ARGS.shots, "review.png"))
+    press(r"^_?Cancel( Cancel)?$", 5, dialog)
+    # The layers, scrolled into view by moving the focus to a layer's row.
+    wait_for(lambda: not dialogs(r"Review Changes"), 10, "the review to close")
+    focus_by_tab(find(BUTTON, r"Discard the layer over ", 10), 60)
+    window_shot(r"^Almost", os.path.join(ARGS.shots, "layers.png"))
 
 
 def scenario_explore():
@@ -472,11 +572,13 @@ SCENARIOS = {
     "outside": scenario_outside,
     "startup_mode": scenario_startup_mode,
     "review_commit": scenario_review_commit,
+    "undo": scenario_undo,
     "discard": scenario_discard,
     "busy_error": scenario_busy_error,
     "bad_config": scenario_bad_config,
     "french": scenario_french,
     "explore": scenario_explore,
+    "demo_shots": scenario_demo_shots,
 }
 
 
@@ -488,9 +590,10 @@ def main():
     p.add_argument("--almost", required=True)
     p.add_argument("--results", required=True)
     p.add_argument("--pid-file", required=True)
+    p.add_argument("--shots", help="where demo_shots saves its PNGs")
     p.add_argument("scenarios", nargs="*")
     ARGS = p.parse_args()
-    names = ARGS.scenarios or [n for n in SCENARIOS if n != "explore"]
+    names = ARGS.scenarios or [n for n in SCENARIOS if n not in ("explore", "demo_shots")]
     passed = failed = 0
     try:
         start_panel()

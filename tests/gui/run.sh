@@ -126,11 +126,46 @@ echo "layers: $L1 (/usr/share) $L2 (/usr/lib) $L3 (/usr/bin), holder $HOLDER_PID
 # --- the display and the session bus --------------------------------------
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
-Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp 5>"$DIR/display" 2>"$RESULTS/xvfb.log" &
-XVFB_PID=$!
-for _ in $(seq 1 100); do [[ -s $DIR/display ]] && break; sleep 0.1; done
-[[ -s $DIR/display ]] || die "Xvfb did not start"
-export DISPLAY=":$(head -n1 "$DIR/display")" GDK_BACKEND=x11 GSK_RENDERER=cairo
+# The display is ready when Xvfb has written its number to the -displayfd
+# pipe (a whole line: it does so once it accepts connections) and a client
+# (xdpyinfo) has actually connected to it. -noreset: by default an X server
+# resets when its last client disconnects (xdpyinfo, or the accessibility
+# bus launcher, which sets a root window property and leaves), and a client
+# connecting during the reset fails: that was the panel's "Failed to
+# initialize GTK" at first start. The driver still relaunches the panel
+# once if it exits before its window appears.
+start_xvfb() {
+    rm -f "$DIR/display"
+    Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp -noreset 5>"$DIR/display" 2>>"$RESULTS/xvfb.log" &
+    XVFB_PID=$!
+    local n=''
+    for _ in $(seq 1 100); do
+        if [[ -s $DIR/display && $(wc -l <"$DIR/display") -ge 1 ]]; then
+            n=$(head -n1 "$DIR/display")
+            break
+        fi
+        kill -0 "$XVFB_PID" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    [[ $n =~ ^[0-9]+$ ]] || return 1
+    for _ in $(seq 1 100); do
+        if xdpyinfo -display ":$n" >/dev/null 2>&1; then
+            DISPLAY=":$n"
+            return 0
+        fi
+        kill -0 "$XVFB_PID" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+if ! start_xvfb; then
+    kill "$XVFB_PID" 2>/dev/null
+    wait "$XVFB_PID" 2>/dev/null
+    XVFB_PID=''
+    echo "run.sh: Xvfb did not answer; starting it again" >&2
+    start_xvfb || die "Xvfb did not start (see $RESULTS/xvfb.log)"
+fi
+export DISPLAY GDK_BACKEND=x11 GSK_RENDERER=cairo
 export LANG=C.UTF-8
 unset LANGUAGE LC_ALL
 
