@@ -28,12 +28,12 @@ missing=$(LC_ALL=C comm -23 "$dest.want" "$dest.got")
 unexpected=$(LC_ALL=C comm -13 "$dest.want" "$dest.got")
 if [ -n "$missing" ]; then
     echo "not installed (listed in build-aux/installed-files.txt):" >&2
-    printf '  %s\n' $missing >&2
+    printf '%s\n' "$missing" | sed 's/^/  /' >&2
     status=1
 fi
 if [ -n "$unexpected" ]; then
     echo "installed but not listed in build-aux/installed-files.txt:" >&2
-    printf '  %s\n' $unexpected >&2
+    printf '%s\n' "$unexpected" | sed 's/^/  /' >&2
     status=1
 fi
 # The binaries are executable, and the installed policy and units name the
