@@ -14,18 +14,44 @@ import sys
 
 
 def main(manifest_path, config_path):
-    errors = []
     with open(manifest_path, encoding="utf-8") as f:
         try:
             m = json.load(f)
         except json.JSONDecodeError as e:
-            return [f"{manifest_path}: not valid JSON: {e}"]
+            return [f"not valid JSON: {e}"]
     with open(config_path, encoding="utf-8") as f:
         found = re.search(r'pub const APP_ID: &str = "([^"]+)";', f.read())
     if not found:
         return [f"{config_path}: no APP_ID"]
     app_id = found.group(1)
+    errors = check(m, app_id)
+    if not errors:
+        errors = controls(m, app_id)
+    return errors
 
+
+def controls(m, app_id):
+    """The checks must catch a broken copy of the good manifest."""
+    breakages = {
+        "another id": lambda c: c.update(id=app_id + ".Other"),
+        "GNOME 45": lambda c: c.update({"runtime-version": "45"}),
+        "no rust extension": lambda c: c.update({"sdk-extensions": []}),
+        "no flatpak-spawn": lambda c: c["finish-args"].remove("--talk-name=org.freedesktop.Flatpak"),
+        "host filesystem": lambda c: c["finish-args"].append("--filesystem=host"),
+        "cmake": lambda c: c["modules"][-1].update(buildsystem="cmake-ninja"),
+        "no command": lambda c: c.pop("command"),
+    }
+    errors = []
+    for what, breaks in breakages.items():
+        copy = json.loads(json.dumps(m))
+        breaks(copy)
+        if not check(copy, app_id):
+            errors.append(f"control: the check does not catch {what}")
+    return errors
+
+
+def check(m, app_id):
+    errors = []
     for key in ("id", "runtime", "runtime-version", "sdk", "command", "finish-args", "modules"):
         if key not in m:
             errors.append(f"missing key {key!r}")

@@ -23,19 +23,36 @@ trap 'rm -rf "$dest"' EXIT
 rm -f "$dest.log"
 (cd "$dest" && find . ! -type d | sed 's|^\.||' | LC_ALL=C sort) >"$dest.got"
 grep -v -e '^#' -e '^$' "$expected" | LC_ALL=C sort >"$dest.want"
+
+# compare WANT GOT: says what differs; fails if anything does.
+compare() {
+    missing=$(LC_ALL=C comm -23 "$1" "$2")
+    unexpected=$(LC_ALL=C comm -13 "$1" "$2")
+    if [ -n "$missing" ]; then
+        echo "not installed (listed in build-aux/installed-files.txt):" >&2
+        printf '%s\n' "$missing" | sed 's/^/  /' >&2
+    fi
+    if [ -n "$unexpected" ]; then
+        echo "installed but not listed in build-aux/installed-files.txt:" >&2
+        printf '%s\n' "$unexpected" | sed 's/^/  /' >&2
+    fi
+    [ -z "$missing" ] && [ -z "$unexpected" ]
+}
 status=0
-missing=$(LC_ALL=C comm -23 "$dest.want" "$dest.got")
-unexpected=$(LC_ALL=C comm -13 "$dest.want" "$dest.got")
-if [ -n "$missing" ]; then
-    echo "not installed (listed in build-aux/installed-files.txt):" >&2
-    printf '%s\n' "$missing" | sed 's/^/  /' >&2
+compare "$dest.want" "$dest.got" || status=1
+
+# The controls: a list with one file too many, or one too few, must fail.
+{ cat "$dest.want"; echo /usr/share/almost/not-installed; } | LC_ALL=C sort >"$dest.ctl"
+if compare "$dest.ctl" "$dest.got" 2>/dev/null; then
+    echo "control: a file missing from the install was not noticed" >&2
     status=1
 fi
-if [ -n "$unexpected" ]; then
-    echo "installed but not listed in build-aux/installed-files.txt:" >&2
-    printf '%s\n' "$unexpected" | sed 's/^/  /' >&2
+sed 1d "$dest.want" >"$dest.ctl"
+if compare "$dest.ctl" "$dest.got" 2>/dev/null; then
+    echo "control: an unlisted installed file was not noticed" >&2
     status=1
 fi
+rm -f "$dest.ctl"
 # The binaries are executable, and the installed policy and units name the
 # installed almost.
 for f in /usr/bin/almost /usr/bin/almost-panel; do
