@@ -18,7 +18,9 @@ packages=(
     # xmllint for the polkit policy, the real pkexec and polkitd, apt/dpkg,
     # man for the man page
     dbus systemd libxml2-utils pkexec polkitd apt dpkg man-db
-    # the GTK panel and its tests (later issues)
+    # the GTK panel and its tests; meson, and the validators meson test runs
+    # (desktop-file-validate, appstreamcli, msgfmt, xmllint above; polkitd
+    # above also ships gettext's ITS rules for the polkit policy)
     libgtk-4-dev libadwaita-1-dev gettext meson ninja-build xvfb xauth dbus dbus-x11
     at-spi2-core python3-gi gir1.2-atspi-2.0 imagemagick x11-utils desktop-file-utils appstream
     fonts-cantarell adwaita-icon-theme librsvg2-common gsettings-desktop-schemas

@@ -5,9 +5,10 @@
 # dependencies, cargo fmt --check, clippy -D warnings, then every cargo test
 # of the workspace inside a private mount namespace, so that the loop images
 # and mounts the tests make are never visible to the machine and vanish with
-# them, then the GUI suite of the panel (tests/gui/run.sh: its own sandbox,
-# Xvfb and session bus, no display needed). Exits non-zero if any step
-# fails; the last lines say `gui: N passed, M failed` and the verdict.
+# them, then meson's tests (data-file validators, the install test into a
+# temporary DESTDIR), then the GUI suite of the panel (tests/gui/run.sh: its
+# own sandbox, Xvfb and session bus, no display needed). Exits non-zero if
+# any step fails; the last lines say `gui: N passed, M failed` and the verdict.
 
 set -euo pipefail
 
@@ -38,6 +39,23 @@ loops_before=$(loop_devices)
 
 sb_section "cargo test --workspace --no-fail-fast (in a private mount namespace)"
 unshare --mount --propagation private -- cargo test --workspace --no-fail-fast || failed+=("cargo test")
+
+# Meson: the data-file validators and the install test (meson test, see
+# build-aux/meson.build). A debug build in the cargo target dir the tests
+# just used, so the one cargo build meson runs finds everything built.
+sb_section "meson setup + compile + test (target/meson)"
+meson_dir=target/meson
+meson_opts=(--prefix=/usr -Dprofile=development "-Dcargo_target_dir=$SB_SRC_DIR/target")
+if [[ -f $meson_dir/build.ninja ]]; then
+    meson_setup=(meson setup --reconfigure "${meson_opts[@]}" "$meson_dir")
+else
+    meson_setup=(meson setup "${meson_opts[@]}" "$meson_dir")
+fi
+if "${meson_setup[@]}" >/dev/null && meson compile -C "$meson_dir" >/dev/null; then
+    meson test -C "$meson_dir" --print-errorlogs || failed+=("meson test")
+else
+    failed+=("meson setup/compile")
+fi
 
 sb_section "GUI tests: tests/gui/run.sh (Xvfb, AT-SPI; results in target/gui-results/)"
 gui_log=$(mktemp)
