@@ -585,6 +585,7 @@ mod tests {
             restore: None,
             undo: None,
             interrupted_commit: None,
+            offline_update: None,
         };
         assert_eq!(undo_words(&report), None);
         report.undo = Some(almost_core::protocol::UndoInfo {

@@ -98,21 +98,11 @@ impl Reply {
 }
 
 /// What `status --json` says: the report (mode, counts, timed re-lock,
-/// runs, the commit that can be undone, an interrupted commit) and the
-/// fields the panel may get later.
+/// runs, the commit that can be undone, an interrupted commit, a prepared
+/// offline update).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
     pub report: Report,
-    pub extra: StatusExtra,
-}
-
-/// Fields of the status the panel shows once `almost` provides them (they
-/// default to nothing while it does not send them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct StatusExtra {
-    /// A prepared offline update (PackageKit) will run at the next boot.
-    #[serde(default)]
-    pub offline_update: Option<bool>,
 }
 
 /// What the panel uses of the configuration.
@@ -337,7 +327,6 @@ impl Almost {
         let reply = self.quiet(false, &["status"])?;
         Ok(Status {
             report: reply.parse()?,
-            extra: reply.parse().unwrap_or_default(),
         })
     }
 
@@ -392,8 +381,7 @@ mod tests {
         assert_eq!(report.relock_at, Some(1_700_000_000));
         assert_eq!(report.undo, None);
         assert_eq!(report.interrupted_commit, None);
-        let extra: StatusExtra = reply.parse().unwrap();
-        assert_eq!(extra, StatusExtra::default());
+        assert_eq!(report.offline_update, None);
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub fn notices(status: &Status, open_layers: usize, now: u64) -> Vec<String> {
             "A commit was interrupted: the next action finishes it or puts the files back.",
         ));
     }
-    if status.extra.offline_update == Some(true) {
+    if status.report.offline_update.is_some() {
         out.push(i18n(
             "An offline update is prepared: it will run at the next restart.",
         ));
@@ -390,7 +390,6 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helper::StatusExtra;
     use almost_core::protocol::{Report, RunInfo};
 
     fn path(locked: u64, unlocked: u64) -> PathReport {
@@ -424,7 +423,6 @@ mod tests {
                 interrupted_commit: None,
                 offline_update: None,
             },
-            extra: StatusExtra::default(),
         }
     }
 
@@ -456,7 +454,10 @@ mod tests {
             started: 0,
         });
         s.report.interrupted_commit = Some("ab".into());
-        s.extra.offline_update = Some(true);
+        s.report.offline_update = Some(almost_core::protocol::OfflineUpdate {
+            kind: almost_core::protocol::OfflineKind::Update,
+            source: almost_core::protocol::OfflineSource::Packagekit,
+        });
         let n = notices(&s, 2, 0);
         assert_eq!(n[0], "Protection comes back in 10 minutes.");
         assert_eq!(
