@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use nix::dir::{Dir, Type};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +104,11 @@ impl Shared {
         }
     }
 
+    fn mount_point(&self, path: &Path) {
+        let mut mounts = self.mount_points.lock().unwrap_or_else(|p| p.into_inner());
+        mounts.push(path.to_string_lossy().into_owned());
+    }
+
     fn count_state(&self, immutable: bool) {
         if immutable {
             self.locked.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +123,13 @@ impl Shared {
 struct Fence {
     dev: u64,
     mnt_id: u64,
+}
+
+impl Fence {
+    /// Whether the entry is a mount point or lies on another mount.
+    fn excludes(&self, entry: &Entry) -> bool {
+        entry.mount_root || entry.dev != self.dev || entry.mnt_id != self.mnt_id
+    }
 }
 
 impl Walk<'_> {
@@ -166,60 +177,46 @@ impl Walk<'_> {
         if self.cancel.load(Ordering::Relaxed) || shared.unsupported.load(Ordering::Relaxed) {
             return;
         }
-        let mut dir = match Dir::from_fd(fd) {
-            Ok(dir) => dir,
-            Err(e) => return shared.error(path, &e.into()),
+        let names = match read_names(fd.as_fd()) {
+            Ok(names) => names,
+            Err(e) => return shared.error(path, &e),
         };
         let skip = self.excludes.get(path);
-        let mut subdirs: Vec<(CString, Entry)> = Vec::new();
-        let mut seen = 0u64;
-        let mut names: Vec<(CString, Option<Type>)> = Vec::new();
-        for entry in dir.iter() {
-            match entry {
-                Ok(entry) => {
-                    let name = entry.file_name();
-                    if name == c"." || name == c".." {
-                        continue;
-                    }
-                    if let Some(skip) = skip
-                        && skip.contains(OsStr::from_bytes(name.to_bytes()))
-                    {
-                        continue;
-                    }
-                    names.push((name.to_owned(), entry.file_type()));
-                }
-                Err(e) => {
-                    shared.error(path, &e.into());
-                    break;
-                }
-            }
-        }
-        let dirfd = dir.as_fd();
-        // Writing through file_setattr reads the flags in the same breath:
-        // a statx first would only add a syscall per file.
-        let fast_files = matches!(self.action, Action::Set(_))
-            && !self.mount_parents.contains(path)
+        let dirfd = fd.as_fd();
+        // Where no mount can hide (the mount table says so), a directory is
+        // opened straight away and described through its fd, and a file's
+        // flag is written through file_setattr, which reads it in the same
+        // breath: no statx first. Elsewhere every entry is looked at first,
+        // so that nothing mounted (or automounted) is ever opened.
+        let no_mounts = !self.mount_parents.contains(path);
+        let fast_files = no_mounts
+            && matches!(self.action, Action::Set(_))
             && self.iface != FlagInterface::Ioctl
             && attrs::kernel_has_file_setattr(dirfd);
+        let mut subdirs: Vec<CString> = Vec::new();
+        let mut seen = 0u64;
         for (name, dtype) in names {
+            if let Some(skip) = skip
+                && skip.contains(OsStr::from_bytes(name.to_bytes()))
+            {
+                continue;
+            }
             seen += 1;
             // Symlinks and special files cannot carry the flag: the
             // directory entry's type is enough to skip them unopened.
             if matches!(
                 dtype,
-                Some(
-                    Type::Symlink
-                        | Type::Fifo
-                        | Type::CharacterDevice
-                        | Type::BlockDevice
-                        | Type::Socket
-                )
+                libc::DT_LNK | libc::DT_FIFO | libc::DT_CHR | libc::DT_BLK | libc::DT_SOCK
             ) {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if fast_files && dtype == Some(Type::File) {
+            if fast_files && dtype == libc::DT_REG {
                 self.set_file(shared, dirfd, &name, path);
+                continue;
+            }
+            if no_mounts && dtype == libc::DT_DIR {
+                subdirs.push(name);
                 continue;
             }
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
@@ -235,27 +232,30 @@ impl Walk<'_> {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if entry.mount_root || entry.dev != fence.dev || entry.mnt_id != fence.mnt_id {
-                let mut mounts = shared
-                    .mount_points
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                mounts.push(child.to_string_lossy().into_owned());
+            if fence.excludes(&entry) {
+                shared.mount_point(&child);
                 continue;
             }
-            self.visit(shared, dirfd, &name, &entry, &child);
             if entry.kind == Kind::Dir {
-                subdirs.push((name, entry));
+                // Flagged through its own fd once opened.
+                subdirs.push(name);
+            } else {
+                self.visit(shared, dirfd, &name, &entry, &child);
             }
         }
         self.progress.fetch_add(seen, Ordering::Relaxed);
-        subdirs.into_par_iter().for_each(|(name, entry)| {
+        subdirs.into_par_iter().for_each(|name| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            match open_subdir(dirfd, &name, &entry) {
-                Ok(fd) => self.walk_dir(shared, fence, fd, &child),
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => shared.error(&child, &e),
+            let (fd, entry) = match open_subdir(dirfd, &name) {
+                Ok(opened) => opened,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                Err(e) => return shared.error(&child, &e),
+            };
+            if fence.excludes(&entry) {
+                return shared.mount_point(&child);
             }
+            self.visit(shared, fd.as_fd(), c"", &entry, &child);
+            self.walk_dir(shared, fence, fd, &child);
         });
     }
 
@@ -321,9 +321,9 @@ impl Walk<'_> {
     }
 }
 
-/// Opens a subdirectory found by `stat_at`, and checks that it is still the
-/// same inode (nothing was swapped or mounted in between).
-fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr, seen: &Entry) -> io::Result<OwnedFd> {
+/// Opens a subdirectory (never following a symlink) and describes it
+/// through the new fd.
+fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, Entry)> {
     let flags =
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: name is a valid C string; the fd is owned by us.
@@ -333,11 +333,51 @@ fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr, seen: &Entry) -> io::Result<O
     }
     // SAFETY: openat returned a fresh fd.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let now = attrs::stat_at(fd.as_fd(), c"")?;
-    if now.ino != seen.ino || now.dev != seen.dev || now.mnt_id != seen.mnt_id {
-        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    let entry = attrs::stat_at(fd.as_fd(), c"")?;
+    Ok((fd, entry))
+}
+
+/// The names and entry types of a directory, read with `getdents64` into
+/// one buffer (no `fdopendir`: its fcntl, fstat and rewind cost three
+/// syscalls per directory).
+fn read_names(fd: BorrowedFd<'_>) -> io::Result<Vec<(CString, u8)>> {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: buf is writable for its whole length.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(out);
+        }
+        let mut off = 0usize;
+        let n = n as usize;
+        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+        while off + 19 < n {
+            let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
+            if reclen == 0 || off + reclen > n {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            let dtype = buf[off + 18];
+            let raw = &buf[off + 19..off + reclen];
+            let name = &raw[..raw.iter().position(|b| *b == 0).unwrap_or(raw.len())];
+            if name != b"." && name != b".." {
+                let name =
+                    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                out.push((name, dtype));
+            }
+            off += reclen;
+        }
     }
-    Ok(fd)
 }
 
 /// The directories holding a mount point, named through `name` (host path
