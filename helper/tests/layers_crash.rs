@@ -555,7 +555,7 @@ fn full_disk_during_commit_rolls_back() {
     let st = nix::sys::statvfs::statvfs(&sb.path("/home")).expect("statvfs");
     let free = st.blocks_free() as u64 * st.fragment_size() as u64;
     let fill = free.saturating_sub(3 << 20);
-    layer_support::run_ok(
+    common::sh(
         "fallocate",
         &[
             "-l".as_ref(),

@@ -16,9 +16,7 @@ use std::os::unix::fs::{PermissionsExt, lchown, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use layer_support::{
-    LayerBox, assert_manifest_eq, manifest, remove_xattr, run_ok, set_xattr, xattrs_of,
-};
+use layer_support::{LayerBox, assert_manifest_eq, manifest, remove_xattr, set_xattr, xattrs_of};
 
 const BIG_NEW: usize = 6 << 20;
 const BIG_OLD: usize = 2 << 20;
@@ -94,7 +92,7 @@ fn change_through_layer(sb: &LayerBox) {
     fs::remove_file(p("/usr/lib/link-retarget")).expect("rm");
     symlink("big-new.bin", p("/usr/lib/link-retarget")).expect("symlink");
     // Rename a directory with mv (redirect_dir=off: copy + delete).
-    run_ok(
+    common::sh(
         "mv",
         &[
             p("/usr/share/move-me").as_os_str(),
@@ -113,7 +111,7 @@ fn change_through_layer(sb: &LayerBox) {
     // A file with a capability (setcap, i.e. security.capability).
     sb.write("/usr/bin/ping-like", "#!/bin/sh\necho ping\n");
     fs::set_permissions(p("/usr/bin/ping-like"), fs::Permissions::from_mode(0o755)).expect("chmod");
-    run_ok(
+    common::sh(
         "setcap",
         &[
             "cap_net_raw+ep".as_ref(),

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Kind, Run, Sandbox, flag_report, walk};
+use crate::common::{Kind, Run, Sandbox, flag_report, sh, walk};
 
 // ---------------------------------------------------------------------------
 // Mount table.
@@ -122,24 +122,6 @@ fn umount_retrying(p: &Path) -> Option<String> {
     }
 }
 
-/// Runs a program, panicking with its output on failure.
-#[track_caller]
-pub fn run_ok(prog: &str, args: &[&OsStr]) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 // ---------------------------------------------------------------------------
 // The sandbox with layers.
 // ---------------------------------------------------------------------------
@@ -186,7 +168,7 @@ impl LayerBox {
             children: Vec::new(),
             done: false,
         };
-        run_ok(
+        sh(
             "mount",
             &[
                 OsStr::new("--bind"),
@@ -210,7 +192,7 @@ impl LayerBox {
     pub fn mount_big_tmpfs(&mut self, inner: &str, mib: u64) {
         let p = self.path(inner);
         fs::create_dir_all(&p).expect("mkdir mount point");
-        run_ok(
+        sh(
             "mount",
             &[
                 OsStr::new("-t"),
@@ -250,7 +232,7 @@ impl LayerBox {
     #[track_caller]
     pub fn umount_overlays_by_hand(&self) {
         for p in self.overlays().into_iter().rev() {
-            run_ok("umount", &[p.as_os_str()]);
+            sh("umount", &[p.as_os_str()]);
         }
         assert!(self.overlays().is_empty(), "overlays still mounted");
     }
