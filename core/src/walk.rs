@@ -9,6 +9,7 @@
 //! only when a worker takes them, so open fds stay proportional to depth
 //! times threads rather than to the size of the tree.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
@@ -109,11 +110,36 @@ impl Shared {
         mounts.push(path.to_string_lossy().into_owned());
     }
 
-    fn count_state(&self, immutable: bool) {
+    fn add(&self, tally: &Tally) {
+        for (counter, n) in [
+            (&self.locked, tally.locked),
+            (&self.unlocked, tally.unlocked),
+            (&self.skipped, tally.skipped),
+            (&self.changed, tally.changed),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What one worker counted in one directory.
+#[derive(Default)]
+struct Tally {
+    seen: u64,
+    locked: u64,
+    unlocked: u64,
+    skipped: u64,
+    changed: u64,
+}
+
+impl Tally {
+    fn state(&mut self, immutable: bool) {
         if immutable {
-            self.locked.fetch_add(1, Ordering::Relaxed);
+            self.locked += 1;
         } else {
-            self.unlocked.fetch_add(1, Ordering::Relaxed);
+            self.unlocked += 1;
         }
     }
 }
@@ -143,7 +169,9 @@ impl Walk<'_> {
         };
         let shared = Shared::default();
         // The tree root itself carries the flag too.
-        self.visit(&shared, root_fd.as_fd(), c"", &top, path);
+        let mut tally = Tally::default();
+        self.visit(&shared, &mut tally, root_fd.as_fd(), c"", &top, path);
+        shared.add(&tally);
         if shared.unsupported.load(Ordering::Relaxed) {
             return Ok(TreeCounts {
                 unsupported: true,
@@ -177,10 +205,6 @@ impl Walk<'_> {
         if self.cancel.load(Ordering::Relaxed) || shared.unsupported.load(Ordering::Relaxed) {
             return;
         }
-        let names = match read_names(fd.as_fd()) {
-            Ok(names) => names,
-            Err(e) => return shared.error(path, &e),
-        };
         let skip = self.excludes.get(path);
         let dirfd = fd.as_fd();
         // Where no mount can hide (the mount table says so), a directory is
@@ -194,56 +218,59 @@ impl Walk<'_> {
             && self.iface != FlagInterface::Ioctl
             && attrs::kernel_has_file_setattr(dirfd);
         let mut subdirs: Vec<CString> = Vec::new();
-        let mut seen = 0u64;
-        for (name, dtype) in names {
+        // Counted here and added to the shared counters once per directory,
+        // so that the workers do not contend for them on every file.
+        let mut tally = Tally::default();
+        let read = for_each_entry(dirfd, |name, dtype| {
             if let Some(skip) = skip
                 && skip.contains(OsStr::from_bytes(name.to_bytes()))
             {
-                continue;
+                return;
             }
-            seen += 1;
+            tally.seen += 1;
             // Symlinks and special files cannot carry the flag: the
             // directory entry's type is enough to skip them unopened.
             if matches!(
                 dtype,
                 libc::DT_LNK | libc::DT_FIFO | libc::DT_CHR | libc::DT_BLK | libc::DT_SOCK
             ) {
-                shared.skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
+                tally.skipped += 1;
+                return;
             }
             if fast_files && dtype == libc::DT_REG {
-                self.set_file(shared, dirfd, &name, path);
-                continue;
+                self.set_file(shared, &mut tally, dirfd, name, path);
+                return;
             }
             if no_mounts && dtype == libc::DT_DIR {
-                subdirs.push(name);
-                continue;
+                subdirs.push(name.to_owned());
+                return;
             }
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            let entry = match attrs::stat_at(dirfd, &name) {
+            let entry = match attrs::stat_at(dirfd, name) {
                 Ok(entry) => entry,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(e) => {
-                    shared.error(&child, &e);
-                    continue;
-                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                Err(e) => return shared.error(&child, &e),
             };
             if !entry.kind.can_carry_flag() {
-                shared.skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
+                tally.skipped += 1;
+                return;
             }
             if fence.excludes(&entry) {
-                shared.mount_point(&child);
-                continue;
+                return shared.mount_point(&child);
             }
             if entry.kind == Kind::Dir {
                 // Flagged through its own fd once opened.
-                subdirs.push(name);
+                subdirs.push(name.to_owned());
             } else {
-                self.visit(shared, dirfd, &name, &entry, &child);
+                self.visit(shared, &mut tally, dirfd, name, &entry, &child);
             }
+        });
+        shared.add(&tally);
+        self.progress.fetch_add(tally.seen, Ordering::Relaxed);
+        if let Err(e) = read {
+            // What was read before the error has been handled.
+            shared.error(path, &e);
         }
-        self.progress.fetch_add(seen, Ordering::Relaxed);
         subdirs.into_par_iter().for_each(|name| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
             let (fd, entry) = match open_subdir(dirfd, &name) {
@@ -254,27 +281,34 @@ impl Walk<'_> {
             if fence.excludes(&entry) {
                 return shared.mount_point(&child);
             }
-            self.visit(shared, fd.as_fd(), c"", &entry, &child);
+            let mut tally = Tally::default();
+            self.visit(shared, &mut tally, fd.as_fd(), c"", &entry, &child);
+            shared.add(&tally);
             self.walk_dir(shared, fence, fd, &child);
         });
     }
 
     /// Sets or clears the flag of a regular file known from its directory
     /// entry, without a statx.
-    fn set_file(&self, shared: &Shared, dirfd: BorrowedFd<'_>, name: &CStr, dir: &Path) {
+    fn set_file(
+        &self,
+        shared: &Shared,
+        tally: &mut Tally,
+        dirfd: BorrowedFd<'_>,
+        name: &CStr,
+        dir: &Path,
+    ) {
         let Action::Set(on) = self.action else { return };
         match attrs::set_immutable(dirfd, name, on, self.iface) {
             Ok(changed) => {
-                if changed {
-                    shared.changed.fetch_add(1, Ordering::Relaxed);
-                }
-                shared.count_state(on);
+                tally.changed += u64::from(changed);
+                tally.state(on);
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
                 shared.error(&dir.join(OsStr::from_bytes(name.to_bytes())), &e);
                 // The flag could not be read either: count it as not set.
-                shared.count_state(false);
+                tally.state(false);
             }
         }
     }
@@ -283,6 +317,7 @@ impl Walk<'_> {
     fn visit(
         &self,
         shared: &Shared,
+        tally: &mut Tally,
         dirfd: BorrowedFd<'_>,
         name: &CStr,
         entry: &Entry,
@@ -300,84 +335,116 @@ impl Walk<'_> {
             },
         };
         match self.action {
-            Action::Read => shared.count_state(current),
-            Action::Set(on) if on == current => shared.count_state(current),
+            Action::Read => tally.state(current),
+            Action::Set(on) if on == current => tally.state(current),
             Action::Set(on) => match attrs::set_immutable(dirfd, name, on, self.iface) {
                 Ok(changed) => {
-                    if changed {
-                        shared.changed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    shared.count_state(on);
+                    tally.changed += u64::from(changed);
+                    tally.state(on);
                 }
                 Err(e) if name.is_empty() && attrs::is_unsupported(&e) => {
                     shared.unsupported.store(true, Ordering::Relaxed);
                 }
                 Err(e) => {
                     shared.error(path, &e);
-                    shared.count_state(current);
+                    tally.state(current);
                 }
             },
         }
     }
 }
 
+// Set once the kernel refused O_NOATIME (not the owner, no CAP_FOWNER).
+static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// Opens a subdirectory (never following a symlink) and describes it
-/// through the new fd.
+/// through the new fd. Reading it leaves its access time alone where the
+/// kernel allows (O_NOATIME): a walk is not a use, and with relatime every
+/// lock or unlock (a ctime change) would otherwise cost one more inode
+/// write per directory on the next walk.
 fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, Entry)> {
     let flags =
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
-    // SAFETY: name is a valid C string; the fd is owned by us.
-    let fd = unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: openat returned a fresh fd.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let open = |flags| {
+        // SAFETY: name is a valid C string; the fd is owned by us.
+        let fd = unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: openat returned a fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let fd = if NOATIME_REFUSED.load(Ordering::Relaxed) {
+        open(flags)?
+    } else {
+        match open(flags | libc::O_NOATIME) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                NOATIME_REFUSED.store(true, Ordering::Relaxed);
+                open(flags)?
+            }
+            opened => opened?,
+        }
+    };
     let entry = attrs::stat_at(fd.as_fd(), c"")?;
     Ok((fd, entry))
 }
 
-/// The names and entry types of a directory, read with `getdents64` into
-/// one buffer (no `fdopendir`: its fcntl, fstat and rewind cost three
-/// syscalls per directory).
-fn read_names(fd: BorrowedFd<'_>) -> io::Result<Vec<(CString, u8)>> {
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut out = Vec::new();
-    loop {
-        // SAFETY: buf is writable for its whole length.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                fd.as_raw_fd(),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
-            return Ok(out);
-        }
-        let mut off = 0usize;
-        let n = n as usize;
-        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
-        while off + 19 < n {
-            let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
-            if reclen == 0 || off + reclen > n {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
-            let dtype = buf[off + 18];
-            let raw = &buf[off + 19..off + reclen];
-            let name = &raw[..raw.iter().position(|b| *b == 0).unwrap_or(raw.len())];
-            if name != b"." && name != b".." {
-                let name =
-                    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                out.push((name, dtype));
-            }
-            off += reclen;
-        }
+/// Calls `each` with the name and entry type of every entry of a
+/// directory but `.` and `..`, read with `getdents64` (no `fdopendir`: its
+/// fcntl, fstat and rewind cost three syscalls per directory) into a buffer
+/// each thread keeps, so names are borrowed from it, never copied.
+fn for_each_entry(fd: BorrowedFd<'_>, mut each: impl FnMut(&CStr, u8)) -> io::Result<()> {
+    const SIZE: usize = 32 * 1024;
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
+    BUF.with(|cell| {
+        // `each` never reads a directory itself; should that change, a
+        // nested call gets a buffer of its own instead of a panic.
+        let mut own = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let buf = match borrowed.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut own,
+        };
+        if buf.len() < SIZE {
+            buf.resize(SIZE, 0);
+        }
+        loop {
+            // SAFETY: buf is writable for its whole length.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            let n = n as usize;
+            let mut off = 0usize;
+            // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type,
+            // then the name and its NUL.
+            while off + 19 < n {
+                let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
+                if reclen < 20 || off + reclen > n {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                let dtype = buf[off + 18];
+                let name = CStr::from_bytes_until_nul(&buf[off + 19..off + reclen])
+                    .map_err(|_| io::Error::from_raw_os_error(libc::EIO))?;
+                if name != c"." && name != c".." {
+                    each(name, dtype);
+                }
+                off += reclen;
+            }
+        }
+    })
 }
 
 /// The directories holding a mount point, named through `name` (host path

@@ -232,6 +232,58 @@ fn status_partial_counts_exactly() {
     sb.assert_locked("/usr");
 }
 
+// Checks: walking a tree (lock, unlock, status) leaves the access times of
+// its directories alone. The mount is relatime and every directory's atime is
+// set far in the past, so a plain read of the directory would update it.
+#[test]
+fn walks_leave_directory_access_times_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let sb = Sandbox::new();
+    sb.populate("/usr/share/many", 40);
+    let dirs: Vec<std::path::PathBuf> = common::walk(&sb.path("/usr"))
+        .into_iter()
+        .filter(|(_, kind)| *kind == common::Kind::Dir)
+        .map(|(p, _)| p)
+        .collect();
+    assert!(dirs.len() > 3, "the tree has too few directories: {dirs:?}");
+    let old = nix::sys::time::TimeSpec::new(946_684_800, 0); // 2000-01-01
+    for d in &dirs {
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            d,
+            &old,
+            &nix::sys::time::TimeSpec::UTIME_OMIT,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .expect("utimensat");
+    }
+    // The control: reading a directory the ordinary way does update it, so
+    // the check below can fail.
+    let probe = sb.path("/usr/share");
+    std::fs::read_dir(&probe).expect("read_dir").for_each(drop);
+    assert_ne!(
+        std::fs::metadata(&probe).expect("stat").atime(),
+        946_684_800,
+        "relatime did not update an old atime: the check below proves nothing"
+    );
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &probe,
+        &old,
+        &nix::sys::time::TimeSpec::UTIME_OMIT,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .expect("utimensat");
+
+    sb.almost(&["lock"]).expect_ok();
+    sb.almost(&["status"]).expect_ok();
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    for d in &dirs {
+        let atime = std::fs::metadata(d).expect("stat").atime();
+        assert_eq!(atime, 946_684_800, "{} got a new atime", d.display());
+    }
+}
+
 // Checks (issue item 3): status works as `nobody` and reads the real flags;
 // lock and unlock as `nobody` exit 3 (kind not-root) and change nothing.
 #[test]
