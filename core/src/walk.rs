@@ -209,12 +209,11 @@ impl Walk<'_> {
         let dirfd = fd.as_fd();
         // Where no mount can hide (the mount table says so), a directory is
         // opened straight away and described through its fd, and a file's
-        // flag is written through file_setattr, which reads it in the same
-        // breath: no statx first. Elsewhere every entry is looked at first,
+        // flag is read (and written) through file_getattr/file_setattr by
+        // name: no statx first. Elsewhere every entry is looked at first,
         // so that nothing mounted (or automounted) is ever opened.
         let no_mounts = !self.mount_parents.contains(path);
         let fast_files = no_mounts
-            && matches!(self.action, Action::Set(_))
             && self.iface != FlagInterface::Ioctl
             && attrs::kernel_has_file_setattr(dirfd);
         let mut subdirs: Vec<CString> = Vec::new();
@@ -238,31 +237,31 @@ impl Walk<'_> {
                 return;
             }
             if fast_files && dtype == libc::DT_REG {
-                self.set_file(shared, &mut tally, dirfd, name, path);
+                self.file(shared, &mut tally, dirfd, name, path);
                 return;
             }
             if no_mounts && dtype == libc::DT_DIR {
                 subdirs.push(name.to_owned());
                 return;
             }
-            let child = path.join(OsStr::from_bytes(name.to_bytes()));
+            let child = || path.join(OsStr::from_bytes(name.to_bytes()));
             let entry = match attrs::stat_at(dirfd, name) {
                 Ok(entry) => entry,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
-                Err(e) => return shared.error(&child, &e),
+                Err(e) => return shared.error(&child(), &e),
             };
             if !entry.kind.can_carry_flag() {
                 tally.skipped += 1;
                 return;
             }
             if fence.excludes(&entry) {
-                return shared.mount_point(&child);
+                return shared.mount_point(&child());
             }
             if entry.kind == Kind::Dir {
                 // Flagged through its own fd once opened.
                 subdirs.push(name.to_owned());
             } else {
-                self.visit(shared, &mut tally, dirfd, name, &entry, &child);
+                self.visit(shared, &mut tally, dirfd, name, &entry, &child());
             }
         });
         shared.add(&tally);
@@ -288,9 +287,9 @@ impl Walk<'_> {
         });
     }
 
-    /// Sets or clears the flag of a regular file known from its directory
-    /// entry, without a statx.
-    fn set_file(
+    /// Reads, sets or clears the flag of a regular file known from its
+    /// directory entry, without a statx.
+    fn file(
         &self,
         shared: &Shared,
         tally: &mut Tally,
@@ -298,11 +297,14 @@ impl Walk<'_> {
         name: &CStr,
         dir: &Path,
     ) {
-        let Action::Set(on) = self.action else { return };
-        match attrs::set_immutable(dirfd, name, on, self.iface) {
-            Ok(changed) => {
+        let done = match self.action {
+            Action::Read => attrs::get_immutable(dirfd, name, self.iface).map(|on| (on, false)),
+            Action::Set(on) => attrs::set_immutable(dirfd, name, on, self.iface).map(|c| (on, c)),
+        };
+        match done {
+            Ok((state, changed)) => {
                 tally.changed += u64::from(changed);
-                tally.state(on);
+                tally.state(state);
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
