@@ -237,7 +237,8 @@ impl Walk<'_> {
                 return;
             }
             if fast_files && dtype == libc::DT_REG {
-                self.file(shared, &mut tally, dirfd, name, path);
+                let child = || path.join(OsStr::from_bytes(name.to_bytes()));
+                self.by_attr(shared, &mut tally, dirfd, name, child);
                 return;
             }
             if no_mounts && dtype == libc::DT_DIR {
@@ -272,30 +273,50 @@ impl Walk<'_> {
         }
         subdirs.into_par_iter().for_each(|name| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            let (fd, entry) = match open_subdir(dirfd, &name) {
-                Ok(opened) => opened,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
-                Err(e) => return shared.error(&child, &e),
-            };
-            if fence.excludes(&entry) {
-                return shared.mount_point(&child);
-            }
             let mut tally = Tally::default();
-            self.visit(shared, &mut tally, fd.as_fd(), c"", &entry, &child);
+            let fd = if fast_files {
+                // No mount point here says the table; should one appear
+                // since, the open itself refuses to cross it (EXDEV). The
+                // flag is read (and written) through file_getattr and
+                // file_setattr on the new fd: no statx.
+                let fd = match open_dir_at(dirfd, &name, true) {
+                    Ok(fd) => fd,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                        return shared.mount_point(&child);
+                    }
+                    Err(e) => return shared.error(&child, &e),
+                };
+                self.by_attr(shared, &mut tally, fd.as_fd(), c"", || child.clone());
+                fd
+            } else {
+                let (fd, entry) = match open_subdir(dirfd, &name) {
+                    Ok(opened) => opened,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                    Err(e) => return shared.error(&child, &e),
+                };
+                if fence.excludes(&entry) {
+                    return shared.mount_point(&child);
+                }
+                self.visit(shared, &mut tally, fd.as_fd(), c"", &entry, &child);
+                fd
+            };
             shared.add(&tally);
             self.walk_dir(shared, fence, fd, &child);
         });
     }
 
-    /// Reads, sets or clears the flag of a regular file known from its
-    /// directory entry, without a statx.
-    fn file(
+    /// Reads, sets or clears the flag of (dirfd, name) through
+    /// file_getattr/file_setattr alone, without a statx: a regular file known
+    /// from its directory entry, or (empty name) a directory just opened.
+    /// `path` names the entry in messages (built only for them).
+    fn by_attr(
         &self,
         shared: &Shared,
         tally: &mut Tally,
         dirfd: BorrowedFd<'_>,
         name: &CStr,
-        dir: &Path,
+        path: impl FnOnce() -> PathBuf,
     ) {
         let done = match self.action {
             Action::Read => attrs::get_immutable(dirfd, name, self.iface).map(|on| (on, false)),
@@ -308,7 +329,7 @@ impl Walk<'_> {
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
-                shared.error(&dir.join(OsStr::from_bytes(name.to_bytes())), &e);
+                shared.error(&path(), &e);
                 // The flag could not be read either: count it as not set.
                 tally.state(false);
             }
@@ -359,34 +380,58 @@ impl Walk<'_> {
 // Set once the kernel refused O_NOATIME (not the owner, no CAP_FOWNER).
 static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
 
-/// Opens a subdirectory (never following a symlink) and describes it
-/// through the new fd. Reading it leaves its access time alone where the
-/// kernel allows (O_NOATIME): a walk is not a use, and with relatime every
-/// lock or unlock (a ctime change) would otherwise cost one more inode
-/// write per directory on the next walk.
-fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, Entry)> {
+/// Opens the subdirectory `name` of `dirfd`, never following a symlink and,
+/// with `no_xdev`, refusing (EXDEV) to enter anything mounted on it. Reading
+/// it leaves its access time alone where the kernel allows (O_NOATIME): a
+/// walk is not a use, and with relatime every lock or unlock (a ctime
+/// change) would otherwise cost one more inode write per directory on the
+/// next walk.
+fn open_dir_at(dirfd: BorrowedFd<'_>, name: &CStr, no_xdev: bool) -> io::Result<OwnedFd> {
     let flags =
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
-    let open = |flags| {
-        // SAFETY: name is a valid C string; the fd is owned by us.
-        let fd = unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) };
+    let open = |flags: libc::c_int| {
+        let fd = if no_xdev {
+            // SAFETY: open_how is plain data; zeroed is a valid value.
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = flags as u64;
+            how.resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS;
+            // SAFETY: name is a valid C string, how a valid open_how of the
+            // size passed; the fd returned is owned by us.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            }
+        } else {
+            // SAFETY: name is a valid C string; the fd is owned by us.
+            libc::c_long::from(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) })
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: openat returned a fresh fd.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        // SAFETY: the kernel returned a fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
     };
-    let fd = if NOATIME_REFUSED.load(Ordering::Relaxed) {
-        open(flags)?
-    } else {
-        match open(flags | libc::O_NOATIME) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                NOATIME_REFUSED.store(true, Ordering::Relaxed);
-                open(flags)?
-            }
-            opened => opened?,
+    if NOATIME_REFUSED.load(Ordering::Relaxed) {
+        return open(flags);
+    }
+    match open(flags | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            NOATIME_REFUSED.store(true, Ordering::Relaxed);
+            open(flags)
         }
-    };
+        opened => opened,
+    }
+}
+
+/// Opens a subdirectory (never following a symlink) and describes it
+/// through the new fd.
+fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, Entry)> {
+    let fd = open_dir_at(dirfd, name, false)?;
     let entry = attrs::stat_at(fd.as_fd(), c"")?;
     Ok((fd, entry))
 }
@@ -483,17 +528,26 @@ mod tests {
     use std::fs;
 
     fn walk_tree(dir: &Path, action: Action, excludes: &[&str]) -> TreeCounts {
+        let table = crate::mounts::read().unwrap();
+        let parents = mount_parents(&table, |p| Some(p.to_owned()));
+        walk_with(dir, action, excludes, &parents)
+    }
+
+    fn walk_with(
+        dir: &Path,
+        action: Action,
+        excludes: &[&str],
+        parents: &HashSet<PathBuf>,
+    ) -> TreeCounts {
         let excludes: Vec<PathBuf> = excludes.iter().map(PathBuf::from).collect();
         let map = exclude_map(excludes.iter().map(|p| p.as_path()));
         let progress = AtomicU64::new(0);
         let cancel = AtomicBool::new(false);
-        let table = crate::mounts::read().unwrap();
-        let parents = mount_parents(&table, |p| Some(p.to_owned()));
         let walk = Walk {
             action,
             iface: FlagInterface::Auto,
             excludes: &map,
-            mount_parents: &parents,
+            mount_parents: parents,
             progress: &progress,
             cancel: &cancel,
         };
@@ -555,5 +609,57 @@ mod tests {
         let unlock = walk_tree(t, Action::Set(false), &[skip]);
         assert_eq!((unlock.locked, unlock.unlocked, unlock.changed), (0, 6, 6));
         assert!(unlock.errors.is_empty());
+    }
+
+    // Checks: a mount the walk was not told about (one made after the mount
+    // table was read) is still not crossed: where the table promised no
+    // mount, opening the directory refuses to enter one (RESOLVE_NO_XDEV),
+    // and it is reported as a mount point. Mounts a tmpfs, so it only runs
+    // as root in a private mount namespace (build-aux/test.sh gives one).
+    #[test]
+    fn a_mount_missing_from_the_table_is_not_crossed() {
+        let own = fs::read_link("/proc/self/ns/mnt").ok();
+        if !nix::unistd::geteuid().is_root()
+            || own.is_none()
+            || own == fs::read_link("/proc/1/ns/mnt").ok()
+        {
+            eprintln!("skipped: needs root in a private mount namespace");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path();
+        fs::create_dir_all(t.join("a/m")).unwrap();
+        fs::write(t.join("a/f"), b"1").unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &t.join("a/m"),
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=1m"),
+        )
+        .unwrap();
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        let _mounted = Unmount(t.join("a/m"));
+        fs::write(t.join("a/m/inside"), b"2").unwrap();
+
+        // An empty table: the walk believes there is no mount anywhere.
+        let lock = walk_with(t, Action::Set(true), &[], &HashSet::new());
+        let unlock = walk_with(t, Action::Set(false), &[], &HashSet::new());
+        let m = t.join("a/m").to_string_lossy().into_owned();
+        assert_eq!(lock.mount_points, vec![m.clone()], "{lock:?}");
+        assert_eq!(unlock.mount_points, vec![m], "{unlock:?}");
+        // t, a, a/f: the mount and what is in it are left alone.
+        assert_eq!((lock.locked, lock.changed), (3, 3), "{lock:?}");
+        assert_eq!((unlock.unlocked, unlock.changed), (3, 3), "{unlock:?}");
+        assert!(lock.errors.is_empty(), "{lock:?}");
+        assert!(
+            fs::write(t.join("a/m/inside"), b"3").is_ok(),
+            "the walk entered the mount"
+        );
     }
 }
