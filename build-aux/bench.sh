@@ -9,7 +9,7 @@
 # bench-out/. Everything it makes is removed at the end.
 #
 # Options: --entries N   size of the tree (files + directories + symlinks; 200000)
-#          --runs N      timed runs per operation; the median is reported (3)
+#          --runs N      rounds of timed runs; the median is reported (5)
 #          --workdir DIR where the temporary image goes (/var/tmp)
 #          --out DIR     where the table is saved (bench-out in the source tree)
 #          --almost FILE benchmark this almost binary instead of building one
@@ -20,7 +20,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/sandbox.sh"
 
 entries=200000
-runs=3
+runs=5
 workdir=/var/tmp
 outdir=''
 almost=''
@@ -207,59 +207,69 @@ chattr_errors_ok() {
     return 0
 }
 
-declare -A T RSS FAIL NOTE
-# measure KEY STATE CMD...: times CMD $runs times, each from STATE, with warm
-# caches and the filesystem synced first; keeps the median wall time and the
-# highest peak RSS.
-measure() {
-    local key=$1 state=$2 i t0 t1 rc
+declare -A T RSS FAIL NOTE TIMES
+# measure_once KEY STATE CMD...: one timed run of CMD from STATE, with warm
+# caches and the filesystem synced first; adds the wall time to TIMES[KEY]
+# and keeps the highest peak RSS.
+measure_once() {
+    local key=$1 state=$2 t0 t1 rc r
     shift 2
-    local -a times=()
-    local rss=0 r
-    printf '  %-38s' "$key"
-    for ((i = 0; i < runs; i++)); do
-        set_state "$state"
-        sync -f "$R"
-        sb_assert_sandbox
+    [[ -n ${FAIL[$key]:-} ]] && return 0
+    set_state "$state"
+    sync -f "$R"
+    sb_assert_sandbox
+    rc=0
+    t0=$EPOCHREALTIME
+    /usr/bin/time -f %M -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || rc=$?
+    t1=$EPOCHREALTIME
+    if ((rc == 1)) && [[ $1 == chattr ]] && chattr_errors_ok "$key" "$tmp/err"; then
         rc=0
-        t0=$EPOCHREALTIME
-        /usr/bin/time -f %M -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || rc=$?
-        t1=$EPOCHREALTIME
-        if ((rc == 1)) && [[ $1 == chattr ]] && chattr_errors_ok "$key" "$tmp/err"; then
-            rc=0
-        fi
-        if ((rc != 0)); then
-            FAIL[$key]="exit $rc"
-            printf ' failed (exit %d): %s\n' "$rc" "$(head -c 300 "$tmp/err" | tr '\n' ' ')"
-            return 0
-        fi
-        times+=("$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { printf "%.4f", b - a }')")
-        r=$(tail -n 1 "$tmp/rss")
-        ((r > rss)) && rss=$r
-        printf ' %s' "${times[-1]}"
-    done
-    T[$key]=$(printf '%s\n' "${times[@]}" | sort -g |
-        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-    RSS[$key]=$rss
-    printf '  -> median %s s\n' "${T[$key]}"
+    fi
+    if ((rc != 0)); then
+        FAIL[$key]="exit $rc"
+        printf '  %-38s failed (exit %d): %s\n' "$key" "$rc" "$(head -c 300 "$tmp/err" | tr '\n' ' ')"
+        return 0
+    fi
+    TIMES[$key]+="$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { printf "%.4f", b - a }') "
+    r=$(tail -n 1 "$tmp/rss")
+    ((r > ${RSS[$key]:-0})) && RSS[$key]=$r
+    return 0
 }
 
 A=("$ALMOST_BIN" --root "$R")
 AI=("$ALMOST_BIN" --root "$R" --flag-interface ioctl)
 
+# Each round runs every operation once, so that what else the machine does
+# (other virtual machines, the kernel's writeback) falls on almost and on
+# the baselines alike; the median of the rounds is reported.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-sb_section "timing ($runs runs each, seconds of wall clock; caches warm)"
+sb_section "timing ($runs rounds of every operation, seconds of wall clock; caches warm)"
 lsattr -R "$R/usr" >/dev/null 2>&1 || true # warm the caches
-measure "almost lock" unlocked "${A[@]}" lock
-measure "almost unlock" locked "${A[@]}" unlock --yes
-measure "almost lock (already locked)" locked "${A[@]}" lock
-measure "almost status" locked "${A[@]}" status
-measure "almost --flag-interface ioctl lock" unlocked "${AI[@]}" lock
-measure "almost --flag-interface ioctl unlock" locked "${AI[@]}" unlock --yes
-measure "chattr -R +i" unlocked chattr -R +i "$R/usr"
-measure "chattr -R -i" locked chattr -R -i "$R/usr"
-measure "chattr -R +i (already locked)" locked chattr -R +i "$R/usr"
-measure "lsattr -R" locked lsattr -R "$R/usr"
+KEYS=()
+# op KEY STATE CMD...: one run of an operation in this round.
+op() {
+    ((round == 1)) && KEYS+=("$1")
+    measure_once "$@"
+}
+for ((round = 1; round <= runs; round++)); do
+    printf '  round %d of %d\n' "$round" "$runs"
+    op "almost lock" unlocked "${A[@]}" lock
+    op "chattr -R +i" unlocked chattr -R +i "$R/usr"
+    op "almost unlock" locked "${A[@]}" unlock --yes
+    op "chattr -R -i" locked chattr -R -i "$R/usr"
+    op "almost lock (already locked)" locked "${A[@]}" lock
+    op "almost status" locked "${A[@]}" status
+    op "lsattr -R" locked lsattr -R "$R/usr"
+    op "chattr -R +i (already locked)" locked chattr -R +i "$R/usr"
+    op "almost --flag-interface ioctl lock" unlocked "${AI[@]}" lock
+    op "almost --flag-interface ioctl unlock" locked "${AI[@]}" unlock --yes
+done
+for key in "${KEYS[@]}"; do
+    [[ -n ${FAIL[$key]:-} ]] && continue
+    T[$key]=$(tr ' ' '\n' <<<"${TIMES[$key]}" | grep . | sort -g |
+        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    printf '  %-38s %s -> median %s s\n' "$key" "${TIMES[$key]}" "${T[$key]}"
+done
 
 # --- a layer over the whole tree ----------------------------------------------
 
@@ -349,7 +359,7 @@ report() {
     printf 'almost benchmark, %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf 'tree: %s entries under /usr of an ext4 loop image (%s); Linux %s, %s CPUs\n' \
         "$entries" "$workdir" "$(uname -r)" "$(nproc)"
-    printf 'times: median of %s runs, wall clock, caches warm, filesystem synced before each run\n' "$runs"
+    printf 'times: median of %s interleaved rounds, wall clock, caches warm, filesystem synced before each run\n' "$runs"
     printf 'load average before / after timing: %s / %s (other work on the machine skews the times)\n\n' \
         "$load_before" "$load_after"
     printf '%-26s %10s  %-22s %10s  %7s  %9s\n' operation "almost s" baseline "baseline s" ratio "peak MiB"
