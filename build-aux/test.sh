@@ -7,7 +7,8 @@
 # and mounts the tests make are never visible to the machine and vanish with
 # them, then meson's tests (data-file validators, the install test into a
 # temporary DESTDIR), then the GUI suite of the panel (tests/gui/run.sh: its
-# own sandbox, Xvfb and session bus, no display needed). Exits non-zero if
+# own sandbox, Xvfb and session bus, no display needed), then a small run of
+# the benchmark (that it works). Exits non-zero if
 # any step fails; the last lines say `gui: N passed, M failed` and the verdict.
 
 set -euo pipefail
@@ -70,6 +71,23 @@ if [[ -z $gui_counts ]]; then
 fi
 gui_line="gui: $gui_counts in $((SECONDS - gui_started)) s"
 ((gui_rc == 0)) || failed+=("GUI tests")
+
+# The benchmark is not a test (it fails nothing on speed), but it must keep
+# working: a small tree, one round, the debug almost the tests built. Every
+# row must have figures, the layer steps too, and it must clean up (checked
+# with the rest below).
+sb_section "benchmark smoke run: build-aux/bench.sh --entries 2000 --runs 1 (that it works, not how fast)"
+bench_dir=$(mktemp -d)
+if bash build-aux/bench.sh --entries 2000 --runs 1 --almost target/debug/almost \
+    --out "$bench_dir" >"$bench_dir/log" 2>&1 &&
+    grep -q '^targets:' "$bench_dir/log" &&
+    ! grep -E 'n/a|failed|NOT MET \(no measurement\)' "$bench_dir"/bench-*.txt; then
+    sb_info "the benchmark ran: $(grep -c 'x  ' "$bench_dir"/bench-*.txt) rows of figures"
+else
+    tail -n 40 "$bench_dir/log" >&2
+    failed+=("benchmark smoke run")
+fi
+rm -rf "$bench_dir"
 
 sb_section "leftovers"
 new_mounts=$(comm -13 <(printf '%s\n' "$mounts_before") <(loop_mounts) | sed '/^$/d')
