@@ -126,6 +126,11 @@ pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
     let layers = Layers::new(sys);
     for result in layers.recover(progress) {
         match result {
+            Ok(report) if report.outcome == "undone" => out.warning(&format!(
+                "finished the interrupted undo of the commit of layer {} over {}",
+                report.id,
+                report.path.display()
+            )),
             Ok(report) => out.warning(&format!(
                 "finished the interrupted commit of layer {} over {}",
                 report.id,

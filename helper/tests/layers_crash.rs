@@ -5,7 +5,8 @@
 //! leave the tree either exactly as it was (with the layer still there) or
 //! exactly as the layer showed it (locked, and undoable), never a mix; and a
 //! commit that runs out of disk space must fail cleanly, with the tree as
-//! before and the layer still there.
+//! before and the layer still there. `layer undo` killed at each step must
+//! be finished by the next run (or not have begun), never left half-way.
 
 mod common;
 mod layer_support;
@@ -413,16 +414,40 @@ fn syscall_counts(log: &str) -> Vec<(String, usize)> {
     counts
 }
 
-fn strace_commit(sb: &LayerBox, id: &str, strace_args: &[String]) -> common::Run {
+/// Runs `almost --root … ARGS` under strace with `strace_args`.
+fn strace_almost(sb: &LayerBox, args: &[&str], strace_args: &[String]) -> common::Run {
     let mut c = Command::new("strace");
     c.args(["-f", "-qq"])
         .args(strace_args)
         .arg(common::ALMOST)
         .arg("--root")
         .arg(&sb.root)
-        .args(["layer", "commit", id, "--yes"])
+        .args(args)
         .env("LC_ALL", "C.UTF-8");
     common::Spawned::spawn(c).wait(Duration::from_secs(120))
+}
+
+fn strace_commit(sb: &LayerBox, id: &str, strace_args: &[String]) -> common::Run {
+    strace_almost(sb, &["layer", "commit", id, "--yes"], strace_args)
+}
+
+/// The calls at which to kill: every call of a syscall made up to 5 times,
+/// else the first two, the middle one and the last two (runs of similar
+/// calls, e.g. one per op).
+fn kill_points(counts: &[(String, usize)]) -> Vec<(String, usize)> {
+    let mut points = Vec::new();
+    for (name, count) in counts {
+        if name.starts_with("syscall_") {
+            continue; // a syscall this strace has no name for
+        }
+        let picks: Vec<usize> = if *count <= 5 {
+            (1..=*count).collect()
+        } else {
+            vec![1, 2, count.div_ceil(2), count - 1, *count]
+        };
+        points.extend(picks.into_iter().map(|k| (name.clone(), k)));
+    }
+    points
 }
 
 // Checks (issue item 4, deterministic half): the same judgement as the random
@@ -470,46 +495,209 @@ fn sigkill_at_each_step_of_a_small_commit() {
     assert!(total >= 20, "too few kill points: {counts:?}");
 
     let mut killed = 0;
-    for (name, count) in &counts {
-        if name.starts_with("syscall_") {
-            continue; // a syscall this strace has no name for
-        }
-        // Every call when they are few; else the first two, the middle one
-        // and the last two (runs of similar calls, e.g. one per op).
-        let picks: Vec<usize> = if *count <= 5 {
-            (1..=*count).collect()
+    for (name, k) in kill_points(&counts) {
+        rig.ensure_layer();
+        let r = strace_commit(&sb, &rig.id, &kill_at(&name, k));
+        if r.code == Some(0) {
+            // This run made fewer such calls (e.g. the layer was mounted
+            // already): it simply finished.
         } else {
-            vec![1, 2, count.div_ceil(2), count - 1, *count]
-        };
-        for k in picks {
-            rig.ensure_layer();
-            let r = strace_commit(
-                &sb,
-                &rig.id,
-                &[
-                    "-o".to_owned(),
-                    "/dev/null".to_owned(),
-                    format!("-etrace={name}"),
-                    format!("-einject={name}:signal=KILL:when={k}"),
-                ],
+            assert!(
+                r.signal == Some(9) || r.code == Some(137),
+                "commit killed at {name} #{k} ended otherwise\n{}",
+                r.describe()
             );
-            if r.code == Some(0) {
-                // This run made fewer such calls (e.g. the layer was mounted
-                // already): it simply finished.
-            } else {
-                assert!(
-                    r.signal == Some(9) || r.code == Some(137),
-                    "commit killed at {name} #{k} ended otherwise\n{}",
-                    r.describe()
-                );
-                killed += 1;
-            }
-            rig.judge(&format!("killed at {name} #{k}"));
+            killed += 1;
         }
+        rig.judge(&format!("killed at {name} #{k}"));
     }
     eprintln!("{killed} commits killed");
     rig.conclude();
     sb.finish();
+}
+
+/// strace arguments that kill the traced program at the `k`th call of
+/// `name`.
+fn kill_at(name: &str, k: usize) -> Vec<String> {
+    vec![
+        "-o".to_owned(),
+        "/dev/null".to_owned(),
+        format!("-etrace={name}"),
+        format!("-einject={name}:signal=KILL:when={k}"),
+    ]
+}
+
+/// The undo test's state: the tree before the commit, the committed tree,
+/// and what was seen.
+struct UndoRig<'a> {
+    sb: &'a LayerBox,
+    old: Manifest,
+    new: Manifest,
+    committed: bool,
+    olds: usize,
+    news: usize,
+}
+
+impl<'a> UndoRig<'a> {
+    fn new(sb: &'a LayerBox) -> Self {
+        build_small(sb);
+        sb.almost(&["lock"]).expect_ok();
+        UndoRig {
+            sb,
+            old: manifest(&sb.path("/usr")),
+            new: Manifest::default(),
+            committed: false,
+            olds: 0,
+            news: 0,
+        }
+    }
+
+    /// Commits a fresh layer with the small changes, unless the last commit
+    /// is still there to undo.
+    fn ensure_committed(&mut self) {
+        if self.committed {
+            return;
+        }
+        let sb = self.sb;
+        let id = sb.new_layer("/usr", &[]);
+        change_small(sb);
+        let view = manifest(&sb.path("/usr"));
+        sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+        assert_manifest_eq("commit", &manifest(&sb.lower("/usr")), &view);
+        self.new = view;
+        self.committed = true;
+    }
+
+    /// After a killed undo: `almost status` (as root, so it finishes an
+    /// interrupted undo) must succeed, and the real /usr must then be the
+    /// tree from before the commit, locked, with the undo data gone and no
+    /// undo offered (the undo had begun: it was finished), or the committed
+    /// tree, locked, with the undo still offered (it had not begun), which
+    /// a new `layer undo` then takes back. Anything else fails at once.
+    fn judge(&mut self, label: &str) {
+        let sb = self.sb;
+        let st = sb.almost_json(&["status"]);
+        assert_eq!(st.code, Some(0), "{label}: status\n{}", st.describe());
+        let undo = st.result()["undo"].clone();
+        let now = manifest(&sb.lower("/usr"));
+        if now == self.old {
+            self.olds += 1;
+            assert!(
+                undo.is_null(),
+                "{label}: the tree is back but an undo is still offered: {undo}"
+            );
+            assert!(
+                !sb.path("/var/lib/almost/undo").exists(),
+                "{label}: the tree is back but the undo data is still there"
+            );
+        } else if now == self.new {
+            self.news += 1;
+            assert!(
+                !undo.is_null(),
+                "{label}: the committed tree, but no undo offered\n{}",
+                st.describe()
+            );
+            sb.assert_locked("/usr");
+            let u = sb.almost(&["layer", "undo", "--yes"]);
+            u.expect_ok();
+            assert_manifest_eq(label, &manifest(&sb.lower("/usr")), &self.old);
+        } else {
+            panic!(
+                "{label}: the tree is neither the one before the commit nor the \
+                 committed one\n{} differences to before, first: {:#?}\n{} to the \
+                 commit, first: {:#?}\nstatus: {}",
+                now.differences(&self.old).len(),
+                &now.differences(&self.old)[..now.differences(&self.old).len().min(8)],
+                now.differences(&self.new).len(),
+                &now.differences(&self.new)[..now.differences(&self.new).len().min(8)],
+                st.describe()
+            );
+        }
+        sb.assert_locked("/usr");
+        self.committed = false;
+    }
+}
+
+/// Kills `layer undo` at each step (see the test below); `cross_fs` puts the
+/// undo data on a tmpfs of its own, so the originals are copied back, not
+/// renamed.
+fn undo_killed_at_each_step(cross_fs: bool) {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: strace is not installed");
+        return;
+    }
+    let mut sb = LayerBox::new();
+    if cross_fs {
+        sb.mount_big_tmpfs("/var/lib/almost", 32);
+    }
+    let mut rig = UndoRig::new(&sb);
+
+    // Count the calls of one unkilled undo.
+    rig.ensure_committed();
+    let log = sb.dir.join("strace.log");
+    let r = strace_almost(
+        &sb,
+        &["layer", "undo", "--yes"],
+        &[
+            "-o".to_owned(),
+            log.to_string_lossy().into_owned(),
+            format!("-etrace={}", KILL_SYSCALLS.join(",")),
+        ],
+    );
+    r.expect_ok();
+    assert_manifest_eq("unkilled undo", &manifest(&sb.lower("/usr")), &rig.old);
+    sb.assert_locked("/usr");
+    rig.committed = false;
+    let counts = syscall_counts(&fs::read_to_string(&log).expect("read strace log"));
+    let points = kill_points(&counts);
+    eprintln!("kill points: {} ({counts:?})", points.len());
+    assert!(points.len() >= 10, "too few kill points: {counts:?}");
+
+    let mut killed = 0;
+    for (name, k) in points {
+        rig.ensure_committed();
+        let r = strace_almost(&sb, &["layer", "undo", "--yes"], &kill_at(&name, k));
+        if r.code != Some(0) {
+            assert!(
+                r.signal == Some(9) || r.code == Some(137),
+                "undo killed at {name} #{k} ended otherwise\n{}",
+                r.describe()
+            );
+            killed += 1;
+        }
+        rig.judge(&format!("undo killed at {name} #{k}"));
+    }
+    eprintln!(
+        "{killed} undos killed: {} finished by the next run, {} had not begun",
+        rig.olds, rig.news
+    );
+    assert!(
+        rig.olds > 0 && rig.news > 0,
+        "the kills did not reach both sides of the start of the undo"
+    );
+    sb.finish();
+}
+
+// Checks: `layer undo` of a small commit with every kind of op, killed with
+// SIGKILL (strace's fault injection) at the calls of the syscalls that change
+// the tree or the undo data (as for the commit above). After each kill the
+// next `almost status` finishes an undo that had begun: the real /usr is then
+// exactly the tree from before the commit, locked, the undo data gone; if the
+// undo had not begun, /usr is the committed tree, locked, the undo still
+// offered, and `layer undo` takes it back. A mix, a tree left unlocked or an
+// undo stuck half-way fails. Both outcomes must occur.
+#[test]
+fn sigkill_at_each_step_of_an_undo() {
+    undo_killed_at_each_step(false);
+}
+
+// Checks: the same, with the undo data on another filesystem than /usr (a
+// tmpfs on /var/lib/almost): the saved originals are copied back under a
+// temporary name, and a kill during the copy must not leave a partial copy
+// that passes for the whole.
+#[test]
+fn sigkill_at_each_step_of_an_undo_across_filesystems() {
+    undo_killed_at_each_step(true);
 }
 
 // Checks (issue item 5): the layer store (/var/lib/almost) is a tmpfs of its

@@ -41,6 +41,14 @@ const JOURNAL: &str = "commit.json";
 pub const UNDO_DIR: &str = "/var/lib/almost/undo";
 /// Where the next undo data is assembled before it replaces the last one.
 pub const UNDO_STAGE: &str = "/var/lib/almost/undo.new";
+/// In the undo data: an undo has begun; says whether the tree is to be
+/// locked at its end (decided before it unlocks anything).
+const UNDO_STARTED: &str = "undoing";
+/// In the undo data: the tree is back as before the commit (what differed,
+/// one line each, if anything); only cleaning up is left.
+const UNDO_RESTORED: &str = "restored";
+/// Suffix of a backup being copied across filesystems for an undo.
+const PARTIAL: &str = ".partial";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -767,7 +775,7 @@ impl Layers<'_> {
             r.filter_map(std::result::Result::ok)
                 .any(|e| e.file_name().to_string_lossy().starts_with(".trash-"))
         });
-        trash || self.interrupted_commit().is_some()
+        trash || self.interrupted_commit().is_some() || self.interrupted_undo().is_some()
     }
 
     /// The layer whose commit a crash interrupted, if any.
@@ -779,29 +787,32 @@ impl Layers<'_> {
             .map(|l| l.id)
     }
 
-    /// Finishes or rolls back commits interrupted by a crash. Returns what
-    /// was done, one report per layer.
+    /// Finishes an undo, and finishes or rolls back commits, interrupted by
+    /// a crash. Returns what was done, one report per layer.
     pub fn recover(&self, progress: &Arc<Progress>) -> Vec<Result<CommitReport>> {
+        let mut done = Vec::new();
+        if let Some(id) = self.interrupted_undo() {
+            tracing::warn!("finishing the interrupted undo of the commit of layer {id}");
+            done.push(self.undo(progress));
+        }
         let Ok(layers) = self.all() else {
-            return Vec::new();
+            return done;
         };
-        layers
-            .into_iter()
-            .filter_map(|meta| {
-                let bytes = fs::read(self.journal_path(&meta.id)).ok()?;
-                let journal: Journal = match serde_json::from_slice(&bytes) {
-                    Ok(j) => j,
-                    Err(e) => {
-                        return Some(Err(Error::io(
-                            format!("journal of layer {}", meta.id),
-                            io::Error::other(e),
-                        )));
-                    }
-                };
-                tracing::warn!("finishing the interrupted commit of layer {}", meta.id);
-                Some(self.finish(journal, progress))
-            })
-            .collect()
+        done.extend(layers.into_iter().filter_map(|meta| {
+            let bytes = fs::read(self.journal_path(&meta.id)).ok()?;
+            let journal: Journal = match serde_json::from_slice(&bytes) {
+                Ok(j) => j,
+                Err(e) => {
+                    return Some(Err(Error::io(
+                        format!("journal of layer {}", meta.id),
+                        io::Error::other(e),
+                    )));
+                }
+            };
+            tracing::warn!("finishing the interrupted commit of layer {}", meta.id);
+            Some(self.finish(journal, progress))
+        }));
+        done
     }
 
     /// Whether there is a commit to undo, and of what.
@@ -810,7 +821,30 @@ impl Layers<'_> {
         serde_json::from_slice(&fs::read(undo.join("undo.json")).ok()?).ok()
     }
 
-    /// Reverts the last commit: the tree goes back to what it was before.
+    /// The layer whose commit an interrupted `layer undo` was taking back:
+    /// its originals are (partly) back in the tree, or the undo is done but
+    /// not cleaned up.
+    pub fn interrupted_undo(&self) -> Option<String> {
+        let journal = self.last_commit()?;
+        let undo = self.sys.root.host(Path::new(UNDO_DIR));
+        (exists(&undo.join(UNDO_STARTED)) || exists(&undo.join(UNDO_RESTORED)))
+            .then_some(journal.layer.id)
+    }
+
+    /// Takes the last commit back: the saved originals return to the tree
+    /// and what the commit added goes. Resumable: a crash at any point
+    /// leaves a state the next `layer undo` (or the recovery every
+    /// privileged `almost` run does) carries on from —
+    ///
+    /// 0. whether to lock the tree at the end is recorded in the undo data;
+    /// 1. the saved originals move (one rename) from the undo data into a
+    ///    backup beside the tree, or, across filesystems, are copied there
+    ///    under a temporary name renamed when complete;
+    /// 2. the commit's plan is played backward from that backup (each step
+    ///    idempotent) and the tree compared with the one before the commit;
+    /// 3. a marker records that the tree is back; then the backup and the
+    ///    undo data are removed and the tree is locked again if the system
+    ///    is.
     pub fn undo(&self, progress: &Arc<Progress>) -> Result<CommitReport> {
         let journal = self.last_commit().ok_or_else(|| Error::InvalidPath {
             path: UNDO_DIR.to_owned(),
@@ -820,25 +854,54 @@ impl Layers<'_> {
         let lower = self.sys.root.host(&journal.layer.path);
         let skip = backup_name(&journal.layer);
         let backup = lower.join(&skip);
-        let relock = self.should_relock(&journal.layer)?;
-        self.sys
-            .apply_subtree(&journal.layer.path, false, progress)?;
-        if !exists(&backup) {
-            fs::rename(undo.join("saved"), &backup)
-                .or_else(|_| copy_tree(&undo.join("saved"), &backup))
-                .map_err(|e| Error::io("bringing back the saved originals", e))?;
+        let restored = undo.join(UNDO_RESTORED);
+        let started = undo.join(UNDO_STARTED);
+        // Decided once, before anything is unlocked: after a crash the
+        // tree's own state no longer tells.
+        let relock = match fs::read_to_string(&started) {
+            Ok(text) => text.trim() == "relock",
+            Err(_) => {
+                let relock = self.should_relock(&journal.layer)?;
+                write_atomic(&started, if relock { b"relock" } else { b"keep" })
+                    .map_err(|e| Error::io("recording the undo", e))?;
+                relock
+            }
+        };
+        let mut wrong = Vec::new();
+        if !exists(&restored) {
+            self.sys
+                .apply_subtree(&journal.layer.path, false, progress)?;
+            if !exists(&backup) {
+                self.bring_back_saved(&undo.join("saved"), &backup)?;
+            }
+            let c = self.committer(&journal);
+            c.backward()
+                .map_err(|e| Error::io("undoing the last commit", e))?;
+            wrong = compare(&lower, &journal.before, &skip)
+                .map_err(|e| Error::io("verifying the undo", e))?;
+            write_atomic(&restored, wrong.join("\n").as_bytes())
+                .map_err(|e| Error::io("recording the undo", e))?;
+        } else if let Ok(text) = fs::read_to_string(&restored) {
+            // Carried on after a crash: the differences found then.
+            wrong = text.lines().map(str::to_owned).collect();
         }
-        let c = self.committer(&journal);
-        c.backward()
-            .map_err(|e| Error::io("undoing the last commit", e))?;
-        let wrong = compare(&lower, &journal.before, &skip)
-            .map_err(|e| Error::io("verifying the undo", e))?;
-        let _ = fs::remove_dir_all(&backup);
+        if exists(&backup) {
+            self.remove_tree(&backup)?;
+        }
         if relock {
             self.sys
                 .apply_subtree(&journal.layer.path, true, progress)?;
         }
-        let _ = fs::remove_dir_all(&undo);
+        // Out of sight at once (one rename into the store's trash), then
+        // deleted: a crash cannot leave half the undo data looking like an
+        // undo still to make.
+        let trash = self
+            .store()
+            .join(format!(".trash-undo-{}", journal.layer.id));
+        fs::create_dir_all(self.store())
+            .and_then(|()| fs::rename(&undo, &trash))
+            .map_err(|e| Error::io("removing the undo data", e))?;
+        self.empty_trash(progress)?;
         if !wrong.is_empty() {
             return Err(Error::io(
                 "undo finished, but the tree differs from before the commit",
@@ -851,6 +914,32 @@ impl Layers<'_> {
             applied: journal.ops.len(),
             outcome: "undone".to_owned(),
         })
+    }
+
+    /// Step 1 of an undo: the saved originals become the backup the plan is
+    /// played backward from. A rename where the undo data and the tree share
+    /// a filesystem; else a copy made under a temporary name (a crash leaves
+    /// no half backup that could pass for a whole one).
+    fn bring_back_saved(&self, saved: &Path, backup: &Path) -> Result<()> {
+        let err = |e| Error::io("bringing back the saved originals", e);
+        if !exists(saved) {
+            return Err(err(io::Error::other(format!(
+                "{} is missing: the undo data is incomplete (nothing was changed)",
+                saved.display()
+            ))));
+        }
+        if fs::rename(saved, backup).is_ok() {
+            return Ok(());
+        }
+        let mut partial = backup.as_os_str().to_owned();
+        partial.push(PARTIAL);
+        let partial = PathBuf::from(partial);
+        if exists(&partial) {
+            self.remove_tree(&partial)?;
+        }
+        copy_tree(saved, &partial).map_err(err)?;
+        sync_fs(&partial).map_err(err)?;
+        fs::rename(&partial, backup).map_err(err)
     }
 }
 
