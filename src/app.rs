@@ -576,17 +576,7 @@ mod tests {
 
     #[test]
     fn undo_is_offered_whenever_the_status_has_a_commit_to_undo() {
-        let mut report = Report {
-            mode: almost_core::protocol::Mode::Locked,
-            changed: 0,
-            paths: vec![],
-            relock_at: None,
-            runs: vec![],
-            restore: None,
-            undo: None,
-            interrupted_commit: None,
-            offline_update: None,
-        };
+        let mut report = Report::of_paths(almost_core::protocol::Mode::Locked, vec![]);
         assert_eq!(undo_words(&report), None);
         report.undo = Some(almost_core::protocol::UndoInfo {
             id: "ab".into(),

@@ -60,6 +60,27 @@ pub struct PathReport {
     pub overlays: Vec<String>,
 }
 
+impl PathReport {
+    /// A path with nothing counted yet (unlocked, no entry, no mount).
+    pub fn new(path: impl Into<String>) -> PathReport {
+        PathReport {
+            path: path.into(),
+            mode: Mode::Unlocked,
+            locked: 0,
+            unlocked: 0,
+            skipped: 0,
+            changed: 0,
+            mount_points: Vec::new(),
+            errors: Vec::new(),
+            error_count: 0,
+            unsupported: None,
+            read_only: false,
+            covered: false,
+            overlays: Vec::new(),
+        }
+    }
+}
+
 /// A command that runs under `almost run` with the trees unlocked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -130,6 +151,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of these paths alone, in `mode`, with nothing pending: no
+    /// timer, run, mode to restore, offline update, undo or interrupted
+    /// commit.
+    pub fn of_paths(mode: Mode, paths: Vec<PathReport>) -> Report {
+        Report {
+            mode,
+            changed: paths.iter().map(|p| p.changed).sum(),
+            paths,
+            relock_at: None,
+            runs: Vec::new(),
+            restore: None,
+            offline_update: None,
+            undo: None,
+            interrupted_commit: None,
+        }
+    }
+
     pub fn error_count(&self) -> u64 {
         self.paths.iter().map(|p| p.error_count).sum()
     }

@@ -114,17 +114,7 @@ impl System {
             .filter(|p| p.unsupported.is_none())
             .map(|p| p.unlocked)
             .sum();
-        let report = Report {
-            mode: Mode::from_counts(locked, unlocked),
-            changed: paths.iter().map(|p| p.changed).sum(),
-            paths,
-            relock_at: None,
-            runs: Vec::new(),
-            restore: None,
-            offline_update: None,
-            undo: None,
-            interrupted_commit: None,
-        };
+        let report = Report::of_paths(Mode::from_counts(locked, unlocked), paths);
         // Only a lock or unlock records counts: status writes nothing.
         if matches!(action, Action::Set(_)) && !progress.cancel.load(Ordering::Relaxed) {
             self.save_counts(&report);
@@ -143,22 +133,11 @@ impl System {
     ) -> Result<PathReport> {
         let host = self.root.host(path);
         let mut report = PathReport {
-            path: path.to_string_lossy().into_owned(),
-            mode: Mode::Unlocked,
-            locked: 0,
-            unlocked: 0,
-            skipped: 0,
-            changed: 0,
-            mount_points: Vec::new(),
-            errors: Vec::new(),
-            error_count: 0,
-            unsupported: None,
-            read_only: false,
-            covered: false,
             overlays: mounts::overlays_touching(mount_table, &host)
                 .into_iter()
                 .map(|m| self.inside_name(&m.mount_point))
                 .collect(),
+            ..PathReport::new(path.to_string_lossy())
         };
         if let Some(layer) = mount_table
             .iter()
@@ -370,17 +349,7 @@ pub fn attach_state(report: &mut Report, state: &RunState) {
 }
 
 fn outcome_of_path(p: &PathReport) -> Option<Error> {
-    outcome(&Report {
-        mode: p.mode,
-        changed: p.changed,
-        paths: vec![p.clone()],
-        relock_at: None,
-        runs: Vec::new(),
-        restore: None,
-        undo: None,
-        interrupted_commit: None,
-        offline_update: None,
-    })
+    outcome(&Report::of_paths(p.mode, vec![p.clone()]))
 }
 
 /// The error a finished operation amounts to, if any: an unsupported or

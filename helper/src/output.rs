@@ -288,33 +288,22 @@ mod tests {
 
     #[test]
     fn report_text_mentions_what_matters() {
-        let report = Report {
+        let usr = PathReport {
             mode: Mode::Partial,
-            changed: 0,
-            paths: vec![PathReport {
-                path: "/usr".into(),
-                mode: Mode::Partial,
-                locked: 3,
-                unlocked: 1,
-                skipped: 2,
-                changed: 0,
-                mount_points: vec!["/usr/mnt".into()],
-                errors: vec![],
-                error_count: 0,
-                unsupported: None,
-                read_only: false,
-                covered: false,
-                overlays: vec![],
-            }],
+            locked: 3,
+            unlocked: 1,
+            skipped: 2,
+            mount_points: vec!["/usr/mnt".into()],
+            ..PathReport::new("/usr")
+        };
+        let report = Report {
             relock_at: Some(state::now() + 60),
-            runs: vec![],
             restore: Some(Mode::Locked),
             offline_update: Some(almost_core::protocol::OfflineUpdate {
                 kind: almost_core::protocol::OfflineKind::Update,
                 source: almost_core::protocol::OfflineSource::Packagekit,
             }),
-            undo: None,
-            interrupted_commit: None,
+            ..Report::of_paths(Mode::Partial, vec![usr])
         };
         let text = report_text(&report);
         assert!(text.contains("partially locked"), "{text}");

@@ -394,35 +394,20 @@ mod tests {
 
     fn path(locked: u64, unlocked: u64) -> PathReport {
         PathReport {
-            path: "/usr".into(),
             mode: Mode::from_counts(locked, unlocked),
             locked,
             unlocked,
             skipped: 1,
-            changed: 0,
-            mount_points: vec![],
-            errors: vec![],
-            error_count: 0,
-            unsupported: None,
-            read_only: false,
-            covered: false,
-            overlays: vec![],
+            ..PathReport::new("/usr")
         }
     }
 
     fn status(locked: u64, unlocked: u64) -> Status {
         Status {
-            report: Report {
-                mode: Mode::from_counts(locked, unlocked),
-                changed: 0,
-                paths: vec![path(locked, unlocked)],
-                relock_at: None,
-                runs: vec![],
-                restore: None,
-                undo: None,
-                interrupted_commit: None,
-                offline_update: None,
-            },
+            report: Report::of_paths(
+                Mode::from_counts(locked, unlocked),
+                vec![path(locked, unlocked)],
+            ),
         }
     }
 

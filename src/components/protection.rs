@@ -349,15 +349,8 @@ mod tests {
 
     fn report(mode: Mode, relock_at: Option<u64>) -> Report {
         Report {
-            mode,
-            changed: 0,
-            paths: vec![],
             relock_at,
-            runs: vec![],
-            restore: None,
-            undo: None,
-            interrupted_commit: None,
-            offline_update: None,
+            ..Report::of_paths(mode, vec![])
         }
     }
 
