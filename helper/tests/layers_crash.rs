@@ -498,17 +498,7 @@ fn sigkill_at_each_step_of_a_small_commit() {
     for (name, k) in kill_points(&counts) {
         rig.ensure_layer();
         let r = strace_commit(&sb, &rig.id, &kill_at(&name, k));
-        if r.code == Some(0) {
-            // This run made fewer such calls (e.g. the layer was mounted
-            // already): it simply finished.
-        } else {
-            assert!(
-                r.signal == Some(9) || r.code == Some(137),
-                "commit killed at {name} #{k} ended otherwise\n{}",
-                r.describe()
-            );
-            killed += 1;
-        }
+        killed += usize::from(was_killed(&r, &format!("commit killed at {name} #{k}")));
         rig.judge(&format!("killed at {name} #{k}"));
     }
     eprintln!("{killed} commits killed");
@@ -525,6 +515,21 @@ fn kill_at(name: &str, k: usize) -> Vec<String> {
         format!("-etrace={name}"),
         format!("-einject={name}:signal=KILL:when={k}"),
     ]
+}
+
+/// Whether a run meant to be killed was: it either died of SIGKILL or, when
+/// it made fewer such calls than counted (e.g. the layer was mounted
+/// already), simply finished; anything else fails.
+fn was_killed(r: &common::Run, what: &str) -> bool {
+    if r.code == Some(0) {
+        return false;
+    }
+    assert!(
+        r.signal == Some(9) || r.code == Some(137),
+        "{what} ended otherwise\n{}",
+        r.describe()
+    );
+    true
 }
 
 /// The undo test's state: the tree before the commit, the committed tree,
@@ -657,14 +662,7 @@ fn undo_killed_at_each_step(cross_fs: bool) {
     for (name, k) in points {
         rig.ensure_committed();
         let r = strace_almost(&sb, &["layer", "undo", "--yes"], &kill_at(&name, k));
-        if r.code != Some(0) {
-            assert!(
-                r.signal == Some(9) || r.code == Some(137),
-                "undo killed at {name} #{k} ended otherwise\n{}",
-                r.describe()
-            );
-            killed += 1;
-        }
+        killed += usize::from(was_killed(&r, &format!("undo killed at {name} #{k}")));
         rig.judge(&format!("undo killed at {name} #{k}"));
     }
     eprintln!(
