@@ -23,5 +23,13 @@ pub const INSTALLED_ALMOST: &str = "/usr/bin/almost";
 /// The program that runs `almost` with root rights for an unprivileged panel.
 pub const PKEXEC: &str = "/usr/bin/pkexec";
 
+/// Inside a flatpak: the program (in the runtime) that runs a command on
+/// the host, through the portal the manifest's
+/// `--talk-name=org.freedesktop.Flatpak` opens.
+pub const FLATPAK_SPAWN: &str = "/usr/bin/flatpak-spawn";
+
+/// The file every flatpak sandbox has at its root.
+pub const FLATPAK_INFO: &str = "/.flatpak-info";
+
 /// How often the window re-reads the state made outside it.
 pub const POLL_SECONDS: u32 = 2;

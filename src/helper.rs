@@ -217,6 +217,10 @@ pub struct Almost {
     pub root: Option<PathBuf>,
     /// The panel runs as root: privileged acts need no pkexec.
     pub is_root: bool,
+    /// The panel runs in a flatpak sandbox: `almost` is the host's, run
+    /// on the host (`flatpak-spawn --host`), reading and writing the
+    /// host's trees, which the sandbox cannot see.
+    pub on_host: bool,
 }
 
 /// The `almost` beside `panel_exe` if there is one (a cargo build), else
@@ -233,17 +237,30 @@ pub fn locate(panel_exe: Option<&Path>) -> PathBuf {
 
 impl Almost {
     pub fn new(root: Option<PathBuf>) -> Self {
-        let exe = std::env::current_exe().ok();
+        let on_host = Path::new(config::FLATPAK_INFO).exists();
+        let exe = if on_host {
+            // The `almost` the flatpak build put beside the panel changes
+            // nothing of the host's: the host's own is the one.
+            PathBuf::from(config::INSTALLED_ALMOST)
+        } else {
+            locate(std::env::current_exe().ok().as_deref())
+        };
         Almost {
-            exe: locate(exe.as_deref()),
+            exe,
             root,
             is_root: nix::unistd::geteuid().is_root(),
+            on_host,
         }
     }
 
-    /// The argv of one run: `[pkexec] almost [--root R] --json ARGS…`.
+    /// The argv of one run:
+    /// `[flatpak-spawn --host] [pkexec] almost [--root R] --json ARGS…`.
     pub fn argv(&self, privileged: bool, args: &[String]) -> Vec<OsString> {
         let mut argv = Vec::new();
+        if self.on_host {
+            argv.push(OsString::from(config::FLATPAK_SPAWN));
+            argv.push("--host".into());
+        }
         if privileged && !self.is_root {
             argv.push(OsString::from(config::PKEXEC));
         }
@@ -460,6 +477,7 @@ mod tests {
             exe: "/x/almost".into(),
             root: Some("/tmp/r".into()),
             is_root: false,
+            on_host: false,
         };
         let args = vec!["lock".to_owned()];
         let argv = almost.argv(true, &args);
@@ -484,6 +502,42 @@ mod tests {
         assert_eq!(
             root.argv(true, &args),
             ["/x/almost", "--json", "lock"].map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn from_a_flatpak_almost_runs_on_the_host() {
+        let almost = Almost {
+            exe: config::INSTALLED_ALMOST.into(),
+            root: None,
+            is_root: false,
+            on_host: true,
+        };
+        let args = vec!["unlock".to_owned(), "--yes".to_owned()];
+        assert_eq!(
+            almost.argv(true, &args),
+            [
+                "/usr/bin/flatpak-spawn",
+                "--host",
+                "/usr/bin/pkexec",
+                "/usr/bin/almost",
+                "--json",
+                "unlock",
+                "--yes"
+            ]
+            .map(OsString::from)
+        );
+        // Reading the state too: the sandbox does not see the host's /usr.
+        assert_eq!(
+            almost.argv(false, &["status".to_owned()]),
+            [
+                "/usr/bin/flatpak-spawn",
+                "--host",
+                "/usr/bin/almost",
+                "--json",
+                "status"
+            ]
+            .map(OsString::from)
         );
     }
 

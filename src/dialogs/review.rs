@@ -624,6 +624,7 @@ mod tests {
                 exe: "/x".into(),
                 root: None,
                 is_root: true,
+                on_host: false,
             }),
             layer: None,
             diff: None,
