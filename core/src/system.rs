@@ -74,8 +74,9 @@ impl System {
             .map(|p| (p.path.as_str(), p.locked + p.unlocked + p.skipped))
             .collect();
         if let Ok(bytes) = serde_json::to_vec(&counts) {
-            // Only a progress estimate: a failure to save it is harmless.
-            let _ = config::write_atomic(&self.root.host(Path::new(COUNTS_FILE)), &bytes);
+            // Only a progress estimate: a failure to save it, or its loss
+            // in a crash, is harmless, so it is not synced.
+            let _ = config::write_atomic_unsynced(&self.root.host(Path::new(COUNTS_FILE)), &bytes);
         }
     }
 
