@@ -11,7 +11,11 @@
 //!    deleted is first moved (directories) or hard-linked (everything else)
 //!    into a backup directory on the same filesystem, so nothing is copied
 //!    and a full disk can always be rolled back from. New files are written
-//!    to a temp name in the same directory, fsynced, and renamed over.
+//!    to a temp name in the same directory and renamed over; they are not
+//!    synced one by one: the upper tree is synced before the first change,
+//!    so a crash (even a power cut) before the one syncfs that ends this
+//!    step is repaired by replaying the plan, and the journal moves on
+//!    only after it.
 //! 4. The result is compared with the expectation; then the backup becomes
 //!    the undo data of this commit and the journal is removed.
 //!
@@ -331,8 +335,9 @@ fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
     Ok(ops)
 }
 
-/// Writes the upper entry `src` at the temp path `tmp` with all its metadata.
-fn write_entry(src: &Path, tmp: &Path) -> io::Result<()> {
+/// Writes the upper entry `src` at the temp path `tmp` with all its metadata;
+/// with `durable`, a file's data reaches the disk before this returns.
+fn write_entry(src: &Path, tmp: &Path, durable: bool) -> io::Result<()> {
     let meta = fs::symlink_metadata(src)?;
     match EntryType::of(&meta) {
         EntryType::File => {
@@ -345,7 +350,9 @@ fn write_entry(src: &Path, tmp: &Path) -> io::Result<()> {
             io::copy(&mut from, &mut to)?;
             to.flush()?;
             Meta::of(src)?.apply(tmp, false)?;
-            to.sync_all()?;
+            if durable {
+                to.sync_all()?;
+            }
         }
         EntryType::Symlink => {
             std::os::unix::fs::symlink(fs::read_link(src)?, tmp)?;
@@ -440,7 +447,10 @@ impl Committer<'_> {
                 remove_any(&tmp)?;
                 match (op.kind, &op.link_to) {
                     (OpKind::Link, Some(first)) => fs::hard_link(self.lower.join(first), &tmp)?,
-                    _ => write_entry(&src, &tmp)?,
+                    // Not synced one by one: forward() ends with one
+                    // syncfs, and until then a crash is repaired by
+                    // replaying the plan from the upper tree.
+                    _ => write_entry(&src, &tmp, false)?,
                 }
                 if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
                     // A directory replaced by a file: its original is saved.
@@ -584,6 +594,10 @@ impl Layers<'_> {
         };
         self.save_journal(&journal)?;
         let prepared = self.unmount(meta).and_then(|()| {
+            // What a replay after a crash reads must be on disk before the
+            // first change: the files written into the tree are not synced
+            // one by one.
+            sync_fs(&upper).map_err(|e| Error::io(format!("syncing layer {}", meta.id), e))?;
             let ops = plan(&upper, &lower)
                 .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
             let before = capture(&lower, &touched, &skip)
@@ -955,6 +969,6 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         Meta::of(from)?.apply(to, false)?;
         Meta::of(from)?.apply_times(to)
     } else {
-        write_entry(from, to)
+        write_entry(from, to, true)
     }
 }
