@@ -144,6 +144,19 @@ pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
     }
 }
 
+/// The result of a command that acted on one layer: its id and path as
+/// JSON, or `text`.
+fn said_of_layer(out: &Output, command: &str, meta: &almost_core::layer::LayerMeta, text: String) {
+    if out.json {
+        out.result(
+            command,
+            serde_json::json!({ "id": meta.id, "path": meta.path }),
+        );
+    } else {
+        println!("{text}");
+    }
+}
+
 pub fn layer(
     sys: &System,
     out: &Output,
@@ -290,14 +303,12 @@ pub fn layer(
             let _guard = state::lock(&sys.root)?;
             recover(sys, out, &progress);
             layers.discard(&meta, &progress)?;
-            if out.json {
-                out.result(
-                    "layer discard",
-                    serde_json::json!({ "id": meta.id, "path": meta.path }),
-                );
-            } else {
-                println!("Discarded layer {} over {}.", meta.id, meta.path.display());
-            }
+            said_of_layer(
+                out,
+                "layer discard",
+                &meta,
+                format!("Discarded layer {} over {}.", meta.id, meta.path.display()),
+            );
             Ok(0)
         }
         LayerAction::Mount { id } => {
@@ -306,14 +317,12 @@ pub fn layer(
             recover(sys, out, &progress);
             sys.apply_subtree(&meta.path, false, &progress)?;
             layers.mount(&meta)?;
-            if out.json {
-                out.result(
-                    "layer mount",
-                    serde_json::json!({ "id": meta.id, "path": meta.path }),
-                );
-            } else {
-                println!("Layer {} is mounted over {}.", meta.id, meta.path.display());
-            }
+            said_of_layer(
+                out,
+                "layer mount",
+                &meta,
+                format!("Layer {} is mounted over {}.", meta.id, meta.path.display()),
+            );
             Ok(0)
         }
         LayerAction::Undo { yes } => {

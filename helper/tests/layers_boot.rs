@@ -11,8 +11,8 @@ mod layer_support;
 use std::fs;
 use std::time::Duration;
 
-use common::{kill, path_entry, pid_alive, pids_with_cmdline, wait_until};
-use layer_support::{LayerBox, assert_manifest_eq, flag_map_of, manifest, q, wait_for_file};
+use common::{kill, path_entry, pid_alive, pids_with_cmdline, q, read_pid_file, wait_until};
+use layer_support::{LayerBox, assert_manifest_eq, flag_map_of, manifest};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -81,12 +81,7 @@ fn boot_remounts_persistent_drops_temporary_clears_stale_state() {
         p = q(&pidfile)
     );
     let run = sb.spawn(&["run", "--", "sh", "-c", &script]);
-    wait_for_file(&pidfile);
-    let cmd_pid: i32 = fs::read_to_string(&pidfile)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid");
+    let cmd_pid = read_pid_file(&pidfile);
     run.signal(Signal::SIGKILL);
     kill(cmd_pid, Signal::SIGKILL);
     let r = run.wait(Duration::from_secs(10));

@@ -86,21 +86,7 @@ impl Polkit {
         }
         std::fs::write(
             dir.path().join("bus.conf"),
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"#,
+            common::bus_config(Path::new("/run/dbus/system_bus_socket"), true),
         )
         .expect("bus.conf");
         // polkitd runs as its own user and must read the files.

@@ -11,23 +11,9 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Sandbox, pid_alive, wait_until};
+use common::{Sandbox, pid_alive, q, read_pid_file, wait_for_file, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-
-fn q(p: &Path) -> String {
-    // Sandbox paths are plain ASCII without quotes: single quotes suffice.
-    format!("'{}'", p.display())
-}
-
-#[track_caller]
-fn wait_for_file(p: &Path) {
-    assert!(
-        wait_until(Duration::from_secs(30), || p.exists()),
-        "{} did not appear (the command did not start?)",
-        p.display()
-    );
-}
 
 // Checks (issue item 5): the exit code is the command's (7, 0, 127 for a
 // missing command, 126 for a non-executable one, 128+N for a signal), and a
@@ -171,12 +157,7 @@ fn sigkill_of_almost_is_repaired_by_next_status() {
         q(&go)
     );
     let run = sb.spawn(&["run", "--", "sh", "-c", &script]);
-    wait_for_file(&pidfile);
-    let cmd_pid: i32 = fs::read_to_string(&pidfile)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid");
+    let cmd_pid = read_pid_file(&pidfile);
     run.signal(Signal::SIGKILL);
     let r = run.wait(Duration::from_secs(10));
     assert_eq!(r.signal, Some(9), "{}", r.describe());

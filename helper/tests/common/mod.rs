@@ -151,6 +151,32 @@ macro_rules! os {
 }
 
 /// Polls `cond` every 50 ms until it holds or `timeout` has passed.
+/// Quotes a path for `sh -c`.
+pub fn q(p: &Path) -> String {
+    format!("'{}'", p.to_string_lossy().replace('\'', "'\\''"))
+}
+
+/// Waits until a file exists (written by a child).
+#[track_caller]
+pub fn wait_for_file(p: &Path) {
+    assert!(
+        wait_until(Duration::from_secs(30), || p.exists()),
+        "{} did not appear (the command did not start?)",
+        p.display()
+    );
+}
+
+/// Waits for a pid file (written by a child) and reads the pid in it.
+#[track_caller]
+pub fn read_pid_file(p: &Path) -> i32 {
+    wait_for_file(p);
+    fs::read_to_string(p)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
@@ -475,7 +501,7 @@ impl Kind {
 }
 
 /// Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space, …).
-fn unescape_mountinfo(field: &str) -> PathBuf {
+pub fn unescape_mountinfo(field: &str) -> PathBuf {
     let b = field.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -493,6 +519,33 @@ fn unescape_mountinfo(field: &str) -> PathBuf {
         }
     }
     PathBuf::from(OsString::from_vec(out))
+}
+
+/// The configuration of a test's own `dbus-daemon` listening on `socket`
+/// (a system bus when `system`): anyone may connect, own names and call.
+pub fn bus_config(socket: &Path, system: bool) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+{}  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+        if system {
+            "  <type>system</type>\n"
+        } else {
+            ""
+        },
+        socket.display()
+    )
 }
 
 /// The mount points of this mount namespace.

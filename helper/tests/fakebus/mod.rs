@@ -46,27 +46,8 @@ impl PrivateBus {
             .expect("chmod");
         let socket = dir.path().join("system_bus_socket");
         let config = dir.path().join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"#,
-                socket.display()
-            ),
-        )
-        .expect("write bus config");
+        std::fs::write(&config, crate::common::bus_config(&socket, false))
+            .expect("write bus config");
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
             .args(["--print-address", "--nofork", "--nopidfile"])

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,31 +33,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Kind, Run, Sandbox, flag_report, sh, walk};
+use crate::common::{Kind, Run, Sandbox, flag_report, sh, unescape_mountinfo, walk};
 
 // ---------------------------------------------------------------------------
 // Mount table.
 // ---------------------------------------------------------------------------
-
-/// Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space, …).
-fn unescape(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
-}
 
 /// One line of /proc/self/mountinfo, reduced to what the tests need.
 #[derive(Debug, Clone)]
@@ -73,7 +53,7 @@ pub fn mount_table() -> Vec<MountLine> {
     info.lines()
         .filter_map(|l| {
             let (before, after) = l.split_once(" - ")?;
-            let mount_point = unescape(before.split(' ').nth(4)?);
+            let mount_point = unescape_mountinfo(before.split(' ').nth(4)?);
             let mut after = after.split(' ');
             let fstype = after.next()?.to_owned();
             let _source = after.next();
@@ -711,21 +691,6 @@ pub fn assert_manifest_eq(what: &str, left: &Manifest, right: &Manifest) {
 // ---------------------------------------------------------------------------
 // Misc.
 // ---------------------------------------------------------------------------
-
-/// Quotes a path for `sh -c`.
-pub fn q(p: &Path) -> String {
-    format!("'{}'", p.to_string_lossy().replace('\'', "'\\''"))
-}
-
-/// Waits until a file exists (written by a child).
-#[track_caller]
-pub fn wait_for_file(p: &Path) {
-    assert!(
-        crate::common::wait_until(Duration::from_secs(10), || p.exists()),
-        "{} did not appear",
-        p.display()
-    );
-}
 
 /// The seed of a randomised test: `ALMOST_TEST_SEED` or a fresh one,
 /// printed so that a failure can be reproduced.
