@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use adw::prelude::*;
 use almost_core::config::DefaultMode;
@@ -144,11 +145,23 @@ pub enum AppCmd {
     Finished(Op, Result<Reply, AlmostError>),
 }
 
+/// How many times its own duration the window waits after a poll before the
+/// next timed one, so that polling takes at most a fifth of the time even
+/// where a status walk is slow (a huge tree, a slow disk). Where it is
+/// quick the two-second timer is what paces the polls.
+pub const POLL_PAUSE_FACTOR: u32 = 4;
+
 /// What the root component keeps between messages, apart from widgets.
 #[derive(Debug, Default)]
 pub struct AppState {
     pub busy: Option<Op>,
-    pub polling: bool,
+    /// When the running poll started, if one runs.
+    pub polling: Option<Instant>,
+    /// No timed poll before this: a poll walks every managed tree, so the
+    /// pause after one is [`POLL_PAUSE_FACTOR`] times what it took (a slow
+    /// walk is not run back to back while the window is open). `None` after
+    /// an act, whose result is read at once.
+    pub next_poll: Option<Instant>,
     /// The last poll error shown (shown once, not every two seconds).
     pub poll_error: Option<String>,
     /// The last status read, so that the report of a lock or unlock can
@@ -161,12 +174,20 @@ pub struct AppState {
 impl AppState {
     /// Whether a poll may start now: never during an act (a half-done lock
     /// would read as "partly protected") nor on top of another poll.
-    pub fn start_poll(&mut self) -> bool {
-        if self.busy.is_some() || self.polling {
+    pub fn start_poll(&mut self, now: Instant) -> bool {
+        if self.busy.is_some() || self.polling.is_some() || self.next_poll.is_some_and(|t| now < t)
+        {
             return false;
         }
-        self.polling = true;
+        self.polling = Some(now);
         true
+    }
+
+    /// Records the end of a poll, and when the next may start.
+    pub fn polled(&mut self, now: Instant) {
+        if let Some(started) = self.polling.take() {
+            self.next_poll = Some(now + now.duration_since(started) * POLL_PAUSE_FACTOR);
+        }
     }
 
     /// Whether an act may start now.
@@ -329,7 +350,7 @@ impl Component for App {
                 self.header.emit(HeaderInput::Tick);
                 self.protection.emit(ProtectionInput::Tick);
                 self.layers.emit(LayersInput::Tick);
-                if self.state.start_poll() {
+                if self.state.start_poll(Instant::now()) {
                     let almost = self.almost.clone();
                     sender.spawn_oneshot_command(move || AppCmd::Polled(Box::new(poll(&almost))));
                 }
@@ -428,7 +449,7 @@ impl Component for App {
     fn update_cmd(&mut self, cmd: AppCmd, sender: ComponentSender<Self>, _root: &Self::Root) {
         match cmd {
             AppCmd::Polled(polled) => {
-                self.state.polling = false;
+                self.state.polled(Instant::now());
                 if self.state.busy.is_some() {
                     return; // an act started meanwhile: its end polls again
                 }
@@ -513,6 +534,8 @@ impl Component for App {
                     }
                     Err(e) => self.show_error(&e, &op.failed_words()),
                 }
+                // What the act changed is read at once, not after a pause.
+                self.state.next_poll = None;
                 sender.input(AppInput::Poll);
             }
         }
@@ -522,6 +545,7 @@ impl Component for App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn acts_map_to_almost_arguments() {
@@ -554,15 +578,33 @@ mod tests {
 
     #[test]
     fn one_act_at_a_time_and_no_poll_during_it() {
+        let now = Instant::now();
         let mut s = AppState::default();
-        assert!(s.start_poll());
-        assert!(!s.start_poll());
-        s.polling = false;
+        assert!(s.start_poll(now));
+        assert!(!s.start_poll(now));
+        s.polled(now);
         assert!(s.start(&Op::Lock));
         assert!(!s.start(&Op::Undo));
-        assert!(!s.start_poll());
+        assert!(!s.start_poll(now));
         s.finish();
-        assert!(s.start_poll());
+        assert!(s.start_poll(now));
+    }
+
+    #[test]
+    fn polls_pause_for_a_multiple_of_their_duration() {
+        let t0 = Instant::now();
+        let mut s = AppState::default();
+        assert!(s.start_poll(t0));
+        // A poll that took 1.5 s (a huge tree): the next waits 6 s more.
+        let end = t0 + Duration::from_millis(1_500);
+        s.polled(end);
+        assert!(!s.start_poll(end + Duration::from_secs(2)));
+        assert!(!s.start_poll(end + Duration::from_millis(5_900)));
+        assert!(s.start_poll(end + Duration::from_secs(6)));
+        // After an act the pause is dropped: its result is read at once.
+        s.polled(end + Duration::from_secs(7));
+        s.next_poll = None;
+        assert!(s.start_poll(end + Duration::from_secs(7)));
     }
 
     #[test]
