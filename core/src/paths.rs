@@ -3,8 +3,12 @@
 //! root they are resolved under. Validation here is the single gate every
 //! path from a config file or a command line goes through.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -139,29 +143,68 @@ impl Root {
 
     /// Opens the directory `inside` beneath the root without following any
     /// symlink on the way (a symlinked /lib is not a tree of its own) and
-    /// without escaping the root.
-    ///
-    /// Reading the directory through this fd leaves its access time alone
-    /// where the kernel allows it (O_NOATIME: the caller owns it or has
-    /// CAP_FOWNER), as the walk does for every directory beneath.
-    pub fn open_dir(&self, inside: &Path) -> std::io::Result<OwnedFd> {
-        use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-        let open = |extra: OFlag| {
-            let how = OpenHow::new()
-                .flags(
-                    OFlag::O_RDONLY
-                        | OFlag::O_DIRECTORY
-                        | OFlag::O_CLOEXEC
-                        | OFlag::O_NOFOLLOW
-                        | extra,
+    /// without escaping the root; its access time is left alone, as by
+    /// [`open_dir_at`].
+    pub fn open_dir(&self, inside: &Path) -> io::Result<OwnedFd> {
+        let name = CString::new(relative(inside).as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        open_dir_at(
+            self.fd.as_fd(),
+            &name,
+            libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_BENEATH,
+        )
+    }
+}
+
+// Set once the kernel refused O_NOATIME (not the owner, no CAP_FOWNER).
+static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Opens the directory `name` under `dirfd` without following a symlink in
+/// its last component, with `openat2` and these `RESOLVE_*` flags when there
+/// are any (`RESOLVE_NO_XDEV`: refuse, EXDEV, to enter anything mounted).
+/// Reading it leaves its access time alone where the kernel allows
+/// (O_NOATIME: the caller owns it or has CAP_FOWNER): a walk is not a use,
+/// and with relatime every lock or unlock (a ctime change) would otherwise
+/// cost one more inode write per directory on the next walk.
+pub fn open_dir_at(dirfd: BorrowedFd<'_>, name: &CStr, resolve: u64) -> io::Result<OwnedFd> {
+    let flags =
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let open = |flags: libc::c_int| {
+        let fd = if resolve != 0 {
+            // SAFETY: open_how is plain data; zeroed is a valid value.
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = flags as u64;
+            how.resolve = resolve;
+            // SAFETY: name is a valid C string, how a valid open_how of the
+            // size passed; the fd returned is owned by us.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
                 )
-                .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
-            openat2(self.fd.as_fd(), relative(inside), how)
+            }
+        } else {
+            // SAFETY: name is a valid C string; the fd is owned by us.
+            libc::c_long::from(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) })
         };
-        match open(OFlag::O_NOATIME) {
-            Err(nix::errno::Errno::EPERM) => Ok(open(OFlag::empty())?),
-            opened => Ok(opened?),
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
         }
+        // SAFETY: the kernel returned a fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    };
+    if NOATIME_REFUSED.load(Ordering::Relaxed) {
+        return open(flags);
+    }
+    match open(flags | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            NOATIME_REFUSED.store(true, Ordering::Relaxed);
+            open(flags)
+        }
+        opened => opened,
     }
 }
 

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::attrs::{self, Entry, FlagInterface, Kind};
+use crate::paths;
 
 /// How many per-entry errors a report keeps (all are counted).
 pub const MAX_KEPT_ERRORS: usize = 100;
@@ -279,7 +280,8 @@ impl Walk<'_> {
                 // since, the open itself refuses to cross it (EXDEV). The
                 // flag is read (and written) through file_getattr and
                 // file_setattr on the new fd: no statx.
-                let fd = match open_dir_at(dirfd, &name, true) {
+                let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS;
+                let fd = match paths::open_dir_at(dirfd, &name, resolve) {
                     Ok(fd) => fd,
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
                     Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
@@ -377,61 +379,10 @@ impl Walk<'_> {
     }
 }
 
-// Set once the kernel refused O_NOATIME (not the owner, no CAP_FOWNER).
-static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
-
-/// Opens the subdirectory `name` of `dirfd`, never following a symlink and,
-/// with `no_xdev`, refusing (EXDEV) to enter anything mounted on it. Reading
-/// it leaves its access time alone where the kernel allows (O_NOATIME): a
-/// walk is not a use, and with relatime every lock or unlock (a ctime
-/// change) would otherwise cost one more inode write per directory on the
-/// next walk.
-fn open_dir_at(dirfd: BorrowedFd<'_>, name: &CStr, no_xdev: bool) -> io::Result<OwnedFd> {
-    let flags =
-        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
-    let open = |flags: libc::c_int| {
-        let fd = if no_xdev {
-            // SAFETY: open_how is plain data; zeroed is a valid value.
-            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-            how.flags = flags as u64;
-            how.resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS;
-            // SAFETY: name is a valid C string, how a valid open_how of the
-            // size passed; the fd returned is owned by us.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    dirfd.as_raw_fd(),
-                    name.as_ptr(),
-                    &how as *const libc::open_how,
-                    std::mem::size_of::<libc::open_how>(),
-                )
-            }
-        } else {
-            // SAFETY: name is a valid C string; the fd is owned by us.
-            libc::c_long::from(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags) })
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel returned a fresh fd.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
-    };
-    if NOATIME_REFUSED.load(Ordering::Relaxed) {
-        return open(flags);
-    }
-    match open(flags | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            NOATIME_REFUSED.store(true, Ordering::Relaxed);
-            open(flags)
-        }
-        opened => opened,
-    }
-}
-
 /// Opens a subdirectory (never following a symlink) and describes it
 /// through the new fd.
 fn open_subdir(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, Entry)> {
-    let fd = open_dir_at(dirfd, name, false)?;
+    let fd = paths::open_dir_at(dirfd, name, 0)?;
     let entry = attrs::stat_at(fd.as_fd(), c"")?;
     Ok((fd, entry))
 }
