@@ -315,13 +315,14 @@ mod tests {
     }
 
     // Needs root (CAP_LINUX_IMMUTABLE) and a filesystem with the flag; the
-    // test tree lives in a temp dir and the flag is cleared before deletion.
+    // test tree lives in a temp dir whose flags are cleared before deletion,
+    // also when an assertion fails.
     fn flag_round_trip(iface: FlagInterface) {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root");
             return;
         }
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testing::FlagDir::new();
         fs::write(dir.path().join("f"), b"x").unwrap();
         let fd = dir_fd(dir.path());
         let name = CString::new("f").unwrap();

@@ -16,4 +16,7 @@ pub mod sysbus;
 pub mod system;
 pub mod walk;
 
+#[cfg(test)]
+mod testing;
+
 pub use error::{Error, ErrorKind, Result};

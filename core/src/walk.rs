@@ -523,7 +523,7 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testing::FlagDir::new();
         let t = dir.path();
         fs::create_dir_all(t.join("a/b/c")).unwrap();
         fs::create_dir_all(t.join("skip/me")).unwrap();
@@ -577,7 +577,7 @@ mod tests {
             eprintln!("skipped: needs root in a private mount namespace");
             return;
         }
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testing::FlagDir::new();
         let t = dir.path();
         fs::create_dir_all(t.join("a/m")).unwrap();
         fs::write(t.join("a/f"), b"1").unwrap();
