@@ -132,24 +132,11 @@ R=$SB_ROOT
 
 # A small fake system: what a real one has in /usr and /opt, plus a home
 # directory and the configuration, which Almost never locks.
-mkdir -p "$R"/usr/bin "$R"/usr/lib/demo "$R"/usr/share/doc/demo "$R"/opt/demo \
-    "$R"/etc/almost "$R"/home/user
-printf '#!/bin/sh\necho "tool 1.0"\n' >"$R/usr/bin/tool"
+sb_demo_tree
 printf '#!/bin/sh\necho "hello from the sandbox"\n' >"$R/usr/bin/hello"
-chmod 755 "$R/usr/bin/tool" "$R/usr/bin/hello"
-ln -s tool "$R/usr/bin/tool-link"
-head -c 4096 /dev/urandom >"$R/usr/lib/demo/libdemo.so.1"
-ln -s libdemo.so.1 "$R/usr/lib/demo/libdemo.so"
+chmod 755 "$R/usr/bin/hello"
 printf 'Demo package.\n' >"$R/usr/share/doc/demo/README"
-printf 'colour = "blue"\n' >"$R/opt/demo/app.conf"
 printf 'Things to do: try Almost.\n' >"$R/home/user/notes.txt"
-cat >"$R/etc/almost/almost.toml" <<'EOF'
-# Almost's configuration in the demo sandbox (on a real system: /etc/almost/almost.toml).
-# Mode applied at boot: "locked", "unlocked" or "keep"
-default_mode = "locked"
-# The trees Almost manages, as paths inside the root.
-paths = ["/usr", "/opt"]
-EOF
 
 cat <<EOF
 

@@ -113,13 +113,7 @@ trap demo_cleanup EXIT
 R=$SB_ROOT
 
 # A small fake system, locked.
-mkdir -p "$R"/usr/bin "$R"/usr/lib/demo "$R"/usr/share/doc/demo "$R"/opt/demo \
-    "$R"/etc/almost "$R"/home/user
-printf '#!/bin/sh\necho "tool 1.0"\n' >"$R/usr/bin/tool"
-chmod 755 "$R/usr/bin/tool"
-ln -s tool "$R/usr/bin/tool-link"
-head -c 4096 /dev/urandom >"$R/usr/lib/demo/libdemo.so.1"
-ln -s libdemo.so.1 "$R/usr/lib/demo/libdemo.so"
+sb_demo_tree
 cat >"$R/usr/share/doc/demo/README" <<'EOF'
 Demo package
 ============
@@ -129,13 +123,6 @@ Run `tool` to see it work.
 Report problems to the demo team.
 EOF
 printf 'Notes that the next version drops.\n' >"$R/usr/share/doc/demo/OLD-NOTES"
-printf 'colour = "blue"\n' >"$R/opt/demo/app.conf"
-cat >"$R/etc/almost/almost.toml" <<'EOF'
-# Almost's configuration in the demo sandbox (on a real system: /etc/almost/almost.toml).
-# Mode applied at boot: "locked", "unlocked" or "keep"
-default_mode = "locked"
-paths = ["/usr", "/opt"]
-EOF
 sb_almost lock >/dev/null
 
 # A layer over /usr/share with three changes to review.

@@ -128,6 +128,29 @@ sb_create() {
 
 # Dies unless $SB_ROOT is the loop-mounted image of this script, in this
 # script's private namespace. Called before every command aimed at it.
+# sb_demo_tree: fills $SB_ROOT with the demos' small fake system: a tool,
+# a library and its symlink in /usr, an /opt app, a home directory and the
+# configuration (Almost manages /usr and /opt, locked at boot).
+sb_demo_tree() {
+    local R=$SB_ROOT
+    sb_assert_sandbox
+    mkdir -p "$R"/usr/bin "$R"/usr/lib/demo "$R"/usr/share/doc/demo "$R"/opt/demo \
+        "$R"/etc/almost "$R"/home/user
+    printf '#!/bin/sh\necho "tool 1.0"\n' >"$R/usr/bin/tool"
+    chmod 755 "$R/usr/bin/tool"
+    ln -s tool "$R/usr/bin/tool-link"
+    head -c 4096 /dev/urandom >"$R/usr/lib/demo/libdemo.so.1"
+    ln -s libdemo.so.1 "$R/usr/lib/demo/libdemo.so"
+    printf 'colour = "blue"\n' >"$R/opt/demo/app.conf"
+    cat >"$R/etc/almost/almost.toml" <<'EOF'
+# Almost's configuration in the demo sandbox (on a real system: /etc/almost/almost.toml).
+# Mode applied at boot: "locked", "unlocked" or "keep"
+default_mode = "locked"
+# The trees Almost manages, as paths inside the root.
+paths = ["/usr", "/opt"]
+EOF
+}
+
 sb_assert_sandbox() {
     [[ -n $SB_ROOT && $SB_ROOT == /?*/?* ]] || sb_die "internal: no sandbox root"
     [[ $(readlink -f "$SB_ROOT") != / ]] || sb_die "internal: sandbox root is /"
