@@ -226,6 +226,10 @@ pub struct App {
     state: AppState,
     window: adw::ApplicationWindow,
     toasts: adw::ToastOverlay,
+    /// The toast shown last: a newer one replaces it rather than queueing
+    /// behind it ("Protection turned off" must not still be on screen
+    /// after the switch was turned back on).
+    last_toast: std::cell::RefCell<Option<adw::Toast>>,
     header: Controller<Header>,
     protection: Controller<Protection>,
     layers: Controller<Layers>,
@@ -238,7 +242,11 @@ pub struct App {
 
 impl App {
     fn toast(&self, text: &str) {
-        self.toasts.add_toast(adw::Toast::new(text));
+        let toast = adw::Toast::new(text);
+        if let Some(old) = self.last_toast.replace(Some(toast.clone())) {
+            old.dismiss();
+        }
+        self.toasts.add_toast(toast);
     }
 
     fn show_error(&self, err: &AlmostError, failed: &str) {
@@ -335,6 +343,7 @@ impl Component for App {
             state: AppState::default(),
             window,
             toasts,
+            last_toast: Default::default(),
             header,
             protection,
             layers,

@@ -56,9 +56,10 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
     set +e
-    if [[ -f $DIR/panel.pid ]]; then
-        kill "$(cat "$DIR/panel.pid")" 2>/dev/null
-    fi
+    local pidfile
+    for pidfile in "$DIR/panel.pid" "$DIR/as-user/run/panel.pid"; do
+        [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null
+    done
     [[ -n $HOLDER_PID ]] && kill "$HOLDER_PID" 2>/dev/null
     [[ -n $XVFB_PID ]] && kill "$XVFB_PID" 2>/dev/null
     wait 2>/dev/null
@@ -169,9 +170,150 @@ export DISPLAY GDK_BACKEND=x11 GSK_RENDERER=cairo
 export LANG=C.UTF-8
 unset LANGUAGE LC_ALL
 
+# The scenarios run as root; as_user (run by default, after them) runs the
+# panel as nobody, through the real pkexec.
+root_scenarios=()
+as_user=0
+if (($#)); then
+    for a in "$@"; do
+        if [[ $a == as_user ]]; then as_user=1; else root_scenarios+=("$a"); fi
+    done
+else
+    as_user=1
+fi
+
 rc=0
-dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
+if ((${#root_scenarios[@]} || !$#)); then
+    dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
+        /usr/bin/python3 "$SRC/tests/gui/driver.py" \
+        --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$RESULTS" \
+        --pid-file "$DIR/panel.pid" "${root_scenarios[@]}" 2>&1 | tee "$DIR/root-driver.out" || rc=$?
+fi
+# counts FILE: the "N passed, M failed" a driver printed last (none: 0 0).
+counts() {
+    grep -E '^[0-9]+ passed, [0-9]+ failed$' "$1" 2>/dev/null | tail -n1 | awk '{ print $1, $3 }' | grep . ||
+        echo "0 0"
+}
+
+# --- the panel as a user, through the real pkexec ------------------------------
+# pkexec talks to the system bus at its fixed socket and asks polkitd, so
+# this part runs in a mount namespace of its own (inside this one): a tmpfs
+# over /run with a private dbus-daemon's socket, polkitd started by hand on
+# it, the policy under test (exec.path: this build's almost) bind-mounted
+# over the actions directory and a test rule over rules.d. The rule lets
+# nobody run almost without a password (there is no authentication agent)
+# unless the driver's deny file exists. Xvfb stays the same; nobody gets a
+# session bus (and so an accessibility bus) of their own, and the driver
+# runs as nobody too, checking the flags with lsattr (reading them needs
+# no privilege). The machine's own polkit and buses are never touched.
+NOBODY=65534
+run_as_user() {
+    local U=$DIR/as-user
+    local results=$RESULTS/as_user
+    mkdir -p "$U/polkit/actions" "$U/polkit/rules" "$U/home" "$U/run" "$U/deny" "$results"
+    # nobody must reach the sandbox root; the tmp dir is 0700 by default.
+    chmod 755 "$DIR" "$U" "$U/polkit" "$U/polkit/actions" "$U/polkit/rules"
+    # deny/ is nobody's and open to all: polkitd (its own user) looks in it.
+    chown "$NOBODY:$NOBODY" "$U/home" "$U/run" "$U/deny" "$results"
+    chmod 700 "$U/home" "$U/run"
+    sed "s|@bindir@|$(dirname "$ALMOST")|" "$SRC/data/org.almost.policy.in" \
+        >"$U/polkit/actions/org.almost.policy"
+    cat >"$U/polkit/rules/50-almost-gui-test.rules" <<RULES
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.almost.almost" && subject.user == "nobody") {
+        try {
+            polkit.spawn(["/usr/bin/test", "!", "-e", "$U/deny/now"]);
+        } catch (e) {
+            return polkit.Result.NO;
+        }
+        return polkit.Result.YES;
+    }
+});
+RULES
+    cat >"$U/bus.conf" <<'CONF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+CONF
+    chmod 644 "$U/bus.conf" "$U/polkit/actions/org.almost.policy" "$U/polkit/rules/50-almost-gui-test.rules"
+    local log_before
+    log_before=$(wc -l <"$R/var/log/almost.log" 2>/dev/null || echo 0)
+    local urc=0
+    U=$U RESULTS_USER=$results NOBODY=$NOBODY SRC=$SRC R=$R PANEL=$PANEL ALMOST=$ALMOST \
+        unshare --mount --propagation private -- "$BASH" -c '
+set -eu
+mount -t tmpfs almost-gui-run /run
+mkdir /run/dbus
+mount --bind "$U/polkit/actions" /usr/share/polkit-1/actions
+mount --bind "$U/polkit/rules" /etc/polkit-1/rules.d
+dbus-daemon --config-file="$U/bus.conf" --nofork --nopidfile 2>>"$RESULTS_USER/system-bus.log" &
+db=$!
+pk=
+trap '"'"'kill $pk $db 2>/dev/null || true; wait 2>/dev/null || true'"'"' EXIT
+for _ in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+chmod 666 /run/dbus/system_bus_socket
+/usr/lib/polkit-1/polkitd --no-debug >>"$RESULTS_USER/polkitd.log" 2>&1 &
+pk=$!
+for _ in $(seq 200); do
+    if dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.PolicyKit1 2>/dev/null |
+        grep -q "boolean true"; then
+        break
+    fi
+    sleep 0.05
+done
+setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+    env -i HOME="$U/home" XDG_RUNTIME_DIR="$U/run" PATH=/usr/bin:/bin LANG=C.UTF-8 \
+    DISPLAY="$DISPLAY" GDK_BACKEND=x11 GSK_RENDERER=cairo \
+    dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
     /usr/bin/python3 "$SRC/tests/gui/driver.py" \
-    --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$RESULTS" \
-    --pid-file "$DIR/panel.pid" "$@" || rc=$?
+    --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$RESULTS_USER" \
+    --pid-file "$U/run/panel.pid" --deny-file "$U/deny/now" as_user
+' 2>&1 | tee "$DIR/user-driver.out" || urc=$?
+    if ((urc == 0)); then
+        # The audit log, read as root: the unlock and the lock were done by
+        # almost as root (euid 0) for uid 65534 through pkexec; the refused
+        # attempt never ran almost, so it left no entry.
+        if ! python3 - "$R/var/log/almost.log" "$log_before" "$NOBODY" <<'PY'
+import json, sys
+path, skip, uid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path) as f:
+    new = [json.loads(l) for l in f.read().splitlines()[skip:] if l.strip()]
+acts = [(e["command"], e.get("pkexec_uid"), e.get("euid")) for e in new
+        if e["command"] in ("lock", "unlock")]
+want = [("unlock", uid, 0), ("lock", uid, 0)]
+if acts != want:
+    sys.exit(f"audit log: expected {want}, found {acts} in {new}")
+print(f"audit log: {acts}")
+PY
+        then
+            echo "FAIL as_user: the audit log does not show the acts done through pkexec" >&2
+            urc=1
+        fi
+    fi
+    if ((urc == 0)); then echo "as_user: PASS"; else echo "as_user: FAIL (see $results)"; fi
+    return "$urc"
+}
+user_ok=1
+if ((as_user)); then
+    run_as_user || { rc=1; user_ok=0; }
+fi
+# One total for test.sh: both drivers' counts, the as_user scenario counted
+# failed when the audit log check after it failed (or it did not run).
+read -r p f < <(counts "$DIR/root-driver.out")
+if ((as_user)); then
+    if ((user_ok)); then p=$((p + 1)); else f=$((f + 1)); fi
+fi
+echo "$p passed, $f failed"
 exit "$rc"
