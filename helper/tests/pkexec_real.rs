@@ -4,14 +4,14 @@
 //! root with `PKEXEC_UID` set by pkexec itself.
 //!
 //! pkexec talks to the system bus at its fixed socket (it ignores
-//! `DBUS_SYSTEM_BUS_ADDRESS`), so each invocation runs in a mount namespace
-//! of its own (`unshare -m`, inside the test's already private one): a tmpfs
-//! over `/run` holding a private `dbus-daemon`'s socket, `polkitd` started
-//! by hand on it, and bind mounts that put the policy under test (with
-//! `@bindir@` filled in) in `/usr/share/polkit-1/actions` and a test rule
-//! in `/etc/polkit-1/rules.d`. The daemons are stopped and the namespace
-//! vanishes when the invocation ends; the machine's own polkit and bus are
-//! never touched.
+//! `DBUS_SYSTEM_BUS_ADDRESS`), so each invocation runs through
+//! `build-aux/with-polkit.sh`: a mount namespace of its own (inside the
+//! test's already private one), a tmpfs over `/run` holding a private
+//! `dbus-daemon`'s socket, `polkitd` started by hand on it, and bind mounts
+//! that put the policy under test (with `@bindir@` filled in) in
+//! `/usr/share/polkit-1/actions` and a test rule in `/etc/polkit-1/rules.d`.
+//! The daemons are stopped and the namespace vanishes when the invocation
+//! ends; the machine's own polkit and bus are never touched.
 //!
 //! Skipped, with a message, when pkexec or polkitd is not installed
 //! (build-aux/install-deps.sh installs both).
@@ -36,32 +36,10 @@ const ALLOW_NOBODY: &str = r#"polkit.addRule(function(action, subject) {
 });
 "#;
 
-const SCRIPT: &str = r#"set -eu
-dir=$1; shift
-mount -t tmpfs almost-test-run /run
-mkdir /run/dbus
-mount --bind "$dir/actions" /usr/share/polkit-1/actions
-mount --bind "$dir/rules" /etc/polkit-1/rules.d
-dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>/dev/null &
-db=$!
-pk=
-trap 'kill $pk $db 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
-chmod 666 /run/dbus/system_bus_socket
-"$POLKITD" --no-debug >/dev/null 2>&1 &
-pk=$!
-for _ in $(seq 200); do
-    if dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.PolicyKit1 2>/dev/null |
-        grep -q 'boolean true'; then
-        break
-    fi
-    sleep 0.05
-done
-set +e
-setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env -i SHELL=/bin/sh PATH=/usr/bin:/bin LC_ALL=C.UTF-8 "$PKEXEC" "$@"
-"#;
+/// Runs a command where pkexec works against a private polkitd (a mount
+/// namespace with a tmpfs over /run, a private system bus, the policy and
+/// rules bind-mounted); shared with the GUI tests.
+const WITH_POLKIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../build-aux/with-polkit.sh");
 
 struct Polkit {
     dir: tempfile::TempDir,
@@ -84,11 +62,6 @@ impl Polkit {
         if allow_nobody {
             std::fs::write(rules.join("50-almost-test.rules"), ALLOW_NOBODY).expect("rule");
         }
-        std::fs::write(
-            dir.path().join("bus.conf"),
-            common::bus_config(Path::new("/run/dbus/system_bus_socket"), true),
-        )
-        .expect("bus.conf");
         // polkitd runs as its own user and must read the files.
         for p in [dir.path(), &actions, &rules] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -98,22 +71,26 @@ impl Polkit {
 
     /// `nobody$ pkexec ALMOST args…` in a namespace with polkitd running.
     fn pkexec(&self, args: &[&str]) -> Run {
-        let mut c = Command::new("unshare");
-        c.args([
-            "-m",
-            "--propagation",
-            "private",
-            "--",
-            "bash",
-            "-c",
-            SCRIPT,
-            "pkexec-test",
-        ])
-        .arg(self.dir.path())
-        .arg(ALMOST)
-        .args(args)
-        .env("POLKITD", POLKITD)
-        .env("PKEXEC", PKEXEC);
+        let mut c = Command::new("bash");
+        c.arg(WITH_POLKIT)
+            .arg(self.dir.path())
+            .args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
+            .args([
+                "env",
+                "-i",
+                "SHELL=/bin/sh",
+                "PATH=/usr/bin:/bin",
+                "LC_ALL=C.UTF-8",
+            ])
+            .arg(PKEXEC)
+            .arg(ALMOST)
+            .args(args)
+            .env("POLKITD", POLKITD);
         Spawned::spawn(c).wait(common::DEFAULT_TIMEOUT)
     }
 }

@@ -301,22 +301,32 @@ def scenario_startup():
     window_shot(r"^Almost", os.path.join(ARGS.results, "window-panel.png"))
 
 
-def scenario_protection():
+def protection_switch():
+    """The switch, once it shows the sandbox protected (checked with lsattr)."""
     switch = find(SWITCH, r"Protect system files", 20)
     wait_for(lambda: checked(switch), 10, "the switch to show protected")
     assert immutable("/usr/include/fake.h"), "the sandbox should start locked"
-    log("toggle the switch off")
+    return switch
+
+
+def toggle_protection(switch, on):
+    """Turns protection on or off with the switch; waits for lsattr, the
+    switch and the headline to agree."""
+    log(f"toggle the switch {'on' if on else 'off'}")
     act(switch)
-    wait_for(lambda: not immutable("/usr/include/fake.h"), 30, "lsattr to show the flag cleared")
-    wait_for(lambda: not checked(switch), 10, "the switch to show unprotected")
-    sees(r"^System files are unprotected$", 10)
+    wait_for(lambda: immutable("/usr/include/fake.h") == on, 30,
+             f"lsattr to show the flag {'set' if on else 'cleared'}")
+    wait_for(lambda: checked(switch) == on, 10,
+             f"the switch to show {'protected' if on else 'unprotected'}")
+    sees(r"^System files are protected$" if on else r"^System files are unprotected$", 10)
+
+
+def scenario_protection():
+    switch = protection_switch()
+    toggle_protection(switch, False)
     sees(r"^Protection turned off$", 5)
     screenshot("protection-off")
-    log("toggle the switch on")
-    act(switch)
-    wait_for(lambda: immutable("/usr/include/fake.h"), 30, "lsattr to show the flag set")
-    wait_for(lambda: checked(switch), 10, "the switch to show protected")
-    sees(r"^System files are protected$", 10)
+    toggle_protection(switch, True)
     # The new toast replaces the old one at once instead of queueing
     # behind it until it times out.
     sees(r"^Protection turned on$", 2)
@@ -505,15 +515,22 @@ def scenario_discard():
     assert "/usr/lib " not in out.stdout, out.stdout
 
 
+def close_error(heading, says, shot, timeout=30):
+    """Waits for the error dialog titled HEADING, checks that the window
+    says SAYS, saves a screenshot and closes the dialog."""
+    error = wait_for(lambda: (dialogs(heading) or [None])[0], timeout,
+                     f"the error dialog {heading!r}")
+    sees(says, 5)
+    screenshot(shot)
+    press(r"^_?Close( Close)?$", 5, error)
+
+
 def scenario_busy_error():
     press(r"Commit the layer over /usr/bin", 20)
     dialog = review_dialog()
     sees(r"^Apply 1 change to /usr/bin$", 20)
     press(r"^_?Commit( Commit)?$", 5, dialog)
-    error = wait_for(lambda: (dialogs(r"In Use") or [None])[0], 30, "the error dialog")
-    sees(r"sleep", 5)
-    screenshot("busy-error")
-    press(r"^_?Close( Close)?$", 5, error)
+    close_error(r"In Use", r"sleep", "busy-error")
     find(BUTTON, r"Review the layer over /usr/bin", 10)
     # The refused commit left the layer as it was: still listed, mounted,
     # with its one change (a commit removes the layer).
@@ -529,11 +546,7 @@ def scenario_bad_config():
     try:
         with open(host("/etc/almost/almost.toml"), "w") as f:
             f.write('default_mode = "sometimes"\n')
-        error = wait_for(lambda: (dialogs(r"Invalid Configuration") or [None])[0], 10,
-                         "the error dialog about the config")
-        sees(r"almost.toml", 5)
-        screenshot("bad-config")
-        press(r"^_?Close( Close)?$", 5, error)
+        close_error(r"Invalid Configuration", r"almost.toml", "bad-config", 10)
     finally:
         with open(host("/etc/almost/almost.toml"), "w") as f:
             f.write(good)
@@ -571,18 +584,10 @@ def scenario_as_user():
     uid = panel_uid()
     assert uid != 0, "this scenario needs the panel to run as a user, not root"
     log(f"the panel runs as uid {uid}")
-    switch = find(SWITCH, r"Protect system files", 20)
-    wait_for(lambda: checked(switch), 10, "the switch to show protected")
-    assert immutable("/usr/include/fake.h"), "the sandbox should start locked"
-    log("toggle the switch off: pkexec, polkit says yes")
-    act(switch)
-    wait_for(lambda: not immutable("/usr/include/fake.h"), 30, "lsattr to show the flag cleared")
-    wait_for(lambda: not checked(switch), 10, "the switch to show unprotected")
-    sees(r"^System files are unprotected$", 10)
-    log("toggle the switch on")
-    act(switch)
-    wait_for(lambda: immutable("/usr/include/fake.h"), 30, "lsattr to show the flag set")
-    wait_for(lambda: checked(switch), 10, "the switch to show protected")
+    switch = protection_switch()
+    log("through pkexec; polkit says yes")
+    toggle_protection(switch, False)
+    toggle_protection(switch, True)
     log("polkit now says no: the switch is toggled off again")
     # Under no layer (beneath a layer's mount the flags are cleared).
     watched = ["/usr", "/usr/include", "/usr/include/fake.h"]
@@ -591,11 +596,7 @@ def scenario_as_user():
     open(ARGS.deny_file, "w").close()
     try:
         act(switch)
-        error = wait_for(lambda: (dialogs(r"Not Authorised") or [None])[0], 30,
-                         "the Not Authorised dialog")
-        sees(r"Your account is not allowed", 5)
-        screenshot("as-user-not-authorised")
-        press(r"^_?Close( Close)?$", 5, error)
+        close_error(r"Not Authorised", r"Your account is not allowed", "as-user-not-authorised")
     finally:
         os.remove(ARGS.deny_file)
     wait_for(lambda: checked(switch), 10, "the switch to go back to protected")

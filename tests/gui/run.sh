@@ -197,10 +197,11 @@ counts() {
 
 # --- the panel as a user, through the real pkexec ------------------------------
 # pkexec talks to the system bus at its fixed socket and asks polkitd, so
-# this part runs in a mount namespace of its own (inside this one): a tmpfs
-# over /run with a private dbus-daemon's socket, polkitd started by hand on
-# it, the policy under test (exec.path: this build's almost) bind-mounted
-# over the actions directory and a test rule over rules.d. The rule lets
+# this part runs through build-aux/with-polkit.sh: a mount namespace of its
+# own (inside this one), a tmpfs over /run with a private dbus-daemon's
+# socket, polkitd started by hand on it, the policy under test (exec.path:
+# this build's almost) over the actions directory and a test rule over
+# rules.d (both in $U/polkit, with the daemons' logs). The rule lets
 # nobody run almost without a password (there is no authentication agent)
 # unless the driver's deny file exists. Xvfb stays the same; nobody gets a
 # session bus (and so an accessibility bus) of their own, and the driver
@@ -230,57 +231,19 @@ polkit.addRule(function(action, subject) {
     }
 });
 RULES
-    cat >"$U/bus.conf" <<'CONF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-CONF
-    chmod 644 "$U/bus.conf" "$U/polkit/actions/org.almost.policy" "$U/polkit/rules/50-almost-gui-test.rules"
+    chmod 644 "$U/polkit/actions/org.almost.policy" "$U/polkit/rules/50-almost-gui-test.rules"
     local log_before
     log_before=$(wc -l <"$R/var/log/almost.log" 2>/dev/null || echo 0)
     local urc=0
-    U=$U RESULTS_USER=$results NOBODY=$NOBODY SRC=$SRC R=$R PANEL=$PANEL ALMOST=$ALMOST \
-        unshare --mount --propagation private -- "$BASH" -c '
-set -eu
-mount -t tmpfs almost-gui-run /run
-mkdir /run/dbus
-mount --bind "$U/polkit/actions" /usr/share/polkit-1/actions
-mount --bind "$U/polkit/rules" /etc/polkit-1/rules.d
-dbus-daemon --config-file="$U/bus.conf" --nofork --nopidfile 2>>"$RESULTS_USER/system-bus.log" &
-db=$!
-pk=
-trap '"'"'kill $pk $db 2>/dev/null || true; wait 2>/dev/null || true'"'"' EXIT
-for _ in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
-chmod 666 /run/dbus/system_bus_socket
-/usr/lib/polkit-1/polkitd --no-debug >>"$RESULTS_USER/polkitd.log" 2>&1 &
-pk=$!
-for _ in $(seq 200); do
-    if dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.PolicyKit1 2>/dev/null |
-        grep -q "boolean true"; then
-        break
-    fi
-    sleep 0.05
-done
-setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
-    env -i HOME="$U/home" XDG_RUNTIME_DIR="$U/run" PATH=/usr/bin:/bin LANG=C.UTF-8 \
-    DISPLAY="$DISPLAY" GDK_BACKEND=x11 GSK_RENDERER=cairo \
-    dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
-    /usr/bin/python3 "$SRC/tests/gui/driver.py" \
-    --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$RESULTS_USER" \
-    --pid-file "$U/run/panel.pid" --deny-file "$U/deny/now" as_user
-' 2>&1 | tee "$DIR/user-driver.out" || urc=$?
+    bash "$SRC/build-aux/with-polkit.sh" "$U/polkit" \
+        setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+        env -i HOME="$U/home" XDG_RUNTIME_DIR="$U/run" PATH=/usr/bin:/bin LANG=C.UTF-8 \
+        DISPLAY="$DISPLAY" GDK_BACKEND=x11 GSK_RENDERER=cairo \
+        dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
+        /usr/bin/python3 "$SRC/tests/gui/driver.py" \
+        --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$results" \
+        --pid-file "$U/run/panel.pid" --deny-file "$U/deny/now" as_user \
+        2>&1 | tee "$DIR/user-driver.out" || urc=$?
     if ((urc == 0)); then
         # The audit log, read as root: the unlock and the lock were done by
         # almost as root (euid 0) for uid 65534 through pkexec; the refused

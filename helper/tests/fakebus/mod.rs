@@ -46,8 +46,7 @@ impl PrivateBus {
             .expect("chmod");
         let socket = dir.path().join("system_bus_socket");
         let config = dir.path().join("bus.conf");
-        std::fs::write(&config, crate::common::bus_config(&socket, false))
-            .expect("write bus config");
+        std::fs::write(&config, crate::common::bus_config(&socket)).expect("write bus config");
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
             .args(["--print-address", "--nofork", "--nopidfile"])
