@@ -14,7 +14,8 @@ set -euo pipefail
 packages=(
     # build, sandboxes, benchmark
     build-essential pkg-config e2fsprogs util-linux attr time dosfstools xfsprogs python3
-    # system integration tests: private dbus-daemon, systemd-analyze verify,
+    # system integration tests: private dbus-daemon, systemd-analyze verify
+    # and a private systemd-journald (audit journal mode),
     # xmllint for the polkit policy, the real pkexec and polkitd, apt/dpkg,
     # man for the man page
     dbus systemd libxml2-utils pkexec polkitd apt dpkg man-db

@@ -16,37 +16,25 @@
 # ends; the machine's own polkit and buses are never touched. Exits with
 # CMD's status; daemon logs go to DIR/system-bus.log and DIR/polkitd.log.
 
-set -euo pipefail
+# shellcheck source=build-aux/sandbox.sh source-path=SCRIPTDIR/..
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/sandbox.sh"
 
 POLKITD=${POLKITD:-/usr/lib/polkit-1/polkitd}
 
-die() {
-    echo "with-polkit.sh: error: $*" >&2
-    exit 125
-}
-
-(($# >= 2)) || die "usage: with-polkit.sh DIR CMD [ARG...]"
-[[ $EUID -eq 0 ]] || die "needs root (mounts in a private namespace)"
+(($# >= 2)) || sb_die "usage: with-polkit.sh DIR CMD [ARG...]"
+sb_require_root "$@"
 dir=$(readlink -f "$1")
 shift
-[[ -d $dir/actions && -d $dir/rules ]] || die "$dir needs actions/ and rules/"
-[[ -x $POLKITD ]] || die "$POLKITD is missing (package polkitd)"
-
-# Once in a namespace of our own (the token names this process and the
-# namespace it came from, so an inherited value never matches).
-ns=$(readlink /proc/self/ns/mnt)
-if [[ ${ALMOST_POLKIT_NS:-} != "$$:"* || ${ALMOST_POLKIT_NS#*:} == "$ns" ]]; then
-    export ALMOST_POLKIT_NS="$$:$ns"
-    exec unshare --mount --propagation private -- "$BASH" "$(readlink -f "$0")" "$dir" "$@"
-fi
-unset ALMOST_POLKIT_NS
+[[ -d $dir/actions && -d $dir/rules ]] || sb_die "$dir needs actions/ and rules/"
+[[ -x $POLKITD ]] || sb_die "$POLKITD is missing (package polkitd)"
+sb_enter_private_ns "$dir" "$@"
 
 mount -t tmpfs almost-test-run /run
 mkdir /run/dbus
 mount --bind "$dir/actions" /usr/share/polkit-1/actions
 mount --bind "$dir/rules" /etc/polkit-1/rules.d
 sed -e 's|@type@|<type>system</type>|' -e 's|@socket@|/run/dbus/system_bus_socket|' \
-    "$(dirname "$(readlink -f "$0")")/test-bus.conf.in" >/run/dbus/system.conf
+    "$SB_SRC_DIR/build-aux/test-bus.conf.in" >/run/dbus/system.conf
 
 bus=''
 pk=''
@@ -63,7 +51,7 @@ for _ in $(seq 100); do
     [[ -S /run/dbus/system_bus_socket ]] && break
     sleep 0.05
 done
-[[ -S /run/dbus/system_bus_socket ]] || die "the private system bus did not start (see $dir/system-bus.log)"
+[[ -S /run/dbus/system_bus_socket ]] || sb_die "the private system bus did not start (see $dir/system-bus.log)"
 chmod 666 /run/dbus/system_bus_socket
 
 "$POLKITD" --no-debug >>"$dir/polkitd.log" 2>&1 &
@@ -78,7 +66,7 @@ for _ in $(seq 200); do
     fi
     sleep 0.05
 done
-((up)) || die "polkitd did not take its name on the private bus (see $dir/polkitd.log)"
+((up)) || sb_die "polkitd did not take its name on the private bus (see $dir/polkitd.log)"
 
 rc=0
 "$@" || rc=$?

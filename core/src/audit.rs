@@ -155,9 +155,12 @@ pub enum Sink {
 }
 
 /// The journal when the root is `/` and journald listens; otherwise the
-/// file under the root.
-pub fn sink(root: &Root) -> Sink {
-    if root.is_system_root() && Path::new(JOURNAL_SOCKET).exists() {
+/// file under the root. `journal` names a journal socket to use whatever
+/// the root (the tests' private journald; refused under pkexec).
+pub fn sink(root: &Root, journal: Option<&Path>) -> Sink {
+    if let Some(socket) = journal {
+        Sink::Journal(socket.to_owned())
+    } else if root.is_system_root() && Path::new(JOURNAL_SOCKET).exists() {
         Sink::Journal(PathBuf::from(JOURNAL_SOCKET))
     } else {
         Sink::File(root.host(Path::new(LOG_FILE)))
@@ -166,8 +169,8 @@ pub fn sink(root: &Root) -> Sink {
 
 /// Records one act. Returns where it went. A journal that refuses the
 /// datagram falls back to the file.
-pub fn record(root: &Root, entry: &Entry) -> io::Result<Sink> {
-    if let Sink::Journal(socket) = sink(root) {
+pub fn record(root: &Root, entry: &Entry, journal: Option<&Path>) -> io::Result<Sink> {
+    if let Sink::Journal(socket) = sink(root, journal) {
         match send_journal(&socket, entry) {
             Ok(()) => return Ok(Sink::Journal(socket)),
             Err(e) => tracing::warn!("the journal refused the audit entry ({e}): using {LOG_FILE}"),
@@ -177,10 +180,10 @@ pub fn record(root: &Root, entry: &Entry) -> io::Result<Sink> {
     Ok(Sink::File(root.host(Path::new(LOG_FILE))))
 }
 
-/// Records one act in the system's journal only (for a root that may not
-/// be written to). `None` when no journal runs.
-pub fn record_journal_only(entry: &Entry) -> io::Result<Option<Sink>> {
-    let socket = Path::new(JOURNAL_SOCKET);
+/// Records one act in the system's journal (or `journal`) only, for a root
+/// that may not be written to. `None` when no journal runs.
+pub fn record_journal_only(entry: &Entry, journal: Option<&Path>) -> io::Result<Option<Sink>> {
+    let socket = journal.unwrap_or(Path::new(JOURNAL_SOCKET));
     if !socket.exists() {
         return Ok(None);
     }
@@ -394,8 +397,8 @@ pub fn parse_journal_json(output: &[u8]) -> Vec<Entry> {
 }
 
 /// Reads the recent entries from wherever this root's entries go.
-pub fn recent(root: &Root, n: usize) -> Result<(Vec<Entry>, usize)> {
-    match sink(root) {
+pub fn recent(root: &Root, n: usize, journal: Option<&Path>) -> Result<(Vec<Entry>, usize)> {
+    match sink(root, journal) {
         Sink::Journal(_) => Ok((read_journal(n)?, 0)),
         Sink::File(_) => read_file(root, n),
     }

@@ -48,6 +48,12 @@ pub struct Global {
     /// under pkexec.
     #[arg(long, global = true, hide = true, value_name = "ADDRESS")]
     pub system_bus: Option<String>,
+    /// For tests only: send the audit entries to the journald listening at
+    /// SOCKET (and read them back from the journal) whatever the root
+    /// (default: the system journal when --root is /, the file under the
+    /// root otherwise). Refused under pkexec.
+    #[arg(long, global = true, hide = true, value_name = "SOCKET")]
+    pub journal_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -88,10 +88,10 @@ fn record_act(cli: &Cli, caller: &Caller, act: &Act, outcome: std::result::Resul
         None
     };
     let recorded = match &root {
-        Some(root) => audit::record(root, &entry).map(Some),
+        Some(root) => audit::record(root, &entry, cli.global.journal_socket.as_deref()).map(Some),
         // A root refused under pkexec is not written to: only the system
         // journal, if there is one, hears of the attempt.
-        None => audit::record_journal_only(&entry),
+        None => audit::record_journal_only(&entry, cli.global.journal_socket.as_deref()),
     };
     match recorded {
         Ok(Some(sink)) => tracing::debug!(?sink, "recorded in the audit log"),
@@ -136,6 +136,11 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         if cli.global.system_bus.is_some() {
             return Err(Error::Usage(
                 "--system-bus is for tests and is refused under pkexec".to_owned(),
+            ));
+        }
+        if cli.global.journal_socket.is_some() {
+            return Err(Error::Usage(
+                "--journal-socket is for tests and is refused under pkexec".to_owned(),
             ));
         }
         paths::check_trusted_root(&cli.global.root)?;
@@ -221,7 +226,7 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         },
         Command::Run { command } => run::run(&sys, out, &bus, command),
         Command::Config { action } => config_cmd(&sys, out, action),
-        Command::Log { lines } => log_cmd(&sys, out, *lines),
+        Command::Log { lines } => log_cmd(&sys, out, *lines, cli.global.journal_socket.as_deref()),
         Command::AptGuard => apt_guard(&sys),
         Command::RelockTimer => relock_timer(&sys, &bus),
         Command::Layer { action } => layers::layer(&sys, out, &bus, action, private.as_ref()),
@@ -378,6 +383,14 @@ fn spawn_timer(global: &cli::Global) -> Result<i32> {
                 .into_iter()
                 .flatten(),
         )
+        .args(
+            global
+                .journal_socket
+                .as_ref()
+                .map(|s| [std::ffi::OsStr::new("--journal-socket"), s.as_os_str()])
+                .into_iter()
+                .flatten(),
+        )
         .arg("__relock-timer")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -459,8 +472,13 @@ fn config_cmd(sys: &System, out: &Output, action: &ConfigAction) -> Result<i32> 
 }
 
 /// `almost log`: the recent audit entries, oldest first.
-fn log_cmd(sys: &System, out: &Output, lines: usize) -> Result<i32> {
-    let (entries, bad) = audit::recent(&sys.root, lines)?;
+fn log_cmd(
+    sys: &System,
+    out: &Output,
+    lines: usize,
+    journal: Option<&std::path::Path>,
+) -> Result<i32> {
+    let (entries, bad) = audit::recent(&sys.root, lines, journal)?;
     if bad > 0 {
         out.warning(&format!("{bad} lines of the audit log are not entries"));
     }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! End-to-end tests of the audit log in file mode (a sandbox root is never
+//! End-to-end tests of the audit log. In file mode (a sandbox root is never
 //! the running system, so entries go to `/var/log/almost.log` under it):
-//! one fsynced JSON line per privileged act — lock, unlock, run, config
-//! set, a timed re-lock, refusals — with who, the command line, the paths
-//! and the result; nothing for what is not privileged; and `almost log`
-//! showing the recent entries.
+//! one JSON line per privileged act — lock, unlock, run, config set, a
+//! timed re-lock, refusals — with who, the command line, the paths and the
+//! result; nothing for what is not privileged; and `almost log` showing
+//! the recent entries. In journal mode (the test-only `--journal-socket`
+//! stands in for `--root /`): the same entries through a real, private
+//! systemd-journald, read back by `almost log` and by journalctl.
 
 mod common;
 
@@ -191,4 +193,114 @@ fn almost_log_shows_the_recent_entries() {
         "{}",
         r.describe()
     );
+}
+
+/// Runs `script` (bash, with `$ALMOST`, `$ROOT` and `$OUT` set) beside a
+/// private systemd-journald (build-aux/with-journald.sh); its files land in
+/// the returned directory.
+fn with_journald(sb: &Sandbox, script: &str) -> (tempfile::TempDir, common::Run) {
+    let out = tempfile::Builder::new()
+        .prefix("almost-journal-")
+        .tempdir()
+        .expect("tempdir");
+    let mut c = Command::new("bash");
+    c.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../build-aux/with-journald.sh"
+    ))
+    .args(["bash", "-c", script])
+    .env("ALMOST", common::ALMOST)
+    .env("ROOT", &sb.root)
+    .env("OUT", out.path());
+    let run = Spawned::spawn(c).wait(common::DEFAULT_TIMEOUT);
+    (out, run)
+}
+
+fn read(dir: &std::path::Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+// Journal mode against a real journald: a lock by root and a lock refused
+// to nobody are sent as native-protocol datagrams; journalctl shows them
+// with the fields almost sets (identifier, priority, command, result, the
+// whole entry) and the credentials journald adds itself (_UID 0 and 65534:
+// a caller cannot forge them); `almost log` reads both back, oldest first;
+// nothing is written to the file under the root.
+#[test]
+fn journal_mode_through_a_real_journald() {
+    common::assert_private_mount_namespace();
+    if !std::path::Path::new("/lib/systemd/systemd-journald").exists() {
+        eprintln!("SKIPPED: systemd-journald is not installed (build-aux/install-deps.sh)");
+        return;
+    }
+    let sb = Sandbox::new();
+    let (out, run) = with_journald(
+        &sb,
+        r#"
+A=("$ALMOST" --root "$ROOT" --journal-socket /run/systemd/journal/socket)
+"${A[@]}" --json lock >"$OUT/lock.out" 2>"$OUT/lock.err"
+echo $? >"$OUT/lock.rc"
+setpriv --reuid=65534 --regid=65534 --clear-groups "${A[@]}" lock >"$OUT/refused.out" 2>"$OUT/refused.err"
+echo $? >"$OUT/refused.rc"
+# journald writes what it receives on its own time: wait for both.
+for _ in $(seq 100); do
+    [ "$(journalctl -t almost -o json --all | grep -c ALMOST_ENTRY)" -ge 2 ] && break
+    sleep 0.1
+done
+journalctl -t almost -o json --all >"$OUT/journal.out" 2>"$OUT/journal.err"
+"${A[@]}" --json log -n 10 >"$OUT/log.out" 2>"$OUT/log.err"
+echo $? >"$OUT/log.rc"
+"#,
+    );
+    run.expect_ok();
+    let dir = out.path();
+    let said = |name: &str| {
+        format!(
+            "{name}: {}{}",
+            read(dir, &format!("{name}.out")),
+            read(dir, &format!("{name}.err"))
+        )
+    };
+    assert_eq!(read(dir, "lock.rc").trim(), "0", "{}", said("lock"));
+    assert_eq!(read(dir, "refused.rc").trim(), "3", "{}", said("refused"));
+    sb.assert_locked("/usr");
+    assert!(
+        !sb.path("/var/log/almost.log").exists(),
+        "journal mode wrote the file too: {:?}",
+        entries(&sb)
+    );
+
+    let journal: Vec<Value> = read(dir, "journal.out")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &Value| v.get("ALMOST_ENTRY").is_some())
+        .collect();
+    assert_eq!(journal.len(), 2, "{}", said("journal"));
+    let field = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    assert_eq!(field(&journal[0], "SYSLOG_IDENTIFIER"), "almost");
+    assert_eq!(field(&journal[0], "ALMOST_COMMAND"), "lock");
+    assert_eq!(field(&journal[0], "ALMOST_RESULT"), "ok");
+    assert_eq!(field(&journal[0], "PRIORITY"), "5");
+    assert_eq!(field(&journal[0], "_UID"), "0", "journald's credential");
+    assert_eq!(field(&journal[0], "_TRANSPORT"), "journal");
+    assert_eq!(field(&journal[1], "ALMOST_RESULT"), "not-root");
+    assert_eq!(field(&journal[1], "PRIORITY"), "4");
+    assert_eq!(field(&journal[1], "_UID"), "65534", "journald's credential");
+    let first: Value = serde_json::from_str(&field(&journal[0], "ALMOST_ENTRY")).expect("entry");
+    assert_eq!(first["paths"], serde_json::json!(["/usr", "/opt"]));
+
+    assert_eq!(read(dir, "log.rc").trim(), "0", "{}", said("log"));
+    let log = read(dir, "log.out");
+    let result: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "result")
+        .unwrap_or_else(|| panic!("no result: {}", said("log")));
+    let results: Vec<&str> = result["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["ok", "not-root"], "{result}");
 }

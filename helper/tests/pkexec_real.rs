@@ -146,6 +146,9 @@ fn through_the_real_pkexec() {
     polkit
         .pkexec(&["--root", &root, "--system-bus", "unix:path=/x", "status"])
         .expect_code(2);
+    polkit
+        .pkexec(&["--root", &root, "--journal-socket", "/x", "status"])
+        .expect_code(2);
 
     let r = polkit.pkexec(&["--root", &root, "unlock", "--yes"]);
     r.expect_ok();
