@@ -23,10 +23,11 @@ pub enum ErrorKind {
     Busy,
     Locked,
     Cancelled,
+    NoSpace,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Internal,
         ErrorKind::Usage,
         ErrorKind::NotRoot,
@@ -37,6 +38,7 @@ impl ErrorKind {
         ErrorKind::Busy,
         ErrorKind::Locked,
         ErrorKind::Cancelled,
+        ErrorKind::NoSpace,
     ];
 
     pub fn exit_code(self) -> i32 {
@@ -51,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Busy => 8,
             ErrorKind::Locked => 9,
             ErrorKind::Cancelled => 10,
+            ErrorKind::NoSpace => 11,
         }
     }
 
@@ -70,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Busy => "busy",
             ErrorKind::Locked => "locked",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::NoSpace => "no-space",
         }
     }
 }
@@ -134,6 +138,18 @@ impl Error {
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Usage(_) => ErrorKind::Usage,
+            // A full disk (or quota) is the machine's state, not a bug:
+            // the user can do something about it.
+            // (By kind, not errno: a wrapped error such as tempfile's keeps
+            // the kind but not the errno.)
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                ErrorKind::NoSpace
+            }
             Error::Io { .. } => ErrorKind::Internal,
         }
     }
@@ -165,5 +181,21 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
         assert_eq!(ErrorKind::from_exit_code(0), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_its_own_kind() {
+        let full = Error::io("writing x", io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(full.kind(), ErrorKind::NoSpace);
+        let quota = Error::io("writing x", io::Error::from_raw_os_error(libc::EDQUOT));
+        assert_eq!(quota.kind(), ErrorKind::NoSpace);
+        let other = Error::io("writing x", io::Error::from_raw_os_error(libc::EIO));
+        assert_eq!(other.kind(), ErrorKind::Internal);
+        // Wrapped with a path (as tempfile does): the kind survives.
+        let wrapped = io::Error::new(
+            io::Error::from_raw_os_error(libc::ENOSPC).kind(),
+            "at path x",
+        );
+        assert_eq!(Error::io("writing x", wrapped).kind(), ErrorKind::NoSpace);
     }
 }

@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   managed system trees (/usr and friends; never /home, /etc, /var). \
                   Exit codes: 0 ok, 1 internal, 2 usage, 3 not root, 4 bad config, \
                   5 invalid path, 6 some entries failed, 7 unsupported or read-only \
-                  filesystem, 8 busy, 9 locked (apt-guard), 10 cancelled."
+                  filesystem, 8 busy, 9 locked (apt-guard), 10 cancelled, 11 disk full."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -358,3 +358,115 @@ fn entries_that_cannot_be_changed_give_partial() {
     }
     nothing_flagged(&sb);
 }
+
+/// Fills the sandbox's filesystem to its last block (root's reserve
+/// included), leaving its inodes free.
+fn fill_disk(sb: &Sandbox) {
+    for (name, bs) in [("filler-big", "1M"), ("filler-small", "4k")] {
+        // dd stops at ENOSPC and says so: expected.
+        let _ = Command::new("dd")
+            .arg("if=/dev/zero")
+            .arg(format!(
+                "of={}",
+                sb.path(&format!("/home/{name}")).display()
+            ))
+            .arg(format!("bs={bs}"))
+            .arg("status=none")
+            .output()
+            .expect("run dd");
+    }
+    // ext4 keeps some clusters back for its own metadata, so statvfs still
+    // shows a few free blocks: what counts is that data no longer fits.
+    let probe = sb.path("/home/probe");
+    let wrote =
+        std::fs::write(&probe, [0u8; 4096]).and_then(|()| std::fs::File::open(&probe)?.sync_all());
+    let _ = std::fs::remove_file(&probe);
+    assert_eq!(
+        wrote.map_err(|e| e.raw_os_error()),
+        Err(Some(libc::ENOSPC)),
+        "the sandbox is not full"
+    );
+}
+
+// A full disk loses nothing. The sandbox's /run is a tmpfs of its own, as
+// on a real system, and its ext4 image is filled to the last block. Checks:
+// `config set` fails with exit 11 (kind `no-space`) and a message naming
+// the file and the lack of space, and leaves the config byte for byte as it
+// was with nothing beside it; `lock` still locks every entry (flags take no
+// space; lsattr as oracle) and only warns that its audit entry could not
+// be written; `layer new` fails with exit 11, lists no layer, leaves
+// nothing in the layer store and the flags as they were; once space is
+// freed both work, and e2fsck finds the image clean.
+#[test]
+fn full_disk() {
+    let mut sb = Sandbox::new();
+    sb.mount_tmpfs("/run");
+    sb.write_config("# managed here\ndefault_mode = \"locked\"\npaths = [\"/usr\", \"/opt\"]\n");
+    sb.almost(&["status"]).expect_ok();
+    let config = sb.config_path();
+    let config_before = std::fs::read(&config).expect("read config");
+    let etc_before = dir_names(&sb.path("/etc/almost"));
+    fill_disk(&sb);
+
+    let r = sb.almost_json(&["config", "set", "default_mode", "unlocked"]);
+    r.expect_code(11);
+    let err = r.error_event().expect("an error event");
+    assert_eq!(err["kind"], "no-space", "{}", r.describe());
+    let msg = err["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("almost.toml") && msg.contains("No space left"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(std::fs::read(&config).expect("read config"), config_before);
+    assert_eq!(dir_names(&sb.path("/etc/almost")), etc_before);
+
+    let r = sb.almost(&["lock"]);
+    r.expect_ok();
+    assert!(r.stderr.contains("audit"), "{}", r.describe());
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+
+    let r = sb.almost_json(&["layer", "new", "/usr/share"]);
+    r.expect_code(11);
+    assert_eq!(r.error_event().expect("error")["kind"], "no-space");
+    let list = sb.almost_json(&["layer", "list"]);
+    list.expect_ok();
+    assert_eq!(
+        list.result()["layers"],
+        serde_json::json!([]),
+        "{}",
+        list.describe()
+    );
+    let store = sb.path("/var/lib/almost/layers");
+    assert!(
+        !store.exists() || dir_names(&store).is_empty(),
+        "a failed layer new left {:?}",
+        dir_names(&store)
+    );
+    sb.assert_locked("/usr");
+
+    for name in ["filler-big", "filler-small"] {
+        std::fs::remove_file(sb.path(&format!("/home/{name}"))).expect("rm filler");
+    }
+    sb.almost(&["config", "set", "default_mode", "unlocked"])
+        .expect_ok();
+    let r = sb.almost_json(&["layer", "new", "/usr/share"]);
+    r.expect_ok();
+    let id = r.result()["id"].as_str().expect("layer id").to_owned();
+    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.assert_locked("/usr");
+    sb.unmount_and_fsck();
+}
+
+/// The names in a directory, sorted.
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

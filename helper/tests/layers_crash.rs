@@ -700,7 +700,7 @@ fn sigkill_at_each_step_of_an_undo_across_filesystems() {
 
 // Checks (issue item 5): the layer store (/var/lib/almost) is a tmpfs of its
 // own, so the layer's upper dir holds more data than the nearly full ext4
-// tree beneath can take. `layer commit` fails with a non-zero exit and a
+// tree beneath can take. `layer commit` fails with exit 11 (no-space) and a
 // message naming the lack of space; afterwards the real /usr equals the
 // manifest from before exactly (nothing half-applied, no temp or backup
 // entry), the layer is still listed and mounted again with its changes
@@ -752,9 +752,10 @@ fn full_disk_during_commit_rolls_back() {
 
     let r = sb.almost(&["layer", "commit", &id, "--yes"]);
     eprintln!("the commit on a full disk:\n{}", r.describe());
-    assert!(
-        r.code.is_some_and(|c| c != 0),
-        "commit on a full disk did not fail\n{}",
+    assert_eq!(
+        r.code,
+        Some(11),
+        "commit on a full disk did not fail with exit 11 (no-space)\n{}",
         r.describe()
     );
     let out = r.all_output().to_lowercase();

@@ -61,6 +61,10 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
             ErrorKind::Cancelled => {
                 return Shown::Toast(i18n("Cancelled: nothing changed"));
             }
+            ErrorKind::NoSpace => (
+                i18n("Disk Full"),
+                i18n("Free some space on the disk, then try again."),
+            ),
             ErrorKind::Internal | ErrorKind::Usage => (
                 i18n("Something Went Wrong"),
                 i18n("Almost met an unexpected problem."),
@@ -127,5 +131,16 @@ mod tests {
             exit_code: 10,
         };
         assert!(matches!(describe(&cancelled, "x"), Shown::Toast(_)));
+        let full = AlmostError::Failed {
+            kind: ErrorKind::NoSpace,
+            message: "writing /etc/almost/almost.toml: No space left on device".into(),
+            exit_code: 11,
+        };
+        let Shown::Dialog { heading, body } = describe(&full, "The setting was not saved.") else {
+            panic!("a dialog")
+        };
+        assert_eq!(heading, "Disk Full");
+        assert!(body.contains("Free some space"), "{body}");
+        assert!(body.ends_with("No space left on device"), "{body}");
     }
 }

@@ -664,7 +664,10 @@ impl Layers<'_> {
                 ));
             }
             Phase::Finishing => return self.finish_up(&journal, progress),
-            Phase::RollingBack => Some("an earlier roll-back was interrupted".to_owned()),
+            Phase::RollingBack => Some((
+                "an earlier roll-back was interrupted".to_owned(),
+                io::ErrorKind::Other,
+            )),
             Phase::Applying => {
                 let c = self.committer(&journal);
                 if !exists(&c.backup) && self.undo_holds(&journal) {
@@ -675,18 +678,20 @@ impl Layers<'_> {
                     match c.forward() {
                         Ok(()) => match compare(&c.lower, &journal.after, &skip) {
                             Ok(wrong) if wrong.is_empty() => None,
-                            Ok(wrong) => Some(format!(
-                                "the result differs from the layer: {}",
-                                wrong.join("; ")
+                            Ok(wrong) => Some((
+                                format!("the result differs from the layer: {}", wrong.join("; ")),
+                                io::ErrorKind::Other,
                             )),
-                            Err(e) => Some(format!("verifying: {e}")),
+                            Err(e) => Some((format!("verifying: {e}"), e.kind())),
                         },
-                        Err(e) => Some(e.to_string()),
+                        // The kind goes with the reason: a full disk stays
+                        // a full disk (exit 11) after the roll-back.
+                        Err(e) => Some((e.to_string(), e.kind())),
                     }
                 }
             }
         };
-        if let Some(reason) = failure {
+        if let Some((reason, kind)) = failure {
             journal.phase = Phase::RollingBack;
             self.save_journal(&journal)?;
             let c = self.committer(&journal);
@@ -708,7 +713,7 @@ impl Layers<'_> {
                         ""
                     }
                 ),
-                io::Error::other(reason),
+                io::Error::new(kind, reason),
             ));
         }
         self.keep_undo(&journal, &self.committer(&journal).backup)?;
