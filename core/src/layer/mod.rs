@@ -67,8 +67,12 @@ pub struct LayerInfo {
 }
 
 /// This process's own mount namespace, where a layer's mount can be taken
-/// away to look at the tree beneath without disturbing anyone. Must be
-/// entered before any thread is started.
+/// away to look at the tree beneath without disturbing anyone. Its mounts
+/// are slaves of the system's, not private copies: what is unmounted
+/// outside is unmounted here too (a private copy would keep an unmounted
+/// USB stick's filesystem alive while this process runs), and nothing
+/// unmounted here leaves the namespace. Must be entered before any thread
+/// is started.
 pub struct PrivateMounts(());
 
 impl PrivateMounts {
@@ -80,10 +84,10 @@ impl PrivateMounts {
             None::<&str>,
             "/",
             None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
             None::<&str>,
         )
-        .map_err(|e| Error::io("making the mounts private", e.into()))?;
+        .map_err(|e| Error::io("making the mounts slaves", e.into()))?;
         Ok(PrivateMounts(()))
     }
 }

@@ -1163,6 +1163,23 @@ impl Sandbox {
     pub fn unmount_and_fsck(&mut self) {
         let problems = self.unmount_all();
         assert!(problems.is_empty(), "unmount problems: {problems:?}");
+        // An `almost` that entered a private mount namespace of its own (to
+        // look beneath a layer) while another test of this binary ran holds
+        // a copy of every mount, this image's too: our umount then only
+        // detached it, and the filesystem lives on until that process ends.
+        // The loop device (autoclear) goes when the filesystem does; e2fsck
+        // of a live filesystem would see its journal unreplayed.
+        let released = wait_until(Duration::from_secs(20), || {
+            Command::new("losetup")
+                .arg("-j")
+                .arg(&self.image)
+                .output()
+                .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
+        });
+        assert!(
+            released,
+            "the image's filesystem is still in use 20 s after its unmount"
+        );
         let out = Command::new("e2fsck")
             .arg("-fn")
             .arg(&self.image)
