@@ -232,6 +232,14 @@ polkit.addRule(function(action, subject) {
 });
 RULES
     chmod 644 "$U/polkit/actions/org.almost.policy" "$U/polkit/rules/50-almost-gui-test.rules"
+    # nobody runs the panel, almost and the driver from this tree.
+    if ! setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+        sh -c 'test -x "$1" && test -x "$2" && test -r "$3"' sh "$PANEL" "$ALMOST" \
+        "$SRC/tests/gui/driver.py"; then
+        echo "as_user: FAIL: user nobody cannot run $PANEL and $ALMOST or read the driver" \
+            "(the source tree must be readable by all, as the unprivileged cargo tests need too)" >&2
+        return 1
+    fi
     local log_before
     log_before=$(wc -l <"$R/var/log/almost.log" 2>/dev/null || echo 0)
     local urc=0
