@@ -215,56 +215,6 @@ fn vanished_mount_list_mount_commit_discard() {
     sb.finish();
 }
 
-/// A tmpfs with shared propagation (as every mount is on a systemd system)
-/// holding another tmpfs, both unmounted on drop.
-struct SharedMounts {
-    dir: tempfile::TempDir,
-}
-
-impl SharedMounts {
-    fn new() -> SharedMounts {
-        let dir = tempfile::Builder::new()
-            .prefix("almost-shared-")
-            .tempdir()
-            .expect("tempdir");
-        let top = dir.path().display().to_string();
-        let sub = format!("{top}/sub");
-        for args in [
-            vec!["-t", "tmpfs", "almost-shared", &top],
-            vec!["--make-shared", &top],
-        ] {
-            common::sh(
-                "mount",
-                &args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-            );
-        }
-        fs::create_dir(&sub).expect("mkdir sub");
-        common::sh(
-            "mount",
-            &[
-                "-t".as_ref(),
-                "tmpfs".as_ref(),
-                "almost-sub".as_ref(),
-                sub.as_ref(),
-            ],
-        );
-        SharedMounts { dir }
-    }
-
-    fn sub(&self) -> std::path::PathBuf {
-        self.dir.path().join("sub")
-    }
-}
-
-impl Drop for SharedMounts {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-R")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// The mount points in a process's mount namespace, with their propagation
 /// (`shared:N`, `master:N`, or nothing for a private mount).
 fn mountinfo(pid: i32) -> Vec<(std::path::PathBuf, String)> {
@@ -278,14 +228,30 @@ fn mountinfo(pid: i32) -> Vec<(std::path::PathBuf, String)> {
         .collect()
 }
 
+/// Makes a tmpfs with shared propagation (as every mount is on a systemd
+/// system) holding another tmpfs, then becomes strace running ALMOST with
+/// the rest of the arguments, its return from mount(2) delayed by 3 s. Run
+/// in a mount namespace of its own (`unshare -m`): the shared mount must
+/// never appear in the tests' namespace, which has to stay private.
+const SHARED_THEN_STRACE: &str = r#"set -e
+top=$1; shift
+mount -t tmpfs almost-shared "$top"
+mount --make-shared "$top"
+mkdir "$top/sub"
+mount -t tmpfs almost-sub "$top/sub"
+# strace delays only the calls it traces: trace=mount, output dropped.
+exec strace -f -qq -o /dev/null -e trace=mount -e inject=mount:delay_exit=3000000 "$@"
+"#;
+
 // Checks: `layer list` (like `layer diff`) looks beneath the layers in a
 // mount namespace of its own, whose mounts must stay slaves of the
 // system's: an unmount made outside while it runs must reach it, or it
 // would keep the unmounted filesystem (a USB stick, say) alive until it
-// ends. strace holds almost for a while just after it has set up its
-// namespace (a delay on the return of its mount(2)); the test waits until
-// that namespace no longer shares the test's shared mount (made a slave,
-// or private), unmounts the inner mount outside, and requires it gone from
+// ends. In a namespace of their own with a shared mount, strace holds
+// almost for a while just after it has set up its namespace (a delay on
+// the return of its mount(2)); the test waits until almost's namespace no
+// longer shares that mount (made a slave, or private), unmounts the inner
+// mount outside (in strace's namespace), and requires it gone from
 // almost's mountinfo too. Fails with a private (MS_PRIVATE) namespace.
 #[test]
 fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
@@ -296,47 +262,58 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
     let sb = LayerBox::new();
     seed(&sb);
     let id = sb.new_layer("/usr/lib", &[]);
-    let shared = SharedMounts::new();
-    let top = shared.dir.path().to_path_buf();
+    let dir = tempfile::Builder::new()
+        .prefix("almost-shared-")
+        .tempdir()
+        .expect("tempdir");
+    let top = dir.path().to_path_buf();
+    let sub = top.join("sub");
 
-    let mut c = Command::new("strace");
-    // strace delays only the calls it traces: trace=mount, output dropped.
-    c.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=mount"])
-        .args(["-e", "inject=mount:delay_exit=3000000"])
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "--", "bash", "-c"])
+        .arg(SHARED_THEN_STRACE)
+        .arg("shared-then-strace")
+        .arg(&top)
         .arg(common::ALMOST)
         .arg("--root")
         .arg(&sb.root)
         .args(["--json", "layer", "list"]);
     let tracer = common::Spawned::spawn(c);
-    let my_ns = fs::read_link("/proc/self/ns/mnt").expect("my namespace");
-    // almost (strace's child), once its namespace no longer shares `top`.
-    let pid = common::wait_until(std::time::Duration::from_secs(20), || {
-        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.pid()))
-            .unwrap_or_default();
-        children
+    let outside = format!("/proc/{}/ns/mnt", tracer.pid());
+    let children = || {
+        fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.pid()))
+            .unwrap_or_default()
             .split_whitespace()
             .filter_map(|p| p.parse::<i32>().ok())
-            .any(|pid| {
-                fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|ns| ns != my_ns)
-                    && mountinfo(pid)
-                        .iter()
-                        .any(|(p, prop)| *p == top && !prop.contains("shared:"))
-            })
+            .collect::<Vec<i32>>()
+    };
+    // almost (strace's child), once its namespace no longer shares `top`.
+    let mut almost_pid = None;
+    common::wait_until(std::time::Duration::from_secs(20), || {
+        let theirs = fs::read_link(&outside).ok();
+        almost_pid = children().into_iter().find(|pid| {
+            fs::read_link(format!("/proc/{pid}/ns/mnt")).ok() != theirs
+                && mountinfo(*pid)
+                    .iter()
+                    .any(|(p, prop)| *p == top && !prop.contains("shared:"))
+        });
+        almost_pid.is_some()
     });
-    assert!(pid, "almost did not set up its own namespace in time");
-    let almost_pid: i32 = fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.pid()))
-        .expect("children")
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("almost's pid");
+    let almost_pid = almost_pid.expect("almost did not set up its own namespace in time");
     let propagation = mountinfo(almost_pid)
         .into_iter()
         .find(|(p, _)| *p == top)
         .map(|(_, prop)| prop)
         .unwrap_or_default();
 
-    common::sh("umount", &[shared.sub().as_os_str()]);
+    common::sh(
+        "nsenter",
+        &[
+            format!("--mount={outside}").as_ref(),
+            "umount".as_ref(),
+            sub.as_os_str(),
+        ],
+    );
     let seen = mountinfo(almost_pid);
     // Still held by strace: the answer comes from its namespace, not from
     // a process that has gone.
@@ -344,7 +321,7 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
         seen.iter().any(|(p, _)| *p == top),
         "almost ended before the check: {seen:?}"
     );
-    let still = seen.iter().any(|(p, _)| *p == shared.sub());
+    let still = seen.iter().any(|(p, _)| *p == sub);
     let r = tracer.wait(common::DEFAULT_TIMEOUT);
     r.expect_ok();
     assert!(
@@ -357,6 +334,5 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
     let listed = r.result();
     assert_eq!(listed["layers"][0]["id"], id.as_str(), "{}", r.describe());
     sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
-    drop(shared);
     sb.finish();
 }
