@@ -7,12 +7,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use adw::prelude::*;
 use almost_core::config::DefaultMode;
 use almost_core::layer::LayerInfo;
 use almost_core::protocol::Report;
+use gtk::gio;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
 
 use crate::components::header::{Header, HeaderInput};
@@ -128,6 +129,9 @@ fn poll(almost: &Almost) -> Polled {
 pub enum AppInput {
     /// Time to read the state again.
     Poll,
+    /// `almost` changed its state file (an act from a terminal, a timer,
+    /// another window): read the state now.
+    StateChanged,
     Act(Op),
     Review(Box<LayerInfo>),
     AskDiscard(Box<LayerInfo>),
@@ -162,6 +166,14 @@ pub struct AppState {
     /// walk is not run back to back while the window is open). `None` after
     /// an act, whose result is read at once.
     pub next_poll: Option<Instant>,
+    /// The least pause between timed polls: long while the state file is
+    /// watched (every act of `almost` is seen at once; the timed poll only
+    /// catches flags changed by other means), none otherwise (the timer
+    /// paces them).
+    pub min_pause: Duration,
+    /// The state file changed while a poll ran: its result may predate the
+    /// change, so the next tick polls again.
+    pub changed_while_polling: bool,
     /// The last poll error shown (shown once, not every two seconds).
     pub poll_error: Option<String>,
     /// The last status read, so that the report of a lock or unlock can
@@ -186,7 +198,21 @@ impl AppState {
     /// Records the end of a poll, and when the next may start.
     pub fn polled(&mut self, now: Instant) {
         if let Some(started) = self.polling.take() {
-            self.next_poll = Some(now + now.duration_since(started) * POLL_PAUSE_FACTOR);
+            let pause = now.duration_since(started) * POLL_PAUSE_FACTOR;
+            self.next_poll = if std::mem::take(&mut self.changed_while_polling) {
+                None
+            } else {
+                Some(now + pause.max(self.min_pause))
+            };
+        }
+    }
+
+    /// The state file changed: the next poll may start at once (or, if one
+    /// runs now, right after it).
+    pub fn state_changed(&mut self) {
+        self.next_poll = None;
+        if self.polling.is_some() {
+            self.changed_while_polling = true;
         }
     }
 
@@ -238,6 +264,72 @@ pub struct App {
     review: Option<Controller<Review>>,
     /// The folder chooser must outlive the call that shows it.
     chooser: Option<gtk::FileChooserNative>,
+    /// Watches almost's state while the window is open.
+    _watch: Option<Vec<gio::FileMonitor>>,
+}
+
+/// What the window watches, under the root: the directory and which of
+/// its entries matter (`None`: any but hidden temp files). Every act of
+/// `almost` rewrites its state file; layers come and go in the store; the
+/// config can be edited by hand; a commit leaves (and an undo takes) the
+/// undo data. None of them is written by the window's own reads.
+fn watched_places() -> [(&'static str, Option<&'static str>); 4] {
+    [
+        (almost_core::state::STATE_DIR, Some("state.json")),
+        ("/etc/almost", Some("almost.toml")),
+        (almost_core::layer::STORE, None),
+        ("/var/lib/almost", Some("undo")),
+    ]
+}
+
+/// Watches where `almost` keeps its state (see [`watched_places`]): a
+/// change there is read at once, so the window need not walk the trees
+/// every two seconds to notice a lock from a terminal. `None` in a flatpak
+/// (the host's files are not visible) or when one of them cannot be
+/// watched: then the timer alone polls, as often as before. A directory
+/// that does not exist yet is watched for its creation.
+fn watch_state(almost: &Almost, sender: &ComponentSender<App>) -> Option<Vec<gio::FileMonitor>> {
+    if almost.on_host {
+        return None;
+    }
+    let root = almost.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let mut monitors = Vec::new();
+    for (dir, name) in watched_places() {
+        let dir = gio::File::for_path(root.join(dir.trim_start_matches('/')));
+        let monitor = match dir
+            .monitor_directory(gio::FileMonitorFlags::WATCH_MOVES, gio::Cancellable::NONE)
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("cannot watch {}: {e}; polling instead", dir.uri());
+                return None;
+            }
+        };
+        let s = sender.input_sender().clone();
+        monitor.connect_changed(move |_, file, other, event| {
+            let matches = |f: Option<&gio::File>| {
+                f.and_then(gio::File::basename).is_some_and(|n| match name {
+                    Some(name) => n.as_os_str() == name,
+                    None => !n.to_string_lossy().starts_with('.'),
+                })
+            };
+            let relevant = matches!(
+                event,
+                gio::FileMonitorEvent::ChangesDoneHint
+                    | gio::FileMonitorEvent::Created
+                    | gio::FileMonitorEvent::Deleted
+                    | gio::FileMonitorEvent::MovedIn
+                    | gio::FileMonitorEvent::MovedOut
+                    | gio::FileMonitorEvent::Renamed
+            );
+            if relevant && (matches(Some(file)) || matches(other)) {
+                tracing::debug!(?event, file = %file.uri(), "almost's state changed");
+                s.emit(AppInput::StateChanged);
+            }
+        });
+        monitors.push(monitor);
+    }
+    Some(monitors)
 }
 
 impl App {
@@ -331,6 +423,12 @@ impl Component for App {
         toasts.set_vexpand(true);
         window.set_content(Some(&content));
 
+        let watch = watch_state(&almost, &sender);
+        let mut state = AppState::default();
+        if watch.is_some() {
+            state.min_pause = Duration::from_secs(config::WATCHED_POLL_SECONDS.into());
+        }
+        // The timer also ticks the countdowns (a timed unlock's re-lock).
         let s = sender.clone();
         gtk::glib::timeout_add_seconds_local(config::POLL_SECONDS, move || {
             s.input(AppInput::Poll);
@@ -340,7 +438,8 @@ impl Component for App {
 
         let model = App {
             almost,
-            state: AppState::default(),
+            state,
+            _watch: watch,
             window,
             toasts,
             last_toast: Default::default(),
@@ -355,6 +454,10 @@ impl Component for App {
 
     fn update(&mut self, msg: AppInput, sender: ComponentSender<Self>, _root: &Self::Root) {
         match msg {
+            AppInput::StateChanged => {
+                self.state.state_changed();
+                sender.input(AppInput::Poll);
+            }
             AppInput::Poll => {
                 self.header.emit(HeaderInput::Tick);
                 self.protection.emit(ProtectionInput::Tick);
@@ -614,6 +717,32 @@ mod tests {
         s.polled(end + Duration::from_secs(7));
         s.next_poll = None;
         assert!(s.start_poll(end + Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_watched_state_slows_the_timed_polls_but_not_the_changes() {
+        let t0 = Instant::now();
+        let mut s = AppState {
+            min_pause: Duration::from_secs(20),
+            ..AppState::default()
+        };
+        assert!(s.start_poll(t0));
+        let end = t0 + Duration::from_millis(100);
+        s.polled(end);
+        // A quick poll: the next timed one waits for the watched pause.
+        assert!(!s.start_poll(end + Duration::from_secs(2)));
+        assert!(!s.start_poll(end + Duration::from_millis(19_900)));
+        // The state file changed: read at once.
+        s.state_changed();
+        let t1 = end + Duration::from_secs(3);
+        assert!(s.start_poll(t1));
+        // A change while that poll runs: its result may be older than the
+        // change, so the next tick polls again.
+        s.state_changed();
+        s.polled(t1 + Duration::from_millis(100));
+        assert!(s.start_poll(t1 + Duration::from_secs(2)));
+        s.polled(t1 + Duration::from_millis(2_100));
+        assert!(!s.start_poll(t1 + Duration::from_secs(4)));
     }
 
     #[test]

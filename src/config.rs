@@ -31,5 +31,10 @@ pub const FLATPAK_SPAWN: &str = "/usr/bin/flatpak-spawn";
 /// The file every flatpak sandbox has at its root.
 pub const FLATPAK_INFO: &str = "/.flatpak-info";
 
-/// How often the window re-reads the state made outside it.
+/// How often the window ticks (countdowns) and, when it cannot watch
+/// almost's state file, re-reads the state made outside it.
 pub const POLL_SECONDS: u32 = 2;
+
+/// The least pause between timed re-reads while almost's state file is
+/// watched: they only catch flags changed without almost (`chattr` by hand).
+pub const WATCHED_POLL_SECONDS: u32 = 20;
