@@ -579,7 +579,9 @@ def scenario_as_user():
     through the real pkexec, which asks polkitd; a test rule says yes
     unless --deny-file exists. Checks that the flags really change when
     polkit says yes, and that a refusal shows "Not Authorised" and changes
-    nothing. run.sh then reads the audit log as root: the acts were done
+    nothing; with the ask file, polkit asks an authentication agent
+    (dismiss_agent.py) that dismisses the request: a quiet toast, nothing
+    changed. run.sh then reads the audit log as root: the acts were done
     by almost as root on behalf of uid 65534."""
     uid = panel_uid()
     assert uid != 0, "this scenario needs the panel to run as a user, not root"
@@ -603,6 +605,27 @@ def scenario_as_user():
     sees(r"^System files are protected$", 10)
     after = {p: immutable(p) for p in watched}
     assert after == before, f"a refused unlock changed the flags: {before} -> {after}"
+
+    log("polkit now asks for a password; the agent dismisses the request")
+    ask = os.path.join(os.path.dirname(ARGS.deny_file), "ask")
+    agent_log = os.path.join(ARGS.results, "agent.log")
+    agent = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                           "dismiss_agent.py"),
+                              str(PANEL.pid), agent_log])
+    open(ask, "w").close()
+    try:
+        wait_for(lambda: "registered" in open(agent_log).read(), 10, "the agent to register")
+        act(switch)
+        sees(r"^Authentication was dismissed: nothing changed$", 30)
+        assert "dismissed org.almost.almost" in open(agent_log).read(), "the agent was not asked"
+        screenshot("as-user-dismissed")
+    finally:
+        os.remove(ask)
+        agent.terminate()
+        agent.wait(10)
+    wait_for(lambda: checked(switch), 10, "the switch to go back to protected")
+    after = {p: immutable(p) for p in watched}
+    assert after == before, f"a dismissed unlock changed the flags: {before} -> {after}"
 
 
 def scenario_demo_shots():

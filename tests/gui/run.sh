@@ -202,8 +202,9 @@ counts() {
 # socket, polkitd started by hand on it, the policy under test (exec.path:
 # this build's almost) over the actions directory and a test rule over
 # rules.d (both in $U/polkit, with the daemons' logs). The rule lets
-# nobody run almost without a password (there is no authentication agent)
-# unless the driver's deny file exists. Xvfb stays the same; nobody gets a
+# nobody run almost without a password unless the driver's deny file
+# exists (then it says no) or its ask file does (then it asks the
+# authentication agent, tests/gui/dismiss_agent.py, which dismisses). Xvfb stays the same; nobody gets a
 # session bus (and so an accessibility bus) of their own, and the driver
 # runs as nobody too, checking the flags with lsattr (reading them needs
 # no privilege). The machine's own polkit and buses are never touched.
@@ -226,6 +227,11 @@ polkit.addRule(function(action, subject) {
             polkit.spawn(["/usr/bin/test", "!", "-e", "$U/deny/now"]);
         } catch (e) {
             return polkit.Result.NO;
+        }
+        try {
+            polkit.spawn(["/usr/bin/test", "!", "-e", "$U/deny/ask"]);
+        } catch (e) {
+            return polkit.Result.AUTH_SELF;
         }
         return polkit.Result.YES;
     }
