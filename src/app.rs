@@ -268,17 +268,19 @@ pub struct App {
     _watch: Option<Vec<gio::FileMonitor>>,
 }
 
-/// What the window watches, under the root: the directory and which of
-/// its entries matter (`None`: any but hidden temp files). Every act of
-/// `almost` rewrites its state file; layers come and go in the store; the
-/// config can be edited by hand; a commit leaves (and an undo takes) the
-/// undo data. None of them is written by the window's own reads.
-fn watched_places() -> [(&'static str, Option<&'static str>); 4] {
+/// What the window watches, under the root: a directory and the entry in
+/// it that matters. Every privileged act of `almost` (a lock from a
+/// terminal, a timer's re-lock, a layer made or committed elsewhere)
+/// rewrites `/run/almost/acted` when it ends, after its last change; the
+/// config can also be edited by hand. Neither is written by the window's
+/// own reads (an unprivileged status, layer list and config show).
+fn watched_places() -> [(&'static str, &'static str); 2] {
     [
-        (almost_core::state::STATE_DIR, Some("state.json")),
-        ("/etc/almost", Some("almost.toml")),
-        (almost_core::layer::STORE, None),
-        ("/var/lib/almost", Some("undo")),
+        (
+            almost_core::state::STATE_DIR,
+            almost_core::state::ACTED_FILE,
+        ),
+        ("/etc/almost", "almost.toml"),
     ]
 }
 
@@ -308,10 +310,8 @@ fn watch_state(almost: &Almost, sender: &ComponentSender<App>) -> Option<Vec<gio
         let s = sender.input_sender().clone();
         monitor.connect_changed(move |_, file, other, event| {
             let matches = |f: Option<&gio::File>| {
-                f.and_then(gio::File::basename).is_some_and(|n| match name {
-                    Some(name) => n.as_os_str() == name,
-                    None => !n.to_string_lossy().starts_with('.'),
-                })
+                f.and_then(gio::File::basename)
+                    .is_some_and(|n| n.as_os_str() == name)
             };
             let relevant = matches!(
                 event,

@@ -201,6 +201,32 @@ pub fn try_lock(root: &Root) -> Result<Option<StateGuard>> {
     }
 }
 
+/// The file every privileged act of `almost` rewrites when it ends, done
+/// or failed, after its last change: what a panel watches to read the
+/// state again (`state.json` is written when an act starts, before its
+/// walk).
+pub const ACTED_FILE: &str = "acted";
+
+/// Marks the end of an act (see [`ACTED_FILE`]): a small write, not
+/// synced (the file says "read again", nothing to keep). Nothing is
+/// created where no act ever made the state directory.
+pub fn mark_acted(root: &Root) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = state_dir(root);
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir.join(ACTED_FILE))?;
+    writeln!(file, "{}", std::process::id())
+}
+
 impl StateGuard {
     pub fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&self.state)

@@ -55,6 +55,12 @@ fn main() -> ExitCode {
     let outcome = dispatch(&cli, &out, &caller, &mut act);
     if cli.command.needs_root() {
         record_act(&cli, &caller, &act, outcome.as_ref().map(|c| *c));
+        if act.root_trusted
+            && let Ok(root) = paths::Root::open(&cli.global.root)
+            && let Err(e) = state::mark_acted(&root)
+        {
+            tracing::debug!("cannot mark the end of the act: {e}");
+        }
     }
     match outcome {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -120,6 +120,11 @@ pub fn run(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Re
             return Err(err);
         }
     }
+    // The unlock is done and the command may run for long: an open panel
+    // should show it now, not when the run ends.
+    if let Err(e) = state::mark_acted(&sys.root) {
+        tracing::debug!("cannot mark the unlock: {e}");
+    }
     if let Some(sig) = nonzero(PENDING.load(Ordering::SeqCst)) {
         finish(sys, out, bus, me)?;
         return Ok(128 + sig);

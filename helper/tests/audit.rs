@@ -304,3 +304,36 @@ echo $? >"$OUT/log.rc"
         .collect();
     assert_eq!(results, ["ok", "not-root"], "{result}");
 }
+
+// The end of every privileged act is marked in /run/almost/acted (what an
+// open panel watches to read the state again), and nothing read-only marks
+// it, or a panel reading the state would wake itself up: a status, a layer
+// list and a config show as root leave it absent; a lock, an unlock and a
+// config set each write it, after their change (the flags are already set
+// when the file appears).
+#[test]
+fn the_end_of_each_act_is_marked_and_reads_do_not_mark() {
+    let sb = Sandbox::new();
+    let acted = sb.path("/run/almost/acted");
+    sb.almost(&["lock"]).expect_ok();
+    assert!(acted.exists(), "lock did not mark its end");
+    sb.assert_locked("/usr");
+    std::fs::remove_file(&acted).expect("rm acted");
+    for args in [
+        &["status"][..],
+        &["layer", "list"],
+        &["config", "show"],
+        &["log"],
+    ] {
+        sb.almost(args).expect_ok();
+        assert!(!acted.exists(), "{args:?} marked an act");
+    }
+    for args in [
+        &["unlock", "--yes"][..],
+        &["config", "set", "default_mode", "unlocked"],
+    ] {
+        sb.almost(args).expect_ok();
+        assert!(acted.exists(), "{args:?} did not mark its end");
+        std::fs::remove_file(&acted).expect("rm acted");
+    }
+}
