@@ -263,6 +263,20 @@ impl Command {
         )
     }
 
+    /// Whether the command may change the system, its state or its
+    /// config: the privileged ones but `layer diff` (root only because it
+    /// reads overlayfs' trusted xattrs). Their end is marked for the panel
+    /// (`/run/almost/acted`).
+    pub fn may_change(&self) -> bool {
+        self.needs_root()
+            && !matches!(
+                self,
+                Command::Layer {
+                    action: LayerAction::Diff { .. }
+                }
+            )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Command::Status => "status",

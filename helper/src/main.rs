@@ -56,6 +56,7 @@ fn main() -> ExitCode {
     if cli.command.needs_root() {
         record_act(&cli, &caller, &act, outcome.as_ref().map(|c| *c));
         if act.root_trusted
+            && cli.command.may_change()
             && let Ok(root) = paths::Root::open(&cli.global.root)
             && let Err(e) = state::mark_acted(&root)
         {

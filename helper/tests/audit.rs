@@ -336,4 +336,15 @@ fn the_end_of_each_act_is_marked_and_reads_do_not_mark() {
         assert!(acted.exists(), "{args:?} did not mark its end");
         std::fs::remove_file(&acted).expect("rm acted");
     }
+    // A layer: made (marked), diffed (privileged, but only a read: not
+    // marked), discarded (marked).
+    let r = sb.almost_json(&["layer", "new", "/usr"]);
+    r.expect_ok();
+    let id = r.result()["id"].as_str().expect("id").to_owned();
+    assert!(acted.exists(), "layer new did not mark its end");
+    std::fs::remove_file(&acted).expect("rm acted");
+    sb.almost(&["layer", "diff", &id]).expect_ok();
+    assert!(!acted.exists(), "layer diff marked an act");
+    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    assert!(acted.exists(), "layer discard did not mark its end");
 }
