@@ -54,11 +54,21 @@ fn main() -> ExitCode {
     let mut act = Act::default();
     let outcome = dispatch(&cli, &out, &caller, &mut act);
     if cli.command.needs_root() {
-        record_act(&cli, &caller, &act, outcome.as_ref().map(|c| *c));
-        if act.root_trusted
+        // A root refused under pkexec is not written to at all.
+        let root = act
+            .root_trusted
+            .then(|| paths::Root::open(&cli.global.root).ok())
+            .flatten();
+        record_act(
+            &cli,
+            &caller,
+            &act,
+            root.as_ref(),
+            outcome.as_ref().map(|c| *c),
+        );
+        if let Some(root) = &root
             && cli.command.may_change()
-            && let Ok(root) = paths::Root::open(&cli.global.root)
-            && let Err(e) = state::mark_acted(&root)
+            && let Err(e) = state::mark_acted(root)
         {
             tracing::debug!("cannot mark the end of the act: {e}");
         }
@@ -82,19 +92,21 @@ struct Act {
     root_trusted: bool,
 }
 
-/// Records a privileged act (or the refusal of one). A failure to record
-/// is logged, never turned into the command's failure: the act is done.
-fn record_act(cli: &Cli, caller: &Caller, act: &Act, outcome: std::result::Result<i32, &Error>) {
+/// Records a privileged act (or the refusal of one), under `root` when it
+/// may be written to. A failure to record is logged, never turned into the
+/// command's failure: the act is done.
+fn record_act(
+    cli: &Cli,
+    caller: &Caller,
+    act: &Act,
+    root: Option<&paths::Root>,
+    outcome: std::result::Result<i32, &Error>,
+) {
     let argv = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let entry = audit::Entry::new(caller, cli.command.name(), argv, act.paths.clone(), outcome);
-    let root = if act.root_trusted {
-        paths::Root::open(&cli.global.root).ok()
-    } else {
-        None
-    };
-    let recorded = match &root {
+    let recorded = match root {
         Some(root) => audit::record(root, &entry, cli.global.journal_socket.as_deref()).map(Some),
         // A root refused under pkexec is not written to: only the system
         // journal, if there is one, hears of the attempt.
