@@ -465,8 +465,7 @@ fn kill_points(counts: &[(String, usize)]) -> Vec<(String, usize)> {
 // at the end. Skipped, loudly, when strace is not installed.
 #[test]
 fn sigkill_at_each_step_of_a_small_commit() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: strace is not installed");
+    if !common::strace_available() {
         return;
     }
     let sb = LayerBox::new();
@@ -627,8 +626,7 @@ impl<'a> UndoRig<'a> {
 /// undo data on a tmpfs of its own, so the originals are copied back, not
 /// renamed.
 fn undo_killed_at_each_step(cross_fs: bool) {
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: strace is not installed");
+    if !common::strace_available() {
         return;
     }
     let mut sb = LayerBox::new();

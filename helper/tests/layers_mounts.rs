@@ -215,19 +215,6 @@ fn vanished_mount_list_mount_commit_discard() {
     sb.finish();
 }
 
-/// The mount points in a process's mount namespace, with their propagation
-/// (`shared:N`, `master:N`, or nothing for a private mount).
-fn mountinfo(pid: i32) -> Vec<(std::path::PathBuf, String)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let sep = f.iter().position(|x| *x == "-")?;
-            Some((common::unescape_mountinfo(f.get(4)?), f[6..sep].join(" ")))
-        })
-        .collect()
-}
-
 /// Makes a tmpfs with shared propagation (as every mount is on a systemd
 /// system) holding another tmpfs, then becomes strace running ALMOST with
 /// the rest of the arguments, its return from mount(2) delayed by 3 s. Run
@@ -255,8 +242,7 @@ exec strace -f -qq -o /dev/null -e trace=mount -e inject=mount:delay_exit=300000
 // almost's mountinfo too. Fails with a private (MS_PRIVATE) namespace.
 #[test]
 fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: strace is not installed (build-aux/install-deps.sh)");
+    if !common::strace_available() {
         return;
     }
     let sb = LayerBox::new();
@@ -293,14 +279,14 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
         let theirs = fs::read_link(&outside).ok();
         almost_pid = children().into_iter().find(|pid| {
             fs::read_link(format!("/proc/{pid}/ns/mnt")).ok() != theirs
-                && mountinfo(*pid)
+                && common::mountinfo(&pid.to_string())
                     .iter()
                     .any(|(p, prop)| *p == top && !prop.contains("shared:"))
         });
         almost_pid.is_some()
     });
     let almost_pid = almost_pid.expect("almost did not set up its own namespace in time");
-    let propagation = mountinfo(almost_pid)
+    let propagation = common::mountinfo(&almost_pid.to_string())
         .into_iter()
         .find(|(p, _)| *p == top)
         .map(|(_, prop)| prop)
@@ -314,7 +300,7 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
             sub.as_os_str(),
         ],
     );
-    let seen = mountinfo(almost_pid);
+    let seen = common::mountinfo(&almost_pid.to_string());
     // Still held by strace: the answer comes from its namespace, not from
     // a process that has gone.
     assert!(

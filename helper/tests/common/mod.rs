@@ -532,11 +532,35 @@ pub fn bus_config(socket: &Path) -> String {
 
 /// The mount points of this mount namespace.
 pub fn mount_points() -> HashSet<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
+    assert!(
+        Path::new("/proc/self/mountinfo").exists(),
+        "no /proc/self/mountinfo"
+    );
+    mountinfo("self").into_iter().map(|(p, _)| p).collect()
+}
+
+/// The mount points of a process's mount namespace (`pid`: a number or
+/// `self`), each with its propagation (`shared:N`, `master:N`, or nothing
+/// for a private mount); empty once the process is gone.
+pub fn mountinfo(pid: &str) -> Vec<(PathBuf, String)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            Some((unescape_mountinfo(f.get(4)?), f[6..sep].join(" ")))
+        })
         .collect()
+}
+
+/// Whether strace is installed; says SKIPPED when not, for the tests that
+/// need it (build-aux/install-deps.sh installs it).
+pub fn strace_available() -> bool {
+    let ok = Command::new("strace").arg("-V").output().is_ok();
+    if !ok {
+        eprintln!("SKIPPED: strace is not installed (build-aux/install-deps.sh)");
+    }
+    ok
 }
 
 /// Walks `top` (inclusive) without following symlinks and without entering
