@@ -93,6 +93,18 @@ sb_enter_private_ns() {
     exec unshare --mount --propagation private -- "$BASH" "$(readlink -f "$0")" "$@"
 }
 
+# sb_wait_for_socket PATH PID: waits up to 10 s for the daemon PID to make
+# the socket PATH; fails at once if PID dies first.
+sb_wait_for_socket() {
+    local path=$1 pid=$2
+    for _ in $(seq 200); do
+        [[ -S $path ]] && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    [[ -S $path ]]
+}
+
 # --- the sandbox image -----------------------------------------------------
 
 SB_DIR=''  # temporary directory holding the image and the mount point

@@ -38,12 +38,7 @@ trap stop EXIT
 
 SYSTEMD_LOG_TARGET=console "$JOURNALD" >/run/journald.log 2>&1 &
 journald=$!
-for _ in $(seq 200); do
-    [[ -S /run/systemd/journal/socket ]] && break
-    kill -0 "$journald" 2>/dev/null || break
-    sleep 0.05
-done
-[[ -S /run/systemd/journal/socket ]] ||
+sb_wait_for_socket /run/systemd/journal/socket "$journald" ||
     sb_die "journald did not start: $(tail -n 5 /run/journald.log 2>/dev/null | tr '\n' ' ')"
 
 rc=0

@@ -47,11 +47,8 @@ trap stop EXIT
 
 dbus-daemon --config-file=/run/dbus/system.conf --nofork --nopidfile 2>>"$dir/system-bus.log" &
 bus=$!
-for _ in $(seq 100); do
-    [[ -S /run/dbus/system_bus_socket ]] && break
-    sleep 0.05
-done
-[[ -S /run/dbus/system_bus_socket ]] || sb_die "the private system bus did not start (see $dir/system-bus.log)"
+sb_wait_for_socket /run/dbus/system_bus_socket "$bus" ||
+    sb_die "the private system bus did not start (see $dir/system-bus.log)"
 chmod 666 /run/dbus/system_bus_socket
 
 "$POLKITD" --no-debug >>"$dir/polkitd.log" 2>&1 &
