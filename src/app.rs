@@ -274,17 +274,15 @@ pub struct App {
 /// rewrites `/run/almost/acted` when it ends, after its last change; the
 /// config can also be edited by hand. Neither is written by the window's
 /// own reads (an unprivileged status, layer list and config show).
-fn watched_places() -> [(&'static str, &'static str); 2] {
-    [
-        (
-            almost_core::state::STATE_DIR,
-            almost_core::state::ACTED_FILE,
-        ),
-        ("/etc/almost", "almost.toml"),
-    ]
-}
+const WATCHED: [(&str, &str); 2] = [
+    (
+        almost_core::state::STATE_DIR,
+        almost_core::state::ACTED_FILE,
+    ),
+    ("/etc/almost", "almost.toml"),
+];
 
-/// Watches where `almost` keeps its state (see [`watched_places`]): a
+/// Watches where `almost` keeps its state (see [`WATCHED`]): a
 /// change there is read at once, so the window need not walk the trees
 /// every two seconds to notice a lock from a terminal. `None` in a flatpak
 /// (the host's files are not visible) or when one of them cannot be
@@ -296,7 +294,7 @@ fn watch_state(almost: &Almost, sender: &ComponentSender<App>) -> Option<Vec<gio
     }
     let root = almost.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let mut monitors = Vec::new();
-    for (dir, name) in watched_places() {
+    for (dir, name) in WATCHED {
         let dir = gio::File::for_path(root.join(dir.trim_start_matches('/')));
         let monitor = match dir
             .monitor_directory(gio::FileMonitorFlags::WATCH_MOVES, gio::Cancellable::NONE)
