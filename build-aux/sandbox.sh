@@ -116,6 +116,10 @@ SB_ROOT='' # where the image is mounted: the --root given to almost
 # default /var/tmp (not /tmp, which may be a tmpfs, in memory), and mounts it
 # on $SB_DIR/root. Needs
 # sb_enter_private_ns first. Registers the cleanup on EXIT.
+# SB_JOURNAL_MIB, if set, is the size of the journal (else mke2fs picks one
+# for the image's size); SB_LOOP_DIRECT_IO=1 has the loop device read and
+# write the image with direct I/O, bypassing the page cache of the
+# filesystem that holds it.
 sb_create() {
     local name=$1 size_mib=$2 inodes=${3:-}
     [[ -n ${SB_PARENT_NS:-} ]] || sb_die "internal: sb_create outside the private namespace"
@@ -132,9 +136,17 @@ sb_create() {
     # after the mount (which would disturb the benchmark).
     local -a mkfs=(mkfs.ext4 -q -F -b 4096 -L "almost-$name" -E "lazy_itable_init=0,lazy_journal_init=0")
     [[ -n $inodes ]] && mkfs+=(-N "$inodes")
+    [[ -n ${SB_JOURNAL_MIB:-} ]] && mkfs+=(-J "size=$SB_JOURNAL_MIB")
     "${mkfs[@]}" "$SB_IMG"
     mkdir "$SB_ROOT"
-    mount -o loop "$SB_IMG" "$SB_ROOT"
+    if [[ -n ${SB_LOOP_DIRECT_IO:-} ]]; then
+        local dev
+        dev=$(losetup --find --show --direct-io=on "$SB_IMG")
+        # The cleanup detaches it (losetup -j finds it by the image).
+        mount "$dev" "$SB_ROOT"
+    else
+        mount -o loop "$SB_IMG" "$SB_ROOT"
+    fi
     sb_assert_sandbox
 }
 
