@@ -354,6 +354,19 @@ def scenario_outside():
     assert r.returncode == 0, r.stderr
     wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/include$"), 8,
              "the discarded layer to go")
+    # A flag cleared by hand, not through almost, leaves no mark the panel
+    # watches: its timed read (every 20 s while the marks are watched) must
+    # find it. chattr on the sandbox's own file, named through host().
+    log("clear one flag by hand with chattr")
+    r = subprocess.run(["chattr", "-i", host("/usr/include/fake.h")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not immutable("/usr/include/fake.h")
+    sees(r"^Some system files can be changed$", 30)
+    assert not checked(switch), "the switch should not claim protection of a partly locked tree"
+    r = almost("lock")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: checked(switch), 8, "the switch to follow the terminal")
+    sees(r"^System files are protected$", 2)
 
 
 KEYS = {"Tab": 0xFF09, "Down": 0xFF54, "Up": 0xFF52, "Return": 0xFF0D, "space": 0x20,
