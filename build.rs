@@ -1,13 +1,30 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Compiles the translations listed in po/LINGUAS into
+//! Sets the panel's application id (ALMOST_PANEL_APP_ID, for src/config.rs)
+//! from ALMOST_APP_ID, which meson passes for its profile, and compiles the
+//! translations listed in po/LINGUAS into
 //! `$OUT_DIR/locale/<lang>/LC_MESSAGES/almost.mo` with msgfmt (checking
-//! them on the way), so a cargo-built panel runs translated. Meson will
-//! install them for real later. Without msgfmt the panel builds untranslated.
+//! them on the way), so a cargo-built panel runs translated. Meson
+//! installs them for real. Without msgfmt the panel builds untranslated.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The release application id; meson's development profile appends `.Devel`.
+const APP_ID: &str = "org.almost.Panel";
+
 fn main() {
+    // The application id, from meson (build-aux/cargo-build.sh) or the
+    // release one for a plain cargo build.
+    println!("cargo:rerun-if-env-changed=ALMOST_APP_ID");
+    let app_id = std::env::var("ALMOST_APP_ID")
+        .ok()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| APP_ID.to_owned());
+    let devel = format!("{APP_ID}.Devel");
+    if app_id != APP_ID && app_id != devel {
+        panic!("ALMOST_APP_ID={app_id:?}: it must be {APP_ID} or {devel}");
+    }
+    println!("cargo:rustc-env=ALMOST_PANEL_APP_ID={app_id}");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let locale = out.join("locale");
     println!(

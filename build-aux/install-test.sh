@@ -3,11 +3,12 @@
 #
 # The install test (meson test install): `meson install --destdir` into a
 # temporary directory, then the installed files must be exactly those of
-# build-aux/installed-files.txt (written for --prefix=/usr): a missing or an
+# build-aux/installed-files.txt (written for --prefix=/usr, with @APP_ID@
+# for the application id of the build's profile): a missing or an
 # unexpected file fails. Never installs into the real system.
-# Usage: install-test.sh MESON BUILD_DIR PREFIX EXPECTED_LIST
+# Usage: install-test.sh MESON BUILD_DIR PREFIX APP_ID EXPECTED_LIST
 set -eu
-meson=$1 build=$2 prefix=$3 expected=$4
+meson=$1 build=$2 prefix=$3 app_id=$4 expected=$5
 if [ "$prefix" != /usr ]; then
     echo "installed-files.txt is written for --prefix=/usr, not $prefix: skipped"
     exit 77
@@ -22,7 +23,7 @@ trap 'rm -rf "$dest"' EXIT
 }
 rm -f "$dest.log"
 (cd "$dest" && find . ! -type d | sed 's|^\.||' | LC_ALL=C sort) >"$dest.got"
-grep -v -e '^#' -e '^$' "$expected" | LC_ALL=C sort >"$dest.want"
+grep -v -e '^#' -e '^$' "$expected" | sed "s|@APP_ID@|$app_id|g" | LC_ALL=C sort >"$dest.want"
 
 # compare WANT GOT: says what differs; fails if anything does.
 compare() {

@@ -386,6 +386,10 @@ impl Component for App {
         };
         window.set_title(Some(&title));
         window.set_icon_name(Some(config::APP_ID));
+        if config::is_devel() {
+            // GNOME's striped header bar of development builds.
+            window.add_css_class("devel");
+        }
 
         let header = Header::builder().launch(()).detach();
         let protection = Protection::builder()

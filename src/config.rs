@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Build constants of the panel: its application id, the gettext domain,
-//! where the installed `almost` and the translations live. Meson will
-//! generate these later; until then they are the Debian install paths.
+//! Build constants of the panel: its application id (from build.rs), the
+//! gettext domain, where the installed `almost` and the translations live
+//! (the Debian install paths).
 
-/// The application id (also the icon name and the desktop file's name).
-pub const APP_ID: &str = "org.almost.Panel";
+/// The application id (also the icon name and the desktop file's name):
+/// `org.almost.Panel`, or `org.almost.Panel.Devel` when meson's development
+/// profile builds the panel (build.rs checks what meson passes).
+pub const APP_ID: &str = env!("ALMOST_PANEL_APP_ID");
+
+/// Whether this is the development profile's build.
+pub fn is_devel() -> bool {
+    APP_ID.ends_with(".Devel")
+}
 
 /// The gettext domain shared by the panel and its data files.
 pub const GETTEXT_PACKAGE: &str = "almost";

@@ -22,12 +22,22 @@ struct Options {
     root: Option<PathBuf>,
 }
 
-fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Invocation {
+    Run(Options),
+    Help,
+    /// The version and the application id (which says the build profile).
+    Version,
+}
+
+fn parse_options(args: &[String]) -> Result<Invocation, String> {
     let mut options = Options::default();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
+            "-h" | "--help" => return Ok(Invocation::Help),
+            "--version" => return Ok(Invocation::Version),
             "--root" => {
                 let dir = args.next().ok_or("--root needs a directory")?;
                 options.root = Some(PathBuf::from(dir));
@@ -46,7 +56,7 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
             root.display()
         ));
     }
-    Ok(Some(options))
+    Ok(Invocation::Run(options))
 }
 
 fn main() -> ExitCode {
@@ -59,10 +69,18 @@ fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match parse_options(&args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
+        Ok(Invocation::Run(options)) => options,
+        Ok(Invocation::Help) => {
             println!(
-                "Usage: almost-panel [--root DIR]\n\n  --root DIR  work on the sandbox system rooted at DIR (passed to every almost call)"
+                "Usage: almost-panel [--root DIR]\n\n  --root DIR  work on the sandbox system rooted at DIR (passed to every almost call)\n  --version   print the version and the application id"
+            );
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Version) => {
+            println!(
+                "almost-panel {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                config::APP_ID
             );
             return ExitCode::SUCCESS;
         }
@@ -94,14 +112,18 @@ mod tests {
 
     #[test]
     fn options_parse() {
-        assert_eq!(parse_options(&[]), Ok(Some(Options::default())));
+        assert_eq!(parse_options(&[]), Ok(Invocation::Run(Options::default())));
         assert_eq!(
             parse_options(&args(&["--root", "/tmp"])),
-            Ok(Some(Options {
+            Ok(Invocation::Run(Options {
                 root: Some("/tmp".into())
             }))
         );
-        assert_eq!(parse_options(&args(&["--help"])), Ok(None));
+        assert_eq!(parse_options(&args(&["--help"])), Ok(Invocation::Help));
+        assert_eq!(
+            parse_options(&args(&["--root", "/tmp", "--version"])),
+            Ok(Invocation::Version)
+        );
         assert!(parse_options(&args(&["--root"])).is_err());
         assert!(parse_options(&args(&["--root", "relative"])).is_err());
         assert!(parse_options(&args(&["--root", "/no/such/dir/here"])).is_err());
