@@ -99,6 +99,8 @@ files=$((others - links))
 # Every directory and file takes one 4 KiB block; leave room for the journal
 # and metadata.
 size_mib=$(((dirs + files) * 4 * 14 / 10 / 1024 + 160 + journal_mib))
+# mke2fs refuses a journal of more than half the filesystem.
+((size_mib >= 2 * journal_mib + 64)) || size_mib=$((2 * journal_mib + 64))
 inodes=$((entries + entries / 5 + 4096))
 
 sb_section "making a tree of $entries entries in a ${size_mib} MiB ext4 image"
