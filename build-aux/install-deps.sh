@@ -16,9 +16,10 @@ packages=(
     build-essential pkg-config e2fsprogs util-linux attr time dosfstools xfsprogs python3
     # system integration tests: private dbus-daemon, systemd-analyze verify
     # and a private systemd-journald (audit journal mode),
-    # xmllint for the polkit policy, the real pkexec and polkitd, apt/dpkg,
-    # man for the man page
-    dbus systemd libxml2-utils pkexec polkitd apt dpkg man-db
+    # xmllint for the polkit policy, the real pkexec and polkitd (with its
+    # agent helper and PAM, checking the GUI test's password), openssl for
+    # that password's hash, apt/dpkg, man for the man page
+    dbus systemd libxml2-utils pkexec polkitd libpam-modules openssl apt dpkg man-db
     # the GTK panel and its tests; meson, and the validators meson test runs
     # (desktop-file-validate, appstreamcli, msgfmt, xmllint above; polkitd
     # above also ships gettext's ITS rules for the polkit policy)

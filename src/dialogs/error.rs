@@ -27,7 +27,12 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
         }
         AlmostError::NotAuthorised => (
             i18n("Not Authorised"),
-            i18n("Your account is not allowed to change the protection of the system files."),
+            // pkexec says the same (127) when polkit refuses outright and
+            // when the authentication failed (a wrong password the agent
+            // gave up on): the message covers both.
+            i18n(
+                "The change was not allowed: your account may not change the protection of the system files, or the authentication failed.",
+            ),
         ),
         AlmostError::Failed { kind, .. } => match kind {
             ErrorKind::Busy => (
@@ -113,7 +118,8 @@ mod tests {
             panic!("a dialog")
         };
         assert_eq!(heading, "Not Authorised");
-        assert!(body.starts_with("F. Your account"));
+        assert!(body.starts_with("F. The change was not allowed"));
+        assert!(body.ends_with("or the authentication failed."));
         let busy = AlmostError::Failed {
             kind: ErrorKind::Busy,
             message: "layer x is busy: in use by 12 (sleep)".into(),

@@ -8,6 +8,8 @@ per scenario under --results. Started by tests/gui/run.sh, never alone:
 it needs the sandbox that script makes."""
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -572,7 +574,7 @@ def scenario_french():
     sees(r"^Les fichiers système sont protégés$", 20)
     find(SWITCH, r"Protéger les fichiers système", 5)
     find(LABEL, r"^Calques$", 5)
-    find(RADIO, r"^Mode au démarrage : Protégés", 5)
+    find(RADIO, r"^Mode au démarrage\u00a0: Protégés", 5)
     screenshot("french-window")
     stop_panel()
     start_panel()
@@ -592,10 +594,11 @@ def scenario_as_user():
     through the real pkexec, which asks polkitd; a test rule says yes
     unless --deny-file exists. Checks that the flags really change when
     polkit says yes, and that a refusal shows "Not Authorised" and changes
-    nothing; with the ask file, polkit asks an authentication agent
-    (dismiss_agent.py) that dismisses the request: a quiet toast, nothing
-    changed. run.sh then reads the audit log as root: the acts were done
-    by almost as root on behalf of uid 65534."""
+    nothing. With the ask file, polkit asks an authentication agent
+    (test_agent.py): dismissed, a quiet toast and nothing changed; a wrong
+    password typed, "Not Authorised" and nothing changed; the right one,
+    the unlock and the lock happen. run.sh then reads the audit log as
+    root: the acts were done by almost as root on behalf of uid 65534."""
     uid = panel_uid()
     assert uid != 0, "this scenario needs the panel to run as a user, not root"
     log(f"the panel runs as uid {uid}")
@@ -611,7 +614,7 @@ def scenario_as_user():
     open(ARGS.deny_file, "w").close()
     try:
         act(switch)
-        close_error(r"Not Authorised", r"Your account is not allowed", "as-user-not-authorised")
+        close_error(r"Not Authorised", r"your account may not change", "as-user-not-authorised")
     finally:
         os.remove(ARGS.deny_file)
     wait_for(lambda: checked(switch), 10, "the switch to go back to protected")
@@ -620,25 +623,61 @@ def scenario_as_user():
     assert after == before, f"a refused unlock changed the flags: {before} -> {after}"
 
     log("polkit now asks for a password; the agent dismisses the request")
-    ask = os.path.join(os.path.dirname(ARGS.deny_file), "ask")
-    agent_log = os.path.join(ARGS.results, "agent.log")
-    agent = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
-                                                           "dismiss_agent.py"),
-                              str(PANEL.pid), agent_log])
-    open(ask, "w").close()
-    try:
-        wait_for(lambda: "registered" in open(agent_log).read(), 10, "the agent to register")
+    with asking_agent("dismiss") as agent_log:
         act(switch)
         sees(r"^Authentication was dismissed: nothing changed$", 30)
-        assert "dismissed org.almost.almost" in open(agent_log).read(), "the agent was not asked"
+        assert "dismissed org.almost.almost" in read(agent_log), "the agent was not asked"
         screenshot("as-user-dismissed")
-    finally:
-        os.remove(ask)
-        agent.terminate()
-        agent.wait(10)
     wait_for(lambda: checked(switch), 10, "the switch to go back to protected")
     after = {p: immutable(p) for p in watched}
     assert after == before, f"a dismissed unlock changed the flags: {before} -> {after}"
+
+    log("polkit asks; the agent types a wrong password")
+    with asking_agent("password", "not-" + ARGS.password) as agent_log:
+        act(switch)
+        close_error(r"Not Authorised", r"or the authentication failed", "as-user-wrong-password")
+        assert "FAILURE org.almost.almost as nobody" in read(agent_log), read(agent_log)
+    wait_for(lambda: checked(switch), 10, "the switch to go back to protected")
+    after = {p: immutable(p) for p in watched}
+    assert after == before, f"an unlock with a wrong password changed the flags: {before} -> {after}"
+
+    log("polkit asks; the agent types the right password, for the unlock and the lock")
+    with asking_agent("password", ARGS.password) as agent_log:
+        toggle_protection(switch, False)
+        assert all(not immutable(p) for p in watched), "the unlock left flags set"
+        toggle_protection(switch, True)
+        said = read(agent_log)
+        assert said.count("SUCCESS org.almost.almost as nobody") == 2, said
+        assert "FAILURE" not in said, said
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+AGENTS = itertools.count(1)
+
+
+@contextlib.contextmanager
+def asking_agent(*mode):
+    """While inside: polkit asks for authentication (the ask file exists)
+    and tests/gui/test_agent.py, registered for the panel, answers in MODE
+    ("dismiss", or "password" and the password to type). Yields its log."""
+    ask = os.path.join(os.path.dirname(ARGS.deny_file), "ask")
+    agent_log = os.path.join(ARGS.results, f"agent-{next(AGENTS)}-{mode[0]}.log")
+    agent = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "test_agent.py"),
+                              str(PANEL.pid), agent_log, *mode])
+    try:
+        wait_for(lambda: os.path.exists(agent_log) and "registered" in read(agent_log), 10,
+                 "the agent to register")
+        open(ask, "w").close()
+        yield agent_log
+    finally:
+        if os.path.exists(ask):
+            os.remove(ask)
+        agent.terminate()
+        agent.wait(10)
 
 
 def scenario_demo_shots():
@@ -694,6 +733,7 @@ def main():
     p.add_argument("--pid-file", required=True)
     p.add_argument("--shots", help="where demo_shots saves its PNGs")
     p.add_argument("--deny-file", help="as_user: while this file exists, polkit says no")
+    p.add_argument("--password", help="as_user: nobody's password in run.sh's namespace")
     p.add_argument("scenarios", nargs="*")
     ARGS = p.parse_args()
     names = ARGS.scenarios or [n for n in SCENARIOS

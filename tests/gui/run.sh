@@ -204,7 +204,11 @@ counts() {
 # rules.d (both in $U/polkit, with the daemons' logs). The rule lets
 # nobody run almost without a password unless the driver's deny file
 # exists (then it says no) or its ask file does (then it asks the
-# authentication agent, tests/gui/dismiss_agent.py, which dismisses). Xvfb stays the same; nobody gets a
+# authentication agent, tests/gui/test_agent.py, which dismisses or types
+# a password). For the password, nobody gets one in that namespace only:
+# a copy of /etc/shadow with the hash of a password made for this run is
+# bind-mounted over it there, and polkit's own helper checks what the
+# agent types through PAM against it. Xvfb stays the same; nobody gets a
 # session bus (and so an accessibility bus) of their own, and the driver
 # runs as nobody too, checking the flags with lsattr (reading them needs
 # no privilege). The machine's own polkit and buses are never touched.
@@ -238,6 +242,13 @@ polkit.addRule(function(action, subject) {
 });
 RULES
     chmod 644 "$U/polkit/actions/org.almost.policy" "$U/polkit/rules/50-almost-gui-test.rules"
+    local password hash shadow_before
+    password=$(openssl rand -hex 12)
+    hash=$(openssl passwd -6 -stdin <<<"$password")
+    shadow_before=$(sha256sum </etc/shadow)
+    grep -q '^nobody:' /etc/shadow || { echo "as_user: FAIL: no user nobody in /etc/shadow" >&2; return 1; }
+    install -m 640 -g shadow /dev/null "$U/shadow"
+    sed "s|^nobody:[^:]*:|nobody:$hash:|" /etc/shadow >"$U/shadow"
     # nobody runs the panel, almost and the driver from this tree.
     if ! setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
         sh -c 'test -x "$1" && test -x "$2" && test -r "$3"' sh "$PANEL" "$ALMOST" \
@@ -250,18 +261,25 @@ RULES
     log_before=$(wc -l <"$R/var/log/almost.log" 2>/dev/null || echo 0)
     local urc=0
     bash "$SRC/build-aux/with-polkit.sh" "$U/polkit" \
+        sh -c 'mount --bind "$1" /etc/shadow && shift && exec "$@"' sh "$U/shadow" \
         setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
         env -i HOME="$U/home" XDG_RUNTIME_DIR="$U/run" PATH=/usr/bin:/bin LANG=C.UTF-8 \
         DISPLAY="$DISPLAY" GDK_BACKEND=x11 GSK_RENDERER=cairo \
         dbus-run-session -- env GTK_A11Y=atspi GTK_USE_PORTAL=0 ADW_DISABLE_PORTAL=1 NO_AT_BRIDGE= \
         /usr/bin/python3 "$SRC/tests/gui/driver.py" \
         --root "$R" --panel "$PANEL" --almost "$ALMOST" --results "$results" \
-        --pid-file "$U/run/panel.pid" --deny-file "$U/deny/now" as_user \
+        --pid-file "$U/run/panel.pid" --deny-file "$U/deny/now" \
+        --password "$password" as_user \
         2>&1 | tee "$DIR/user-driver.out" || urc=$?
+    if [[ $(sha256sum </etc/shadow) != "$shadow_before" ]]; then
+        echo "as_user: FAIL: the machine's /etc/shadow changed" >&2
+        urc=1
+    fi
     if ((urc == 0)); then
-        # The audit log, read as root: the unlock and the lock were done by
-        # almost as root (euid 0) for uid 65534 through pkexec; the refused
-        # attempt never ran almost, so it left no entry.
+        # The audit log, read as root: the unlocks and the locks were done
+        # by almost as root (euid 0) for uid 65534 through pkexec; the
+        # refused, dismissed and wrongly authenticated attempts never ran
+        # almost, so they left no entry.
         if ! python3 - "$R/var/log/almost.log" "$log_before" "$NOBODY" <<'PY'
 import json, sys
 path, skip, uid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -269,7 +287,8 @@ with open(path) as f:
     new = [json.loads(l) for l in f.read().splitlines()[skip:] if l.strip()]
 acts = [(e["command"], e.get("pkexec_uid"), e.get("euid")) for e in new
         if e["command"] in ("lock", "unlock")]
-want = [("unlock", uid, 0), ("lock", uid, 0)]
+# Said yes by the rule, then after the right password.
+want = [("unlock", uid, 0), ("lock", uid, 0)] * 2
 if acts != want:
     sys.exit(f"audit log: expected {want}, found {acts} in {new}")
 print(f"audit log: {acts}")
