@@ -66,9 +66,16 @@ def user_of(identities):
     raise ValueError(f"no unix-user among {identities}")
 
 
-def authenticate(user, cookie, password):
+def setuid_helper():
+    """polkit's agent helper; it must be setuid root to check a password."""
+    for helper in HELPERS:
+        if subprocess.call(["test", "-u", helper]) == 0:
+            return helper
+    sys.exit(f"test_agent.py: none of {HELPERS} is a setuid program (package polkitd)")
+
+
+def authenticate(helper, user, cookie, password):
     """Runs the helper as GNOME's agent does; returns (verdict, transcript)."""
-    helper = next(h for h in HELPERS if subprocess.call(["test", "-u", h]) == 0)
     proc = subprocess.Popen([helper, user], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     proc.stdin.write(cookie + "\n")
@@ -96,6 +103,7 @@ def main():
         sys.exit(__doc__.split("\n\n")[1])
     pid, log, mode = int(args[0]), args[1], args[2]
     password = args[3] if mode == "password" else None
+    helper = setuid_helper() if mode == "password" else None
     bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
 
     def note(line):
@@ -113,7 +121,7 @@ def main():
                                          "dismissed by the test agent")
             return
         user = user_of(identities)
-        verdict, said = authenticate(user, cookie, password)
+        verdict, said = authenticate(helper, user, cookie, password)
         note(f"{verdict} {action} as {user}: {' | '.join(said)}")
         if verdict == "SUCCESS":
             invocation.return_value(None)
