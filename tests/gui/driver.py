@@ -255,6 +255,11 @@ def host(path):
     return os.path.join(ARGS.root, path.lstrip("/"))
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def immutable(path):
     out = subprocess.run(["lsattr", "-d", host(path)], capture_output=True, text=True, check=True)
     return "i" in out.stdout.split()[0]
@@ -395,8 +400,7 @@ def focus_by_tab(node, limit=40):
 
 
 def config_text():
-    with open(host("/etc/almost/almost.toml")) as f:
-        return f.read()
+    return read(host("/etc/almost/almost.toml"))
 
 
 RADIO = ["radio button", "check box", "toggle button"]
@@ -649,11 +653,6 @@ def scenario_as_user():
         said = read(agent_log)
         assert said.count("SUCCESS org.almost.almost as nobody") == 2, said
         assert "FAILURE" not in said, said
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
 
 
 AGENTS = itertools.count(1)
