@@ -10,6 +10,9 @@
 # own sandbox, Xvfb and session bus, no display needed), then a small run of
 # the benchmark (that it works). Exits non-zero if
 # any step fails; the last lines say `gui: N passed, M failed` and the verdict.
+# Last, the VM rig (tests/vm/run.sh: the Debian packages installed with apt
+# in a booted Debian 12 guest; at most 15 minutes); `build-aux/test.sh --vm`
+# runs that part alone.
 
 set -euo pipefail
 
@@ -18,6 +21,43 @@ set -euo pipefail
 
 sb_require_root "$@"
 cd "$SB_SRC_DIR"
+
+only_vm=''
+case ${1:-} in
+--vm) only_vm=1 ;;
+'') ;;
+*) sb_die "usage: $0 [--vm]" ;;
+esac
+
+# The VM rig: its own packages (build-aux/build-debs.sh), image and QEMU
+# guest; the last line of its output says `vm: N passed, M failed`.
+vm_line=''
+run_vm_tests() {
+    sb_section "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)"
+    local log started=$SECONDS rc=0 counts
+    log=$(mktemp)
+    bash tests/vm/run.sh 2>&1 | tee "$log" || rc=$?
+    counts=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
+    rm -f "$log"
+    if [[ -z $counts ]]; then
+        counts="vm: 0 passed, 1 failed (the rig stopped before the end, status $rc)"
+        rc=1
+    fi
+    vm_line="$counts in $((SECONDS - started)) s"
+    ((rc == 0)) || failed+=("VM tests")
+}
+
+if [[ -n $only_vm ]]; then
+    failed=()
+    run_vm_tests
+    printf '\n%s\n' "$vm_line"
+    if ((${#failed[@]})); then
+        printf '\n%sFAILED:%s VM tests\n' "$SB_RED" "$SB_RESET"
+        exit 1
+    fi
+    printf '\n%sVM tests passed%s\n' "$SB_GREEN" "$SB_RESET"
+    exit 0
+fi
 
 sb_section "dependencies"
 bash build-aux/install-deps.sh
@@ -104,7 +144,10 @@ if [[ -z $new_mounts && -z $new_loops ]]; then
     sb_info "no loop device or mount left behind"
 fi
 
+run_vm_tests
+
 printf '\n%s\n' "$gui_line"
+printf '%s\n' "$vm_line"
 if ((${#failed[@]})); then
     list=$(printf '%s, ' "${failed[@]}")
     printf '\n%sFAILED:%s %s\n' "$SB_RED" "$SB_RESET" "${list%, }"
