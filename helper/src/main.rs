@@ -27,6 +27,10 @@ use cli::{Cli, Command, ConfigAction, EnterMode, UnlockArgs};
 use output::Output;
 
 fn main() -> ExitCode {
+    // The caller's umask passes through pkexec and sudo: what root creates
+    // (the layer store, undo data, backups inside the trees) must not take
+    // its modes from the caller.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

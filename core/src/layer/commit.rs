@@ -496,7 +496,7 @@ impl Committer<'_> {
     /// Applies every op (again, after a crash: they are idempotent), then
     /// the directory times, then syncs the filesystem.
     fn forward(&self) -> io::Result<()> {
-        fs::create_dir_all(&self.backup)?;
+        super::private_dir(&self.backup)?;
         for (index, op) in self.journal.ops.iter().enumerate() {
             self.apply_op(index, op)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", op.rel.display())))?;
@@ -750,7 +750,7 @@ impl Layers<'_> {
             self.remove_tree(&stage)?;
         }
         if !exists(&stage.join("undo.json")) {
-            fs::create_dir_all(&stage).map_err(|e| err("creating the stage", e))?;
+            super::private_dir(&stage).map_err(|e| err("creating the stage", e))?;
             let bytes =
                 serde_json::to_vec(journal).map_err(|e| err("encoding", io::Error::other(e)))?;
             write_atomic(&stage.join("undo.json"), &bytes)
@@ -766,7 +766,7 @@ impl Layers<'_> {
                 .or_else(|_| copy_tree(backup, &saved).and_then(|()| remove_any(backup)))
                 .map_err(|e| err("moving the saved originals", e))?;
         } else if !exists(&saved) {
-            fs::create_dir(&saved).map_err(|e| err("creating saved", e))?;
+            super::private_dir(&saved).map_err(|e| err("creating saved", e))?;
         }
         if exists(&undo) {
             self.remove_tree(&undo)?;
@@ -792,7 +792,7 @@ impl Layers<'_> {
     pub fn needs_recovery(&self) -> bool {
         let trash = fs::read_dir(self.store()).is_ok_and(|r| {
             r.filter_map(std::result::Result::ok)
-                .any(|e| e.file_name().to_string_lossy().starts_with(".trash-"))
+                .any(|e| super::is_trash(&e.file_name()))
         });
         trash || self.interrupted_commit().is_some() || self.interrupted_undo().is_some()
     }
@@ -916,8 +916,8 @@ impl Layers<'_> {
         // undo still to make.
         let trash = self
             .store()
-            .join(format!(".trash-undo-{}", journal.layer.id));
-        fs::create_dir_all(self.store())
+            .join(format!("{}undo-{}", super::TRASH_PREFIX, journal.layer.id));
+        super::dir_with_mode(&self.store(), 0o755)
             .and_then(|()| fs::rename(&undo, &trash))
             .map_err(|e| Error::io("removing the undo data", e))?;
         self.empty_trash(progress)?;

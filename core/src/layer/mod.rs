@@ -38,6 +38,10 @@ use crate::system::{Progress, System};
 
 pub const STORE: &str = "/var/lib/almost/layers";
 const META_FILE: &str = "layer.json";
+/// Prefix of a layer being made (hidden from the list until complete).
+const NEW_PREFIX: &str = ".new-";
+/// Prefix of what is being deleted from the store.
+const TRASH_PREFIX: &str = ".trash-";
 
 /// What `layer.json` records of a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +113,71 @@ fn no_such_layer(id: &str) -> Error {
         path: id.to_owned(),
         reason: "no such layer (see almost layer list)".to_owned(),
     }
+}
+
+/// Makes `dir` (and its missing parents, 0755) a directory only root can
+/// enter: 0700, also when it already existed with a wider mode. For the
+/// undo data and a commit's backup, which hold hard links to replaced
+/// files (setuid binaries among them) that must not stay reachable.
+pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
+    dir_with_mode(dir, 0o700)
+}
+
+/// Makes `dir` (and its missing parents) a directory with exactly `mode`,
+/// narrowing the mode of one that already existed (made by an older almost
+/// under a caller's umask).
+pub(crate) fn dir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)?;
+    }
+    let fixed = || -> io::Result<()> {
+        // Through an fd opened without following a link: a symlink planted
+        // there is an error, not something to chmod.
+        let fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        fs::File::from(fd).set_permissions(fs::Permissions::from_mode(mode))
+    };
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => fixed(),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fixed(),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a tree of Almost's own (its flags already cleared).
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives a layer's upper directory the mode and owner of the directory it
+/// covers: the top of the merged view takes them from the upper directory.
+fn match_top(upper: &Path, lower: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::lchown(upper, Some(lower.uid()), Some(lower.gid()))?;
+    fs::set_permissions(upper, fs::Permissions::from_mode(lower.mode() & 0o7777))
+}
+
+/// Whether a store entry is what a deletion or a `layer new` cut short
+/// left behind. Only looked at under the state lock, which every act on
+/// the store holds: nothing else can be making it.
+pub(crate) fn is_trash(name: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let name = name.as_bytes();
+    name.starts_with(TRASH_PREFIX.as_bytes()) || name.starts_with(NEW_PREFIX.as_bytes())
 }
 
 /// Sum of the sizes of what lies under `dir` (not following symlinks).
@@ -295,32 +364,89 @@ impl<'a> Layers<'a> {
             id = format!("{:08x}", fastrand::u32(..));
         }
         let dir = self.dir(&id);
-        for sub in [self.upper(&id), self.work(&id)] {
-            fs::create_dir_all(&sub)
+        let store = self.store();
+        // Readable by all (`layer list` needs no root), writable by root
+        // only: a store others could write to would let them choose what
+        // is mounted over the system.
+        dir_with_mode(&store, 0o755)
+            .map_err(|e| Error::io(format!("creating {}", store.display()), e))?;
+        // Made under a hidden name and renamed into the list only once its
+        // metadata is written: a failure or a crash never leaves a layer
+        // without `layer.json` (a hidden leftover is trash, removed by the
+        // next privileged run).
+        let staging = store.join(format!("{NEW_PREFIX}{id}"));
+        let mut cleared = None;
+        let result = self.assemble(&staging, &dir, &path, temporary, &mut cleared, progress);
+        match result {
+            Ok(meta) => Ok(meta),
+            Err(e) => {
+                // Leave nothing behind: not the store, not an unlocked tree.
+                for leftover in [&dir, &staging] {
+                    if leftover.exists() {
+                        let _ = self.sys.apply_host_tree(leftover, false, progress);
+                        let _ = remove_tree(leftover);
+                    }
+                }
+                let relock = match cleared {
+                    Some(changed) => changed > 0,
+                    // Cut short while clearing: lock again unless the rest
+                    // of the system is unlocked (fail closed).
+                    None => {
+                        let probe = LayerMeta {
+                            id: String::new(),
+                            path: path.clone(),
+                            created: 0,
+                            temporary,
+                            was_locked: true,
+                        };
+                        self.should_relock(&probe).unwrap_or(true)
+                    }
+                };
+                if relock {
+                    let _ = self.sys.apply_subtree(&path, true, progress);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The steps of [`Layers::create`] that a failure must undo.
+    fn assemble(
+        &self,
+        staging: &Path,
+        dir: &Path,
+        path: &Path,
+        temporary: bool,
+        cleared: &mut Option<u64>,
+        progress: &Arc<Progress>,
+    ) -> Result<LayerMeta> {
+        let lower = fs::symlink_metadata(self.sys.root.host(path))
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let upper = staging.join("upper");
+        for sub in [&upper, &staging.join("work")] {
+            fs::create_dir_all(sub)
                 .map_err(|e| Error::io(format!("creating {}", sub.display()), e))?;
         }
-        let cleared = self.sys.apply_subtree(&path, false, progress)?;
+        match_top(&upper, &lower)
+            .map_err(|e| Error::io(format!("creating {}", upper.display()), e))?;
+        let changed = self.sys.apply_subtree(path, false, progress)?.changed;
+        *cleared = Some(changed);
         let meta = LayerMeta {
-            id,
-            path,
+            id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            path: path.to_owned(),
             created: state::now(),
             temporary,
-            was_locked: cleared.changed > 0,
+            was_locked: changed > 0,
         };
-        let result = write_atomic(
-            &dir.join(META_FILE),
-            &serde_json::to_vec_pretty(&meta).unwrap_or_default(),
-        )
-        .map_err(|e| Error::io(format!("writing {}", dir.join(META_FILE).display()), e))
-        .and_then(|()| self.mount(&meta));
-        if let Err(e) = result {
-            // Leave nothing behind: not the store, not an unlocked tree.
-            let _ = fs::remove_dir_all(&dir);
-            if meta.was_locked {
-                let _ = self.sys.apply_subtree(&meta.path, true, progress);
-            }
-            return Err(e);
-        }
+        let file = staging.join(META_FILE);
+        write_atomic(&file, &serde_json::to_vec_pretty(&meta).unwrap_or_default())
+            .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+        fs::rename(staging, dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        self.mount(&meta)?;
         Ok(meta)
     }
 
@@ -420,7 +546,7 @@ impl<'a> Layers<'a> {
         if dir.exists() {
             // Out of the list at once (atomically), then deleted: a crash in
             // between leaves only a hidden directory that the next run removes.
-            fs::rename(&dir, self.store().join(format!(".trash-{id}")))
+            fs::rename(&dir, self.store().join(format!("{TRASH_PREFIX}{id}")))
                 .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
         }
         self.empty_trash(progress)
@@ -432,7 +558,7 @@ impl<'a> Layers<'a> {
             return Ok(());
         };
         for entry in read.filter_map(std::result::Result::ok) {
-            if !entry.file_name().to_string_lossy().starts_with(".trash-") {
+            if !is_trash(&entry.file_name()) {
                 continue;
             }
             let path = entry.path();
