@@ -254,7 +254,10 @@ impl Almost {
     }
 
     /// The argv of one run:
-    /// `[flatpak-spawn --host] [pkexec] almost [--root R] --json ARGS…`.
+    /// `[flatpak-spawn --host] [pkexec] almost SUBCOMMAND [--root R] --json ARGS…`.
+    /// The subcommand comes right after the program: pkexec chooses the
+    /// polkit action by that word, and almost refuses under pkexec a
+    /// command line where it is not there.
     pub fn argv(&self, privileged: bool, args: &[String]) -> Vec<OsString> {
         let mut argv = Vec::new();
         if self.on_host {
@@ -265,12 +268,16 @@ impl Almost {
             argv.push(OsString::from(config::PKEXEC));
         }
         argv.push(self.exe.clone().into_os_string());
+        let (subcommand, rest) = args
+            .split_first()
+            .map_or((None, &[][..]), |(s, r)| (Some(s), r));
+        argv.extend(subcommand.map(OsString::from));
         if let Some(root) = &self.root {
             argv.push("--root".into());
             argv.push(root.clone().into_os_string());
         }
         argv.push("--json".into());
-        argv.extend(args.iter().map(OsString::from));
+        argv.extend(rest.iter().map(OsString::from));
         argv
     }
 
@@ -486,10 +493,10 @@ mod tests {
             [
                 "/usr/bin/pkexec",
                 "/x/almost",
+                "lock",
                 "--root",
                 "/tmp/r",
-                "--json",
-                "lock"
+                "--json"
             ]
             .map(OsString::from)
         );
@@ -501,7 +508,7 @@ mod tests {
         };
         assert_eq!(
             root.argv(true, &args),
-            ["/x/almost", "--json", "lock"].map(OsString::from)
+            ["/x/almost", "lock", "--json"].map(OsString::from)
         );
     }
 
@@ -521,8 +528,8 @@ mod tests {
                 "--host",
                 "/usr/bin/pkexec",
                 "/usr/bin/almost",
-                "--json",
                 "unlock",
+                "--json",
                 "--yes"
             ]
             .map(OsString::from)
@@ -534,8 +541,8 @@ mod tests {
                 "/usr/bin/flatpak-spawn",
                 "--host",
                 "/usr/bin/almost",
-                "--json",
-                "status"
+                "status",
+                "--json"
             ]
             .map(OsString::from)
         );

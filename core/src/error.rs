@@ -24,10 +24,14 @@ pub enum ErrorKind {
     Locked,
     Cancelled,
     NoSpace,
+    /// Refused under pkexec: a command that has no polkit action of its
+    /// own (`run` executes a program of the caller's choosing), or a
+    /// command line whose subcommand is not where pkexec looked for it.
+    Forbidden,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Internal,
         ErrorKind::Usage,
         ErrorKind::NotRoot,
@@ -39,6 +43,7 @@ impl ErrorKind {
         ErrorKind::Locked,
         ErrorKind::Cancelled,
         ErrorKind::NoSpace,
+        ErrorKind::Forbidden,
     ];
 
     pub fn exit_code(self) -> i32 {
@@ -54,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Locked => 9,
             ErrorKind::Cancelled => 10,
             ErrorKind::NoSpace => 11,
+            ErrorKind::Forbidden => 12,
         }
     }
 
@@ -74,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Locked => "locked",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::NoSpace => "no-space",
+            ErrorKind::Forbidden => "forbidden",
         }
     }
 }
@@ -119,6 +126,9 @@ pub enum Error {
     Locked { paths: Vec<String> },
     #[error("cancelled")]
     Cancelled,
+    /// Refused under pkexec (see [`ErrorKind::Forbidden`]).
+    #[error("refused under pkexec: {0}")]
+    Forbidden(String),
     /// Arguments that parse but may not be used together or here.
     #[error("{0}")]
     Usage(String),
@@ -137,6 +147,7 @@ impl Error {
             Error::Busy { .. } => ErrorKind::Busy,
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Usage(_) => ErrorKind::Usage,
             // A full disk (or quota) is the machine's state, not a bug:
             // the user can do something about it.

@@ -17,7 +17,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   managed system trees (/usr and friends; never /home, /etc, /var). \
                   Exit codes: 0 ok, 1 internal, 2 usage, 3 not root, 4 bad config, \
                   5 invalid path, 6 some entries failed, 7 unsupported or read-only \
-                  filesystem, 8 busy, 9 locked (apt-guard), 10 cancelled, 11 disk full."
+                  filesystem, 8 busy, 9 locked (apt-guard), 10 cancelled, 11 disk full, \
+                  12 refused under pkexec."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -243,7 +244,42 @@ pub enum ConfigAction {
     },
 }
 
+/// The subcommands that may run under pkexec, each matched by a polkit
+/// action of its own on `argv[1]` (`org.freedesktop.policykit.exec.argv1`
+/// in data/org.almost.policy.in).
+pub const PKEXEC_COMMANDS: [&str; 4] = ["lock", "unlock", "layer", "config"];
+
 impl Command {
+    /// Why this command line may not run under pkexec (`argv1` is the word
+    /// pkexec matched the action on), or `None` when it may. pkexec picks
+    /// the action by `argv[1]`, so the subcommand must be there: with an
+    /// option first (`--root R unlock`) polkit would have checked another
+    /// action than the act. `run` (a program of the caller's choosing, as
+    /// root) and every other command without an action of its own are
+    /// refused: they are for sudo, where the administrator's rules apply.
+    pub fn pkexec_refusal(&self, argv1: Option<&std::ffi::OsStr>) -> Option<String> {
+        let name = self.name();
+        if !PKEXEC_COMMANDS.contains(&name) {
+            return Some(match self {
+                Command::Run { .. } => "`almost run` would run a program of the caller's \
+                                        choosing as root; use sudo"
+                    .to_owned(),
+                _ => format!(
+                    "`almost {name}` has no polkit action (only {} do); use sudo",
+                    PKEXEC_COMMANDS.join(", ")
+                ),
+            });
+        }
+        if argv1 != Some(std::ffi::OsStr::new(name)) {
+            return Some(format!(
+                "the subcommand must come first (almost {name} [OPTIONS]…): polkit \
+                 chose its action by the first argument, {:?}",
+                argv1.unwrap_or_default()
+            ));
+        }
+        None
+    }
+
     /// Whether the command changes the system and so needs root.
     pub fn needs_root(&self) -> bool {
         !matches!(
@@ -336,6 +372,72 @@ mod tests {
         assert_eq!(cli.global.system_bus.as_deref(), Some("unix:path=/x"));
         assert!(!cli.command.needs_root());
         assert!(Cli::try_parse_from(["almost", "enter", "sideways"]).is_err());
+    }
+
+    #[test]
+    fn under_pkexec_the_subcommand_comes_first_and_has_an_action() {
+        let refusal = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            cli.command
+                .pkexec_refusal(argv.get(1).map(std::ffi::OsStr::new))
+        };
+        for ok in [
+            &["almost", "lock", "--root", "/r", "--json"][..],
+            &["almost", "unlock", "--yes", "--json"],
+            &["almost", "layer", "--json", "diff", "--patch", "ab12"],
+            &[
+                "almost",
+                "config",
+                "--root",
+                "/r",
+                "set",
+                "default_mode",
+                "locked",
+            ],
+        ] {
+            assert_eq!(refusal(ok), None, "{ok:?}");
+        }
+        // Global options before the subcommand: polkit matched "--root".
+        assert!(refusal(&["almost", "--root", "/r", "unlock", "--yes"]).is_some());
+        assert!(refusal(&["almost", "--json", "lock"]).is_some());
+        // No action of their own.
+        for refused in [
+            &["almost", "run", "--", "id"][..],
+            &["almost", "enter", "rw"],
+            &["almost", "boot"],
+            &["almost", "status"],
+            &["almost", "overlay", "list"],
+            &["almost", "__relock-timer"],
+        ] {
+            assert!(refusal(refused).is_some(), "{refused:?}");
+        }
+        assert!(
+            refusal(&["almost", "run", "--", "id"])
+                .unwrap()
+                .contains("sudo")
+        );
+        // The policy names exactly these, each with its argv1.
+        let policy = include_str!("../../data/org.almost.policy.in");
+        for name in PKEXEC_COMMANDS {
+            assert!(
+                policy.contains(&format!(
+                    "<annotate key=\"org.freedesktop.policykit.exec.argv1\">{name}</annotate>"
+                )),
+                "no action for {name}"
+            );
+        }
+        assert_eq!(
+            policy
+                .matches("<annotate key=\"org.freedesktop.policykit.exec.argv1\">")
+                .count(),
+            PKEXEC_COMMANDS.len(),
+            "an action the helper refuses"
+        );
+        assert_eq!(
+            policy.matches("<action id=").count(),
+            PKEXEC_COMMANDS.len(),
+            "an action without argv1 (pkexec would pick it for any command line)"
+        );
     }
 
     #[test]

@@ -166,6 +166,10 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
                 "--journal-socket is for tests and is refused under pkexec".to_owned(),
             ));
         }
+        let argv1 = std::env::args_os().nth(1);
+        if let Some(reason) = command.pkexec_refusal(argv1.as_deref()) {
+            return Err(Error::Forbidden(reason));
+        }
         paths::check_trusted_root(&cli.global.root)?;
     }
     act.root_trusted = true;

@@ -247,13 +247,45 @@ fn the_polkit_policy_is_valid_and_says_what_it_allows() {
     );
 
     // What the DTD cannot check.
-    assert_eq!(policy.matches("<action id=").count(), 1);
-    assert!(policy.contains(r#"<action id="org.almost.almost">"#));
-    assert!(policy.contains("<allow_any>no</allow_any>"));
-    assert!(policy.contains("<allow_inactive>no</allow_inactive>"));
-    assert!(policy.contains("<allow_active>auth_admin_keep</allow_active>"));
-    assert!(policy.contains(
-        r#"<annotate key="org.freedesktop.policykit.exec.path">@bindir@/almost</annotate>"#
-    ));
-    assert!(policy.contains("lock or unlock the system files"));
+    // One action per command allowed under pkexec, each with the path and
+    // its argv1 (the helper's unit test checks the list against its own);
+    // nobody remote or inactive; what each asks of an active session.
+    assert_eq!(policy.matches("<action id=").count(), 4);
+    assert_eq!(policy.matches("<allow_any>no</allow_any>").count(), 4);
+    assert_eq!(
+        policy
+            .matches("<allow_inactive>no</allow_inactive>")
+            .count(),
+        4
+    );
+    assert_eq!(
+        policy
+            .matches(
+                r#"<annotate key="org.freedesktop.policykit.exec.path">@bindir@/almost</annotate>"#
+            )
+            .count(),
+        4
+    );
+    for (id, argv1, active) in [
+        ("org.almost.lock", "lock", "auth_admin_keep"),
+        ("org.almost.unlock", "unlock", "auth_admin_keep"),
+        ("org.almost.layer", "layer", "auth_admin"),
+        ("org.almost.config", "config", "auth_admin"),
+    ] {
+        let start = policy
+            .find(&format!(r#"<action id="{id}">"#))
+            .unwrap_or_else(|| panic!("no action {id}"));
+        let action = &policy[start..start + policy[start..].find("</action>").expect("end")];
+        assert!(
+            action.contains(&format!("<allow_active>{active}</allow_active>")),
+            "{id}: {action}"
+        );
+        assert!(
+            action.contains(&format!(
+                r#"<annotate key="org.freedesktop.policykit.exec.argv1">{argv1}</annotate>"#
+            )),
+            "{id}: {action}"
+        );
+    }
+    assert!(policy.contains("unlock the system files"));
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! End-to-end tests of what `almost` allows under pkexec and to users who
 //! are not root: with `PKEXEC_UID` in its environment (as pkexec sets it),
-//! `--root` must be `/` or a directory only root can change, else exit 5
-//! and nothing touched; `--system-bus` is refused; and a user who is not
-//! root can change nothing at all (exit 3), pkexec variable or not.
+//! only `lock`, `unlock`, `layer` and `config` run, each named first
+//! (exit 12 otherwise: `run` is a root shell); `--root` must be `/` or a
+//! directory only root can change, else exit 5 and nothing touched;
+//! `--system-bus` is refused; and a user who is not root can change
+//! nothing at all (exit 3), pkexec variable or not.
 
 mod common;
 
@@ -12,8 +14,10 @@ use std::path::Path;
 
 use common::{Run, Sandbox, Spawned};
 
+/// `almost SUBCOMMAND --root R rest…` with `PKEXEC_UID` set, as pkexec
+/// runs what the panel asks for.
 fn as_pkexec(sb: &Sandbox, args: &[&str]) -> Run {
-    let mut c = sb.command(args);
+    let mut c = sb.command_pkexec_order(args);
     c.env("PKEXEC_UID", "1000");
     Spawned::spawn(c).wait(common::DEFAULT_TIMEOUT)
 }
@@ -38,7 +42,7 @@ fn under_pkexec_the_root_must_be_root_only() {
 
     chmod(&sb.root, 0o777);
     refused_root(&as_pkexec(&sb, &["lock"]), "writable by group or others");
-    let r = as_pkexec(&sb, &["--json", "status"]);
+    let r = as_pkexec(&sb, &["lock", "--json"]);
     r.expect_code(5);
     assert_eq!(
         r.error_event().expect("error event")["kind"],
@@ -59,15 +63,15 @@ fn under_pkexec_the_root_must_be_root_only() {
     std::os::unix::fs::symlink(&sb.root, &link).expect("symlink");
     chmod(&sb.root, 0o757);
     let mut c = std::process::Command::new(common::ALMOST);
-    c.arg("--root")
+    c.arg("lock")
+        .arg("--root")
         .arg(&link)
-        .arg("lock")
         .env("PKEXEC_UID", "1000");
     refused_root(&Spawned::spawn(c).wait(common::DEFAULT_TIMEOUT), "writable");
     chmod(&sb.root, 0o755);
 
     // A test-only option has no business under pkexec.
-    as_pkexec(&sb, &["--system-bus", "unix:path=/nonexistent", "status"]).expect_code(2);
+    as_pkexec(&sb, &["lock", "--system-bus", "unix:path=/nonexistent"]).expect_code(2);
 
     sb.assert_clean_outside(&[]);
     assert!(
@@ -106,16 +110,24 @@ fn a_user_who_is_not_root_can_change_nothing() {
         r.expect_code(3);
         assert!(r.stderr.contains("must run as root"), "{}", r.describe());
         // With PKEXEC_UID set by the caller, as if pkexec had run it.
+        // The subcommand first, as pkexec needs it; `run` and `enter` have no
+        // polkit action and are refused before the uid is looked at.
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(common::ALMOST)
+            .arg(args[0])
             .arg("--root")
             .arg(&sb.root)
-            .args(*args)
+            .args(&args[1..])
             .env("PKEXEC_UID", "65534");
+        let code = if ["run", "enter"].contains(&args[0]) {
+            12
+        } else {
+            3
+        };
         Spawned::spawn(c)
             .wait(common::DEFAULT_TIMEOUT)
-            .expect_code(3);
+            .expect_code(code);
     }
     assert!(!Path::new("/tmp/almost-should-not-run").exists());
     sb.assert_clean_outside(&[]);
@@ -128,4 +140,48 @@ fn a_user_who_is_not_root_can_change_nothing() {
     // What needs no root still works.
     sb.almost_as_nobody(&["status"]).expect_ok();
     sb.almost_as_nobody(&["apt-guard"]).expect_ok();
+}
+
+// Attack: `almost run` under pkexec is a root shell. With one polkit action
+// for everything, a site rule letting a group lock and unlock without a
+// password gave that group root: `PKEXEC_UID=… almost run -- id` printed
+// uid 0. Checks: under pkexec, `run` is refused with exit 12 (kind
+// `forbidden`, saying to use sudo) and its command never starts; so are
+// `enter` and `boot`, which have no action of their own; and a command
+// line whose first argument is not the subcommand (`--root R unlock`,
+// where polkit would have matched its action on "--root") is refused too,
+// with the tree left locked. Without PKEXEC_UID (sudo, a root shell) `run`
+// still works.
+#[test]
+fn under_pkexec_run_and_options_first_are_refused() {
+    let sb = Sandbox::new();
+    sb.almost(&["lock"]).expect_ok();
+    let marker = sb.dir.join("ran-as-root");
+    let touch = format!("touch {}", common::q(&marker));
+    let r = as_pkexec(&sb, &["run", "--json", "--", "sh", "-c", &touch]);
+    r.expect_code(12);
+    let err = r.error_event().expect("error event");
+    assert_eq!(err["kind"], "forbidden", "{}", r.describe());
+    assert!(
+        err["message"].as_str().unwrap_or("").contains("sudo"),
+        "{}",
+        r.describe()
+    );
+    assert!(!marker.exists(), "the command ran under pkexec");
+    as_pkexec(&sb, &["enter", "rw", "--yes"]).expect_code(12);
+    as_pkexec(&sb, &["boot"]).expect_code(12);
+    sb.assert_locked("/usr");
+
+    // The act polkit checked must be the act performed.
+    let mut c = sb.command(&["unlock", "--yes"]);
+    c.env("PKEXEC_UID", "1000");
+    let r = Spawned::spawn(c).wait(common::DEFAULT_TIMEOUT);
+    r.expect_code(12);
+    assert!(r.stderr.contains("must come first"), "{}", r.describe());
+    sb.assert_locked("/usr");
+
+    // By root without pkexec, run is what it always was.
+    sb.almost(&["run", "--", "sh", "-c", &touch]).expect_ok();
+    assert!(marker.exists());
+    sb.assert_locked("/usr");
 }

@@ -70,7 +70,8 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
                 i18n("Disk Full"),
                 i18n("Free some space on the disk, then try again."),
             ),
-            ErrorKind::Internal | ErrorKind::Usage => (
+            // Forbidden: a command line the panel never builds.
+            ErrorKind::Internal | ErrorKind::Usage | ErrorKind::Forbidden => (
                 i18n("Something Went Wrong"),
                 i18n("Almost met an unexpected problem."),
             ),

@@ -202,7 +202,9 @@ counts() {
 # socket, polkitd started by hand on it, the policy under test (exec.path:
 # this build's almost) over the actions directory and a test rule over
 # rules.d (both in $U/polkit, with the daemons' logs). The rule lets
-# nobody run almost without a password unless the driver's deny file
+# nobody lock and unlock (org.almost.lock and org.almost.unlock, which
+# pkexec tells apart by almost's first argument; nothing else) without a
+# password unless the driver's deny file
 # exists (then it says no) or its ask file does (then it asks the
 # authentication agent, tests/gui/test_agent.py, which dismisses or types
 # a password). For the password, nobody gets one in that namespace only:
@@ -226,7 +228,8 @@ run_as_user() {
         >"$U/polkit/actions/org.almost.policy"
     cat >"$U/polkit/rules/50-almost-gui-test.rules" <<RULES
 polkit.addRule(function(action, subject) {
-    if (action.id == "org.almost.almost" && subject.user == "nobody") {
+    if ((action.id == "org.almost.lock" || action.id == "org.almost.unlock")
+        && subject.user == "nobody") {
         try {
             polkit.spawn(["/usr/bin/test", "!", "-e", "$U/deny/now"]);
         } catch (e) {

@@ -1014,6 +1014,17 @@ impl Sandbox {
         c
     }
 
+    /// A `Command` for `almost SUBCOMMAND --root R [rest]`: the subcommand
+    /// first, as pkexec needs it (it picks the polkit action by `argv[1]`,
+    /// and almost refuses anything else under pkexec).
+    pub fn command_pkexec_order(&self, args: &[&str]) -> Command {
+        let (sub, rest) = args.split_first().expect("a subcommand");
+        let mut c = Command::new(ALMOST);
+        c.arg(sub).arg("--root").arg(&self.root).args(rest);
+        c.env("LC_ALL", "C.UTF-8").env_remove("LANGUAGE");
+        c
+    }
+
     /// `almost --root R args…`, waited for with [`DEFAULT_TIMEOUT`].
     pub fn almost(&self, args: &[&str]) -> Run {
         Spawned::spawn(self.command(args)).wait(DEFAULT_TIMEOUT)
