@@ -3,8 +3,9 @@
 #
 # Builds the Debian packages almost and almost-panel as a Debian user
 # would: `dpkg-buildpackage -b -uc -us` in a clean copy of the source (the
-# tracked files as they are in the working tree, uncommitted changes
-# included; untracked files are not part of it), then checks them with
+# files of the working tree that git tracks or would track: uncommitted
+# changes and new files included, ignored files and build output not),
+# then checks them with
 # lintian (any error fails). Copies the .deb files (and the .changes and
 # .buildinfo) to OUTDIR.
 #
@@ -51,10 +52,14 @@ work=$(mktemp -d /var/tmp/almost-deb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 src="$work/almost-$upstream"
 mkdir "$src"
-# The working tree's tracked files, as a commit object that touches
-# neither the index nor the working tree (HEAD when nothing is changed).
-rev=$(git -C "$SB_SRC_DIR" stash create)
-git -C "$SB_SRC_DIR" archive --format=tar "${rev:-HEAD}" | tar -x -C "$src"
+# What a clean clone with the working tree's changes would hold (deleted
+# files that git still tracks are skipped).
+(
+    cd "$SB_SRC_DIR"
+    git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' f; do [[ -e $f || -L $f ]] && printf '%s\0' "$f"; done |
+        tar --null -T - -cf -
+) | tar -x -C "$src"
 
 export ALMOST_CARGO_TARGET_DIR=${ALMOST_CARGO_TARGET_DIR:-$SB_SRC_DIR/target/deb}
 mkdir -p "$ALMOST_CARGO_TARGET_DIR"
@@ -64,6 +69,7 @@ sb_info "build-debs: dpkg-buildpackage -b -uc -us in $src (cargo target: $ALMOST
     dpkg-checkbuilddeps
     dpkg-buildpackage -b -uc -us
 ) >"$work/build.log" 2>&1 || {
+    echo "exit status $?" >&2
     tail -n 80 "$work/build.log" >&2
     sb_die "dpkg-buildpackage failed (the last lines of its log above)"
 }

@@ -26,6 +26,9 @@ packages=(
     libgtk-4-dev libadwaita-1-dev gettext meson ninja-build xvfb xauth dbus dbus-x11
     at-spi2-core python3-gi gir1.2-atspi-2.0 imagemagick x11-utils desktop-file-utils appstream
     fonts-cantarell adwaita-icon-theme librsvg2-common gsettings-desktop-schemas
+    # the Debian packages (build-aux/build-debs.sh) and the booted guest
+    # they are tested in (tests/vm/: its image, qemu)
+    debhelper dpkg-dev fakeroot lintian libglib2.0-dev mmdebstrap qemu-system-x86
 )
 
 sb_require_root "$@"

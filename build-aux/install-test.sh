@@ -4,11 +4,12 @@
 # The install test (meson test install): `meson install --destdir` into a
 # temporary directory, then the installed files must be exactly those of
 # build-aux/installed-files.txt (written for --prefix=/usr, with @APP_ID@
-# for the application id of the build's profile): a missing or an
-# unexpected file fails. Never installs into the real system.
-# Usage: install-test.sh MESON BUILD_DIR PREFIX APP_ID EXPECTED_LIST
+# for the application id of the build's profile, @UNITDIR@ for the systemd
+# unit directory): a missing or an unexpected file fails. Never installs
+# into the real system.
+# Usage: install-test.sh MESON BUILD_DIR PREFIX APP_ID UNITDIR EXPECTED_LIST
 set -eu
-meson=$1 build=$2 prefix=$3 app_id=$4 expected=$5
+meson=$1 build=$2 prefix=$3 app_id=$4 unitdir=$5 expected=$6
 if [ "$prefix" != /usr ]; then
     echo "installed-files.txt is written for --prefix=/usr, not $prefix: skipped"
     exit 77
@@ -23,7 +24,7 @@ trap 'rm -rf "$dest"' EXIT
 }
 rm -f "$dest.log"
 (cd "$dest" && find . ! -type d | sed 's|^\.||' | LC_ALL=C sort) >"$dest.got"
-grep -v -e '^#' -e '^$' "$expected" | sed "s|@APP_ID@|$app_id|g" | LC_ALL=C sort >"$dest.want"
+grep -v -e '^#' -e '^$' "$expected" | sed -e "s|@APP_ID@|$app_id|g" -e "s|@UNITDIR@|$unitdir|g" | LC_ALL=C sort >"$dest.want"
 
 # compare WANT GOT: says what differs; fails if anything does.
 compare() {
@@ -59,7 +60,7 @@ rm -f "$dest.ctl"
 for f in /usr/bin/almost /usr/bin/almost-panel; do
     [ -x "$dest$f" ] || { echo "$f is not executable" >&2; status=1; }
 done
-grep -q 'ExecStart=/usr/bin/almost boot$' "$dest/usr/lib/systemd/system/almost-boot.service" ||
+grep -q 'ExecStart=/usr/bin/almost boot$' "$dest$unitdir/almost-boot.service" ||
     { echo "almost-boot.service does not run /usr/bin/almost boot" >&2; status=1; }
 grep -qF '>/usr/bin/almost</annotate>' "$dest/usr/share/polkit-1/actions/org.almost.policy" ||
     { echo "the policy does not name /usr/bin/almost" >&2; status=1; }

@@ -120,6 +120,21 @@ pub fn default_paths(root: &Root) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Paths excluded when the config does not set `exclude`: `/usr/local`
+/// belongs to the administrator (the FHS leaves it to local installs, and on
+/// ostree systems it is a writable link into `/var`), so it is never locked
+/// unless the config names an `exclude` list without it.
+pub const DEFAULT_EXCLUDE: &[&str] = &["/usr/local"];
+
+/// The default excludes: those of `DEFAULT_EXCLUDE` inside a managed path.
+pub fn default_exclude(managed: &[PathBuf]) -> Vec<PathBuf> {
+    DEFAULT_EXCLUDE
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| managed.iter().any(|m| p.starts_with(m) && p != m))
+        .collect()
+}
+
 /// Parses and validates the text of a config file.
 pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -174,7 +189,7 @@ pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
             }
             exclude.into_iter().map(|(p, _)| p).collect()
         }
-        None => Vec::new(),
+        None => default_exclude(&managed),
     };
     Ok(Config {
         default_mode: raw.default_mode.unwrap_or_default(),
@@ -220,10 +235,11 @@ pub fn load(root: &Root) -> Result<(Config, Vec<Notice>)> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::ConfigRead { file, source: e }),
     }
+    let paths = default_paths(root);
     let mut config = Config {
         default_mode: DefaultMode::default(),
-        paths: default_paths(root),
-        exclude: Vec::new(),
+        exclude: default_exclude(&paths),
+        paths,
     };
     let mut notices = Vec::new();
     let legacy = root.host(Path::new(LEGACY_FILE));
@@ -413,6 +429,36 @@ mod tests {
             vec![PathBuf::from("/usr"), PathBuf::from("/opt")]
         );
         assert_eq!(config.default_mode, DefaultMode::Locked);
+        assert_eq!(
+            config.exclude,
+            vec![PathBuf::from("/usr/local")],
+            "/usr/local is the administrator's: excluded by default"
+        );
+    }
+
+    #[test]
+    fn usr_local_is_excluded_unless_the_config_says_otherwise() {
+        let (_d, root) = root_with(&["usr/local", "opt"]);
+        let parsed = |text: &str| parse(&root, Path::new(CONFIG_FILE), text).unwrap();
+        // Default paths, or /usr named: /usr/local excluded.
+        assert_eq!(parsed("").exclude, vec![PathBuf::from("/usr/local")]);
+        assert_eq!(
+            parsed("paths = [\"/usr\"]\n").exclude,
+            vec![PathBuf::from("/usr/local")]
+        );
+        // No managed path holds it: nothing to exclude.
+        assert!(parsed("paths = [\"/opt\"]\n").exclude.is_empty());
+        // An explicit list replaces the default, even an empty one.
+        assert!(parsed("exclude = []\n").exclude.is_empty());
+        assert_eq!(
+            parsed("exclude = [\"/usr/share/doc\"]\n").exclude,
+            vec![PathBuf::from("/usr/share/doc")]
+        );
+        // Without a config file at all, the same default.
+        assert_eq!(
+            load(&root).unwrap().0.exclude,
+            vec![PathBuf::from("/usr/local")]
+        );
     }
 
     #[test]
