@@ -138,6 +138,10 @@ pub enum Command {
     /// Internal: the process that re-locks when a timed unlock ends
     #[command(name = "__relock-timer", hide = true)]
     RelockTimer,
+    /// For the Debian package's prerm: refuse while a layer is open or a
+    /// commit is unfinished, else unlock every managed tree for good
+    #[command(name = "package-remove", hide = true)]
+    PackageRemove,
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +331,7 @@ impl Command {
             Command::Overlay { .. } => "overlay",
             Command::Boot => "boot",
             Command::RelockTimer => "__relock-timer",
+            Command::PackageRemove => "package-remove",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod layers;
 mod output;
+mod package;
 mod run;
 
 use std::process::ExitCode;
@@ -210,6 +211,7 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         | Command::Enter { .. }
         | Command::Run { .. }
         | Command::Boot
+        | Command::PackageRemove
         | Command::RelockTimer => sys
             .config
             .paths
@@ -259,6 +261,7 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         Command::Layer { action } => layers::layer(&sys, out, &bus, action, private.as_ref()),
         Command::Overlay { action } => layers::overlay(&sys, out, &bus, action, private.as_ref()),
         Command::Boot => layers::boot(&sys, out, &bus),
+        Command::PackageRemove => package::prepare_remove(&sys, out, &bus),
     }
 }
 

@@ -50,9 +50,16 @@ fn refuses_with_a_layer_or_an_unfinished_commit_then_unlocks() {
     let said = r.all_output();
     assert!(said.contains(&id) && said.contains("/usr/lib"), "{said}");
     assert!(said.contains("commit or discard"), "{said}");
-    assert!(sb.has_i("/usr/bin/tool") && sb.has_i("/opt/app/file"), "a refusal unlocked");
+    assert!(
+        sb.has_i("/usr/bin/tool") && sb.has_i("/opt/app/file"),
+        "a refusal unlocked"
+    );
     assert!(sb.listed(&id).is_some(), "a refusal removed the layer");
-    assert_eq!(sb.overlays(), vec![sb.path("/usr/lib")], "a refusal unmounted");
+    assert_eq!(
+        sb.overlays(),
+        vec![sb.path("/usr/lib")],
+        "a refusal unmounted"
+    );
 
     // A commit journal left by a crash: the commit is unfinished.
     let journal = sb.path(&format!("/var/lib/almost/layers/{id}/commit.json"));
@@ -60,7 +67,10 @@ fn refuses_with_a_layer_or_an_unfinished_commit_then_unlocks() {
     let r = sb.almost(&["package-remove"]);
     r.expect_code(8);
     let said = r.all_output();
-    assert!(said.contains(&format!("the commit of layer {id}")), "{said}");
+    assert!(
+        said.contains(&format!("the commit of layer {id}")),
+        "{said}"
+    );
     assert!(said.contains("almost status"), "{said}");
     fs::remove_file(&journal).expect("remove journal");
     assert!(sb.has_i("/usr/bin/tool"), "a refusal unlocked");
@@ -92,13 +102,17 @@ fn inside_almost_run_and_with_a_timed_unlock_the_trees_stay_unlocked() {
     assert!(sb.status()["relock_at"].is_u64(), "{}", sb.status());
     sb.almost(&["package-remove"]).expect_ok();
     let status = sb.status();
-    assert!(status["relock_at"].is_null(), "the timed re-lock is still pending: {status}");
+    assert!(
+        status["relock_at"].is_null(),
+        "the timed re-lock is still pending: {status}"
+    );
     assert_eq!(status["mode"], "unlocked", "{status}");
     sb.finish();
 }
 
 // Checks: package-remove is for maintainer scripts run by root, not for a
-// user through pkexec: refused with a usage error, nothing unlocked.
+// user through pkexec: refused (12, forbidden: it has no polkit action),
+// nothing unlocked.
 #[test]
 fn refused_under_pkexec() {
     let sb = LayerBox::new();
@@ -107,8 +121,12 @@ fn refused_under_pkexec() {
     let mut cmd = sb.command(&["package-remove"]);
     cmd.env("PKEXEC_UID", "65534");
     let r = common::Spawned::spawn(cmd).wait(common::DEFAULT_TIMEOUT);
-    r.expect_code(2);
-    assert!(r.all_output().contains("refused under pkexec"), "{}", r.describe());
+    r.expect_code(12);
+    assert!(
+        r.all_output().contains("has no polkit action"),
+        "{}",
+        r.describe()
+    );
     assert_all(&sb, true);
     sb.finish();
 }
