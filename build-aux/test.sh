@@ -10,7 +10,9 @@
 # own sandbox, Xvfb and session bus, no display needed), then a small run of
 # the benchmark (that it works). Exits non-zero if
 # any step fails; the last lines say `gui: N passed, M failed` and the verdict.
-# Last, the VM rig (tests/vm/run.sh: the Debian packages installed with apt
+# Then the Debian packages (build-aux/build-debs.sh: dpkg-buildpackage and
+# lintian; tests/deb/check-debs.sh), and last the VM rig (tests/vm/run.sh:
+# those packages installed with apt
 # in a booted Debian 12 guest; at most 15 minutes); `build-aux/test.sh --vm`
 # runs that part alone.
 
@@ -36,7 +38,7 @@ run_vm_tests() {
     sb_section "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)"
     local log started=$SECONDS rc=0 counts
     log=$(mktemp)
-    bash tests/vm/run.sh 2>&1 | tee "$log" || rc=$?
+    bash tests/vm/run.sh "$@" 2>&1 | tee "$log" || rc=$?
     counts=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
     rm -f "$log"
     if [[ -z $counts ]]; then
@@ -144,7 +146,18 @@ if [[ -z $new_mounts && -z $new_loops ]]; then
     sb_info "no loop device or mount left behind"
 fi
 
-run_vm_tests
+# The Debian packages, built as a user would (dpkg-buildpackage, lintian
+# errors fail) and checked with dpkg-deb; the VM part installs these.
+sb_section "Debian packages: build-aux/build-debs.sh target/debs, tests/deb/check-debs.sh"
+debs_dir=$SB_SRC_DIR/target/debs
+rm -rf "$debs_dir"
+if bash build-aux/build-debs.sh "$debs_dir" && bash tests/deb/check-debs.sh "$debs_dir"; then
+    run_vm_tests --debs "$debs_dir"
+else
+    failed+=("Debian packages")
+    vm_line="vm: not run (no packages)"
+    failed+=("VM tests")
+fi
 
 printf '\n%s\n' "$gui_line"
 printf '%s\n' "$vm_line"
