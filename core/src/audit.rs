@@ -29,6 +29,8 @@ use crate::paths::{self, Root};
 pub const LOG_FILE: &str = "/var/log/almost.log";
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 pub const IDENTIFIER: &str = "almost";
+/// The `result` of the entry written when an act starts.
+pub const STARTED: &str = "started";
 /// Where journalctl is looked for (never through `PATH`).
 const JOURNALCTL: &[&str] = &["/usr/bin/journalctl", "/bin/journalctl"];
 
@@ -53,7 +55,9 @@ pub struct Entry {
     pub argv: Vec<String>,
     /// The paths (inside the root) the act was about.
     pub paths: Vec<String>,
-    /// `ok`, or the error kind (`not-root`, `invalid-path`, …).
+    /// `started` (the act begins: written before it changes anything, so
+    /// that an `almost` killed half-way still leaves a trace), `ok`, or the
+    /// error kind (`not-root`, `invalid-path`, …).
     pub result: String,
     pub exit_code: i32,
     /// The error message, if any.
@@ -126,6 +130,15 @@ impl Entry {
         }
     }
 
+    /// The entry that opens an act: written once the caller and the root
+    /// are checked, before anything changes.
+    pub fn started(caller: &Caller, command: &str, argv: Vec<String>, paths: Vec<String>) -> Entry {
+        Entry {
+            result: STARTED.to_owned(),
+            ..Entry::new(caller, command, argv, paths, Ok(0))
+        }
+    }
+
     /// The one-line summary (the journal's MESSAGE, `almost log`'s text).
     pub fn summary(&self) -> String {
         let mut who = format!("uid {}", self.uid);
@@ -135,7 +148,7 @@ impl Entry {
             who.push_str(&format!(", sudo for uid {u}"));
         }
         let mut line = format!("{} ({who}): {}", self.argv.join(" "), self.result);
-        if self.result != "ok" {
+        if self.result != "ok" && self.result != STARTED {
             line.push_str(&format!(" (exit {})", self.exit_code));
         } else if self.exit_code != 0 {
             line.push_str(&format!(", exit {}", self.exit_code));
@@ -197,10 +210,16 @@ pub fn journal_fields(entry: &Entry) -> Vec<(&'static str, String)> {
     let opt = |v: Option<u32>| v.map_or_else(String::new, |u| u.to_string());
     vec![
         ("MESSAGE", entry.summary()),
-        // 5 = notice for what was done, 4 = warning for what was refused.
+        // 5 = notice for what was done or begins, 4 = warning for what was
+        // refused or failed.
         (
             "PRIORITY",
-            if entry.result == "ok" { "5" } else { "4" }.to_owned(),
+            if entry.result == "ok" || entry.result == STARTED {
+                "5"
+            } else {
+                "4"
+            }
+            .to_owned(),
         ),
         ("SYSLOG_IDENTIFIER", IDENTIFIER.to_owned()),
         ("ALMOST_COMMAND", entry.command.clone()),
@@ -349,7 +368,12 @@ fn tail_lines(file: &mut File, n: usize) -> io::Result<Vec<Vec<u8>>> {
 }
 
 /// The last `n` entries from the journal, through
-/// `journalctl -t almost -o json -n N` (argv, no shell).
+/// `journalctl -t almost _UID=0 -o json -n N` (argv, no shell). Only what
+/// a root process sent: any user can write to the journal under the
+/// identifier `almost`, with an `ALMOST_ENTRY` field too, but `_UID` is
+/// added by journald from the sender's credentials. (A refused attempt by
+/// a user, which almost records as that user, stays in the journal but is
+/// not shown here: it cannot be told from a forgery.)
 pub fn read_journal(n: usize) -> Result<Vec<Entry>> {
     let exe = JOURNALCTL
         .iter()
@@ -359,6 +383,7 @@ pub fn read_journal(n: usize) -> Result<Vec<Entry>> {
         .args([
             "-t",
             IDENTIFIER,
+            "_UID=0",
             "-o",
             "json",
             "--all",
@@ -382,12 +407,13 @@ pub fn read_journal(n: usize) -> Result<Vec<Entry>> {
 }
 
 /// Entries from `journalctl -o json` lines (those without an `ALMOST_ENTRY`
-/// field, e.g. written by something else under the same identifier, are
-/// skipped).
+/// field, e.g. written by something else under the same identifier, and
+/// those not sent by root, `_UID` 0, are skipped).
 pub fn parse_journal_json(output: &[u8]) -> Vec<Entry> {
     output
         .split(|&b| b == b'\n')
         .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|v| v.get("_UID").and_then(|u| u.as_str()) == Some("0"))
         .filter_map(|v| {
             v.get("ALMOST_ENTRY")
                 .and_then(|e| e.as_str())
@@ -463,9 +489,11 @@ mod tests {
             .lines()
             .find_map(|l| l.strip_prefix("ALMOST_ENTRY="))
             .unwrap();
-        let line = serde_json::json!({"SYSLOG_IDENTIFIER": "almost", "ALMOST_ENTRY": json_field});
-        let other = serde_json::json!({"SYSLOG_IDENTIFIER": "almost", "MESSAGE": "x"});
-        let out = format!("{line}\n{other}\n");
+        let line = serde_json::json!({"SYSLOG_IDENTIFIER": "almost", "_UID": "0", "ALMOST_ENTRY": json_field});
+        let other = serde_json::json!({"SYSLOG_IDENTIFIER": "almost", "_UID": "0", "MESSAGE": "x"});
+        // Sent by a user: whatever it says, not an entry of almost's.
+        let forged = serde_json::json!({"SYSLOG_IDENTIFIER": "almost", "_UID": "1000", "ALMOST_ENTRY": json_field});
+        let out = format!("{line}\n{other}\n{forged}\n");
         assert_eq!(parse_journal_json(out.as_bytes()), vec![e]);
     }
 

@@ -100,6 +100,10 @@ pub struct RunState {
     /// The process that will re-lock when `relock_at` comes.
     #[serde(default)]
     pub timer: Option<Proc>,
+    /// Why the state file could not be read, when it could not: the state
+    /// is then taken as "restore locked" (see [`read`]).
+    #[serde(skip)]
+    pub damaged: Option<String>,
 }
 
 impl RunState {
@@ -143,13 +147,31 @@ fn state_file(root: &Root) -> PathBuf {
     state_dir(root).join("state.json")
 }
 
-/// Reads the state without locking (for unprivileged status). A missing or
-/// unreadable file is an empty state.
+/// Reads the state without locking (for unprivileged status). A missing
+/// file is an empty state (`/run` is empty after a boot). A file that
+/// cannot be read or parsed fails closed: what it held is unknown (a
+/// pending timed re-lock, runs), so it reads as "restore locked", which the
+/// next privileged invocation applies (runs it recorded are forgotten: a
+/// package manager still at work under one then meets a locked tree and
+/// fails, which is what a locked system does); a warning says so.
 pub fn read(root: &Root) -> RunState {
-    fs::read(state_file(root))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+    let file = state_file(root);
+    let parsed = match fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return RunState::default(),
+        Err(e) => Err(e.to_string()),
+    };
+    parsed.unwrap_or_else(|why| {
+        tracing::warn!(
+            "{} is damaged ({why}): taken as a pending re-lock, the system will be locked",
+            file.display()
+        );
+        RunState {
+            restore: Some(Mode::Locked),
+            damaged: Some(why),
+            ..RunState::default()
+        }
+    })
 }
 
 /// The state, held under the exclusive lock until dropped.
@@ -259,6 +281,18 @@ mod tests {
             }
             .is_alive()
         );
+    }
+
+    #[test]
+    fn a_damaged_state_reads_as_restore_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        fs::create_dir_all(state_dir(&root)).unwrap();
+        fs::write(state_file(&root), b"{\"restore\":\"unlo").unwrap();
+        let state = read(&root);
+        assert_eq!(state.restore, Some(Mode::Locked));
+        assert!(state.damaged.is_some());
+        assert!(!state.temporary_unlock_active(now()));
     }
 
     #[test]

@@ -22,6 +22,11 @@ use crate::walk::{self, Action, Walk};
 /// reports a total. Nothing reads it as the state of the flags.
 const COUNTS_FILE: &str = "/var/lib/almost/entry-counts.json";
 
+/// The last configuration `almost boot` loaded: what the next boot locks
+/// by when the config file has become invalid (a typo must not boot the
+/// system unlocked).
+pub const LAST_GOOD_CONFIG: &str = "/var/lib/almost/last-good-config.toml";
+
 /// Live progress of a walk, read by a reporter thread.
 #[derive(Default)]
 pub struct Progress {
@@ -55,6 +60,63 @@ impl System {
             notices,
             iface,
         })
+    }
+
+    /// For `almost boot`, which must protect the system whatever the
+    /// config file says: with a valid config, as [`System::open`] (and the
+    /// config is kept as the last good one); with an invalid one, the last
+    /// good config, or the built-in defaults with `default_mode` locked,
+    /// and the config's error beside, for the caller to report once the
+    /// trees are locked.
+    pub fn open_for_boot(root_dir: &Path, iface: FlagInterface) -> Result<(System, Option<Error>)> {
+        let root = Root::open(root_dir)?;
+        let last_good = root.host(Path::new(LAST_GOOD_CONFIG));
+        match config::load(&root) {
+            Ok((config, notices)) => {
+                if let Err(e) = config::write_atomic(&last_good, config::render(&config).as_bytes())
+                {
+                    tracing::warn!("cannot keep {}: {e}", last_good.display());
+                }
+                let sys = System {
+                    root,
+                    config,
+                    notices,
+                    iface,
+                };
+                Ok((sys, None))
+            }
+            Err(broken) => {
+                let kept = fs::read_to_string(&last_good)
+                    .ok()
+                    .and_then(|text| config::parse(&root, Path::new(LAST_GOOD_CONFIG), &text).ok());
+                let config = match kept {
+                    Some(config) => {
+                        tracing::warn!(
+                            "the configuration is invalid ({broken}): locking by the last \
+                             good one, {LAST_GOOD_CONFIG}"
+                        );
+                        config
+                    }
+                    None => {
+                        tracing::warn!(
+                            "the configuration is invalid ({broken}) and no last good one \
+                             is kept: locking by the built-in defaults"
+                        );
+                        let mut config =
+                            config::parse(&root, Path::new("(built-in defaults)"), "")?;
+                        config.default_mode = DefaultMode::Locked;
+                        config
+                    }
+                };
+                let sys = System {
+                    root,
+                    config,
+                    notices: Vec::new(),
+                    iface,
+                };
+                Ok((sys, Some(broken)))
+            }
+        }
     }
 
     fn load_counts(&self) -> HashMap<String, u64> {

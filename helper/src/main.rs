@@ -107,10 +107,13 @@ fn record_act(
     root: Option<&paths::Root>,
     outcome: std::result::Result<i32, &Error>,
 ) {
-    let argv = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let entry = audit::Entry::new(caller, cli.command.name(), argv, act.paths.clone(), outcome);
+    let entry = audit::Entry::new(
+        caller,
+        cli.command.name(),
+        argv(),
+        act.paths.clone(),
+        outcome,
+    );
     let recorded = match root {
         Some(root) => audit::record(root, &entry, cli.global.journal_socket.as_deref()).map(Some),
         // A root refused under pkexec is not written to: only the system
@@ -126,6 +129,21 @@ fn record_act(
         }
         Err(e) => tracing::warn!("cannot write the audit log ({e})"),
     }
+}
+
+/// Records the start of a privileged act (see [`record_act`] for its end).
+fn record_start(cli: &Cli, caller: &Caller, act: &Act, root: &paths::Root) {
+    let entry = audit::Entry::started(caller, cli.command.name(), argv(), act.paths.clone());
+    if let Err(e) = audit::record(root, &entry, cli.global.journal_socket.as_deref()) {
+        tracing::warn!("cannot write the audit log ({e})");
+    }
+}
+
+/// The command line, for the audit entries.
+fn argv() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 fn prepare_process(threads: Option<u16>) {
@@ -189,17 +207,19 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         _ => None,
     };
     prepare_process(cli.global.threads);
-    let sys = match System::open(&cli.global.root, cli.global.flag_interface.into()) {
-        Ok(sys) => sys,
-        // The guard only saves apt from failing half-way; when it cannot
-        // tell (a broken config), it must not be what stops every install.
-        Err(e) if matches!(command, Command::AptGuard) => {
-            out.warning(&format!(
-                "apt-guard cannot tell whether the system is locked: {e}"
-            ));
-            return Ok(0);
+    // A broken config must not keep the boot from locking: `boot` locks by
+    // the last good config (or the built-in defaults) and fails afterwards.
+    let (sys, broken_config) = match command {
+        Command::Boot => {
+            let (sys, broken) =
+                System::open_for_boot(&cli.global.root, cli.global.flag_interface.into())?;
+            (Some(sys), broken)
         }
-        Err(e) => return Err(e),
+        _ => (open_system(cli, out, command)?, None),
+    };
+    let sys = match sys {
+        Some(sys) => sys,
+        None => return Ok(0),
     };
     for notice in &sys.notices {
         out.warning(&notice.to_string());
@@ -222,6 +242,11 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         Command::Layer { action } => layers::audit_paths(&sys, action),
         Command::Overlay { action } => layers::overlay_audit_paths(action),
     };
+    if command.needs_root() {
+        // Recorded before anything changes too: an `almost` killed half-way
+        // (a `run` whose almost was killed) still leaves a trace.
+        record_start(cli, caller, act, &sys.root);
+    }
     let bus = SystemBus::new(&sys.root, cli.global.system_bus.as_deref());
     match command {
         Command::Status => status(&sys, out, &bus, is_root),
@@ -260,8 +285,28 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         Command::RelockTimer => relock_timer(&sys, &bus),
         Command::Layer { action } => layers::layer(&sys, out, &bus, action, private.as_ref()),
         Command::Overlay { action } => layers::overlay(&sys, out, &bus, action, private.as_ref()),
-        Command::Boot => layers::boot(&sys, out, &bus),
+        Command::Boot => layers::boot(&sys, out, &bus).and_then(|code| match broken_config {
+            Some(broken) => Err(broken),
+            None => Ok(code),
+        }),
         Command::PackageRemove => package::prepare_remove(&sys, out, &bus),
+    }
+}
+
+/// Opens the system for every command but `boot`; `None` when there is
+/// nothing to do (apt-guard with a broken config).
+fn open_system(cli: &Cli, out: &Output, command: &Command) -> Result<Option<System>> {
+    match System::open(&cli.global.root, cli.global.flag_interface.into()) {
+        Ok(sys) => Ok(Some(sys)),
+        // The guard only saves apt from failing half-way; when it cannot
+        // tell (a broken config), it must not be what stops every install.
+        Err(e) if matches!(command, Command::AptGuard) => {
+            out.warning(&format!(
+                "apt-guard cannot tell whether the system is locked: {e}"
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 

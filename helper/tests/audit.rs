@@ -17,10 +17,19 @@ use std::time::Duration;
 use common::{Sandbox, Spawned, wait_until};
 use serde_json::Value;
 
-fn entries(sb: &Sandbox) -> Vec<Value> {
+/// Every entry of the file log, the starts of acts included.
+fn all_entries(sb: &Sandbox) -> Vec<Value> {
     let text = std::fs::read_to_string(sb.path("/var/log/almost.log")).unwrap_or_default();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+/// The entries that end an act (without the `started` ones).
+fn entries(sb: &Sandbox) -> Vec<Value> {
+    all_entries(sb)
+        .into_iter()
+        .filter(|v| v["result"] != "started")
         .collect()
 }
 
@@ -112,6 +121,19 @@ fn every_privileged_act_is_recorded() {
     );
     assert_eq!(e[3]["result"], "ok");
     assert_eq!(e[4]["result"], "invalid-path");
+    // Each act that passed the checks was recorded when it started too,
+    // before its end, by the same process.
+    let all = all_entries(&sb);
+    for end in &e {
+        let start = all
+            .iter()
+            .position(|v| v["result"] == "started" && v["pid"] == end["pid"])
+            .unwrap_or_else(|| panic!("no start for {end}"));
+        let stop = all.iter().position(|v| v == end).unwrap();
+        assert!(start < stop, "{all:#?}");
+        assert_eq!(all[start]["command"], end["command"]);
+        assert_eq!(all[start]["paths"], end["paths"]);
+    }
     assert_eq!(e[4]["exit_code"], 5);
     assert!(
         e[4]["message"].as_str().is_some_and(|m| m.contains("/etc")),
@@ -153,17 +175,22 @@ fn almost_log_shows_the_recent_entries() {
         .expect_ok();
     sb.almost(&["lock"]).expect_ok();
 
-    let r = sb.almost(&["log", "-n", "2"]);
+    let r = sb.almost(&["log", "-n", "3"]);
     r.expect_ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", r.describe());
+    assert_eq!(lines.len(), 3, "{}", r.describe());
+    assert!(
+        lines[1].contains(" lock (uid 0): started [/usr, /opt]"),
+        "{}",
+        r.describe()
+    );
     assert!(
         lines[0].contains("config set default_mode keep (uid 0): ok"),
         "{}",
         r.describe()
     );
     assert!(
-        lines[1].contains(" lock (uid 0): ok [/usr, /opt]"),
+        lines[2].contains(" lock (uid 0): ok [/usr, /opt]"),
         "{}",
         r.describe()
     );
@@ -175,11 +202,12 @@ fn almost_log_shows_the_recent_entries() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|v| v["result"] != "started")
         .map(|v| v["command"].as_str().unwrap())
         .collect();
     assert_eq!(commands, ["lock", "unlock", "config", "lock"]);
     // Reading the log is not an act of its own.
-    assert_eq!(entries(&sb).len(), 4);
+    assert_eq!(all_entries(&sb).len(), 8);
 
     // The log is root's.
     let r = sb.almost_as_nobody(&["log"]);
@@ -192,7 +220,7 @@ fn almost_log_shows_the_recent_entries() {
     std::fs::write(sb.path("/var/log/almost.log"), text).unwrap();
     let r = sb.almost(&["log"]);
     r.expect_ok();
-    assert_eq!(r.stdout.lines().count(), 4, "{}", r.describe());
+    assert_eq!(r.stdout.lines().count(), 8, "{}", r.describe());
     assert!(
         r.stderr
             .contains("1 lines of the audit log are not entries"),
@@ -226,11 +254,16 @@ fn read(dir: &std::path::Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_default()
 }
 
-// Journal mode against a real journald: a lock by root and a lock refused
-// to nobody are sent as native-protocol datagrams; journalctl shows them
-// with the fields almost sets (identifier, priority, command, result, the
-// whole entry) and the credentials journald adds itself (_UID 0 and 65534:
-// a caller cannot forge them); `almost log` reads both back, oldest first;
+// Journal mode against a real journald: a lock by root (its start and its
+// end) and a lock refused to nobody are sent as native-protocol
+// datagrams; journalctl shows them with the fields almost sets
+// (identifier, priority, command, result, the whole entry) and the
+// credentials journald adds itself (_UID 0 and 65534: a caller cannot
+// forge them). Attack (issue 12): any user can write to the journal under
+// the identifier almost, a whole ALMOST_ENTRY included, to forge or bury
+// entries. `almost log` reads back only what root sent: the start and the
+// end of the lock, oldest first, not nobody's forged entry nor its logger
+// line (nor its refused attempt, which cannot be told from a forgery);
 // nothing is written to the file under the root.
 #[test]
 fn journal_mode_through_a_real_journald() {
@@ -248,9 +281,16 @@ A=("$ALMOST" --root "$ROOT" --journal-socket /run/systemd/journal/socket)
 echo $? >"$OUT/lock.rc"
 setpriv --reuid=65534 --regid=65534 --clear-groups "${A[@]}" lock >"$OUT/refused.out" 2>"$OUT/refused.err"
 echo $? >"$OUT/refused.rc"
-# journald writes what it receives on its own time: wait for both.
+# A user forging an entry of almost's, whole ALMOST_ENTRY field included
+# (logger --journald sends the fields as given, natively), and a plain
+# `logger -t almost` line.
+forged='{"time":"2030-01-01T00:00:00Z","uid":0,"euid":0,"pkexec_uid":null,"sudo_uid":null,"login_uid":null,"pid":1,"command":"unlock","argv":["almost","unlock"],"paths":["/usr"],"result":"ok","exit_code":0,"message":null}'
+printf 'SYSLOG_IDENTIFIER=almost\nMESSAGE=forged\nALMOST_ENTRY=%s\n' "$forged" |
+    setpriv --reuid=65534 --regid=65534 --clear-groups logger --journald
+setpriv --reuid=65534 --regid=65534 --clear-groups logger -t almost "almost unlock (uid 0): ok"
+# journald writes what it receives on its own time: wait for all four.
 for _ in $(seq 100); do
-    [ "$(journalctl -t almost -o json --all | grep -c ALMOST_ENTRY)" -ge 2 ] && break
+    [ "$(journalctl -t almost -o json --all | grep -c ALMOST_ENTRY)" -ge 4 ] && break
     sleep 0.1
 done
 journalctl -t almost -o json --all >"$OUT/journal.out" 2>"$OUT/journal.err"
@@ -281,18 +321,23 @@ echo $? >"$OUT/log.rc"
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .filter(|v: &Value| v.get("ALMOST_ENTRY").is_some())
         .collect();
-    assert_eq!(journal.len(), 2, "{}", said("journal"));
+    assert_eq!(journal.len(), 4, "{}", said("journal"));
     let field = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    assert_eq!(field(&journal[0], "SYSLOG_IDENTIFIER"), "almost");
-    assert_eq!(field(&journal[0], "ALMOST_COMMAND"), "lock");
-    assert_eq!(field(&journal[0], "ALMOST_RESULT"), "ok");
+    assert_eq!(field(&journal[0], "ALMOST_RESULT"), "started");
     assert_eq!(field(&journal[0], "PRIORITY"), "5");
     assert_eq!(field(&journal[0], "_UID"), "0", "journald's credential");
-    assert_eq!(field(&journal[0], "_TRANSPORT"), "journal");
-    assert_eq!(field(&journal[1], "ALMOST_RESULT"), "not-root");
-    assert_eq!(field(&journal[1], "PRIORITY"), "4");
-    assert_eq!(field(&journal[1], "_UID"), "65534", "journald's credential");
-    let first: Value = serde_json::from_str(&field(&journal[0], "ALMOST_ENTRY")).expect("entry");
+    assert_eq!(field(&journal[1], "SYSLOG_IDENTIFIER"), "almost");
+    assert_eq!(field(&journal[1], "ALMOST_COMMAND"), "lock");
+    assert_eq!(field(&journal[1], "ALMOST_RESULT"), "ok");
+    assert_eq!(field(&journal[1], "PRIORITY"), "5");
+    assert_eq!(field(&journal[1], "_UID"), "0", "journald's credential");
+    assert_eq!(field(&journal[1], "_TRANSPORT"), "journal");
+    assert_eq!(field(&journal[2], "ALMOST_RESULT"), "not-root");
+    assert_eq!(field(&journal[2], "PRIORITY"), "4");
+    assert_eq!(field(&journal[2], "_UID"), "65534", "journald's credential");
+    assert_eq!(field(&journal[3], "MESSAGE"), "forged");
+    assert_eq!(field(&journal[3], "_UID"), "65534", "journald's credential");
+    let first: Value = serde_json::from_str(&field(&journal[1], "ALMOST_ENTRY")).expect("entry");
     assert_eq!(first["paths"], serde_json::json!(["/usr", "/opt"]));
 
     assert_eq!(read(dir, "log.rc").trim(), "0", "{}", said("log"));
@@ -308,7 +353,7 @@ echo $? >"$OUT/log.rc"
         .iter()
         .map(|e| e["result"].as_str().unwrap())
         .collect();
-    assert_eq!(results, ["ok", "not-root"], "{result}");
+    assert_eq!(results, ["started", "ok"], "{result}");
 }
 
 // The end of every privileged act is marked in /run/almost/acted (what an
@@ -353,4 +398,35 @@ fn the_end_of_each_act_is_marked_and_reads_do_not_mark() {
     assert!(!acted.exists(), "layer diff marked an act");
     sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
     assert!(acted.exists(), "layer discard did not mark its end");
+}
+
+// Attack (issue 12): an act was recorded only when it ended, so a `run`
+// whose almost was killed (SIGKILL: no handler runs) left no trace.
+// Checks: the start of the run is in the log, with its command line, before
+// almost is killed; no end entry follows.
+#[test]
+fn a_killed_run_leaves_its_start_in_the_log() {
+    let sb = Sandbox::new();
+    sb.almost(&["lock"]).expect_ok();
+    let pid_file = sb.dir.join("child.pid");
+    let script = format!("echo $$ > {}; exec sleep 60", common::q(&pid_file));
+    let run = sb.spawn(&["run", "--", "sh", "-c", &script]);
+    let child = common::read_pid_file(&pid_file);
+    run.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = run.wait(common::DEFAULT_TIMEOUT);
+    common::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let all = all_entries(&sb);
+    let runs: Vec<&Value> = all.iter().filter(|v| v["command"] == "run").collect();
+    assert_eq!(runs.len(), 1, "{all:#?}");
+    assert_eq!(runs[0]["result"], "started");
+    assert!(
+        runs[0]["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == &Value::from(script.as_str())),
+        "{all:#?}"
+    );
+    // The next almost restores the lock (the run is dead).
+    sb.almost(&["lock"]).expect_ok();
 }

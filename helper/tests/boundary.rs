@@ -89,3 +89,114 @@ fn a_callers_umask_does_not_reach_what_root_creates() {
     assert_eq!(sb.read("/usr/lib/pkg/old.txt"), b"new\n");
     sb.finish();
 }
+
+// Attack: a corrupt `state.json` read as an empty state, so a pending
+// timed re-lock was forgotten and the system stayed unlocked. Checks: with
+// a timed unlock pending and its state file damaged, the next privileged
+// `almost` (a status as root) says the file is damaged and locks, as the
+// re-lock would have; unprivileged, status reports the restore pending.
+#[test]
+fn a_damaged_state_file_fails_closed() {
+    let sb = LayerBox::new();
+    sb.almost(&["lock"]).expect_ok();
+    sb.almost(&["unlock", "--yes", "--for", "1h"]).expect_ok();
+    sb.assert_unlocked("/usr");
+    let state = sb.path("/run/almost/state.json");
+    let text = fs::read(&state).expect("state.json");
+    fs::write(&state, &text[..text.len() / 2]).unwrap();
+
+    let r = sb.almost_as_nobody(&["--json", "status"]);
+    r.expect_ok();
+    assert_eq!(r.result()["restore"], "locked", "{}", r.describe());
+    sb.assert_unlocked("/usr");
+
+    let r = sb.almost_json(&["status"]);
+    r.expect_ok();
+    assert!(r.stderr.contains("damaged"), "{}", r.describe());
+    assert_eq!(r.result()["mode"], "locked", "{}", r.describe());
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+    sb.finish();
+}
+
+// Attack: `layer.json` was trusted. Set its path to /etc and a discard
+// locked /etc; its id was not checked against its directory. Checks: a
+// layer whose file names a path outside the managed trees, or another id,
+// is refused by `layer discard` (exit 5, nothing locked outside) and left
+// out of `layer list` (with a warning); put back as it was, it is
+// discarded normally.
+#[test]
+fn stored_layer_metadata_is_checked() {
+    let sb = LayerBox::new();
+    sb.write("/usr/lib/pkg/a", "a\n");
+    sb.almost(&["lock"]).expect_ok();
+    let id = sb.new_layer("/usr/lib", &[]);
+    let file = sb.path(&format!("/var/lib/almost/layers/{id}/layer.json"));
+    let good = fs::read_to_string(&file).unwrap();
+
+    for (what, forged) in [
+        ("a path outside", good.replace("\"/usr/lib\"", "\"/etc\"")),
+        (
+            "a path with ..",
+            good.replace("\"/usr/lib\"", "\"/usr/lib/../../etc\""),
+        ),
+        (
+            "another id",
+            good.replace(&format!("\"{id}\""), "\"0badc0de\""),
+        ),
+    ] {
+        assert_ne!(forged, good, "{what}: nothing forged");
+        fs::write(&file, &forged).unwrap();
+        let r = sb.almost_json(&["layer", "discard", &id, "--yes"]);
+        r.expect_code(5);
+        assert!(!common::has_i(&sb.path("/etc")), "{what}: /etc locked");
+        assert!(!common::has_i(&sb.path("/etc/hostname")), "{what}");
+        let r = sb.almost_json(&["layer", "list"]);
+        r.expect_ok();
+        assert_eq!(
+            r.result()["layers"].as_array().map(Vec::len),
+            Some(0),
+            "{what}: {}",
+            r.describe()
+        );
+        assert!(r.stderr.contains("skipping"), "{what}: {}", r.describe());
+    }
+    fs::write(&file, &good).unwrap();
+    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.assert_locked("/usr");
+    sb.finish();
+}
+
+// Attack: a typo in the config made `almost boot` exit before locking
+// anything, so the system booted unlocked. Checks: after a boot with a
+// valid config (kept as the last good one), a typo still gives a locked
+// system (by the last good config) and exit 4 naming the error; with no
+// last good config either, the built-in defaults lock.
+#[test]
+fn boot_with_a_broken_config_still_locks() {
+    let sb = LayerBox::new();
+    sb.write_config("default_mode = \"locked\"\npaths = [\"/usr\", \"/opt\"]\n");
+    sb.almost(&["boot"]).expect_ok();
+    sb.assert_locked("/usr");
+    assert!(sb.path("/var/lib/almost/last-good-config.toml").exists());
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+
+    sb.write_config("default_mode = \"locked\"\npathz = [\"/usr\", \"/opt\"]\n");
+    let r = sb.almost(&["boot"]);
+    r.expect_code(4);
+    assert!(r.stderr.contains("last good"), "{}", r.describe());
+    assert!(r.stderr.contains("pathz"), "{}", r.describe());
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+
+    fs::remove_file(sb.path("/var/lib/almost/last-good-config.toml")).unwrap();
+    sb.write_config("default_mode = \"unlocked\"\npaths = [\"/usr\"]\n");
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    sb.write_config("default_mode = \"unlocked\"\npaths = [\"/usr\"\n");
+    let r = sb.almost(&["boot"]);
+    r.expect_code(4);
+    assert!(r.stderr.contains("built-in defaults"), "{}", r.describe());
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+    sb.finish();
+}

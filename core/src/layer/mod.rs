@@ -233,13 +233,10 @@ impl<'a> Layers<'a> {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let file = entry.path().join(META_FILE);
-            match fs::read(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<LayerMeta>(&b).map_err(|e| e.to_string()))
-            {
+            let name = entry.file_name();
+            match self.read_meta(&name.to_string_lossy()) {
                 Ok(meta) => layers.push(meta),
-                Err(e) => tracing::warn!("skipping {}: {e}", file.display()),
+                Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
             }
         }
         layers.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
@@ -250,10 +247,44 @@ impl<'a> Layers<'a> {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(no_such_layer(id));
         }
+        if !self.dir(id).join(META_FILE).exists() {
+            return Err(no_such_layer(id));
+        }
+        self.read_meta(id)
+    }
+
+    /// Reads a layer's `layer.json` and checks it as input, not as a
+    /// record to trust: its id must be the name of its directory, and its
+    /// path a normalised path inside a managed tree of the current config
+    /// (not excluded). A layer whose file says `/etc` would otherwise have
+    /// its "covered tree" locked on discard.
+    fn read_meta(&self, id: &str) -> Result<LayerMeta> {
         let file = self.dir(id).join(META_FILE);
-        let bytes = fs::read(&file).map_err(|_| no_such_layer(id))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::io(format!("reading {}", file.display()), io::Error::other(e)))
+        let bad = |reason: String| Error::InvalidPath {
+            path: file.display().to_string(),
+            reason,
+        };
+        let bytes = fs::read(&file).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let meta: LayerMeta = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("not a layer's metadata: {e}")))?;
+        if meta.id != id {
+            return Err(bad(format!(
+                "it names layer {:?}, not {id:?} (its directory)",
+                meta.id
+            )));
+        }
+        let raw = meta.path.to_string_lossy();
+        let path = paths::check_syntax(&raw).map_err(|e| bad(e.to_string()))?;
+        if path != meta.path
+            || !self.sys.config.paths.iter().any(|m| path.starts_with(m))
+            || self.sys.config.exclude.iter().any(|x| path.starts_with(x))
+        {
+            return Err(bad(format!(
+                "its path {} is not inside a managed path",
+                meta.path.display()
+            )));
+        }
+        Ok(meta)
     }
 
     /// The layer covering exactly `path`, for the original almost's
