@@ -142,12 +142,16 @@ sb_info "  Depends: $(dpkg-deb -f "$almost_deb" Depends)"
 
 # Test packages made here with dpkg-deb: a command and its man page (a man-db
 # trigger), one more for the layer scenario, one for after the purge.
+# make_test_pkg NAME VERSION OUT [share]: "share" puts nothing outside /usr/share.
 make_test_pkg() {
-    local name=$1 version=$2 out=$3 d
+    local name=$1 version=$2 out=$3 only_share=${4:-} d
     d=$W/pkg-$name
-    mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/usr/share/man/man1" "$d/usr/share/doc/$name" "$d/usr/share/$name"
-    printf '#!/bin/sh\necho "%s %s"\n' "$name" "$version" >"$d/usr/bin/$name"
-    chmod 755 "$d/usr/bin/$name"
+    mkdir -p "$d/DEBIAN" "$d/usr/share/man/man1" "$d/usr/share/doc/$name" "$d/usr/share/$name"
+    if [[ -z $only_share ]]; then
+        mkdir -p "$d/usr/bin"
+        printf '#!/bin/sh\necho "%s %s"\n' "$name" "$version" >"$d/usr/bin/$name"
+        chmod 755 "$d/usr/bin/$name"
+    fi
     printf '.TH %s 1\n.SH NAME\n%s \\- a test command of the Almost VM rig\n.SH DESCRIPTION\nPrints its version.\n' \
         "${name^^}" "$name" | gzip -9n >"$d/usr/share/man/man1/$name.1.gz"
     printf 'Test package of the Almost VM rig. Public domain.\n' >"$d/usr/share/doc/$name/copyright"
@@ -188,6 +192,7 @@ cp "$almost_deb" "$W/guest-debs/"
 make_upgrade_deb
 make_test_pkg vmtest-hello 1.0 "$W/guest-debs/vmtest-hello_1.0_all.deb"
 make_test_pkg vmtest-layer 1.0 "$W/guest-debs/vmtest-layer_1.0_all.deb"
+make_test_pkg vmtest-share 1.0 "$W/guest-debs/vmtest-share_1.0_all.deb" share
 make_test_pkg vmtest-after 1.0 "$W/guest-debs/vmtest-after_1.0_all.deb"
 
 printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$R/etc/fstab"
@@ -253,6 +258,7 @@ boot_no=0
 BOOT_LOG=''
 BOOT_CONSOLE=''
 BOOT_SECS=0
+BOOT_PHASES=''
 boot() {
     local name=$1 extra=$2 kill_spec=${3:-}
     boot_no=$((boot_no + 1))
@@ -263,7 +269,7 @@ boot() {
     local t0=$SECONDS timeout=600
     qemu-system-x86_64 -accel "$ACCEL" -m 2048 -smp "$SMP" -nodefaults -display none -no-reboot \
         -kernel "$W/vmlinuz" -initrd "$W/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=1 $extra" \
+        -append "root=/dev/vda rw console=ttyS0 quiet mitigations=off systemd.show_status=1 $extra" \
         -drive "file=$DISK,format=raw,if=virtio" -nic none \
         -serial "file:$BOOT_CONSOLE" -serial "file:$BOOT_LOG" &
     QEMU_PID=$!
@@ -271,8 +277,15 @@ boot() {
     if [[ -n $kill_spec ]]; then
         read -r where regex delay <<<"$kill_spec"
     fi
-    local rc=0
+    local rc=0 t_welcome='' t_stage=''
     while kill -0 "$QEMU_PID" 2>/dev/null; do
+        # When the phases begin: systemd in the guest, then the stage.
+        if [[ -z $t_welcome ]] && grep -aq 'Welcome to' "$BOOT_CONSOLE"; then
+            t_welcome=$((SECONDS - t0))
+        fi
+        if [[ -z $t_stage && -s $BOOT_LOG ]]; then
+            t_stage=$((SECONDS - t0))
+        fi
         if [[ -n $regex && -z $seen ]]; then
             local f=$BOOT_CONSOLE
             [[ $where == results ]] && f=$BOOT_LOG
@@ -294,6 +307,7 @@ boot() {
     wait "$QEMU_PID" 2>/dev/null || true
     QEMU_PID=''
     BOOT_SECS=$((SECONDS - t0))
+    BOOT_PHASES="kernel+initrd ${t_welcome:-?} s, stage from ${t_stage:-?} s, end $BOOT_SECS s"
     sed -i 's/\r$//' "$BOOT_LOG"
     return "$rc"
 }
@@ -312,28 +326,6 @@ read_results() {
         '  | '*) printf '       %s\n' "$line" ;;
         esac
     done < <(grep -a -o -E '(VMT (PASS|FAIL|INFO) .*|  \| .*)' "$BOOT_LOG")
-}
-
-# run_stage NAME VERIFY PREPARE [INBOOT]: one boot that runs the guest's
-# stage VERIFY (checks), the in-boot scenarios INBOOT (comma list) and
-# then PREPARE (changes for the next boot). Fails unless the stage ends.
-run_stage() {
-    local name=$1 verify=$2 prepare=$3 inboot=${4:-}
-    sb_info "boot $((boot_no + 1)): $name (verify=$verify prepare=$prepare${inboot:+ inboot=$inboot})"
-    local rc=0
-    boot "$name" "almost_vm.name=$name almost_vm.verify=$verify almost_vm.prepare=$prepare almost_vm.inboot=${inboot:--} almost_vm.scenarios=$(
-        IFS=,
-        echo "${wanted[*]}"
-    )" || rc=$?
-    read_results
-    if ((rc == 1)); then
-        host_fail "boot.$name: the guest did not power off within its time limit (console: $BOOT_CONSOLE)"
-    elif grep -aq "^VMT END $name" "$BOOT_LOG"; then
-        host_pass "boot.$name: the stage ran to its end and the guest powered off ($BOOT_SECS s)"
-    else
-        host_fail "boot.$name: the stage did not end (see $BOOT_CONSOLE, $BOOT_LOG)"
-        tail -n 15 "$BOOT_CONSOLE" | sed 's/^/       console| /'
-    fi
 }
 
 # fsck_disk ID: e2fsck -fn on the image (after a power cut). If the journal
@@ -356,87 +348,132 @@ fsck_disk() {
 
 # --- the chain of boots ---------------------------------------------------
 
-sb_section "vm: boots"
-run_stage install install none
-run_stage locked locked "$(want 3 && echo layer-setup || echo none)" "$(
-    want 2 && printf '2,'
-    want 7 && printf '7,'
-)"
+# The plan: one entry per step, "NAME VERIFY INBOOT PREPARE KILL" (- for
+# none). KILL is "commit:SECONDS" (cut the power that long after the guest
+# marks the start of a layer commit), "boot:SECONDS" (that long after
+# almost-boot.service starts) or "offline" (the offline update boot, where
+# the test updater reports and reboots). A step that only verifies and the
+# next one that only prepares share one boot.
+plan=()
+step() { plan+=("$1 $2 ${3:--} ${4:--} ${5:--}"); }
 
+inboot=''
+want 2 && inboot+=2,
+want 7 && inboot+=7,
+step install install
+step locked locked "${inboot%,}"
 if want 3; then
-    run_stage layer-commit layer-commit none
-    run_stage layer-committed layer-committed none
+    step layer-setup - - layer-setup
+    step layer-commit layer-commit
+    step layer-committed layer-committed
 fi
-
 if want 5; then
-    run_stage modes-prepare none modes-unlocked
-    run_stage modes-unlocked modes-unlocked modes-keep
-    run_stage modes-keep-unlocked modes-keep-unlocked modes-keep-locked
-    run_stage modes-keep-locked modes-keep-locked none
+    step modes-prepare - - modes-unlocked
+    step modes-unlocked modes-unlocked - modes-keep
+    step modes-keep-unlocked modes-keep-unlocked - modes-keep-locked
+    step modes-keep-locked modes-keep-locked
 fi
-
 if want 6; then
-    run_stage offline-prepare none offline
-    sb_info "boot $((boot_no + 1)): offline-update (system-update.target)"
-    rc=0
-    boot offline-update "" || rc=$?
-    read_results
-    if grep -aq '^VMT END offline-update' "$BOOT_LOG"; then
-        host_pass "s6.boot: the offline update boot ran the test updater and rebooted ($BOOT_SECS s)"
-    else
-        host_fail "s6.boot: the offline update boot did not end with the updater's reboot"
-        tail -n 15 "$BOOT_CONSOLE" | sed 's/^/       console| /'
-    fi
-    run_stage offline-done offline-done none
+    step offline-prepare - - offline
+    step offline-update - - - offline
+    step offline-done offline-done
 fi
-
 if want 4; then
-    # Power cuts: each round cuts a layer commit after a delay, then the next
-    # boot while almost-boot.service resumes the commit and locks /usr
-    # again (the layer left it unlocked), then checks the tree in a boot
-    # that is let run.
-    commit_delays=(${ALMOST_VM_COMMIT_DELAYS:-0.5 2.5})
-    boot_delays=(${ALMOST_VM_BOOT_DELAYS:-0.5 2})
-    run_stage cut-prepare none none
+    # Power cuts: each round cuts a layer commit (over /usr, thousands of
+    # changes) some time after it starts, then the next boot while
+    # almost-boot.service resumes the commit and locks /usr again (the
+    # layer left it unlocked); the boot after that is let run and checks.
+    read -r -a commit_delays <<<"${ALMOST_VM_COMMIT_DELAYS:-0.5 2.5}"
+    read -r -a boot_delays <<<"${ALMOST_VM_BOOT_DELAYS:-0.5 3}"
     for i in "${!commit_delays[@]}"; do
         n=$((i + 1))
-        sb_info "boot $((boot_no + 1)): cut-commit-$n (kill -9 ${commit_delays[$i]} s after the commit starts)"
-        rc=0
-        boot "cut-commit-$n" "almost_vm.verify=none almost_vm.prepare=cut-commit almost_vm.inboot=- almost_vm.scenarios=4" \
-            "results ^VMT.MARK.commit-start ${commit_delays[$i]}" || rc=$?
-        read_results
-        if ((rc == 2)); then
-            if grep -aq 'MARK commit-done' "$BOOT_LOG"; then
-                infos+=("s4.cut-commit-$n: the commit had ended before the cut (${commit_delays[$i]} s)")
-                sb_info "  INFO the commit had ended before the cut"
-            fi
-            host_pass "s4.cut-commit-$n: power cut ${commit_delays[$i]} s into almost layer commit"
-        else
-            host_fail "s4.cut-commit-$n: the commit did not start (no power cut)"
-        fi
-        fsck_disk "s4.fsck-commit-$n"
-
-        sb_info "boot $((boot_no + 1)): cut-boot-$n (kill -9 ${boot_delays[$i]} s after almost-boot.service starts)"
-        rc=0
-        boot "cut-boot-$n" "almost_vm.verify=none almost_vm.prepare=none almost_vm.inboot=- almost_vm.scenarios=4" \
-            "console Starting.*almost-boot\\.service ${boot_delays[$i]}" || rc=$?
-        if ((rc == 2)); then
-            state="while it ran"
-            grep -aqE 'Finished.*almost-boot\.service' "$BOOT_CONSOLE" && state="after it had finished"
-            infos+=("s4.cut-boot-$n: cut ${boot_delays[$i]} s after almost-boot.service started, $state")
-            host_pass "s4.cut-boot-$n: power cut ${boot_delays[$i]} s after almost-boot.service started ($state)"
-        else
-            host_fail "s4.cut-boot-$n: almost-boot.service was not seen starting (no power cut)"
-            tail -n 15 "$BOOT_CONSOLE" | sed 's/^/       console| /'
-        fi
-        fsck_disk "s4.fsck-boot-$n"
-        run_stage "cut-check-$n" cut-check none
+        step "cut-commit-$n" - - cut-commit "commit:${commit_delays[$i]}"
+        step "cut-boot-$n" - - - "boot:${boot_delays[$i]:-1}"
+        step "cut-check-$n" cut-check
     done
 fi
-
 if want 8; then
-    run_stage upgrade none none 8
+    step upgrade - 8
 fi
+
+# Merge "verify only" with a following "prepare only" (same boot).
+merged=()
+for entry in "${plan[@]}"; do
+    read -r name verify inb prepare kill <<<"$entry"
+    if ((${#merged[@]})); then
+        read -r pname pverify pinb pprepare pkill <<<"${merged[-1]}"
+        if [[ $pprepare == - && $pkill == - && $verify == - && $kill != offline && $kill != boot:* ]]; then
+            [[ $pinb == - ]] && pinb=$inb || { [[ $inb == - ]] || pinb+=",$inb"; }
+            merged[-1]="$pname+$name $pverify $pinb $prepare $kill"
+            continue
+        fi
+    fi
+    merged+=("$entry")
+done
+
+sb_section "vm: boots (${#merged[@]})"
+scen=$(
+    IFS=,
+    echo "${wanted[*]}"
+)
+for entry in "${merged[@]}"; do
+    read -r name verify inb prepare kill <<<"$entry"
+    sb_info "boot $((boot_no + 1)): $name (verify=$verify inboot=$inb prepare=$prepare${kill/#-/})"
+    args="almost_vm.name=$name almost_vm.verify=$verify almost_vm.inboot=$inb almost_vm.prepare=$prepare almost_vm.scenarios=$scen"
+    rc=0
+    case $kill in
+    -)
+        boot "$name" "$args" || rc=$?
+        read_results
+        if ((rc == 1)); then
+            host_fail "boot.$name: the guest did not power off within its time limit (console: $BOOT_CONSOLE)"
+        elif grep -aq "^VMT END $name" "$BOOT_LOG"; then
+            host_pass "boot.$name: the stage ran to its end and the guest powered off ($BOOT_PHASES)"
+        else
+            host_fail "boot.$name: the stage did not end (see $BOOT_CONSOLE, $BOOT_LOG)"
+            sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' "$BOOT_CONSOLE" | tail -n 15 | sed 's/^/       console| /'
+        fi
+        ;;
+    offline)
+        boot "$name" "" || rc=$?
+        read_results
+        if grep -aq '^VMT END offline-update' "$BOOT_LOG"; then
+            host_pass "s6.boot: the offline update boot ran the test updater and rebooted ($BOOT_PHASES)"
+        else
+            host_fail "s6.boot: the offline update boot did not end with the updater's reboot"
+            sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' "$BOOT_CONSOLE" | tail -n 15 | sed 's/^/       console| /'
+        fi
+        ;;
+    commit:*)
+        delay=${kill#commit:}
+        boot "$name" "$args" "results ^VMT.MARK.commit-start $delay" || rc=$?
+        read_results
+        if ((rc == 2)); then
+            state="while it ran"
+            grep -aq 'MARK commit-done' "$BOOT_LOG" && state="after it had ended (too late)"
+            infos+=("s4.$name: power cut $delay s after almost layer commit started, $state")
+            host_pass "s4.$name: power cut $delay s after almost layer commit started ($state)"
+        else
+            host_fail "s4.$name: the commit was not seen starting (no power cut)"
+        fi
+        fsck_disk "s4.fsck-$name"
+        ;;
+    boot:*)
+        delay=${kill#boot:}
+        boot "$name" "$args" "console Starting.*almost-boot $delay" || rc=$?
+        if ((rc == 2)); then
+            state="while it ran"
+            grep -aqE 'Finished.*almost-boot' "$BOOT_CONSOLE" && state="after it had finished (too late)"
+            infos+=("s4.$name: power cut $delay s after almost-boot.service started, $state")
+            host_pass "s4.$name: power cut $delay s after almost-boot.service started ($state)"
+        else
+            host_fail "s4.$name: almost-boot.service was not seen starting (no power cut)"
+            sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' "$BOOT_CONSOLE" | tail -n 15 | sed 's/^/       console| /'
+        fi
+        fsck_disk "s4.fsck-$name"
+        ;;
+    esac
+done
 
 # --- summary --------------------------------------------------------------
 

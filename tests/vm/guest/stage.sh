@@ -26,6 +26,11 @@ NAME=$(arg name)
 want() { [[ ,$SCENARIOS, == *,$1,* ]]; }
 
 DEBS=$VM_DIR/debs
+# Where the layer scenarios change things (their manifests hash these files).
+S3_HASHED=(/usr/bin /usr/share/vmtest-hello /usr/share/vmtest-layer /usr/share/vmtest-share
+    /usr/share/vmtest-discard /usr/share/doc/vmtest-hello /usr/share/doc/vmtest-layer
+    /usr/share/doc/vmtest-share /usr/share/man/man1)
+CUT_HASHED=(/usr/share/vmtest-cut)
 APT=(apt-get -y -q -o Dpkg::Use-Pty=0)
 
 # --- verify stages ----------------------------------------------------------
@@ -42,6 +47,8 @@ verify_install() {
         sh -c 'dpkg-query -W -f="\${Status}" almost | grep -qx "install ok installed"'
     check s1.boot-unit-enabled "the package enabled almost-boot.service" systemctl is-enabled almost-boot.service
     check s1.install-locks-nothing "installing locked nothing (no immutable flag under /usr)" none_locked /usr
+    # The lock check must be able to fail: here, before any lock, it does.
+    check_not s1.selftest-all-locked "(self-test) the every-entry-locked check fails on the unlocked tree" all_locked
     check s1.hook-installed "the apt hook is installed" test -f /etc/apt/apt.conf.d/80almost
     vm_info s1.managed "managed: $(managed_paths | tr '\n' ' ')excluded: $(excluded_paths | tr '\n' ' ')"
     vm_info s1.polkit-actions "$(pkaction 2>/dev/null | grep -i almost | tr '\n' ' ')"
@@ -51,6 +58,7 @@ verify_install() {
 verify_locked() {
     wait_boot_finished
     check s1.all-locked "every file and directory of the managed trees has the immutable flag (lsattr -R)" all_locked
+    check_not s1.selftest-none-locked "(self-test) the no-flag check fails on the locked tree" none_locked /usr
     check s1.no-failed-units "systemctl --failed is empty" no_failed_units
     check s1.boot-unit-ran "almost-boot.service ran and succeeded in this boot" \
         sh -c 'systemctl show -P Result almost-boot.service | grep -qx success && systemctl is-active almost-boot.service'
@@ -71,50 +79,91 @@ verify_locked() {
     t_lock=$(secs_of almost lock)
     t_unlock=$(secs_of almost unlock --yes)
     # shellcheck disable=SC2046
-    t_chattr=$(secs_of chattr -R +i $(managed_paths))
+    t_chattr=$(secs_of chattr -R -f +i $(managed_paths))
     # chattr -R knows nothing of the exclusions: clear them again.
     for p in $(excluded_paths); do
         [[ -e $p ]] && chattr -R -i "$p"
     done
     almost lock >/dev/null 2>&1
     vm_info s1.timing "warm caches: almost lock ${t_lock} s, almost unlock ${t_unlock} s, chattr -R +i ${t_chattr} s (same trees)"
-    check s1.relocked "locked again after the timing runs" all_locked
+    check s1.relocked "locked again after the timing runs (almost status)" status_is locked
 }
 
-# Scenario 3: the layer made in the last boot is back and mounted; its diff
-# shows the package; commit; the discard of another layer leaves /usr as
-# it was.
-verify_layer_commit() {
-    local id
-    id=$(cat "$VM_STATE/layer.id")
-    check s3.layer-listed "the layer made before the reboot is listed (almost layer list)" \
-        sh -c "almost layer list | grep -q -- '$id'"
-    check s3.layer-mounted "the layer is mounted over /usr again after the reboot" \
-        sh -c 'findmnt -n -o FSTYPE --mountpoint /usr | grep -qx overlay'
-    check s3.layer-files-visible "the package's files are visible through the layer" test -x /usr/bin/vmtest-layer
-    check s3.diff "almost layer diff lists the package's files as added" \
-        sh -c "almost layer diff '$id' | grep -q /usr/bin/vmtest-layer && almost layer diff '$id' | grep -q /usr/share/vmtest-layer/data.txt"
-    almost layer diff "$id" >"$VM_STATE/layer.diff" 2>&1
-    vm_info s3.diff "$(wc -l <"$VM_STATE/layer.diff") lines of diff"
-    local t0 t1
+# layer_install TAG DIR PKG: a layer over DIR, PKG installed into it with
+# dpkg -i; the layer's id in $VM_STATE/TAG.id, the merged view's manifest
+# in $VM_STATE/TAG.manifest.
+layer_install() {
+    local tag=$1 dir=$2 pkg=$3 id out=$VM_STATE/$1.new.out
+    almost layer new "$dir" >"$out" 2>&1
+    id=$(tail -n 1 "$out" | awk '{print $NF}')
+    echo "$id" >"$VM_STATE/$tag.id"
+    vm_info "s3.$tag" "layer new $dir: $(tr '\n' ' ' <"$out")"
+    check "s3.$tag-new" "almost layer new $dir makes a layer mounted over $dir" \
+        sh -c "findmnt -n -o FSTYPE --mountpoint $dir | grep -qx overlay"
+    check "s3.$tag-dpkg" "dpkg -i installs $(basename "$pkg") into the layer" dpkg -i "$pkg"
+    vm_manifest /usr "${S3_HASHED[@]}" >"$VM_STATE/$tag.manifest"
+}
+
+# layer_commit TAG DIR FILE: layer_install's layer is listed, mounted, its
+# diff names FILE; it commits; /usr equals what it showed; all locked.
+layer_commit() {
+    local tag=$1 dir=$2 file=$3 id out=$VM_STATE/$1.commit.out t0 t1
+    id=$(cat "$VM_STATE/$tag.id")
+    check "s3.$tag-listed" "the layer is listed (almost layer list)" sh -c "almost layer list | grep -q -- '$id'"
+    check "s3.$tag-mounted" "the layer is mounted over $dir" \
+        sh -c "findmnt -n -o FSTYPE --mountpoint $dir | grep -qx overlay"
+    check "s3.$tag-visible" "the package's files are visible through the layer" test -e "$file"
+    almost layer diff "$id" >"$VM_STATE/$tag.diff" 2>&1
+    check "s3.$tag-diff" "almost layer diff lists $file as added" grep -q -- "$file" "$VM_STATE/$tag.diff"
     t0=$EPOCHREALTIME
-    check s3.commit "almost layer commit --yes succeeds" almost layer commit "$id" --yes
+    check "s3.$tag-commit" "almost layer commit --yes succeeds" almost layer commit "$id" --yes
     t1=$EPOCHREALTIME
-    vm_info s3.commit-time "$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN {printf "%.2f", b - a}') s"
-    check s3.unmounted "no overlay over /usr after the commit" \
-        sh -c '! findmnt -n --mountpoint /usr'
-    vm_manifest /usr /usr/local >"$VM_STATE/after-commit.manifest"
-    check s3.commit-equals-merged "/usr after the commit equals what the layer showed (manifest)" \
-        same_manifest "$VM_STATE/layer-merged.manifest" "$VM_STATE/after-commit.manifest"
-    check s3.committed-locked "the committed files have the immutable flag" \
-        have_flag /usr/bin/vmtest-layer /usr/share/vmtest-layer /usr/share/vmtest-layer/data.txt
-    check s3.all-locked-after-commit "every managed entry is locked after the commit" all_locked
+    if findmnt -n --mountpoint "$dir" >/dev/null; then
+        # Evidence for the failure: the mount's propagation, and the
+        # processes in other mount namespaces (services' sandboxes hold a
+        # propagated copy of the layer's mount).
+        vm_info "s3.$tag-busy" "$(findmnt -n -o TARGET,PROPAGATION --mountpoint "$dir" | tr '\n' ' '); other mount namespaces: $(
+            init_ns=$(readlink /proc/1/ns/mnt)
+            for p in /proc/[0-9]*; do
+                ns=$(readlink "$p/ns/mnt" 2>/dev/null) || continue
+                [[ $ns == "$init_ns" ]] || printf '%s(%s) ' "${p#/proc/}" "$(cat "$p/comm")"
+            done
+        )"
+        layer_cleanup "$tag" "$dir" "$id"
+    fi
+    vm_info "s3.$tag-commit" "$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN {printf "%.2f", b - a}') s"
+    check "s3.$tag-unmounted" "no overlay over $dir after the commit" sh -c "! findmnt -n --mountpoint $dir"
+    vm_manifest /usr "${S3_HASHED[@]}" >"$VM_STATE/$tag.after.manifest"
+    check "s3.$tag-equals-merged" "/usr after the commit equals what the layer showed (manifest)" \
+        same_manifest "$VM_STATE/$tag.manifest" "$VM_STATE/$tag.after.manifest"
+    check "s3.$tag-locked" "the committed file has the immutable flag" have_flag "$file"
+}
+
+# After a failed commit or discard (the failure is recorded): lazy unmount
+# and discard of the unmounted layer, so that the scenarios after this one
+# start from a system without a layer.
+layer_cleanup() {
+    local tag=$1 dir=$2 id=$3
+    vm_info "s3.$tag-cleanup" "after the failure: umount -l $dir, almost layer discard $id"
+    umount -l "$dir"
+    almost layer discard "$id" --yes >/dev/null 2>&1 || vm_info "s3.$tag-cleanup" "the discard failed too"
+}
+
+# Scenario 3: the layer over /usr/share made in the last boot is back and
+# mounted; its diff shows the package; commit. Then a layer over /usr made
+# and committed in this boot, and one discarded.
+verify_layer_commit() {
+    layer_commit share /usr/share /usr/share/vmtest-share/data.txt
+    layer_install usr /usr "$DEBS/vmtest-layer_1.0_all.deb"
+    layer_commit usr /usr /usr/bin/vmtest-layer
+    check s3.all-locked-after-commit "every managed entry is locked after the commits" all_locked
 
     # Discard: a layer with changes of every kind, thrown away.
-    local before=$VM_STATE/before-discard.manifest
-    vm_manifest /usr /usr/local >"$before"
-    id=$(almost layer new /usr 2>/dev/null | tail -n 1 | awk '{print $NF}')
-    check s3.discard-layer-new "a second layer over /usr is made" sh -c "almost layer list | grep -q -- '$id'"
+    local before=$VM_STATE/before-discard.manifest id
+    vm_manifest /usr "${S3_HASHED[@]}" >"$before"
+    almost layer new /usr >"$VM_STATE/layer-new.out" 2>&1
+    id=$(tail -n 1 "$VM_STATE/layer-new.out" | awk '{print $NF}')
+    check s3.discard-layer-new "a layer over /usr is made" sh -c "almost layer list | grep -q -- '$id'"
     {
         echo new >/usr/bin/vmtest-discard-new
         echo changed >>/usr/share/vmtest-hello/data.txt
@@ -126,23 +175,28 @@ verify_layer_commit() {
     } >/dev/null 2>&1
     check s3.discard-changes-visible "the changes show through the layer" test -e /usr/bin/vmtest-discard-new
     check s3.discard "almost layer discard --yes succeeds" almost layer discard "$id" --yes
-    vm_manifest /usr /usr/local >"$VM_STATE/after-discard.manifest"
+    findmnt -n --mountpoint /usr >/dev/null && layer_cleanup discard /usr "$id"
+    vm_manifest /usr "${S3_HASHED[@]}" >"$VM_STATE/after-discard.manifest"
     check s3.discard-equals-before "/usr after the discard equals /usr before the layer (manifest)" \
         same_manifest "$before" "$VM_STATE/after-discard.manifest"
-    check s3.all-locked-after-discard "every managed entry is locked after the discard" all_locked
+    check s3.discard-locked "locked after the discard (almost status, the flag on a file the layer changed)" \
+        sh -c 'almost status | head -n 3 | grep -qiw locked && lsattr -d /usr/share/vmtest-hello/data.txt | grep -q "^[^ ]*i"'
 }
 
-# Scenario 3, after the reboot that followed the commit.
+# Scenario 3, after the reboot that followed the commits.
 verify_layer_committed() {
+    local pkg
     check s3.reboot-files "after a reboot the committed files are there" \
-        sh -c '/usr/bin/vmtest-layer | grep -q "vmtest-layer 1.0"'
+        sh -c '/usr/bin/vmtest-layer | grep -q "vmtest-layer 1.0" && test -f /usr/share/vmtest-share/data.txt'
     check s3.reboot-locked "after a reboot the committed files are locked" \
-        have_flag /usr/bin/vmtest-layer /usr/share/vmtest-layer/data.txt /usr/share/man/man1/vmtest-layer.1.gz
-    check s3.dpkg-L "dpkg -L vmtest-layer agrees: every file it lists exists" \
-        sh -c 'dpkg -L vmtest-layer | while read -r f; do [ -e "$f" ] || { echo "missing: $f"; exit 1; }; done'
-    check s3.dpkg-verify "dpkg --verify vmtest-layer finds no changed file" dpkg --verify vmtest-layer
-    check s3.no-layer-left "no layer is left (almost layer list)" \
-        sh -c '! almost layer list | grep -q /usr'
+        have_flag /usr/bin/vmtest-layer /usr/share/vmtest-layer/data.txt /usr/share/man/man1/vmtest-layer.1.gz \
+        /usr/share/vmtest-share/data.txt /usr/share/man/man1/vmtest-share.1.gz
+    for pkg in vmtest-layer vmtest-share; do
+        check "s3.dpkg-L-$pkg" "dpkg -L $pkg agrees: every file it lists exists" \
+            sh -c "dpkg -L $pkg | while read -r f; do [ -e \"\$f\" ] || { echo \"missing: \$f\"; exit 1; }; done"
+        check "s3.dpkg-verify-$pkg" "dpkg --verify $pkg finds no changed file" dpkg --verify "$pkg"
+    done
+    check s3.no-layer-left "no layer is left (almost layer list)" sh -c '! almost layer list | grep -q /usr'
     check s3.status-locked "almost status says locked" status_is locked
     check s3.no-failed-units "systemctl --failed is empty" no_failed_units
 }
@@ -184,7 +238,7 @@ verify_cut_check() {
     check s4.boot-unit-ok "almost-boot.service succeeded" \
         sh -c 'systemctl show -P Result almost-boot.service | grep -qx success'
     journalctl -b -u almost-boot.service -o cat --no-pager | tail -n 5 | sed 's/^/  | boot: /'
-    vm_manifest /usr /usr/local >"$VM_STATE/after-cut.manifest"
+    vm_manifest /usr "${CUT_HASHED[@]}" >"$VM_STATE/after-cut.manifest"
     if cmp -s "$VM_STATE/cut-after.manifest" "$VM_STATE/after-cut.manifest"; then
         vm_pass s4.converged "/usr equals the committed layer exactly (commit finished)"
     elif cmp -s "$VM_STATE/cut-before.manifest" "$VM_STATE/after-cut.manifest"; then
@@ -263,11 +317,12 @@ inboot_polkit() {
     check s7.unlock "with the rule, pkexec almost unlock --yes as tester works (status $rc)" test "$rc" -eq 0
     [[ $rc -eq 0 ]] || sed 's/^/  | /' "$out" | tail -n 5
     check s7.unlocked "the system is unlocked (almost status)" status_is unlocked
-    check s7.unlocked-flags "no entry of /usr has the flag (lsattr)" none_locked /usr
+    check s7.unlocked-flags "no entry of /usr/bin has the flag (lsattr)" none_locked /usr/bin
     runuser -u tester -- pkexec /usr/bin/almost lock </dev/null >"$out" 2>&1
     rc=$?
     check s7.lock "pkexec almost lock as tester works (status $rc)" test "$rc" -eq 0
-    check s7.locked "every managed entry is locked again" all_locked
+    check s7.locked "locked again (almost status, the flag on /usr/bin/almost)" \
+        sh -c 'almost status | head -n 3 | grep -qiw locked && lsattr -d /usr/bin/almost | grep -q "^[^ ]*i"'
     local uid
     uid=$(id -u tester)
     journalctl -t almost --since "$since" -o cat --no-pager >"$VM_STATE/pkexec.journal"
@@ -325,18 +380,10 @@ inboot_upgrade() {
 
 # --- prepare stages -----------------------------------------------------------
 
-# Scenario 3: a layer over /usr, the test package installed into it by dpkg.
+# Scenario 3: a layer over /usr/share, a package (files in /usr/share only)
+# installed into it by dpkg; committed after the reboot.
 prepare_layer_setup() {
-    local id out=$VM_STATE/layer-new.out
-    almost layer new /usr >"$out" 2>&1
-    id=$(tail -n 1 "$out" | awk '{print $NF}')
-    echo "$id" >"$VM_STATE/layer.id"
-    vm_info s3.layer "layer new /usr: $(tr '\n' ' ' <"$out")"
-    check s3.layer-new "almost layer new /usr makes a layer mounted over /usr" \
-        sh -c 'findmnt -n -o FSTYPE --mountpoint /usr | grep -qx overlay'
-    check s3.dpkg-into-layer "dpkg -i installs the test package into the layer" \
-        dpkg -i "$DEBS/vmtest-layer_1.0_all.deb"
-    vm_manifest /usr /usr/local >"$VM_STATE/layer-merged.manifest"
+    layer_install share /usr/share "$DEBS/vmtest-share_1.0_all.deb"
 }
 
 prepare_modes_unlocked() {
@@ -371,18 +418,18 @@ prepare_cut_commit() {
     n=$(cat "$VM_STATE/cut.round" 2>/dev/null || echo 0)
     n=$((n + 1))
     echo "$n" >"$VM_STATE/cut.round"
-    vm_manifest /usr /usr/local >"$VM_STATE/cut-before.manifest"
-    almost layer new /usr >"$out" 2>&1
+    vm_manifest /usr "${CUT_HASHED[@]}" >"$VM_STATE/cut-before.manifest"
+    almost layer new /usr/share >"$out" 2>&1
     id=$(tail -n 1 "$out" | awk '{print $NF}')
     # Changes of every kind: modified, added (3000 files of 4 KiB, a
     # symlink), deleted, a directory replaced by a file.
     for i in $(seq 1 300); do echo "round $n" >>"$base/mod/f$i"; done
     mkdir -p "$base/new$n"
-    for i in $(seq 1 3000); do head -c 4096 /dev/urandom >"$base/new$n/n$i"; done
+    head -c $((3000 * 4096)) /dev/urandom | split -b 4096 -a 4 - "$base/new$n/n"
     ln -sfn ../keep/k1 "$base/new$n/link"
     rm -f "$base"/del/d*
     rm -rf "$base/dir" && echo "file now" >"$base/dir"
-    vm_manifest /usr /usr/local >"$VM_STATE/cut-after.manifest"
+    vm_manifest /usr "${CUT_HASHED[@]}" >"$VM_STATE/cut-after.manifest"
     vm_info s4.round "$n: layer $id, $(diff "$VM_STATE/cut-before.manifest" "$VM_STATE/cut-after.manifest" | grep -c '^[<>]') manifest lines differ"
     vm_mark commit-start
     almost layer commit "$id" --yes >"$out" 2>&1
@@ -403,7 +450,7 @@ modes-keep-unlocked) verify_modes_keep_unlocked ;;
 modes-keep-locked) verify_modes_keep_locked ;;
 offline-done) verify_offline_done ;;
 cut-check) verify_cut_check ;;
-none | '') ;;
+none | - | "") ;;
 *) vm_fail stage "unknown verify stage $VERIFY" ;;
 esac
 
@@ -424,7 +471,7 @@ modes-keep) prepare_modes_keep ;;
 modes-keep-locked) prepare_modes_keep_locked ;;
 offline) prepare_offline ;;
 cut-commit) prepare_cut_commit ;;
-none | '') ;;
+none | - | "") ;;
 *) vm_fail stage "unknown prepare stage $PREPARE" ;;
 esac
 
