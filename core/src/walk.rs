@@ -5,9 +5,14 @@
 //! never leaving the starting mount.
 //!
 //! Directories are the unit of parallelism: each one is read with one fd
-//! and its subdirectories are handed to rayon's work-stealing pool, opened
-//! only when a worker takes them, so open fds stay proportional to depth
-//! times threads rather than to the size of the tree.
+//! and each of its subdirectories becomes a job of rayon's work-stealing
+//! pool (`Scope::spawn`: a job on the heap, not a call on the stack), opened
+//! only when a worker takes it, from its parent's fd, which is closed once
+//! no job of it is pending. No recursion follows the depth of the tree: a
+//! chain of 100,000 single-child directories runs in constant stack and
+//! with a few fds open. A directory's path is a chain of names built only
+//! where it is needed (an exclude or a mount point can lie there, or an
+//! error names it), so a deep tree costs no quadratic path copies.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -16,10 +21,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::attrs::{self, Entry, FlagInterface, Kind};
@@ -98,11 +102,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn error(&self, path: &Path, err: &io::Error) {
+    /// Counts an error; the path is built only for one that is kept.
+    fn error(&self, path: impl FnOnce() -> PathBuf, err: &io::Error) {
         self.error_count.fetch_add(1, Ordering::Relaxed);
         let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         if errors.len() < MAX_KEPT_ERRORS {
-            errors.push(EntryError::new(path, err));
+            errors.push(EntryError::new(&path(), err));
         }
     }
 
@@ -159,6 +164,66 @@ impl Fence {
     }
 }
 
+/// A directory of the walk, named by its parent and its own name: the
+/// full path is built only when asked for.
+struct Node {
+    parent: Option<Arc<Node>>,
+    name: OsString,
+    /// Components of the full path (`/usr/lib` is 2).
+    depth: usize,
+}
+
+impl Node {
+    fn top(path: &Path) -> Arc<Node> {
+        Arc::new(Node {
+            parent: None,
+            name: path.as_os_str().to_owned(),
+            depth: path.components().count().saturating_sub(1),
+        })
+    }
+
+    fn child(self: &Arc<Node>, name: &CStr) -> Arc<Node> {
+        Arc::new(Node {
+            parent: Some(self.clone()),
+            name: OsStr::from_bytes(name.to_bytes()).to_owned(),
+            depth: self.depth + 1,
+        })
+    }
+
+    /// The full path, built with a loop (no recursion on depth).
+    fn path(&self) -> PathBuf {
+        let mut names = vec![self.name.as_os_str()];
+        let mut up = self.parent.as_deref();
+        while let Some(node) = up {
+            names.push(node.name.as_os_str());
+            up = node.parent.as_deref();
+        }
+        let mut path = PathBuf::new();
+        for name in names.into_iter().rev() {
+            path.push(name);
+        }
+        path
+    }
+
+    fn child_path(&self, name: &CStr) -> PathBuf {
+        self.path().join(OsStr::from_bytes(name.to_bytes()))
+    }
+}
+
+impl Drop for Node {
+    /// Drops a chain of nodes with a loop: the default drop of a long
+    /// chain of `Arc`s recurses once per level.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(node) = next {
+            next = match Arc::try_unwrap(node) {
+                Ok(mut node) => node.parent.take(),
+                Err(_) => None,
+            };
+        }
+    }
+}
+
 impl Walk<'_> {
     /// Walks the tree whose root directory is `root_fd`, named `path`
     /// inside the system root.
@@ -171,7 +236,9 @@ impl Walk<'_> {
         let shared = Shared::default();
         // The tree root itself carries the flag too.
         let mut tally = Tally::default();
-        self.visit(&shared, &mut tally, root_fd.as_fd(), c"", &top, path);
+        self.visit(&shared, &mut tally, root_fd.as_fd(), c"", &top, || {
+            path.to_owned()
+        });
         shared.add(&tally);
         if shared.unsupported.load(Ordering::Relaxed) {
             return Ok(TreeCounts {
@@ -179,7 +246,19 @@ impl Walk<'_> {
                 ..TreeCounts::default()
             });
         }
-        self.walk_dir(&shared, fence, root_fd, path);
+        // Below this depth no exclude nor mount point can lie: paths need
+        // not be built there.
+        let named_depth = self
+            .excludes
+            .keys()
+            .chain(self.mount_parents.iter())
+            .map(|p| p.components().count().saturating_sub(1))
+            .max()
+            .unwrap_or(0);
+        let node = Node::top(path);
+        rayon::scope(|scope| {
+            self.walk_dir(scope, &shared, fence, named_depth, root_fd, node);
+        });
         let mut mount_points = shared
             .mount_points
             .into_inner()
@@ -202,18 +281,31 @@ impl Walk<'_> {
         })
     }
 
-    fn walk_dir(&self, shared: &Shared, fence: Fence, fd: OwnedFd, path: &Path) {
+    /// Handles one directory: its entries here, each subdirectory as a job
+    /// of its own in `scope` (never a nested call).
+    fn walk_dir<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        shared: &'s Shared,
+        fence: Fence,
+        named_depth: usize,
+        fd: OwnedFd,
+        node: Arc<Node>,
+    ) {
         if self.cancel.load(Ordering::Relaxed) || shared.unsupported.load(Ordering::Relaxed) {
             return;
         }
-        let skip = self.excludes.get(path);
+        let named = (node.depth <= named_depth).then(|| node.path());
+        let skip = named.as_ref().and_then(|p| self.excludes.get(p));
         let dirfd = fd.as_fd();
         // Where no mount can hide (the mount table says so), a directory is
         // opened straight away and described through its fd, and a file's
         // flag is read (and written) through file_getattr/file_setattr by
         // name: no statx first. Elsewhere every entry is looked at first,
         // so that nothing mounted (or automounted) is ever opened.
-        let no_mounts = !self.mount_parents.contains(path);
+        let no_mounts = !named
+            .as_ref()
+            .is_some_and(|p| self.mount_parents.contains(p));
         let fast_files = no_mounts
             && self.iface != FlagInterface::Ioctl
             && attrs::kernel_has_file_setattr(dirfd);
@@ -238,74 +330,84 @@ impl Walk<'_> {
                 return;
             }
             if fast_files && dtype == libc::DT_REG {
-                let child = || path.join(OsStr::from_bytes(name.to_bytes()));
-                self.by_attr(shared, &mut tally, dirfd, name, child);
+                self.by_attr(shared, &mut tally, dirfd, name, || node.child_path(name));
                 return;
             }
             if no_mounts && dtype == libc::DT_DIR {
                 subdirs.push(name.to_owned());
                 return;
             }
-            let child = || path.join(OsStr::from_bytes(name.to_bytes()));
             let entry = match attrs::stat_at(dirfd, name) {
                 Ok(entry) => entry,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
-                Err(e) => return shared.error(&child(), &e),
+                Err(e) => return shared.error(|| node.child_path(name), &e),
             };
             if !entry.kind.can_carry_flag() {
                 tally.skipped += 1;
                 return;
             }
             if fence.excludes(&entry) {
-                return shared.mount_point(&child());
+                return shared.mount_point(&node.child_path(name));
             }
             if entry.kind == Kind::Dir {
                 // Flagged through its own fd once opened.
                 subdirs.push(name.to_owned());
             } else {
-                self.visit(shared, &mut tally, dirfd, name, &entry, &child());
+                self.visit(shared, &mut tally, dirfd, name, &entry, || {
+                    node.child_path(name)
+                });
             }
         });
         shared.add(&tally);
         self.progress.fetch_add(tally.seen, Ordering::Relaxed);
         if let Err(e) = read {
             // What was read before the error has been handled.
-            shared.error(path, &e);
+            shared.error(|| node.path(), &e);
         }
-        subdirs.into_par_iter().for_each(|name| {
-            let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            let mut tally = Tally::default();
-            let fd = if fast_files {
-                // No mount point here says the table; should one appear
-                // since, the open itself refuses to cross it (EXDEV). The
-                // flag is read (and written) through file_getattr and
-                // file_setattr on the new fd: no statx.
-                let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS;
-                let fd = match paths::open_dir_at(dirfd, &name, resolve) {
-                    Ok(fd) => fd,
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
-                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                        return shared.mount_point(&child);
+        // The parent's fd stays open while a job of one of its
+        // subdirectories waits, and is closed by the last of them.
+        let parent = Arc::new(fd);
+        for name in subdirs {
+            let parent = parent.clone();
+            let node = node.clone();
+            scope.spawn(move |scope| {
+                let dirfd = parent.as_fd();
+                let mut tally = Tally::default();
+                let child = || node.child_path(&name);
+                let fd = if fast_files {
+                    // No mount point here says the table; should one appear
+                    // since, the open itself refuses to cross it (EXDEV). The
+                    // flag is read (and written) through file_getattr and
+                    // file_setattr on the new fd: no statx.
+                    let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS;
+                    let fd = match paths::open_dir_at(dirfd, &name, resolve) {
+                        Ok(fd) => fd,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                            return shared.mount_point(&child());
+                        }
+                        Err(e) => return shared.error(child, &e),
+                    };
+                    self.by_attr(shared, &mut tally, fd.as_fd(), c"", child);
+                    fd
+                } else {
+                    let (fd, entry) = match open_subdir(dirfd, &name) {
+                        Ok(opened) => opened,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                        Err(e) => return shared.error(child, &e),
+                    };
+                    if fence.excludes(&entry) {
+                        return shared.mount_point(&child());
                     }
-                    Err(e) => return shared.error(&child, &e),
+                    self.visit(shared, &mut tally, fd.as_fd(), c"", &entry, child);
+                    fd
                 };
-                self.by_attr(shared, &mut tally, fd.as_fd(), c"", || child.clone());
-                fd
-            } else {
-                let (fd, entry) = match open_subdir(dirfd, &name) {
-                    Ok(opened) => opened,
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
-                    Err(e) => return shared.error(&child, &e),
-                };
-                if fence.excludes(&entry) {
-                    return shared.mount_point(&child);
-                }
-                self.visit(shared, &mut tally, fd.as_fd(), c"", &entry, &child);
-                fd
-            };
-            shared.add(&tally);
-            self.walk_dir(shared, fence, fd, &child);
-        });
+                drop(parent);
+                shared.add(&tally);
+                let node = node.child(&name);
+                self.walk_dir(scope, shared, fence, named_depth, fd, node);
+            });
+        }
     }
 
     /// Reads, sets or clears the flag of (dirfd, name) through
@@ -331,7 +433,7 @@ impl Walk<'_> {
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
-                shared.error(&path(), &e);
+                shared.error(path, &e);
                 // The flag could not be read either: count it as not set.
                 tally.state(false);
             }
@@ -346,7 +448,7 @@ impl Walk<'_> {
         dirfd: BorrowedFd<'_>,
         name: &CStr,
         entry: &Entry,
-        path: &Path,
+        path: impl FnOnce() -> PathBuf,
     ) {
         let current = match entry.immutable {
             Some(flag) => flag,

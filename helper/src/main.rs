@@ -147,7 +147,7 @@ fn argv() -> Vec<String> {
 }
 
 fn prepare_process(threads: Option<u16>) {
-    // Deep trees hold one directory fd per level and per worker.
+    // Wide trees hold one directory fd per parent with pending subdirectories.
     if let Ok((_, hard)) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
     {
@@ -162,7 +162,8 @@ fn prepare_process(threads: Option<u16>) {
         },
         usize::from,
     );
-    // A large stack: the walk recurses once per directory level.
+    // The walk recurses on nothing (jobs on the heap); the large stack is
+    // a margin for the libraries below it.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .stack_size(64 << 20)

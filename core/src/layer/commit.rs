@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use nix::sys::stat::{SFlag, UtimensatFlags, utimensat};
@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use super::diff::{is_opaque, is_whiteout};
 use super::entry::{self, Description, EntryType};
-use super::{LayerMeta, Layers};
-use crate::config::write_atomic;
+use super::{LayerMeta, Layers, check_meta};
+use crate::config::{Config, write_atomic};
 use crate::error::{Error, Result};
 use crate::system::Progress;
 
@@ -175,6 +175,45 @@ pub struct Journal {
     pub relock: bool,
 }
 
+/// Parses `bytes`, read from `file` (a layer's `commit.json` or the undo
+/// data's `undo.json`), and checks it as input, not as a record to trust:
+/// every path in it is joined to the covered tree and acted on as root, so
+/// each must be a relative path of plain names (no `..`, no root), and the
+/// layer must pass [`check_meta`] under `config`. A forged journal then
+/// reaches nothing outside a managed tree.
+pub fn parse_journal(file: &Path, config: &Config, bytes: &[u8]) -> Result<Journal> {
+    let bad = |reason: String| Error::InvalidPath {
+        path: file.display().to_string(),
+        reason,
+    };
+    let journal: Journal =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not a commit journal: {e}")))?;
+    let id = &journal.layer.id;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(bad(format!("{id:?} is not a layer id")));
+    }
+    check_meta(file, &journal.layer, id, config)?;
+    let plain = |rel: &Path| rel.components().all(|c| matches!(c, Component::Normal(_)));
+    let mut named: Vec<&PathBuf> = Vec::new();
+    for op in &journal.ops {
+        named.extend(std::iter::once(&op.rel).chain(op.link_to.as_ref()));
+    }
+    for exp in [&journal.after, &journal.before] {
+        named.extend(exp.entries.keys());
+    }
+    // Listings are also kept of the layer's top: the empty path.
+    let listed = [&journal.after, &journal.before].map(|exp| exp.listings.keys());
+    let wrong = named
+        .iter()
+        .copied()
+        .find(|rel| rel.as_os_str().is_empty() || !plain(rel))
+        .or_else(|| listed.into_iter().flatten().find(|rel| !plain(rel)));
+    if let Some(rel) = wrong {
+        return Err(bad(format!("{rel:?} is not a path inside the layer")));
+    }
+    Ok(journal)
+}
+
 /// What a finished commit (or undo, or recovery) did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitReport {
@@ -247,20 +286,21 @@ fn compare(base: &Path, exp: &Expectation, skip_name: &str) -> io::Result<Vec<St
 
 /// Derives the ops from the upper tree and the lower one.
 fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
-    fn walk(
+    /// One upper entry; for a directory, whether the lower tree shows
+    /// below it (the walk then goes into it).
+    fn one(
         upper: &Path,
         lower: &Path,
         rel: &Path,
         has_lower: bool,
         links: &mut HashMap<(u64, u64), PathBuf>,
         ops: &mut Vec<Op>,
-    ) -> io::Result<()> {
-        let names = entry::sorted_names(&upper.join(rel))?;
-        for name in names {
-            let rel = rel.join(name);
+    ) -> io::Result<Option<bool>> {
+        {
+            let rel = rel.to_owned();
             let up = upper.join(&rel);
             let Some(meta) = entry::lstat(&up)? else {
-                continue;
+                return Ok(None);
             };
             let old = if has_lower {
                 Description::of(&lower.join(&rel))?
@@ -278,7 +318,7 @@ fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
                 if old.is_some() {
                     ops.push(op(OpKind::Delete, None, None));
                 }
-                continue;
+                return Ok(None);
             }
             let new =
                 Description::of(&up)?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
@@ -303,13 +343,12 @@ fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
                         true
                     }
                 };
-                walk(upper, lower, &rel, deeper_lower, links, ops)?;
-                continue;
+                return Ok(Some(deeper_lower));
             }
             if meta.nlink() > 1 && new.kind == EntryType::File {
                 if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
                     ops.push(op(OpKind::Link, Some(first.clone()), None));
-                    continue;
+                    return Ok(None);
                 }
                 links.insert((meta.dev(), meta.ino()), rel.clone());
             }
@@ -317,21 +356,17 @@ fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
                 .as_ref()
                 .is_some_and(|o| o.same_content(&new) && o.same_metadata(&new))
             {
-                continue;
+                return Ok(None);
             }
             ops.push(op(OpKind::Write, None, None));
         }
-        Ok(())
+        Ok(None)
     }
     let mut ops = Vec::new();
-    walk(
-        upper,
-        lower,
-        Path::new(""),
-        true,
-        &mut HashMap::new(),
-        &mut ops,
-    )?;
+    let mut links = HashMap::new();
+    entry::preorder(upper, true, |rel, &has_lower| {
+        one(upper, lower, rel, has_lower, &mut links, &mut ops)
+    })?;
     Ok(ops)
 }
 
@@ -390,12 +425,7 @@ impl PrivateCreate for fs::OpenOptions {
 }
 
 fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    super::remove_tree(path)
 }
 
 fn exists(path: &Path) -> bool {
@@ -454,7 +484,7 @@ impl Committer<'_> {
                 }
                 if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
                     // A directory replaced by a file: its original is saved.
-                    fs::remove_dir_all(&target)?;
+                    remove_any(&target)?;
                 }
                 fs::rename(&tmp, &target)?;
             }
@@ -642,9 +672,9 @@ impl Layers<'_> {
     fn undo_holds(&self, journal: &Journal) -> bool {
         [UNDO_STAGE, UNDO_DIR].iter().any(|dir| {
             let file = self.sys.root.host(Path::new(dir)).join("undo.json");
-            fs::read(file)
+            fs::read(&file)
                 .ok()
-                .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+                .and_then(|b| parse_journal(&file, &self.sys.config, &b).ok())
                 .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
         })
     }
@@ -701,7 +731,7 @@ impl Layers<'_> {
                     e,
                 )
             })?;
-            let _ = fs::remove_dir_all(&c.backup);
+            let _ = remove_any(&c.backup);
             let _ = fs::remove_file(self.journal_path(&id));
             let remount = self.mount(&journal.layer);
             return Err(Error::io(
@@ -776,9 +806,10 @@ impl Layers<'_> {
     }
 
     fn stage_is(&self, journal: &Journal, stage: &Path) -> bool {
-        fs::read(stage.join("undo.json"))
+        let file = stage.join("undo.json");
+        fs::read(&file)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+            .and_then(|b| parse_journal(&file, &self.sys.config, &b).ok())
             .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
     }
 
@@ -818,15 +849,17 @@ impl Layers<'_> {
             return done;
         };
         done.extend(layers.into_iter().filter_map(|meta| {
-            let bytes = fs::read(self.journal_path(&meta.id)).ok()?;
-            let journal: Journal = match serde_json::from_slice(&bytes) {
-                Ok(j) => j,
-                Err(e) => {
-                    return Some(Err(Error::io(
-                        format!("journal of layer {}", meta.id),
-                        io::Error::other(e),
-                    )));
+            let file = self.journal_path(&meta.id);
+            let bytes = fs::read(&file).ok()?;
+            let journal = match parse_journal(&file, &self.sys.config, &bytes) {
+                Ok(j) if j.layer == meta => j,
+                Ok(_) => {
+                    return Some(Err(Error::InvalidPath {
+                        path: file.display().to_string(),
+                        reason: "it is the journal of another layer".to_owned(),
+                    }));
                 }
+                Err(e) => return Some(Err(e)),
             };
             tracing::warn!("finishing the interrupted commit of layer {}", meta.id);
             Some(self.finish(journal, progress))
@@ -836,8 +869,11 @@ impl Layers<'_> {
 
     /// Whether there is a commit to undo, and of what.
     pub fn last_commit(&self) -> Option<Journal> {
-        let undo = self.sys.root.host(Path::new(UNDO_DIR));
-        serde_json::from_slice(&fs::read(undo.join("undo.json")).ok()?).ok()
+        let file = self.sys.root.host(Path::new(UNDO_DIR)).join("undo.json");
+        let bytes = fs::read(&file).ok()?;
+        parse_journal(&file, &self.sys.config, &bytes)
+            .map_err(|e| tracing::warn!("ignoring the undo data: {e}"))
+            .ok()
     }
 
     /// The layer whose commit an interrupted `layer undo` was taking back:
@@ -963,17 +999,29 @@ impl Layers<'_> {
 }
 
 /// Copies a tree with its metadata (when a backup must change filesystem).
+/// An explicit stack: no recursion on depth; the directories get their
+/// metadata (times last) once everything below them is written.
 fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(from)?;
-    if meta.is_dir() {
-        fs::create_dir(to)?;
-        for e in fs::read_dir(from)? {
-            let e = e?;
-            copy_tree(&e.path(), &to.join(e.file_name()))?;
-        }
-        Meta::of(from)?.apply(to, false)?;
-        Meta::of(from)?.apply_times(to)
-    } else {
-        write_entry(from, to, true)
+    if !fs::symlink_metadata(from)?.is_dir() {
+        return write_entry(from, to, true);
     }
+    fs::create_dir(to)?;
+    let mut dirs = vec![PathBuf::new()];
+    entry::preorder(from, (), |rel, ()| {
+        let (src, dst) = (from.join(rel), to.join(rel));
+        if fs::symlink_metadata(&src)?.is_dir() {
+            fs::create_dir(&dst)?;
+            dirs.push(rel.to_owned());
+            Ok(Some(()))
+        } else {
+            write_entry(&src, &dst, true)?;
+            Ok(None)
+        }
+    })?;
+    for rel in dirs.iter().rev() {
+        let meta = Meta::of(&from.join(rel))?;
+        meta.apply(&to.join(rel), false)?;
+        meta.apply_times(&to.join(rel))?;
+    }
+    Ok(())
 }

@@ -172,16 +172,17 @@ impl Differ<'_> {
         }
     }
 
-    /// Walks the upper directory `rel`; `has_lower` is false below an added,
+    /// Looks at one upper entry `rel`; `has_lower` is false below an added,
     /// replaced or opaque directory (nothing of the lower tree shows there).
-    fn dir(&mut self, rel: &Path, has_lower: bool) -> io::Result<()> {
-        let names = entry::sorted_names(&self.upper.join(rel))?;
-        for name in names {
-            let rel = rel.join(&name);
+    /// For a directory, returns whether the lower tree shows below it (the
+    /// walk, [`entry::preorder`], then goes into it).
+    fn entry(&mut self, rel: &Path, has_lower: bool) -> io::Result<Option<bool>> {
+        {
+            let rel = rel.to_owned();
             let upper = self.upper.join(&rel);
             let lower = self.lower.join(&rel);
             let Some(meta) = entry::lstat(&upper)? else {
-                continue;
+                return Ok(None);
             };
             let old = if has_lower {
                 Description::of(&lower)?
@@ -196,7 +197,7 @@ impl Differ<'_> {
                         self.last_detail(Some(format!("directory with {n} entries")));
                     }
                 }
-                continue;
+                return Ok(None);
             }
             for unsupported in ["trusted.overlay.redirect", "trusted.overlay.metacopy"] {
                 if entry::get_xattr(&upper, unsupported)?.is_some() {
@@ -234,8 +235,7 @@ impl Differ<'_> {
                         true
                     }
                 };
-                self.dir(&rel, below_lower)?;
-                continue;
+                return Ok(Some(below_lower));
             }
             match &old {
                 None => {
@@ -289,21 +289,27 @@ impl Differ<'_> {
                 Some(_) => {}
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
-/// Entries below a directory (for the words of a deletion); errors count 0.
+/// Entries below a directory (for the words of a deletion); errors count
+/// 0. An explicit stack: no recursion on depth.
 fn count_entries(dir: &Path) -> u64 {
-    let Ok(read) = fs::read_dir(dir) else {
-        return 0;
-    };
-    read.filter_map(Result::ok)
-        .map(|e| {
-            let sub = e.file_type().is_ok_and(|t| t.is_dir());
-            1 + if sub { count_entries(&e.path()) } else { 0 }
-        })
-        .sum()
+    let mut count = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in read.filter_map(Result::ok) {
+            count += 1;
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    count
 }
 
 /// Every change of the layer whose upper dir is `upper`, over the lower
@@ -316,26 +322,20 @@ pub fn diff(upper: &Path, lower: &Path, base: &Path, patches: bool) -> io::Resul
         patches,
         out: Vec::new(),
     };
-    differ.dir(Path::new(""), true)?;
+    entry::preorder(upper, true, |rel, &has_lower| differ.entry(rel, has_lower))?;
     Ok(differ.out)
 }
 
 /// The paths (relative to the layer) an upper tree touches, parents first:
 /// what a commit must write and what its verification compares.
 pub fn touched(upper: &Path) -> io::Result<Vec<PathBuf>> {
-    fn walk(upper: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        let names = entry::sorted_names(&upper.join(rel))?;
-        for name in names {
-            let rel = rel.join(name);
-            out.push(rel.clone());
-            if fs::symlink_metadata(upper.join(&rel))?.is_dir() {
-                walk(upper, &rel, out)?;
-            }
-        }
-        Ok(())
-    }
     let mut out = Vec::new();
-    walk(upper, Path::new(""), &mut out)?;
+    entry::preorder(upper, (), |rel, ()| {
+        out.push(rel.to_owned());
+        Ok(fs::symlink_metadata(upper.join(rel))?
+            .is_dir()
+            .then_some(()))
+    })?;
     Ok(out)
 }
 

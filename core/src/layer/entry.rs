@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -85,6 +85,40 @@ pub fn sorted_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
         .collect::<io::Result<_>>()?;
     names.sort();
     Ok(names)
+}
+
+/// Visits every entry below `top` in the order of a recursive walk
+/// (parents first, names sorted), with an explicit stack: no recursion on
+/// the depth of the tree. `each(rel, state)` gets the path relative to
+/// `top` and its parent directory's state, and returns the state to
+/// descend into `rel` with, or `None` not to.
+pub fn preorder<S>(
+    top: &Path,
+    state: S,
+    mut each: impl FnMut(&Path, &S) -> io::Result<Option<S>>,
+) -> io::Result<()> {
+    struct Frame<S> {
+        rel: PathBuf,
+        state: S,
+        names: std::vec::IntoIter<std::ffi::OsString>,
+    }
+    let mut stack = vec![Frame {
+        rel: PathBuf::new(),
+        state,
+        names: sorted_names(top)?.into_iter(),
+    }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(name) = frame.names.next() else {
+            stack.pop();
+            continue;
+        };
+        let rel = frame.rel.join(name);
+        if let Some(state) = each(&rel, &frame.state)? {
+            let names = sorted_names(&top.join(&rel))?.into_iter();
+            stack.push(Frame { rel, state, names });
+        }
+    }
+    Ok(())
 }
 
 fn cpath(path: &Path) -> io::Result<CString> {

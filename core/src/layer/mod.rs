@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::write_atomic;
+use crate::config::{Config, write_atomic};
 use crate::error::{Error, Result};
 use crate::mounts::{self, Mount};
 use crate::paths;
@@ -153,14 +153,108 @@ pub(crate) fn dir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
-/// Deletes a tree of Almost's own (its flags already cleared).
+/// Deletes a tree (its flags already cleared), never following a
+/// symlink. Not `std::fs::remove_dir_all`, which recurses once per level
+/// and holds a descriptor per level: a tree of 100,000 levels in a layer
+/// overflowed the stack. This goes down one directory fd at a time and
+/// back up through `..`, checked against the device and inode it left,
+/// keeping only the names still to remove at each level.
 pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(m) if m.is_dir() => {
+            remove_contents(path)?;
+            fs::remove_dir(path)
+        }
         Ok(_) => fs::remove_file(path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Removes everything below the directory `path` (see [`remove_tree`]).
+fn remove_contents(path: &Path) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    use std::ffi::CString;
+    use std::os::fd::{AsFd, OwnedFd};
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let ident = |fd: &OwnedFd| -> io::Result<(u64, u64)> {
+        let st = nix::sys::stat::fstat(fd)?;
+        Ok((st.st_dev, st.st_ino))
+    };
+    // Removes what is not a directory; returns the subdirectories.
+    let clear = |fd: &OwnedFd| -> io::Result<Vec<CString>> {
+        let mut dirs = Vec::new();
+        let mut others = Vec::new();
+        let mut dir = nix::dir::Dir::openat(fd, c".", flags, Mode::empty())?;
+        for entry in dir.iter() {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                Some(t) => t == nix::dir::Type::Directory,
+                None => nix::sys::stat::fstatat(fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+            };
+            if is_dir {
+                dirs.push(name.to_owned());
+            } else {
+                others.push(name.to_owned());
+            }
+        }
+        for name in others {
+            nix::unistd::unlinkat(
+                fd.as_fd(),
+                name.as_c_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )?;
+        }
+        Ok(dirs)
+    };
+    struct Level {
+        id: (u64, u64),
+        name: CString,
+        pending: Vec<CString>,
+    }
+    let mut fd: OwnedFd = nix::fcntl::open(path, flags, Mode::empty())?;
+    let mut stack = vec![Level {
+        id: ident(&fd)?,
+        name: CString::default(),
+        pending: clear(&fd)?,
+    }];
+    while let Some(top) = stack.last_mut() {
+        if let Some(name) = top.pending.pop() {
+            let child = nix::fcntl::openat(&fd, name.as_c_str(), flags, Mode::empty())?;
+            let level = Level {
+                id: ident(&child)?,
+                pending: clear(&child)?,
+                name,
+            };
+            fd = child;
+            stack.push(level);
+            continue;
+        }
+        let Some(done) = stack.pop() else { break };
+        let Some(parent_level) = stack.last() else {
+            break;
+        };
+        let parent = nix::fcntl::openat(&fd, c"..", flags, Mode::empty())?;
+        if ident(&parent)? != parent_level.id {
+            return Err(io::Error::other(format!(
+                "{}: the tree moved while it was being removed",
+                path.display()
+            )));
+        }
+        nix::unistd::unlinkat(
+            parent.as_fd(),
+            done.name.as_c_str(),
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        )?;
+        fd = parent;
+    }
+    Ok(())
 }
 
 /// Gives a layer's upper directory the mode and owner of the directory it
@@ -180,18 +274,66 @@ pub(crate) fn is_trash(name: &std::ffi::OsStr) -> bool {
     name.starts_with(TRASH_PREFIX.as_bytes()) || name.starts_with(NEW_PREFIX.as_bytes())
 }
 
-/// Sum of the sizes of what lies under `dir` (not following symlinks).
+/// Sum of the sizes of what lies under `dir` (not following symlinks). An
+/// explicit stack: no recursion on depth.
 fn disk_usage(dir: &Path) -> u64 {
-    let Ok(read) = fs::read_dir(dir) else {
-        return 0;
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in read.filter_map(Result::ok) {
+            if let Ok(m) = e.metadata() {
+                total += m.blocks() * 512;
+                if m.is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Parses `bytes`, read from `file`, the `layer.json` of the store
+/// directory `id`, and checks it as input, not as a record to trust (see
+/// [`check_meta`]).
+pub fn parse_meta(file: &Path, id: &str, config: &Config, bytes: &[u8]) -> Result<LayerMeta> {
+    let meta: LayerMeta = serde_json::from_slice(bytes).map_err(|e| Error::InvalidPath {
+        path: file.display().to_string(),
+        reason: format!("not a layer's metadata: {e}"),
+    })?;
+    check_meta(file, &meta, id, config)?;
+    Ok(meta)
+}
+
+/// Checks a layer's metadata read from `file`: its id must be `id` (the
+/// name of its directory), and its path a normalised path inside a managed
+/// tree of `config` (not excluded). A layer whose file says `/etc` would
+/// otherwise have its "covered tree" locked on discard.
+pub(crate) fn check_meta(file: &Path, meta: &LayerMeta, id: &str, config: &Config) -> Result<()> {
+    let bad = |reason: String| Error::InvalidPath {
+        path: file.display().to_string(),
+        reason,
     };
-    read.filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => m.blocks() * 512 + disk_usage(&e.path()),
-            Ok(m) => m.blocks() * 512,
-            Err(_) => 0,
-        })
-        .sum()
+    if meta.id != id {
+        return Err(bad(format!(
+            "it names layer {:?}, not {id:?} (its directory)",
+            meta.id
+        )));
+    }
+    let raw = meta.path.to_string_lossy();
+    let path = paths::check_syntax(&raw).map_err(|e| bad(e.to_string()))?;
+    if path != meta.path
+        || !config.paths.iter().any(|m| path.starts_with(m))
+        || config.exclude.iter().any(|x| path.starts_with(x))
+    {
+        return Err(bad(format!(
+            "its path {} is not inside a managed path",
+            meta.path.display()
+        )));
+    }
+    Ok(())
 }
 
 pub struct Layers<'a> {
@@ -253,38 +395,14 @@ impl<'a> Layers<'a> {
         self.read_meta(id)
     }
 
-    /// Reads a layer's `layer.json` and checks it as input, not as a
-    /// record to trust: its id must be the name of its directory, and its
-    /// path a normalised path inside a managed tree of the current config
-    /// (not excluded). A layer whose file says `/etc` would otherwise have
-    /// its "covered tree" locked on discard.
+    /// Reads a layer's `layer.json` (checked by [`parse_meta`]).
     fn read_meta(&self, id: &str) -> Result<LayerMeta> {
         let file = self.dir(id).join(META_FILE);
-        let bad = |reason: String| Error::InvalidPath {
+        let bytes = fs::read(&file).map_err(|e| Error::InvalidPath {
             path: file.display().to_string(),
-            reason,
-        };
-        let bytes = fs::read(&file).map_err(|e| bad(format!("cannot read it: {e}")))?;
-        let meta: LayerMeta = serde_json::from_slice(&bytes)
-            .map_err(|e| bad(format!("not a layer's metadata: {e}")))?;
-        if meta.id != id {
-            return Err(bad(format!(
-                "it names layer {:?}, not {id:?} (its directory)",
-                meta.id
-            )));
-        }
-        let raw = meta.path.to_string_lossy();
-        let path = paths::check_syntax(&raw).map_err(|e| bad(e.to_string()))?;
-        if path != meta.path
-            || !self.sys.config.paths.iter().any(|m| path.starts_with(m))
-            || self.sys.config.exclude.iter().any(|x| path.starts_with(x))
-        {
-            return Err(bad(format!(
-                "its path {} is not inside a managed path",
-                meta.path.display()
-            )));
-        }
-        Ok(meta)
+            reason: format!("cannot read it: {e}"),
+        })?;
+        parse_meta(&file, id, &self.sys.config, &bytes)
     }
 
     /// The layer covering exactly `path`, for the original almost's
@@ -594,8 +712,7 @@ impl<'a> Layers<'a> {
             }
             let path = entry.path();
             self.sys.apply_host_tree(&path, false, progress)?;
-            fs::remove_dir_all(&path)
-                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            remove_tree(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
         }
         Ok(())
     }
@@ -622,6 +739,76 @@ impl<'a> Layers<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_json_is_checked_as_input() {
+        let config = Config {
+            default_mode: crate::config::DefaultMode::Locked,
+            paths: vec![PathBuf::from("/usr"), PathBuf::from("/opt")],
+            exclude: vec![PathBuf::from("/usr/local")],
+        };
+        let file = Path::new("/s/0badc0de/layer.json");
+        let parse = |path: &str| {
+            let json = format!(
+                r#"{{"id":"0badc0de","path":{path:?},"created":1,"temporary":false,"was_locked":true}}"#
+            );
+            parse_meta(file, "0badc0de", &config, json.as_bytes())
+        };
+        assert_eq!(parse("/usr/lib").unwrap().path, PathBuf::from("/usr/lib"));
+        assert!(parse("/opt").is_ok());
+        for bad in [
+            "/etc",
+            "/usr/local/bin",
+            "/usr/../etc",
+            "/usr/",
+            "usr",
+            "/",
+            "/optx",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} accepted");
+        }
+        let other = br#"{"id":"1","path":"/usr","created":1,"temporary":false,"was_locked":true}"#;
+        assert!(parse_meta(file, "0badc0de", &config, other).is_err());
+        assert!(parse_meta(file, "0badc0de", &config, b"{").is_err());
+    }
+
+    #[test]
+    fn journal_paths_are_checked_as_input() {
+        let config = Config {
+            default_mode: crate::config::DefaultMode::Locked,
+            paths: vec![PathBuf::from("/usr")],
+            exclude: Vec::new(),
+        };
+        let file = Path::new("/s/0badc0de/commit.json");
+        let journal = |layer_path: &str, rel: &str, listing: &str| {
+            let json = format!(
+                r#"{{"layer":{{"id":"0badc0de","path":{layer_path:?},"created":1,"temporary":false,"was_locked":true}},
+                "phase":"applying","relock":true,
+                "ops":[{{"kind":"write","rel":{rel:?},"existed":false,"link_to":null,"old_meta":null}}],
+                "after":{{"entries":{{}},"listings":{{{listing:?}:["a"]}}}},
+                "before":{{"entries":{{{rel:?}:null}},"listings":{{}}}}}}"#
+            );
+            commit::parse_journal(file, &config, json.as_bytes())
+        };
+        let good = journal("/usr/lib", "a/b", "").unwrap();
+        assert_eq!(good.ops[0].rel, PathBuf::from("a/b"));
+        assert!(journal("/usr/lib", "a", "a").is_ok());
+        for rel in ["/etc/shadow", "../../etc/shadow", "a/../../x", "./a", ""] {
+            assert!(
+                journal("/usr/lib", rel, "").is_err(),
+                "rel {rel:?} accepted"
+            );
+        }
+        assert!(
+            journal("/usr/lib", "a", "/etc").is_err(),
+            "listing accepted"
+        );
+        assert!(
+            journal("/etc", "a", "").is_err(),
+            "unmanaged layer accepted"
+        );
+        assert!(commit::parse_journal(file, &config, b"[]").is_err());
+    }
 
     #[test]
     fn options_are_escaped() {

@@ -770,6 +770,12 @@ impl Sandbox {
 
     /// A sandbox whose ext4 image has `mib` MiB.
     pub fn with_size_mib(mib: u64) -> Self {
+        Self::with_mkfs(mib, &[])
+    }
+
+    /// A sandbox whose ext4 image has `mib` MiB, made with these extra
+    /// `mkfs.ext4` options (`-N COUNT` for many inodes).
+    pub fn with_mkfs(mib: u64, mkfs: &[&str]) -> Self {
         assert_private_mount_namespace();
         let tmp = tempfile::Builder::new()
             .prefix("almost-e2e-")
@@ -782,10 +788,15 @@ impl Sandbox {
         let root = dir.join("root");
         fs::create_dir(&root).expect("mkdir root");
         sh("truncate", os!["-s", format!("{mib}M"), image]);
-        sh(
-            "mkfs.ext4",
-            os!["-q", "-F", "-E", "lazy_itable_init=0", image],
-        );
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("-q"),
+            OsStr::new("-F"),
+            OsStr::new("-E"),
+            OsStr::new("lazy_itable_init=0"),
+        ];
+        args.extend(mkfs.iter().map(OsStr::new));
+        args.push(image.as_os_str());
+        sh("mkfs.ext4", &args);
         let mut sb = Sandbox {
             tmp: Some(tmp),
             dir,

@@ -138,7 +138,12 @@ impl LayerBox {
     }
 
     pub fn with_size_mib(mib: u64) -> Self {
-        let sb = Sandbox::with_size_mib(mib);
+        Self::with_mkfs(mib, &[])
+    }
+
+    /// See [`Sandbox::with_mkfs`].
+    pub fn with_mkfs(mib: u64, mkfs: &[&str]) -> Self {
+        let sb = Sandbox::with_mkfs(mib, mkfs);
         let lower_view = sb.dir.join("lower-view");
         fs::create_dir(&lower_view).expect("mkdir lower view");
         let mut lb = LayerBox {
