@@ -110,6 +110,13 @@ pub enum Error {
     Partial { failed: u64, first: String },
     #[error("{what} is busy: {detail}")]
     Busy { what: String, detail: String },
+    /// `layer undo` would throw away what changed after the commit.
+    #[error(
+        "not undoing the commit of layer {id}: changed since the commit, an undo would \
+         overwrite {}; `almost layer undo --force` overwrites them",
+        .paths.join(", ")
+    )]
+    ChangedSinceCommit { id: String, paths: Vec<String> },
     /// The system files are locked and a package manager is about to
     /// change them (the apt hook): the message says what to do instead.
     #[error(
@@ -144,7 +151,9 @@ impl Error {
             Error::NotRoot { .. } => ErrorKind::NotRoot,
             Error::Unsupported { .. } | Error::ReadOnly { .. } => ErrorKind::Unsupported,
             Error::Partial { .. } => ErrorKind::Partial,
-            Error::Busy { .. } => ErrorKind::Busy,
+            // The tree is in use by what changed it since: as for a busy
+            // mount, the user decides (force, or leave it).
+            Error::Busy { .. } | Error::ChangedSinceCommit { .. } => ErrorKind::Busy,
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Forbidden(_) => ErrorKind::Forbidden,

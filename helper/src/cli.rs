@@ -180,6 +180,11 @@ pub enum LayerAction {
     Undo {
         #[arg(long, short)]
         yes: bool,
+        /// Undo even though paths the commit wrote have changed since
+        /// (those changes are lost); without it such an undo is refused
+        /// (exit 8) and the paths are named
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -325,7 +325,7 @@ pub fn layer(
             );
             Ok(0)
         }
-        LayerAction::Undo { yes } => {
+        LayerAction::Undo { yes, force } => {
             let last = layers.last_commit().ok_or_else(|| Error::InvalidPath {
                 path: "undo".to_owned(),
                 reason: "there is no commit to undo".to_owned(),
@@ -343,7 +343,7 @@ pub fn layer(
             let _guard = state::lock(&sys.root)?;
             let _inhibit = Inhibitor::shutdown(bus, "Undoing the last commit of a layer");
             recover(sys, out, &progress);
-            let report = layers.undo(&progress)?;
+            let report = layers.undo(&progress, *force)?;
             if out.json {
                 out.result(
                     "layer undo",

@@ -255,15 +255,32 @@ fn capture(base: &Path, touched: &[PathBuf], skip_name: &str) -> io::Result<Expe
 
 /// Lists the differences between `base` and an expectation (empty: equal).
 fn compare(base: &Path, exp: &Expectation, skip_name: &str) -> io::Result<Vec<String>> {
+    Ok(differing(base, exp, skip_name)?
+        .into_iter()
+        .map(|(_, _, what)| what)
+        .collect())
+}
+
+/// The paths (relative) where `base` differs from an expectation, each
+/// with whether it is the names in that directory that differ, and what.
+fn differing(
+    base: &Path,
+    exp: &Expectation,
+    skip_name: &str,
+) -> io::Result<Vec<(PathBuf, bool, String)>> {
     let mut wrong = Vec::new();
     for (rel, want) in &exp.entries {
         let got = Description::of(&base.join(rel))?;
         if &got != want {
-            wrong.push(format!(
-                "{}: expected {:?}, found {:?}",
-                rel.display(),
-                want.as_ref().map(|d| d.kind),
-                got.as_ref().map(|d| d.kind)
+            wrong.push((
+                rel.clone(),
+                false,
+                format!(
+                    "{}: expected {:?}, found {:?}",
+                    rel.display(),
+                    want.as_ref().map(|d| d.kind),
+                    got.as_ref().map(|d| d.kind)
+                ),
             ));
         }
     }
@@ -278,7 +295,11 @@ fn compare(base: &Path, exp: &Expectation, skip_name: &str) -> io::Result<Vec<St
         names.retain(|n| n != skip_name);
         names.sort();
         if &names != want {
-            wrong.push(format!("{}/: entries differ", rel.display()));
+            wrong.push((
+                rel.clone(),
+                true,
+                format!("{}/: entries differ", rel.display()),
+            ));
         }
     }
     Ok(wrong)
@@ -843,7 +864,8 @@ impl Layers<'_> {
         let mut done = Vec::new();
         if let Some(id) = self.interrupted_undo() {
             tracing::warn!("finishing the interrupted undo of the commit of layer {id}");
-            done.push(self.undo(progress));
+            // Begun already: no comparison (the tree is half restored).
+            done.push(self.undo(progress, false));
         }
         let Ok(layers) = self.all() else {
             return done;
@@ -900,7 +922,14 @@ impl Layers<'_> {
     /// 3. a marker records that the tree is back; then the backup and the
     ///    undo data are removed and the tree is locked again if the system
     ///    is.
-    pub fn undo(&self, progress: &Arc<Progress>) -> Result<CommitReport> {
+    ///
+    /// Before it begins, the tree must still be what the commit left at
+    /// every path the commit touched (compared with the commit's own
+    /// expectation: type, mode, owner, size, SHA-256, link target, device,
+    /// xattrs, and the names in each directory it touched): what changed
+    /// since (an `almost run -- apt …`, a later commit) would otherwise be
+    /// thrown away. Refused, naming those paths, unless `force`.
+    pub fn undo(&self, progress: &Arc<Progress>, force: bool) -> Result<CommitReport> {
         let journal = self.last_commit().ok_or_else(|| Error::InvalidPath {
             path: UNDO_DIR.to_owned(),
             reason: "there is no commit to undo".to_owned(),
@@ -911,6 +940,35 @@ impl Layers<'_> {
         let backup = lower.join(&skip);
         let restored = undo.join(UNDO_RESTORED);
         let started = undo.join(UNDO_STARTED);
+        // Directories whose names changed since the commit: with `force`,
+        // the undo leaves what it never knew of, so they differ after it.
+        let mut renamed_dirs = Vec::new();
+        if !exists(&started) && !exists(&restored) {
+            let changed = differing(&lower, &journal.after, &skip)
+                .map_err(|e| Error::io("comparing the tree with the last commit", e))?;
+            if force {
+                renamed_dirs = changed
+                    .into_iter()
+                    .filter(|(_, listing, _)| *listing)
+                    .map(|(_, _, what)| what)
+                    .collect();
+            } else if !changed.is_empty() {
+                return Err(Error::ChangedSinceCommit {
+                    id: journal.layer.id.clone(),
+                    paths: changed
+                        .iter()
+                        .map(|(rel, listing, _)| {
+                            let path = journal.layer.path.join(rel).display().to_string();
+                            if *listing {
+                                format!("{path}/ (names added or removed)")
+                            } else {
+                                path
+                            }
+                        })
+                        .collect(),
+                });
+            }
+        }
         // Decided once, before anything is unlocked: after a crash the
         // tree's own state no longer tells.
         let relock = match fs::read_to_string(&started) {
@@ -934,6 +992,7 @@ impl Layers<'_> {
                 .map_err(|e| Error::io("undoing the last commit", e))?;
             wrong = compare(&lower, &journal.before, &skip)
                 .map_err(|e| Error::io("verifying the undo", e))?;
+            wrong.retain(|w| !renamed_dirs.contains(w));
             write_atomic(&restored, wrong.join("\n").as_bytes())
                 .map_err(|e| Error::io("recording the undo", e))?;
         } else if let Ok(text) = fs::read_to_string(&restored) {
