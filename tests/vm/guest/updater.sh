@@ -15,7 +15,7 @@ vm_info s6.target "$(systemctl is-active system-update.target system-update-pre.
 check s6.in-system-update "this boot is an offline update boot (default target system-update.target)" \
     sh -c 'systemctl list-jobs --no-legend | grep -q system-update.target || systemctl is-active system-update-pre.target'
 check s6.unlock-ran "almost-offline-update.service ran before the updater and succeeded" \
-    sh -c 'systemctl show -P Result almost-offline-update.service | grep -qx success && systemctl show -P ActiveState almost-offline-update.service | grep -qvx inactive'
+    sh -c 'systemctl show -P Result almost-offline-update.service | grep -qx success && [ "$(systemctl show -P ExecMainExitTimestampMonotonic almost-offline-update.service)" -gt 0 ]'
 check s6.boot-unit-skipped "almost-boot.service did not lock (skipped: /system-update exists)" \
     sh -c '[ "$(systemctl show -P ConditionResult almost-boot.service)" = no ]'
 check s6.unlocked "/usr is unlocked for the update (almost status)" status_is unlocked
