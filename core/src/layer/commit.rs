@@ -143,11 +143,48 @@ pub struct Op {
 }
 
 /// What the tree must look like: per touched path its description (`None`:
-/// absent) and, for directories, the sorted names inside.
+/// absent), for directories the sorted names inside, and which touched
+/// names share an inode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectation {
     pub entries: BTreeMap<PathBuf, Option<Description>>,
     pub listings: BTreeMap<PathBuf, Vec<String>>,
+    /// The link groups among the touched paths: every set of two or more
+    /// of them that are one inode (any kind but a directory: ext4 links
+    /// symlinks, fifos and device nodes too), each sorted, in order.
+    /// `None` in a journal written before link groups were recorded (then
+    /// not compared).
+    #[serde(default)]
+    pub links: Option<Vec<Vec<PathBuf>>>,
+}
+
+/// The link groups among `paths` in `base` (see [`Expectation::links`]).
+fn link_groups<'p>(
+    base: &Path,
+    paths: impl Iterator<Item = &'p PathBuf>,
+) -> io::Result<Vec<Vec<PathBuf>>> {
+    let mut inodes: BTreeMap<(u64, u64), Vec<PathBuf>> = BTreeMap::new();
+    for rel in paths {
+        if let Some(meta) = entry::lstat(&base.join(rel))?
+            && !meta.is_dir()
+            && meta.nlink() > 1
+        {
+            inodes
+                .entry((meta.dev(), meta.ino()))
+                .or_default()
+                .push(rel.clone());
+        }
+    }
+    let mut groups: Vec<Vec<PathBuf>> = inodes
+        .into_values()
+        .filter(|names| names.len() > 1)
+        .map(|mut names| {
+            names.sort();
+            names
+        })
+        .collect();
+    groups.sort();
+    Ok(groups)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +237,7 @@ pub fn parse_journal(file: &Path, config: &Config, bytes: &[u8]) -> Result<Journ
     }
     for exp in [&journal.after, &journal.before] {
         named.extend(exp.entries.keys());
+        named.extend(exp.links.iter().flatten().flatten());
     }
     // Listings are also kept of the layer's top: the empty path.
     let listed = [&journal.after, &journal.before].map(|exp| exp.listings.keys());
@@ -242,6 +280,7 @@ fn capture(base: &Path, touched: &[PathBuf], skip_name: &str) -> io::Result<Expe
         }
         exp.entries.insert(rel.clone(), desc);
     }
+    exp.links = Some(link_groups(base, touched.iter())?);
     for dir in dirs {
         let mut names: Vec<String> = fs::read_dir(base.join(&dir))?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -302,7 +341,34 @@ fn differing(
             ));
         }
     }
+    if let Some(want) = &exp.links {
+        let got = link_groups(base, exp.entries.keys())?;
+        // Each group expected and not found, and each found and not
+        // expected, named by its first path.
+        for group in want.iter().filter(|g| !got.contains(g)) {
+            wrong.push((
+                group[0].clone(),
+                false,
+                format!("{}: these names are no longer one inode", names_of(group)),
+            ));
+        }
+        for group in got.iter().filter(|g| !want.contains(g)) {
+            wrong.push((
+                group[0].clone(),
+                false,
+                format!("{}: these names became one inode", names_of(group)),
+            ));
+        }
+    }
     Ok(wrong)
+}
+
+fn names_of(group: &[PathBuf]) -> String {
+    group
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" = ")
 }
 
 /// Derives the ops from the upper tree and the lower one.
@@ -366,7 +432,9 @@ fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
                 };
                 return Ok(Some(deeper_lower));
             }
-            if meta.nlink() > 1 && new.kind == EntryType::File {
+            // Any kind but a directory may have several names: a symlink,
+            // fifo or device node written twice would become two inodes.
+            if meta.nlink() > 1 {
                 if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
                     ops.push(op(OpKind::Link, Some(first.clone()), None));
                     return Ok(None);
@@ -1083,4 +1151,57 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         meta.apply_times(&to.join(rel))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Checks: the commit's verification compares link groups, not only
+    // entries. Two names of one fifo and of one symlink are captured as
+    // groups; when each pair is split into two inodes of identical
+    // description (what a commit that rewrote each name would leave), the
+    // comparison reports both groups; unsplit, it reports nothing.
+    #[test]
+    fn verification_compares_link_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        nix::unistd::mkfifo(
+            &base.join("p1"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        fs::hard_link(base.join("p1"), base.join("p2")).unwrap();
+        std::os::unix::fs::symlink("p1", base.join("s1")).unwrap();
+        fs::hard_link(base.join("s1"), base.join("s2")).unwrap();
+        let touched: Vec<PathBuf> = ["p1", "p2", "s1", "s2"].map(PathBuf::from).to_vec();
+        let exp = capture(base, &touched, "").unwrap();
+        assert_eq!(
+            exp.links,
+            Some(vec![touched[..2].to_vec(), touched[2..].to_vec()])
+        );
+        assert_eq!(compare(base, &exp, "").unwrap(), Vec::<String>::new());
+
+        for (name, make) in [
+            (
+                "p2",
+                &(|p: &Path| {
+                    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644))
+                        .map_err(io::Error::from)
+                }) as &dyn Fn(&Path) -> io::Result<()>,
+            ),
+            ("s2", &|p: &Path| std::os::unix::fs::symlink("p1", p)),
+        ] {
+            let times = Meta::of(&base.join(name)).unwrap();
+            fs::remove_file(base.join(name)).unwrap();
+            make(&base.join(name)).unwrap();
+            times.apply_times(&base.join(name)).unwrap();
+        }
+        let wrong = compare(base, &exp, "").unwrap();
+        assert_eq!(wrong.len(), 2, "{wrong:?}");
+        assert!(
+            wrong.iter().all(|w| w.contains("no longer one inode")),
+            "{wrong:?}"
+        );
+    }
 }

@@ -499,8 +499,9 @@ pub struct Entry {
     pub xattrs: BTreeMap<String, String>,
     /// mtime (s, ns) of non-directories: a commit keeps times.
     pub mtime: Option<(i64, i64)>,
-    /// For a regular file with several names inside the tree: the first of
-    /// them (in path order), so that hard links compare as a structure.
+    /// For an entry (not a directory) with several names inside the tree:
+    /// the first of them (in path order), so that hard links compare as a
+    /// structure: which names share an inode.
     pub link_group: Option<PathBuf>,
 }
 
@@ -572,12 +573,14 @@ pub fn manifest(top: &Path) -> Manifest {
         };
         if kind == 'f' {
             files.push(p.clone());
-            if m.nlink() > 1 {
-                inodes
-                    .entry((m.dev(), m.ino()))
-                    .or_default()
-                    .push(rel.clone());
-            }
+        }
+        // Every kind but directories can have several names (ext4 links
+        // symlinks, fifos, sockets and device nodes too).
+        if !matches!(kind, 'd' | 'M') && m.nlink() > 1 {
+            inodes
+                .entry((m.dev(), m.ino()))
+                .or_default()
+                .push(rel.clone());
         }
         let xattrs = if kind == 'M' {
             BTreeMap::new()
