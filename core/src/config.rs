@@ -4,6 +4,7 @@
 //! `/etc/almost.ini`, and edits that keep the file's comments and are
 //! written atomically.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -135,6 +136,23 @@ pub fn default_exclude(managed: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Two of `paths` (indices) of which one lies inside the other (or both are
+/// the same), the later in the file first; `None` if none nest. Sorted by
+/// components, a path is followed by everything inside it, so only
+/// neighbours need comparing: O(n log n), not a comparison of every pair
+/// (20,000 paths took 30 s).
+fn nesting_pair(paths: &[(PathBuf, usize)]) -> Option<(usize, usize)> {
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    order.sort_by(|&a, &b| paths[a].0.cmp(&paths[b].0).then(a.cmp(&b)));
+    order
+        .windows(2)
+        .filter(|w| paths[w[1]].0.starts_with(&paths[w[0]].0))
+        // Of every nesting pair found, the one whose later path comes
+        // first in the file: the error points at the earliest culprit.
+        .map(|w| (w[0].max(w[1]), w[0].min(w[1])))
+        .min()
+}
+
 /// Parses and validates the text of a config file.
 pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -154,21 +172,17 @@ pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
     let managed = match &raw.paths {
         Some(items) => {
             let managed = check(items)?;
-            for (i, (a, offset)) in managed.iter().enumerate() {
-                for (b, _) in &managed[..i] {
-                    if a.starts_with(b) || b.starts_with(a) {
-                        return Err(config_error(
-                            file,
-                            text,
-                            *offset,
-                            format!(
-                                "{} overlaps {} (managed paths may not nest)",
-                                a.display(),
-                                b.display()
-                            ),
-                        ));
-                    }
-                }
+            if let Some((a, b)) = nesting_pair(&managed) {
+                return Err(config_error(
+                    file,
+                    text,
+                    managed[a].1,
+                    format!(
+                        "{} overlaps {} (managed paths may not nest)",
+                        managed[a].0.display(),
+                        managed[b].0.display()
+                    ),
+                ));
             }
             managed.into_iter().map(|(p, _)| p).collect()
         }
@@ -177,8 +191,10 @@ pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
     let exclude = match &raw.exclude {
         Some(items) => {
             let exclude = check(items)?;
+            let managed_set: BTreeSet<&Path> = managed.iter().map(PathBuf::as_path).collect();
             for (path, offset) in &exclude {
-                if !managed.iter().any(|m| path.starts_with(m) && path != m) {
+                // A proper ancestor managed: one lookup per level.
+                if !path.ancestors().skip(1).any(|a| managed_set.contains(a)) {
                     return Err(config_error(
                         file,
                         text,
@@ -459,6 +475,54 @@ mod tests {
             load(&root).unwrap().0.exclude,
             vec![PathBuf::from("/usr/local")]
         );
+    }
+
+    // Checks (issue 12): the nesting check of `paths` and the check that each
+    // `exclude` lies in a managed path are not quadratic: 20,000 managed
+    // paths and 20,000 excludes parse in under 2 s in a debug build
+    // (comparing every pair took 30 s); and a path nesting with one 20,000
+    // lines earlier is still found, pointed at by its line, as are paths
+    // nesting out of order, while `/opt/p1` and `/opt/p10` (a common
+    // prefix of bytes, not of components) do not nest.
+    #[test]
+    fn twenty_thousand_paths_are_checked_in_n_log_n() {
+        let (_d, root) = root_with(&["opt"]);
+        let n = 20_000;
+        let mut text = String::from("paths = [\n");
+        for i in 0..n {
+            text.push_str(&format!("  \"/opt/p{i}\",\n"));
+        }
+        text.push_str("]\nexclude = [\n");
+        for i in (0..n).rev() {
+            text.push_str(&format!("  \"/opt/p{i}/cache\",\n"));
+        }
+        text.push_str("]\n");
+        let start = std::time::Instant::now();
+        let config = parse(&root, Path::new(CONFIG_FILE), &text).unwrap();
+        let took = start.elapsed();
+        assert_eq!((config.paths.len(), config.exclude.len()), (n, n));
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+
+        // Line 1 is `paths = [`, /opt/p7 on line 9, the last path on n + 2.
+        let nested = text.replacen("]\nexclude", "  \"/opt/p7/sub\",\n]\nexclude", 1);
+        let e = err(&root, &nested);
+        assert!(
+            e.starts_with(&format!("/etc/almost/almost.toml:{}:3:", n + 2)),
+            "{e}"
+        );
+        assert!(e.contains("/opt/p7/sub overlaps /opt/p7 "), "{e}");
+        let e = err(
+            &root,
+            "paths = [\"/usr/a\", \"/opt\", \"/usr/b\", \"/usr\"]\n",
+        );
+        assert!(e.starts_with("/etc/almost/almost.toml:1:38:"), "{e}");
+        assert!(e.contains("/usr overlaps /usr/a "), "{e}");
+        let e = err(&root, "paths = [\"/usr\", \"/usr\"]\n");
+        assert!(e.contains("may not nest"), "{e}");
+        let e = err(&root, "paths = [\"/opt/p1\"]\nexclude = [\"/opt/p10/x\"]\n");
+        assert!(e.contains("not inside a managed path"), "{e}");
+        let e = err(&root, "paths = [\"/opt/p1\"]\nexclude = [\"/opt/p1\"]\n");
+        assert!(e.contains("not inside a managed path"), "{e}");
     }
 
     #[test]
