@@ -120,3 +120,63 @@ fn commit_keeps_hard_links_of_every_kind() {
     sb.assert_locked("/usr");
     sb.finish();
 }
+
+// Checks (issue 12, "the undo copy is not synced"): with the undo data on
+// another filesystem than the tree (a tmpfs on /var/lib/almost), a commit
+// copies the backup of the originals into the undo data; under strace
+// (`-y`: each fd's path), a `syncfs` of the undo data's filesystem must come
+// after the last call that names the copy (`undo.new/saved`) and before the
+// first `unlinkat` in the backup (`.almost-backup-ID`): the originals are on
+// disk in the undo data before their only other copy goes. (The per-file
+// fsyncs of the copy do not count: they do not make its directories
+// durable.)
+#[test]
+fn the_undo_copy_is_synced_before_the_backup_goes() {
+    if !common::strace_available() {
+        return;
+    }
+    let mut sb = LayerBox::new();
+    sb.mount_big_tmpfs("/var/lib/almost", 32);
+    sb.write("/usr/lib/pkg/a.txt", "old\n");
+    sb.write("/usr/lib/pkg/gone.txt", "gone\n");
+    sb.almost(&["lock"]).expect_ok();
+    let id = sb.new_layer("/usr/lib", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "new\n");
+    fs::remove_file(sb.path("/usr/lib/pkg/gone.txt")).expect("rm");
+    let log = sb.dir.join("strace.log");
+    let mut c = std::process::Command::new("strace");
+    c.args(["-f", "-qq", "-y", "-o"])
+        .arg(&log)
+        .arg("-etrace=openat,syncfs,fsync,unlinkat,mkdirat,mknodat,symlinkat,linkat,renameat2,rename")
+        .arg(common::ALMOST)
+        .arg("--root")
+        .arg(&sb.root)
+        .args(["layer", "commit", &id, "--yes"]);
+    common::Spawned::spawn(c)
+        .wait(std::time::Duration::from_secs(120))
+        .expect_ok();
+    let text = fs::read_to_string(&log).expect("strace log");
+    let lines: Vec<&str> = text.lines().collect();
+    let backup = format!(".almost-backup-{id}");
+    let first_unlink = lines
+        .iter()
+        .position(|l| l.contains("unlinkat(") && l.contains(&backup))
+        .unwrap_or_else(|| panic!("the backup was never removed:\n{text}"));
+    let last_copy = lines[..first_unlink]
+        .iter()
+        .rposition(|l| l.contains("undo.new/saved") && !l.contains("syncfs("))
+        .unwrap_or_else(|| panic!("no copy into the undo data before:\n{text}"));
+    let synced = lines[last_copy..first_unlink]
+        .iter()
+        .any(|l| l.contains("syncfs(") && l.contains("/var/lib/almost"));
+    assert!(
+        synced,
+        "no syncfs of the undo data between its copy (line {last_copy}) and the \
+         removal of the backup (line {first_unlink}):\n{}",
+        lines[last_copy.saturating_sub(3)..(first_unlink + 3).min(lines.len())].join("\n")
+    );
+    assert_eq!(sb.read("/usr/lib/pkg/a.txt"), b"new\n");
+    sb.almost(&["layer", "undo", "--yes"]).expect_ok();
+    assert_eq!(sb.read("/usr/lib/pkg/gone.txt"), b"gone\n");
+    sb.finish();
+}

@@ -882,7 +882,15 @@ impl Layers<'_> {
                 self.remove_tree(&saved)?;
             }
             fs::rename(backup, &saved)
-                .or_else(|_| copy_tree(backup, &saved).and_then(|()| remove_any(backup)))
+                .or_else(|_| {
+                    copy_tree(backup, &saved)?;
+                    // Across filesystems: the copy, its directories too
+                    // (one syncfs of the undo data's filesystem, not a
+                    // fsync per file and directory), is on disk before the
+                    // originals' only other copy goes.
+                    sync_fs(&saved)?;
+                    remove_any(backup)
+                })
                 .map_err(|e| err("moving the saved originals", e))?;
         } else if !exists(&saved) {
             super::private_dir(&saved).map_err(|e| err("creating saved", e))?;
