@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use almost_core::layer::diff::{Change, ChangeKind};
-use almost_core::layer::{LayerInfo, Layers, PrivateMounts};
+use almost_core::layer::{LayerInfo, Layers, PrivateMounts, commit};
 use almost_core::state;
 use almost_core::sysbus::{Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System};
@@ -131,6 +131,22 @@ pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
                 report.id,
                 report.path.display()
             )),
+            Ok(report) if report.outcome.starts_with(commit::OUTCOME_ABANDONED) => {
+                out.warning(&format!(
+                    "abandoned the interrupted commit of layer {id} over {}: it had not \
+                     changed anything yet, so it was rolled back and the tree is as before; {}",
+                    report.path.display(),
+                    if report.outcome == commit::OUTCOME_ABANDONED {
+                        "the layer is mounted again".to_owned()
+                    } else {
+                        format!(
+                            "the layer could not be mounted again (try: almost layer mount {})",
+                            report.id
+                        )
+                    },
+                    id = report.id,
+                ));
+            }
             Ok(report) => out.warning(&format!(
                 "finished the interrupted commit of layer {} over {}",
                 report.id,

@@ -180,3 +180,63 @@ fn the_undo_copy_is_synced_before_the_backup_goes() {
     assert_eq!(sb.read("/usr/lib/pkg/gone.txt"), b"gone\n");
     sb.finish();
 }
+
+// Checks (issue 12, "recovery says finished when it abandoned a commit"): a
+// `layer commit` killed (strace fault injection) at its first `umount2`,
+// after its journal says "preparing" and before anything changed. The next
+// privileged run (`almost status` as root) must say it abandoned the commit
+// (rolled back, the tree unchanged, the layer mounted again), never that it
+// finished it; and that is true: the layer is listed and mounted with its
+// change, the real tree is as before, no journal is left.
+#[test]
+fn recovery_says_it_abandoned_a_commit_still_preparing() {
+    if !common::strace_available() {
+        return;
+    }
+    let sb = LayerBox::new();
+    sb.write("/usr/lib/pkg/a.txt", "old\n");
+    sb.almost(&["lock"]).expect_ok();
+    let before = manifest(&sb.lower("/usr"));
+    let id = sb.new_layer("/usr/lib", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "new\n");
+    let mut c = std::process::Command::new("strace");
+    c.args([
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-etrace=umount2",
+        "-einject=umount2:signal=KILL:when=1",
+    ])
+    .arg(common::ALMOST)
+    .arg("--root")
+    .arg(&sb.root)
+    .args(["layer", "commit", &id, "--yes"]);
+    let r = common::Spawned::spawn(c).wait(std::time::Duration::from_secs(120));
+    assert!(
+        r.signal == Some(9) || r.code == Some(137),
+        "the commit was not killed\n{}",
+        r.describe()
+    );
+    let journal = sb.path(&format!("/var/lib/almost/layers/{id}/commit.json"));
+    let text = fs::read_to_string(&journal).expect("the journal of the killed commit");
+    assert!(text.contains("\"phase\":\"preparing\""), "{text}");
+
+    let st = sb.almost(&["status"]);
+    st.expect_ok();
+    let said = st.all_output();
+    assert!(
+        said.contains(&format!("abandoned the interrupted commit of layer {id}"))
+            && said.contains("rolled back")
+            && !said.contains("finished"),
+        "recovery must say it abandoned the commit\n{}",
+        st.describe()
+    );
+    assert!(!journal.exists(), "the journal is left");
+    let listed = sb.listed(&id).expect("the layer is still listed");
+    assert_eq!(listed["mounted"], true, "{listed}");
+    assert_eq!(sb.read("/usr/lib/pkg/a.txt"), b"new\n");
+    assert_manifest_eq("real tree", &manifest(&sb.lower("/usr")), &before);
+    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.finish();
+}

@@ -252,6 +252,12 @@ pub fn parse_journal(file: &Path, config: &Config, bytes: &[u8]) -> Result<Journ
     Ok(journal)
 }
 
+/// [`CommitReport::outcome`] of a commit that recovery found still
+/// preparing and gave up, changing nothing, with the layer mounted again.
+pub const OUTCOME_ABANDONED: &str = "abandoned";
+/// The same, but the layer could not be mounted again (`layer mount`).
+pub const OUTCOME_ABANDONED_UNMOUNTED: &str = "abandoned-unmounted";
+
 /// What a finished commit (or undo, or recovery) did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitReport {
@@ -739,12 +745,17 @@ impl Layers<'_> {
     }
 
     /// Gives up a commit that changed nothing yet: the layer is mounted
-    /// again as it was (the tree beneath is still unlocked).
-    fn abandon(&self, journal: &Journal) {
-        if let Err(e) = self.mount(&journal.layer) {
-            tracing::warn!("layer {} could not be mounted again: {e}", journal.layer.id);
-        }
+    /// again as it was (the tree beneath is still unlocked). Returns
+    /// whether it is mounted again.
+    fn abandon(&self, journal: &Journal) -> bool {
+        let mounted = self
+            .mount(&journal.layer)
+            .map_err(|e| {
+                tracing::warn!("layer {} could not be mounted again: {e}", journal.layer.id)
+            })
+            .is_ok();
         let _ = fs::remove_file(self.journal_path(&journal.layer.id));
+        mounted
     }
 
     fn report(journal: &Journal, outcome: &str) -> CommitReport {
@@ -776,11 +787,14 @@ impl Layers<'_> {
         let id = journal.layer.id.clone();
         let failure = match journal.phase {
             Phase::Preparing => {
-                self.abandon(&journal);
-                return Ok(Self::report(
-                    &journal,
-                    "abandoned before any change; the layer is mounted again",
-                ));
+                // Nothing was changed: rolled back by doing nothing but
+                // mounting the layer again. Not "committed".
+                let outcome = if self.abandon(&journal) {
+                    OUTCOME_ABANDONED
+                } else {
+                    OUTCOME_ABANDONED_UNMOUNTED
+                };
+                return Ok(Self::report(&journal, outcome));
             }
             Phase::Finishing => return self.finish_up(&journal, progress),
             Phase::RollingBack => Some((
@@ -959,7 +973,7 @@ impl Layers<'_> {
                 }
                 Err(e) => return Some(Err(e)),
             };
-            tracing::warn!("finishing the interrupted commit of layer {}", meta.id);
+            tracing::warn!("recovering the interrupted commit of layer {}", meta.id);
             Some(self.finish(journal, progress))
         }));
         done
