@@ -95,8 +95,14 @@ pub struct Root {
 
 impl Root {
     /// Opens DIR as the root. It must be an existing absolute directory with
-    /// no `..`; it is canonicalised so that output can name host paths.
+    /// no `..`. It is resolved once, here (symlinks on the way followed);
+    /// from then on the root is the directory opened, and its path is the
+    /// name the kernel gives that directory (its canonical path, so that
+    /// output can name host paths), checked to lead back to it without
+    /// following a link. Under pkexec, [`check_trusted_root`] then makes
+    /// sure nobody but root can change where that path leads.
     pub fn open(dir: &Path) -> Result<Root> {
+        use std::os::unix::fs::OpenOptionsExt;
         let bad = |reason: &str| Error::InvalidRoot {
             path: dir.to_owned(),
             reason: reason.to_owned(),
@@ -107,15 +113,46 @@ impl Root {
         if dir.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(bad("contains .. components"));
         }
-        let meta = std::fs::metadata(dir).map_err(|e| bad(&e.to_string()))?;
-        if !meta.is_dir() {
-            return Err(bad("not a directory"));
-        }
-        let path = dir.canonicalize().map_err(|e| bad(&e.to_string()))?;
-        let fd: OwnedFd = std::fs::File::open(&path)
-            .map_err(|e| bad(&e.to_string()))?
+        let fd: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(dir)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOTDIR) => bad("not a directory"),
+                _ => bad(&e.to_string()),
+            })?
             .into();
+        // Without /proc, the canonical path: checked below all the same.
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .or_else(|_| dir.canonicalize())
+            .map_err(|e| bad(&format!("cannot name the directory opened: {e}")))?;
+        let name = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| bad("its name contains a NUL byte"))?;
+        // An absolute name: openat2 ignores the fd and starts from our root.
+        let again = open_dir_at(fd.as_fd(), &name, libc::RESOLVE_NO_SYMLINKS)
+            .map_err(|e| bad(&format!("{} does not lead back to it: {e}", path.display())))?;
+        if file_id(fd.as_fd()).map_err(|e| bad(&e.to_string()))?
+            != file_id(again.as_fd()).map_err(|e| bad(&e.to_string()))?
+        {
+            return Err(bad(&format!(
+                "{} does not lead back to the directory opened",
+                path.display()
+            )));
+        }
         Ok(Root { path, fd })
+    }
+
+    /// A second handle on the same directory (the audit entry at the end of
+    /// an act is written through it, not through the path again).
+    pub fn try_clone(&self) -> Result<Root> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the root's descriptor", e))?;
+        Ok(Root {
+            path: self.path.clone(),
+            fd,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -208,51 +245,150 @@ pub fn open_dir_at(dirfd: BorrowedFd<'_>, name: &CStr, resolve: u64) -> io::Resu
     }
 }
 
+/// Device and inode of an open file.
+fn file_id(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let st = nix::sys::stat::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+const GROUP_OTHER_WRITE: u32 = 0o022;
+
 /// Under pkexec (`PKEXEC_UID` set), `--root` must be `/` or a directory
 /// that only root can change: it and every directory above it owned by
 /// root and not writable by group or others — a world-writable directory
 /// with the sticky bit (`/tmp`) is accepted above it, since nobody else can
 /// rename or replace the root-owned entry below it. Otherwise a user allowed
 /// to run `almost` through pkexec could build a tree of their own, have
-/// root act on it, and swap parts of it while it does. Checked on the
-/// canonical path (symlinks resolved).
-pub fn check_trusted_root(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
+/// root act on it, and swap parts of it while it does.
+///
+/// Checked on the directory [`Root::open`] opened, and on its parents
+/// through `..` from its descriptor, never by resolving a path again (the
+/// check used to canonicalise `--root` and the root was resolved again
+/// afterwards: a symlink flipped in between won). Once it passes, only
+/// root can change where the root's path leads, so the path the rest of
+/// Almost (and the re-lock timer) uses names this directory for good.
+pub fn check_trusted_root(root: &Root) -> Result<()> {
     const STICKY: u32 = 0o1000;
     let bad = |reason: String| Error::InvalidRoot {
-        path: dir.to_owned(),
+        path: root.path.clone(),
         reason,
     };
-    let canonical = dir.canonicalize().map_err(|e| bad(e.to_string()))?;
-    if canonical == Path::new("/") {
-        return Ok(());
-    }
-    let mut here = Some(canonical.as_path());
+    let io_bad = |e: io::Error| bad(format!("checking who may change it: {e}"));
+    let mut here = root.fd.try_clone().map_err(io_bad)?;
+    let mut names = root.path.ancestors();
     let mut first = true;
-    while let Some(p) = here {
-        let meta = std::fs::metadata(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
-        let shown = p.display();
-        if meta.uid() != 0 {
+    loop {
+        let st = nix::sys::stat::fstat(here.as_fd()).map_err(|e| io_bad(e.into()))?;
+        let shown = names
+            .next()
+            .map_or_else(|| "a parent".to_owned(), |p| p.display().to_string());
+        let parent = open_path_at(here.as_fd(), c"..", libc::O_DIRECTORY).map_err(io_bad)?;
+        let top = file_id(parent.as_fd()).map_err(io_bad)? == (st.st_dev, st.st_ino);
+        if first && top {
+            // Our own `/`: the system's root, whoever runs us.
+            return Ok(());
+        }
+        if st.st_uid != 0 {
             return Err(bad(format!(
                 "under pkexec the root must be / or a directory only root can change, \
                  and {shown} is owned by uid {}",
-                meta.uid()
+                st.st_uid
             )));
         }
-        let writable = meta.mode() & 0o022 != 0;
+        let writable = st.st_mode & GROUP_OTHER_WRITE != 0;
         // The root itself may never be writable by others; a parent may be
         // if it is sticky (entries owned by root cannot be moved away).
-        if writable && (first || meta.mode() & STICKY == 0) {
+        if writable && (first || st.st_mode & STICKY == 0) {
             return Err(bad(format!(
                 "under pkexec the root must be / or a directory only root can change, \
                  and {shown} is writable by group or others (mode {:o})",
-                meta.mode() & 0o7777
+                st.st_mode & 0o7777
             )));
         }
+        if top {
+            return Ok(());
+        }
         first = false;
-        here = p.parent();
+        here = parent;
+    }
+}
+
+/// Under pkexec, a directory Almost keeps its own files in (`inside`, such
+/// as `/var/lib/almost/layers`) must be reached from the root without
+/// following a symlink, and it and each directory on the way must be owned
+/// by root and not writable by group or others — sticky or not: a sticky
+/// world-writable `var/log` still lets a user create `almost.log` first.
+/// Otherwise a root-owned root whose `var` links into a user's directory
+/// (or a `var/lib/almost` a user may write) puts the layer store, the
+/// state and the audit log where that user can swap them. The part that
+/// does not exist yet is fine: only root can create it.
+pub fn check_root_only_beneath(root: &Root, inside: &Path) -> Result<()> {
+    let mut dir = root
+        .fd
+        .try_clone()
+        .map_err(|e| Error::io("duplicating the root's descriptor", e))?;
+    let mut here = PathBuf::from("/");
+    for part in relative(inside).components() {
+        here.push(part);
+        let bad = |reason: String| Error::InvalidRoot {
+            path: root.host(&here),
+            reason: format!(
+                "under pkexec the directories Almost keeps its files in ({}) must be \
+                 root's alone, and {reason}",
+                inside.display()
+            ),
+        };
+        let name = CString::new(part.as_os_str().as_bytes())
+            .map_err(|_| bad("its name contains a NUL byte".to_owned()))?;
+        let fd = match open_path_at(dir.as_fd(), &name, libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(bad(format!("{} cannot be opened: {e}", here.display()))),
+        };
+        let st = nix::sys::stat::fstat(fd.as_fd())
+            .map_err(|e| bad(format!("{}: {e}", here.display())))?;
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFLNK {
+            return Err(bad(format!("{} is a symbolic link", here.display())));
+        }
+        if kind != libc::S_IFDIR {
+            return Err(bad(format!("{} is not a directory", here.display())));
+        }
+        if st.st_uid != 0 {
+            return Err(bad(format!(
+                "{} is owned by uid {}",
+                here.display(),
+                st.st_uid
+            )));
+        }
+        if st.st_mode & GROUP_OTHER_WRITE != 0 {
+            return Err(bad(format!(
+                "{} is writable by group or others (mode {:o})",
+                here.display(),
+                st.st_mode & 0o7777
+            )));
+        }
+        dir = fd;
     }
     Ok(())
+}
+
+/// `openat(dirfd, name, O_PATH | flags)`: a handle to look at (fstat) and
+/// to resolve from, not to read.
+fn open_path_at(dirfd: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: name is a valid C string; the fd returned is owned by us.
+    let fd = unsafe {
+        libc::openat(
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC | flags,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
@@ -323,7 +459,8 @@ mod tests {
     #[test]
     fn trusted_root_under_pkexec() {
         use std::os::unix::fs::PermissionsExt;
-        assert!(check_trusted_root(Path::new("/")).is_ok());
+        let trusted = |p: &Path| check_trusted_root(&Root::open(p).unwrap());
+        assert!(trusted(Path::new("/")).is_ok());
         if !nix::unistd::geteuid().is_root() {
             return;
         }
@@ -335,24 +472,80 @@ mod tests {
         std::fs::create_dir(&r).unwrap();
         set(dir.path(), 0o755);
         set(&r, 0o755);
-        assert!(
-            check_trusted_root(&r).is_ok(),
-            "a root-only tree under sticky /tmp"
-        );
+        assert!(trusted(&r).is_ok(), "a root-only tree under sticky /tmp");
         set(&r, 0o757);
-        let err = check_trusted_root(&r).unwrap_err().to_string();
+        let err = trusted(&r).unwrap_err().to_string();
         assert!(err.contains("writable by group or others"), "{err}");
         set(&r, 0o1777);
         assert!(
-            check_trusted_root(&r).is_err(),
+            trusted(&r).is_err(),
             "the root itself may not be sticky-writable"
         );
         set(&r, 0o755);
         set(dir.path(), 0o775);
-        assert!(check_trusted_root(&r).is_err(), "a group-writable parent");
+        let err = trusted(&r).unwrap_err().to_string();
+        assert!(err.contains("(mode 775)"), "a group-writable parent: {err}");
         set(dir.path(), 0o755);
         std::os::unix::fs::chown(&r, Some(65534), None).unwrap();
-        let err = check_trusted_root(&r).unwrap_err().to_string();
+        let err = trusted(&r).unwrap_err().to_string();
         assert!(err.contains("owned by uid 65534"), "{err}");
+        std::os::unix::fs::chown(&r, Some(0), None).unwrap();
+
+        // The root is judged as opened: a later change of what its name
+        // leads to does not reach the root already opened.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&r, &link).unwrap();
+        let root = Root::open(&link).unwrap();
+        assert_eq!(root.path(), r.canonicalize().unwrap());
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        assert!(check_trusted_root(&root).is_ok());
+        assert!(!root.is_system_root());
+    }
+
+    #[test]
+    fn the_directories_almost_keeps_its_files_in_are_roots_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("r");
+        let user = dir.path().join("user");
+        std::fs::create_dir_all(r.join("var/lib")).unwrap();
+        std::fs::create_dir_all(user.join("lib/almost")).unwrap();
+        let root = Root::open(&r).unwrap();
+        let check = || check_root_only_beneath(&root, Path::new("/var/lib/almost/layers"));
+        assert!(check().is_ok(), "missing parts are root's to create");
+        std::fs::create_dir_all(r.join("var/lib/almost/layers")).unwrap();
+        assert!(check().is_ok());
+
+        std::os::unix::fs::chown(r.join("var/lib/almost"), Some(65534), None).unwrap();
+        let err = check().unwrap_err().to_string();
+        assert!(
+            err.contains("/var/lib/almost is owned by uid 65534"),
+            "{err}"
+        );
+        std::os::unix::fs::chown(r.join("var/lib/almost"), Some(0), None).unwrap();
+
+        let set = |mode| {
+            let p = r.join("var/lib");
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o1777);
+        let err = check().unwrap_err().to_string();
+        assert!(
+            err.contains("/var/lib is writable by group or others"),
+            "{err}"
+        );
+        set(0o755);
+
+        std::fs::remove_dir_all(r.join("var")).unwrap();
+        std::os::unix::fs::symlink(&user, r.join("var")).unwrap();
+        let err = check().unwrap_err().to_string();
+        assert!(err.contains("/var is a symbolic link"), "{err}");
+        assert!(
+            matches!(check(), Err(Error::InvalidRoot { path, .. }) if path == root.path().join("var"))
+        );
     }
 }

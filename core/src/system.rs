@@ -13,7 +13,7 @@ use crate::attrs::FlagInterface;
 use crate::config::{self, Config, DefaultMode, Notice};
 use crate::error::{Error, Result};
 use crate::mounts;
-use crate::paths::Root;
+use crate::paths::{self, Root};
 use crate::protocol::{Mode, PathReport, Report};
 use crate::state::{self, RunState, StateGuard};
 use crate::walk::{self, Action, Walk};
@@ -50,9 +50,41 @@ pub struct System {
     pub iface: FlagInterface,
 }
 
+/// The directories under the root Almost keeps its own files in: the
+/// config, the audit log, the run state, the layer store and the undo data
+/// (the last good config, the entry counts and the undo stage lie beside
+/// them, in `/var/lib/almost`).
+pub fn own_dirs() -> Vec<&'static Path> {
+    let parent = |file: &'static str| Path::new(file).parent().unwrap_or(Path::new(file));
+    vec![
+        parent(config::CONFIG_FILE),
+        parent(crate::audit::LOG_FILE),
+        Path::new(state::STATE_DIR),
+        Path::new(crate::layer::STORE),
+        Path::new(crate::layer::commit::UNDO_DIR),
+    ]
+}
+
+/// Under pkexec: the root is `/` or only root can change it
+/// ([`paths::check_trusted_root`]), and under any other root, only root can
+/// change the directories Almost keeps its files in
+/// ([`paths::check_root_only_beneath`]). `/` is the administrator's as the
+/// distribution made it (Ubuntu's `/var/log` is writable by group syslog),
+/// and no user can link its `var` elsewhere.
+pub fn check_trusted(root: &Root) -> Result<()> {
+    paths::check_trusted_root(root)?;
+    if !root.is_system_root() {
+        for dir in own_dirs() {
+            paths::check_root_only_beneath(root, dir)?;
+        }
+    }
+    Ok(())
+}
+
 impl System {
-    pub fn open(root_dir: &Path, iface: FlagInterface) -> Result<System> {
-        let root = Root::open(root_dir)?;
+    /// The system under the root already opened (and, under pkexec,
+    /// checked): the root is never resolved by path again.
+    pub fn open(root: Root, iface: FlagInterface) -> Result<System> {
         let (config, notices) = config::load(&root)?;
         Ok(System {
             root,
@@ -68,8 +100,7 @@ impl System {
     /// good config, or the built-in defaults with `default_mode` locked,
     /// and the config's error beside, for the caller to report once the
     /// trees are locked.
-    pub fn open_for_boot(root_dir: &Path, iface: FlagInterface) -> Result<(System, Option<Error>)> {
-        let root = Root::open(root_dir)?;
+    pub fn open_for_boot(root: Root, iface: FlagInterface) -> Result<(System, Option<Error>)> {
         let last_good = root.host(Path::new(LAST_GOOD_CONFIG));
         match config::load(&root) {
             Ok((config, notices)) => {

@@ -59,19 +59,11 @@ fn main() -> ExitCode {
     let mut act = Act::default();
     let outcome = dispatch(&cli, &out, &caller, &mut act);
     if cli.command.needs_root() {
-        // A root refused under pkexec is not written to at all.
-        let root = act
-            .root_trusted
-            .then(|| paths::Root::open(&cli.global.root).ok())
-            .flatten();
-        record_act(
-            &cli,
-            &caller,
-            &act,
-            root.as_ref(),
-            outcome.as_ref().map(|c| *c),
-        );
-        if let Some(root) = &root
+        // A root refused under pkexec is not written to at all; any other
+        // is the directory opened at the start, not its path resolved again.
+        let root = act.root.as_ref();
+        record_act(&cli, &caller, &act, root, outcome.as_ref().map(|c| *c));
+        if let Some(root) = root
             && cli.command.may_change()
             && let Err(e) = state::mark_acted(root)
         {
@@ -92,9 +84,9 @@ fn main() -> ExitCode {
 struct Act {
     /// The paths (inside the root) the command acted on.
     paths: Vec<String>,
-    /// The root passed the pkexec check (or no check was needed): entries
-    /// may be written under it.
-    root_trusted: bool,
+    /// The root, once opened and (under pkexec) checked: entries may be
+    /// written under it.
+    root: Option<paths::Root>,
 }
 
 /// Records a privileged act (or the refusal of one), under `root` when it
@@ -190,9 +182,15 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         if let Some(reason) = command.pkexec_refusal(argv1.as_deref()) {
             return Err(Error::Forbidden(reason));
         }
-        paths::check_trusted_root(&cli.global.root)?;
     }
-    act.root_trusted = true;
+    // The root is resolved here, once: everything after (the system, the
+    // audit entries, the re-lock timer) uses this directory, and under
+    // pkexec only root can change where its canonical path leads.
+    let root = paths::Root::open(&cli.global.root)?;
+    if caller.pkexec_uid.is_some() {
+        system::check_trusted(&root)?;
+    }
+    act.root = Some(root.try_clone()?);
     if command.needs_root() && !is_root {
         return Err(Error::NotRoot {
             command: command.name().to_owned(),
@@ -212,11 +210,10 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
     // the last good config (or the built-in defaults) and fails afterwards.
     let (sys, broken_config) = match command {
         Command::Boot => {
-            let (sys, broken) =
-                System::open_for_boot(&cli.global.root, cli.global.flag_interface.into())?;
+            let (sys, broken) = System::open_for_boot(root, cli.global.flag_interface.into())?;
             (Some(sys), broken)
         }
-        _ => (open_system(cli, out, command)?, None),
+        _ => (open_system(cli, out, command, root)?, None),
     };
     let sys = match sys {
         Some(sys) => sys,
@@ -296,8 +293,13 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
 
 /// Opens the system for every command but `boot`; `None` when there is
 /// nothing to do (apt-guard with a broken config).
-fn open_system(cli: &Cli, out: &Output, command: &Command) -> Result<Option<System>> {
-    match System::open(&cli.global.root, cli.global.flag_interface.into()) {
+fn open_system(
+    cli: &Cli,
+    out: &Output,
+    command: &Command,
+    root: paths::Root,
+) -> Result<Option<System>> {
+    match System::open(root, cli.global.flag_interface.into()) {
         Ok(sys) => Ok(Some(sys)),
         // The guard only saves apt from failing half-way; when it cannot
         // tell (a broken config), it must not be what stops every install.
@@ -428,7 +430,7 @@ fn unlock(
     let at = state::now() + duration.as_secs().max(1);
     guard.state.relock_at = Some(guard.state.relock_at.map_or(at, |t| t.max(at)));
     guard.state.stop_timer();
-    guard.state.timer = state::Proc::of(spawn_timer(global)?);
+    guard.state.timer = state::Proc::of(spawn_timer(global, &sys.root)?);
     guard.save()?;
     let shown = out.progress("unlock", progress.clone());
     let mut report = sys.apply(false, &progress)?;
@@ -439,12 +441,15 @@ fn unlock(
 
 /// Starts the detached process that re-locks when the timer runs out. If it
 /// dies, the next `almost` invocation does the overdue re-lock instead.
-fn spawn_timer(global: &cli::Global) -> Result<i32> {
+/// It gets the canonical path of the root this process opened, not
+/// `--root` as given: under pkexec that path was checked to be root's
+/// alone, so it still leads there, whatever became of a link in `--root`.
+fn spawn_timer(global: &cli::Global, root: &paths::Root) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the almost executable", e))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--root")
-        .arg(&global.root)
+        .arg(root.path())
         .arg("--flag-interface")
         .arg(match global.flag_interface {
             cli::Interface::Auto => "auto",
@@ -468,6 +473,11 @@ fn spawn_timer(global: &cli::Global) -> Result<i32> {
                 .flatten(),
         )
         .arg("__relock-timer")
+        // Root starts the timer for the root it checked, on the time the
+        // caller asked for; the timer is no pkexec command and would be
+        // refused (exit 12) as one, leaving the tree unlocked until the
+        // next privileged act.
+        .env_remove("PKEXEC_UID")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
