@@ -246,8 +246,9 @@ fn recovery_says_it_abandoned_a_commit_still_preparing() {
 // `layer new` killed (strace fault injection) at the rename of its staging
 // directory into the list leaves a hidden `.new-ID` in the store, which
 // `layer list` does not show; the next privileged run (`almost status` as
-// root) deletes it, and nothing else of the store. An unprivileged `layer
-// list` in between changes nothing.
+// root) deletes it, and nothing else of the store, and locks again the
+// tree it had cleared for the layer (the system is locked). An
+// unprivileged `layer list` in between changes nothing.
 #[test]
 fn a_crashed_layer_new_leaves_nothing_after_the_next_run() {
     if !common::strace_available() {
@@ -323,5 +324,8 @@ fn a_crashed_layer_new_leaves_nothing_after_the_next_run() {
         "left: {:?}",
         sb.store_entries()
     );
+    // The covered tree, cleared for the layer that never came, is locked
+    // again (the rest of the system is locked).
+    sb.assert_locked("/usr");
     sb.finish();
 }

@@ -578,9 +578,7 @@ impl<'a> Layers<'a> {
         }
         match_top(&upper, &lower)
             .map_err(|e| Error::io(format!("creating {}", upper.display()), e))?;
-        let changed = self.sys.apply_subtree(path, false, progress)?.changed;
-        *cleared = Some(changed);
-        let meta = LayerMeta {
+        let mut meta = LayerMeta {
             id: dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -588,11 +586,21 @@ impl<'a> Layers<'a> {
             path: path.to_owned(),
             created: state::now(),
             temporary,
-            was_locked: changed > 0,
+            was_locked: true,
         };
         let file = staging.join(META_FILE);
-        write_atomic(&file, &serde_json::to_vec_pretty(&meta).unwrap_or_default())
-            .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+        let write_meta = |meta: &LayerMeta| {
+            write_atomic(&file, &serde_json::to_vec_pretty(meta).unwrap_or_default())
+                .map_err(|e| Error::io(format!("writing {}", file.display()), e))
+        };
+        // Written before the flags are cleared too: after a crash, the
+        // staging directory says which tree to lock again when it is
+        // thrown away (`empty_trash`).
+        write_meta(&meta)?;
+        let changed = self.sys.apply_subtree(path, false, progress)?.changed;
+        *cleared = Some(changed);
+        meta.was_locked = changed > 0;
+        write_meta(&meta)?;
         fs::rename(staging, dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         self.mount(&meta)?;
@@ -701,18 +709,47 @@ impl<'a> Layers<'a> {
         self.empty_trash(progress)
     }
 
-    /// Deletes what `remove_storage` left in the store's trash.
+    /// Deletes what `remove_storage` left in the store's trash, and what a
+    /// crashed `layer new` left under `.new-ID`: then the tree it had
+    /// cleared for the layer is locked again, unless the rest of the
+    /// system is unlocked or a layer covers it now.
     pub fn empty_trash(&self, progress: &Arc<Progress>) -> Result<()> {
         let Ok(read) = fs::read_dir(self.store()) else {
             return Ok(());
         };
         for entry in read.filter_map(std::result::Result::ok) {
-            if !is_trash(&entry.file_name()) {
+            let name = entry.file_name();
+            if !is_trash(&name) {
                 continue;
             }
             let path = entry.path();
+            let unborn = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(NEW_PREFIX))
+                .and_then(|id| {
+                    let file = path.join(META_FILE);
+                    let bytes = fs::read(&file).ok()?;
+                    // Input like any layer.json: a path inside a managed,
+                    // not excluded tree, or nothing is locked.
+                    parse_meta(&file, id, &self.sys.config, &bytes)
+                        .map_err(|e| tracing::warn!("{e}"))
+                        .ok()
+                });
             self.sys.apply_host_tree(&path, false, progress)?;
             remove_tree(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            if let Some(meta) = unborn {
+                let covered = self.all().is_ok_and(|all| {
+                    all.iter()
+                        .any(|l| l.path.starts_with(&meta.path) || meta.path.starts_with(&l.path))
+                });
+                if !covered && self.should_relock(&meta).unwrap_or(true) {
+                    tracing::warn!(
+                        "locking {} again: a layer new over it was interrupted",
+                        meta.path.display()
+                    );
+                    self.sys.apply_subtree(&meta.path, true, progress)?;
+                }
+            }
         }
         Ok(())
     }
