@@ -646,6 +646,14 @@ impl Component for App {
                             self.toast(&w);
                         }
                     }
+                    Err(e) if op == Op::Undo => {
+                        match error::describe_undo(&e, &op.failed_words()) {
+                            Shown::Toast(text) => self.toast(&text),
+                            Shown::Dialog { heading, body } => {
+                                error::present(&self.window, &heading, &body);
+                            }
+                        }
+                    }
                     Err(e) => self.show_error(&e, &op.failed_words()),
                 }
                 // What the act changed is read at once, not after a pause.

@@ -93,6 +93,27 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
     Shown::Dialog { heading, body }
 }
 
+/// The words for a failed "Undo last commit": `almost layer undo` refuses
+/// with `busy` when files the commit wrote changed since (the message names
+/// them); anything else as for every act.
+pub fn describe_undo(err: &AlmostError, failed: &str) -> Shown {
+    match err {
+        AlmostError::Failed {
+            kind: ErrorKind::Busy,
+            ..
+        } => Shown::Dialog {
+            heading: i18n("Changed Since the Commit"),
+            body: format!(
+                "{failed} {}\n\n{err}",
+                i18n(
+                    "Files the commit wrote were changed afterwards, and undoing it would throw those changes away. Nothing was changed. To undo anyway, run “sudo almost layer undo --force” in a terminal."
+                )
+            ),
+        },
+        other => describe(other, failed),
+    }
+}
+
 /// Presents an error dialog over `parent`.
 pub fn present(parent: &impl IsA<gtk::Window>, heading: &str, body: &str) -> adw::MessageDialog {
     let dialog = adw::MessageDialog::new(Some(parent), Some(heading), Some(body));
@@ -149,5 +170,26 @@ mod tests {
         assert_eq!(heading, "Disk Full");
         assert!(body.contains("Free some space"), "{body}");
         assert!(body.ends_with("No space left on device"), "{body}");
+        // An undo refused because the files changed since the commit is
+        // not "in use".
+        let changed = AlmostError::Failed {
+            kind: ErrorKind::Busy,
+            message: "not undoing the commit of layer ab12: changed since the commit, an undo \
+                      would overwrite /usr/lib/pkg/a.txt"
+                .into(),
+            exit_code: 8,
+        };
+        let Shown::Dialog { heading, body } =
+            describe_undo(&changed, "The last commit could not be undone.")
+        else {
+            panic!("a dialog")
+        };
+        assert_eq!(heading, "Changed Since the Commit");
+        assert!(body.contains("--force"), "{body}");
+        assert!(body.ends_with("/usr/lib/pkg/a.txt"), "{body}");
+        assert!(matches!(
+            describe_undo(&full, "x"),
+            Shown::Dialog { heading, .. } if heading == "Disk Full"
+        ));
     }
 }
