@@ -167,12 +167,19 @@ pub enum LayerAction {
         id: String,
         #[arg(long, short)]
         yes: bool,
+        /// Commit at the next boot, before anything starts (for a layer in
+        /// use by running programs, such as one over /usr)
+        #[arg(long)]
+        at_boot: bool,
     },
     /// Unmount a layer and delete its changes
     Discard {
         id: String,
         #[arg(long, short)]
         yes: bool,
+        /// Discard at the next boot, before anything starts
+        #[arg(long)]
+        at_boot: bool,
     },
     /// Mount a layer again (after a reboot, it shows as not mounted)
     Mount { id: String },

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use almost_core::layer::diff::{Change, ChangeKind};
-use almost_core::layer::{LayerInfo, Layers, PrivateMounts, commit};
+use almost_core::layer::{AtBoot, LayerInfo, LayerMeta, Layers, PrivateMounts, commit};
 use almost_core::state;
 use almost_core::sysbus::{Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System};
@@ -236,10 +236,11 @@ pub fn layer(
                         if i.mounted { "yes" } else { "no" },
                         i.changes.map_or("?".to_owned(), |c| c.to_string()),
                         size_words(i.size),
-                        if i.meta.temporary {
-                            "  (temporary)"
-                        } else {
-                            ""
+                        match (i.pending, i.meta.temporary) {
+                            (Some(AtBoot::Commit), _) => "  (committed at the next boot)",
+                            (Some(AtBoot::Discard), _) => "  (discarded at the next boot)",
+                            (None, true) => "  (temporary)",
+                            (None, false) => "",
                         }
                     );
                 }
@@ -273,7 +274,7 @@ pub fn layer(
             }
             Ok(0)
         }
-        LayerAction::Commit { id, yes } => {
+        LayerAction::Commit { id, yes, at_boot } => {
             let meta = layers.get(id)?;
             if !yes && !out.json && std::io::stdin().is_terminal() {
                 show_diff_for_review(&sys.root, id);
@@ -281,8 +282,15 @@ pub fn layer(
             ask(
                 out,
                 *yes,
-                &format!("Apply these changes to {}?", meta.path.display()),
+                &format!(
+                    "Apply these changes to {}{}?",
+                    meta.path.display(),
+                    if *at_boot { " at the next boot" } else { "" }
+                ),
             )?;
+            if *at_boot {
+                return leave_to_boot(sys, out, &layers, &meta, AtBoot::Commit, &progress);
+            }
             let _guard = state::lock(&sys.root)?;
             // A shutdown must not cut a commit in half.
             let _inhibit = Inhibitor::shutdown(bus, "Committing a layer into the system files");
@@ -305,17 +313,21 @@ pub fn layer(
             }
             Ok(0)
         }
-        LayerAction::Discard { id, yes } => {
+        LayerAction::Discard { id, yes, at_boot } => {
             let meta = layers.get(id)?;
             ask(
                 out,
                 *yes,
                 &format!(
-                    "Discard layer {} over {} and all its changes?",
+                    "Discard layer {} over {} and all its changes{}?",
                     meta.id,
-                    meta.path.display()
+                    meta.path.display(),
+                    if *at_boot { " at the next boot" } else { "" }
                 ),
             )?;
+            if *at_boot {
+                return leave_to_boot(sys, out, &layers, &meta, AtBoot::Discard, &progress);
+            }
             let _guard = state::lock(&sys.root)?;
             recover(sys, out, &progress);
             layers.discard(&meta, &progress)?;
@@ -411,13 +423,100 @@ pub fn overlay(
         OverlayAction::Commit { path, yes } => LayerAction::Commit {
             id: by_path(path)?,
             yes: *yes,
+            at_boot: false,
         },
         OverlayAction::Discard { path, yes } => LayerAction::Discard {
             id: by_path(path)?,
             yes: *yes,
+            at_boot: false,
         },
     };
     layer(sys, out, bus, &action, private)
+}
+
+/// `layer commit --at-boot`, `layer discard --at-boot`: records the act for
+/// the next `almost boot`, which does it before the layer is mounted again
+/// (and before any service starts). A later `--at-boot` replaces it; a
+/// commit or discard done now makes it moot.
+fn leave_to_boot(
+    sys: &System,
+    out: &Output,
+    layers: &Layers,
+    meta: &LayerMeta,
+    act: AtBoot,
+    progress: &Arc<Progress>,
+) -> Result<i32> {
+    let _guard = state::lock(&sys.root)?;
+    recover(sys, out, progress);
+    // A layer the recovery just committed (or whose id was wrong) is gone.
+    let meta = layers.get(&meta.id)?;
+    layers.set_at_boot(&meta.id, Some(act))?;
+    let verb = match act {
+        AtBoot::Commit => "committed into",
+        AtBoot::Discard => "discarded from",
+    };
+    if out.json {
+        out.result(
+            &format!("layer {}", act.as_str()),
+            serde_json::json!({ "id": meta.id, "path": meta.path, "at_boot": true }),
+        );
+    } else {
+        println!(
+            "Layer {} will be {verb} {} at the next boot, before anything starts. Until then it \
+             stays mounted and in use.",
+            meta.id,
+            meta.path.display()
+        );
+    }
+    Ok(0)
+}
+
+/// Does the act `almost boot` was asked to do with a layer, if any; true
+/// when the layer is gone (committed or discarded). A failure is said, the
+/// record dropped (tried once), and the layer is mounted again as it was.
+fn boot_act(out: &Output, layers: &Layers, meta: &LayerMeta, progress: &Arc<Progress>) -> bool {
+    let Some(act) = layers.at_boot(&meta.id) else {
+        return false;
+    };
+    let done = match act {
+        AtBoot::Commit => layers.commit(meta, progress).map(|report| {
+            format!(
+                "committed layer {} into {} at boot ({} operations); `almost layer undo` \
+                 reverts it",
+                report.id,
+                report.path.display(),
+                report.applied
+            )
+        }),
+        AtBoot::Discard => layers.discard(meta, progress).map(|()| {
+            format!(
+                "discarded layer {} over {} at boot",
+                meta.id,
+                meta.path.display()
+            )
+        }),
+    };
+    match done {
+        Ok(said) => {
+            tracing::info!("{said}");
+            if !out.json {
+                println!("{said}");
+            }
+            true
+        }
+        Err(e) => {
+            out.warning(&format!(
+                "the {} at boot of layer {} over {} failed, it is mounted again: {e}",
+                act.as_str(),
+                meta.id,
+                meta.path.display()
+            ));
+            if let Err(e) = layers.set_at_boot(&meta.id, None) {
+                out.warning(&e.to_string());
+            }
+            false
+        }
+    }
 }
 
 /// `almost boot`: the order matters. Interrupted commits first (their layer
@@ -430,6 +529,9 @@ pub fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
     let mut guard = state::lock(&sys.root)?;
     recover(sys, out, &progress);
     for meta in layers.all()? {
+        if boot_act(out, &layers, &meta, &progress) {
+            continue;
+        }
         let result = if meta.temporary {
             layers
                 .unmount(&meta)

@@ -473,6 +473,7 @@ mod tests {
             mounted,
             changes,
             size: 2048,
+            pending: None,
         }
     }
 

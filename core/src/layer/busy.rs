@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Which processes hold something on a mount: their cwd, root, executable,
 //! open files or mapped files live on its device. Told to the user instead
-//! of a lazy unmount, which would hide the layer while it is still in use.
+//! of a lazy unmount, which would hide the layer while it is still in use;
+//! when nobody but the caller holds it, `Layers::unmount` detaches it.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

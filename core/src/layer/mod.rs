@@ -68,7 +68,34 @@ pub struct LayerInfo {
     pub changes: Option<u64>,
     /// Bytes used by the upper directory.
     pub size: u64,
+    /// What the next boot does with the layer before anything uses it
+    /// (`layer commit --at-boot`, `layer discard --at-boot`).
+    #[serde(default)]
+    pub pending: Option<AtBoot>,
 }
+
+/// An act on a layer left to the next boot: a layer over the directories
+/// the running system executes from (`/usr`) is in use by every process
+/// started since it was mounted, so it cannot be unmounted until they are
+/// gone; `almost boot` does the act before the layer is mounted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AtBoot {
+    Commit,
+    Discard,
+}
+
+impl AtBoot {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AtBoot::Commit => "commit",
+            AtBoot::Discard => "discard",
+        }
+    }
+}
+
+/// The file in a layer's directory that records an act left to the boot.
+const AT_BOOT_FILE: &str = "at-boot";
 
 /// This process's own mount namespace, where a layer's mount can be taken
 /// away to look at the tree beneath without disturbing anyone. Its mounts
@@ -438,8 +465,40 @@ impl<'a> Layers<'a> {
             mounted: self.is_mounted(&meta),
             size: disk_usage(&self.upper(&meta.id)),
             changes,
+            pending: self.at_boot(&meta.id),
             meta,
         }
+    }
+
+    /// The act the next boot does with the layer, if one was asked for. An
+    /// unreadable or unknown record counts as none: the layer is then just
+    /// mounted again, which loses nothing.
+    pub fn at_boot(&self, id: &str) -> Option<AtBoot> {
+        let text = fs::read_to_string(self.dir(id).join(AT_BOOT_FILE)).ok()?;
+        match text.trim() {
+            "commit" => Some(AtBoot::Commit),
+            "discard" => Some(AtBoot::Discard),
+            _ => None,
+        }
+    }
+
+    /// Records (or, with `None`, forgets) the act the next boot does with
+    /// the layer. Written durably: the boot reads it after a power cut.
+    pub fn set_at_boot(&self, id: &str, act: Option<AtBoot>) -> Result<()> {
+        let file = self.dir(id).join(AT_BOOT_FILE);
+        let done = match act {
+            Some(act) => write_atomic(&file, format!("{}\n", act.as_str()).as_bytes()),
+            None => match fs::remove_file(&file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        done.map_err(|e| {
+            Error::io(
+                format!("recording the act at boot in {}", file.display()),
+                e,
+            )
+        })
     }
 
     /// Checks that a new layer may cover `path`.
@@ -644,20 +703,34 @@ impl<'a> Layers<'a> {
             Ok(()) => Ok(()),
             Err(nix::errno::Errno::EBUSY) => {
                 let holders = busy::holders(&target);
+                if holders.is_empty() {
+                    // No process but this one uses the layer's filesystem.
+                    // This one may well (it runs from the layer when the
+                    // layer covers /usr/bin), and so may copies of the mount
+                    // in other mount namespaces: services started with
+                    // ProtectSystem= and the like got a copy when the layer
+                    // was mounted, and the read-only mounts systemd stacks
+                    // on it there keep it busy. Detaching it is then safe:
+                    // no one can open anything through it any more, and
+                    // what this process maps stays valid.
+                    return nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).map_err(
+                        |e| Error::io(format!("detaching {}", target.display()), e.into()),
+                    );
+                }
                 Err(Error::Busy {
                     what: format!("layer {} over {}", meta.id, meta.path.display()),
-                    detail: if holders.is_empty() {
-                        "the mount is in use".to_owned()
-                    } else {
-                        format!(
-                            "in use by {}",
-                            holders
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    },
+                    detail: format!(
+                        "in use by {}. A layer over what the running system executes from \
+                         stays in use until those programs end: `almost layer commit --at-boot \
+                         {id}` (or `discard --at-boot`) does it at the next boot, before \
+                         anything starts",
+                        holders
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        id = meta.id
+                    ),
                 })
             }
             Err(e) => Err(Error::io(
