@@ -63,6 +63,11 @@ pub struct Entry {
     /// The error message, if any.
     #[serde(default)]
     pub message: Option<String>,
+    /// The account name of the user the act was done for: pkexec's or
+    /// sudo's caller, else the real uid (from the system's user database;
+    /// none when it has no name for the uid).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Who runs this process, as far as it can tell.
@@ -97,6 +102,14 @@ impl Caller {
     }
 }
 
+/// The account name of `uid`, from the system's user database.
+fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
 impl Entry {
     pub fn new(
         caller: &Caller,
@@ -113,8 +126,10 @@ impl Entry {
                 Some(e.to_string()),
             ),
         };
+        let for_uid = caller.pkexec_uid.or(caller.sudo_uid).unwrap_or(caller.uid);
         Entry {
             time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            user: user_name(for_uid),
             uid: caller.uid,
             euid: caller.euid,
             pkexec_uid: caller.pkexec_uid,
@@ -139,13 +154,21 @@ impl Entry {
         }
     }
 
-    /// The one-line summary (the journal's MESSAGE, `almost log`'s text).
+    /// The one-line summary (the journal's MESSAGE, `almost log`'s text):
+    /// the command line, who ran it (uid, the uid pkexec or sudo ran it
+    /// for, with that user's name), the result, the paths.
     pub fn summary(&self) -> String {
         let mut who = format!("uid {}", self.uid);
-        if let Some(u) = self.pkexec_uid {
-            who.push_str(&format!(", pkexec for uid {u}"));
-        } else if let Some(u) = self.sudo_uid {
-            who.push_str(&format!(", sudo for uid {u}"));
+        let via = match (self.pkexec_uid, self.sudo_uid) {
+            (Some(u), _) => Some(("pkexec", u)),
+            (None, Some(u)) => Some(("sudo", u)),
+            (None, None) => None,
+        };
+        if let Some((how, u)) = via {
+            match &self.user {
+                Some(name) => who.push_str(&format!(", {how} for {name} (uid {u})")),
+                None => who.push_str(&format!(", {how} for uid {u}")),
+            }
         }
         let mut line = format!("{} ({who}): {}", self.argv.join(" "), self.result);
         if self.result != "ok" && self.result != STARTED {
@@ -227,6 +250,7 @@ pub fn journal_fields(entry: &Entry) -> Vec<(&'static str, String)> {
         ("ALMOST_EXIT_CODE", entry.exit_code.to_string()),
         ("ALMOST_UID", entry.uid.to_string()),
         ("ALMOST_PKEXEC_UID", opt(entry.pkexec_uid)),
+        ("ALMOST_USER", entry.user.clone().unwrap_or_default()),
         ("ALMOST_SUDO_UID", opt(entry.sudo_uid)),
         ("ALMOST_PATHS", entry.paths.join("\n")),
         ("ALMOST_ENTRY", json),
@@ -449,7 +473,45 @@ mod tests {
             result: result.into(),
             exit_code: if result == "ok" { 0 } else { 3 },
             message: None,
+            user: None,
         }
+    }
+
+    // Checks: the entry names the user it was done for (pkexec's caller
+    // first), in the summary and in a field of its own; root is named
+    // too, and a uid without a name gives none.
+    #[test]
+    fn the_entry_names_the_user() {
+        let caller = Caller {
+            uid: 0,
+            euid: 0,
+            pkexec_uid: Some(0),
+            sudo_uid: Some(65534),
+            login_uid: None,
+        };
+        let e = Entry::new(&caller, "lock", vec!["almost".into()], vec![], Ok(0));
+        assert_eq!(
+            e.user.as_deref(),
+            Some("root"),
+            "pkexec's caller comes first"
+        );
+        assert!(
+            e.summary().contains("pkexec for root (uid 0)"),
+            "{}",
+            e.summary()
+        );
+        let fields = journal_fields(&e);
+        assert!(
+            fields.contains(&("ALMOST_USER", "root".to_owned())),
+            "{fields:?}"
+        );
+        let caller = Caller {
+            sudo_uid: Some(4_000_000_000),
+            pkexec_uid: None,
+            ..caller
+        };
+        let e = Entry::new(&caller, "lock", vec!["almost".into()], vec![], Ok(0));
+        assert_eq!(e.user, None, "a uid with no account has no name");
     }
 
     #[test]
