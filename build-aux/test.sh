@@ -14,7 +14,7 @@
 # lintian; tests/deb/check-debs.sh), and last the VM rig (tests/vm/run.sh:
 # those packages installed with apt
 # in a booted Debian 12 guest; at most 15 minutes); `build-aux/test.sh --vm`
-# runs that part alone.
+# runs that part alone, `--no-vm` everything else.
 
 set -euo pipefail
 
@@ -24,11 +24,12 @@ set -euo pipefail
 sb_require_root "$@"
 cd "$SB_SRC_DIR"
 
-only_vm=''
+only_vm='' no_vm=''
 case ${1:-} in
 --vm) only_vm=1 ;;
+--no-vm) no_vm=1 ;;
 '') ;;
-*) sb_die "usage: $0 [--vm]" ;;
+*) sb_die "usage: $0 [--vm | --no-vm]" ;;
 esac
 
 # The VM rig: its own packages (build-aux/build-debs.sh), image and QEMU
@@ -152,7 +153,11 @@ sb_section "Debian packages: build-aux/build-debs.sh target/debs, tests/deb/chec
 debs_dir=$SB_SRC_DIR/target/debs
 rm -rf "$debs_dir"
 if bash build-aux/build-debs.sh "$debs_dir" && bash tests/deb/check-debs.sh "$debs_dir"; then
-    run_vm_tests --debs "$debs_dir"
+    if [[ -n $no_vm ]]; then
+        vm_line="vm: not run (--no-vm)"
+    else
+        run_vm_tests --debs "$debs_dir"
+    fi
 else
     failed+=("Debian packages")
     vm_line="vm: not run (no packages)"
