@@ -17,14 +17,17 @@ pub struct Mount {
 }
 
 /// Undoes the octal escapes (`\040` for a space) of mountinfo fields.
-fn unescape(field: &str) -> String {
+pub fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Three octal digits of a byte: the kernel writes nothing above
+        // `\377`, and anything else stays as written.
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
+            && (b'0'..=b'3').contains(&bytes[i + 1])
+            && bytes[i + 2..i + 4]
                 .iter()
                 .all(|b| (b'0'..=b'7').contains(b))
         {
@@ -39,8 +42,10 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Parses the text of a mountinfo file; lines it cannot read are skipped.
+/// A line ends at `\n` only: the kernel does not escape `\r`.
 pub fn parse(text: &str) -> Vec<Mount> {
-    text.lines()
+    text.split('\n')
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             let left: Vec<&str> = left.split(' ').collect();
@@ -52,7 +57,7 @@ pub fn parse(text: &str) -> Vec<Mount> {
                 id: left[0].parse().ok()?,
                 mount_point: PathBuf::from(unescape(left[4])),
                 read_only: left[5].split(',').any(|o| o == "ro"),
-                fstype: right[0].to_owned(),
+                fstype: unescape(right[0]),
                 source: unescape(right[1]),
                 super_options: unescape(right[2]),
             })
@@ -101,6 +106,31 @@ mod tests {
         assert!(mounts[2].read_only);
         assert_eq!(mounts[1].source, "/dev/loop0");
         assert!(mounts[3].super_options.contains("lowerdir=/tmp/r/usr"));
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/mountinfo.rs): the kernel
+    // escapes the type (a FUSE subtype is the mounter's choice) as it
+    // escapes the other fields.
+    #[test]
+    fn the_type_is_unescaped_too() {
+        let mounts = parse("50 22 0:60 / /mnt/x rw - fuse.my\\040fs src rw\n");
+        assert_eq!(mounts[0].fstype, "fuse.my fs");
+    }
+
+    // Found by fuzzing: `\4xx` and above is no octal byte (the kernel
+    // never writes one); it stays as written instead of overflowing.
+    #[test]
+    fn an_escape_above_a_byte_is_kept_as_text() {
+        assert_eq!(unescape("a\\400b\\777"), "a\\400b\\777");
+        assert_eq!(unescape("\\377\\101"), "\u{fffd}A");
+    }
+
+    // Found by fuzzing: a line ends at `\n` only; a `\r` before it is the
+    // last field's (the kernel does not escape it).
+    #[test]
+    fn a_carriage_return_is_data() {
+        let mounts = parse("50 22 0:60 / /mnt rw - tmpfs src rw,x=a\r\n");
+        assert_eq!(mounts[0].super_options, "rw,x=a\r");
     }
 
     #[test]

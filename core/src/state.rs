@@ -156,22 +156,33 @@ fn state_file(root: &Root) -> PathBuf {
 /// fails, which is what a locked system does); a warning says so.
 pub fn read(root: &Root) -> RunState {
     let file = state_file(root);
-    let parsed = match fs::read(&file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+    let state = match fs::read(&file) {
+        Ok(bytes) => parse(&bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return RunState::default(),
-        Err(e) => Err(e.to_string()),
+        Err(e) => damaged(e.to_string()),
     };
-    parsed.unwrap_or_else(|why| {
+    if let Some(why) = &state.damaged {
         tracing::warn!(
             "{} is damaged ({why}): taken as a pending re-lock, the system will be locked",
             file.display()
         );
-        RunState {
-            restore: Some(Mode::Locked),
-            damaged: Some(why),
-            ..RunState::default()
-        }
-    })
+    }
+    state
+}
+
+/// The state the bytes of `state.json` hold, failing closed as [`read`]
+/// does: bytes that do not parse are a damaged state.
+pub fn parse(bytes: &[u8]) -> RunState {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| damaged(e.to_string()))
+}
+
+/// What a damaged state file reads as: "restore locked", nothing else.
+fn damaged(why: String) -> RunState {
+    RunState {
+        restore: Some(Mode::Locked),
+        damaged: Some(why),
+        ..RunState::default()
+    }
 }
 
 /// The state, held under the exclusive lock until dropped.
@@ -293,6 +304,29 @@ mod tests {
         assert_eq!(state.restore, Some(Mode::Locked));
         assert!(state.damaged.is_some());
         assert!(!state.temporary_unlock_active(now()));
+    }
+
+    #[test]
+    fn parse_fails_closed_and_keeps_what_it_can_read() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"null",
+            b"{\"restore\":\"sideways\"}",
+            b"\xff",
+        ] {
+            let state = parse(bad);
+            assert_eq!(state.restore, Some(Mode::Locked), "{bad:?}");
+            assert!(state.damaged.is_some() && state.runs.is_empty(), "{bad:?}");
+            assert_eq!((state.relock_at, state.timer), (None, None), "{bad:?}");
+        }
+        let good = b"{\"restore\":\"unlocked\",\"relock_at\":7,\"runs\":[]}";
+        let state = parse(good);
+        assert_eq!(state.damaged, None);
+        assert_eq!(
+            (state.restore, state.relock_at),
+            (Some(Mode::Unlocked), Some(7))
+        );
     }
 
     #[test]

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The commit journal (`commit.json`, `undo.json`):
+//! `layer::commit::parse_journal` on any bytes. Every path of a journal it
+//! accepts, joined to the covered tree as a commit or an undo joins it,
+//! stays inside that tree, the layer passes the `layer.json` checks, and
+//! the journal reads back the same once written again.
+
+#![no_main]
+
+use std::path::Path;
+
+use almost_core::Error;
+use almost_core::layer::{self, commit};
+use libfuzzer_sys::fuzz_target;
+
+fn check_accepted(journal: &commit::Journal, file: &Path) {
+    let config = almost_fuzz::config();
+    let layer_json = serde_json::to_vec(&journal.layer).expect("encoding");
+    layer::parse_meta(file, &journal.layer.id, config, &layer_json)
+        .expect("a journal's layer that layer.json would refuse");
+    let top = &journal.layer.path;
+    let named = journal
+        .ops
+        .iter()
+        .flat_map(|op| std::iter::once(&op.rel).chain(op.link_to.as_ref()))
+        .chain(journal.after.entries.keys())
+        .chain(journal.before.entries.keys());
+    for rel in named {
+        let joined = top.join(rel);
+        assert!(joined != *top, "{rel:?} is the top itself");
+        assert!(
+            almost_fuzz::lexically_inside(&joined, top),
+            "{rel:?} leaves {top:?}"
+        );
+    }
+    let listed = journal
+        .after
+        .listings
+        .keys()
+        .chain(journal.before.listings.keys());
+    for rel in listed {
+        assert!(
+            almost_fuzz::lexically_inside(&top.join(rel), top),
+            "{rel:?} leaves {top:?}"
+        );
+    }
+    let bytes = serde_json::to_vec(journal).expect("encoding");
+    let again = commit::parse_journal(file, config, &bytes).expect("written back, refused");
+    assert_eq!(&again, journal);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let file = Path::new("/var/lib/almost/undo/undo.json");
+    match commit::parse_journal(file, almost_fuzz::config(), data) {
+        Ok(journal) => check_accepted(&journal, file),
+        Err(Error::InvalidPath { path, .. }) => assert_eq!(Path::new(&path), file),
+        Err(e) => panic!("not an invalid-path error: {e}"),
+    }
+});
