@@ -91,18 +91,45 @@ flags_of_trees() {
     } 2>/dev/null | sed -n 's/^\([-a-zA-Z]\+\) \(\/.*\)$/\1 \2/p'
 }
 
-# Fails (listing them) if some flaggable managed entry lacks the flag.
-all_locked() {
-    local tmp=$VM_STATE/.flags
-    flags_of_trees | awk '$1 ~ /i/ {print substr($0, index($0, " ") + 1)}' | LC_ALL=C sort -u >"$tmp.i"
-    flaggable_entries >"$tmp.all"
-    local missing total
-    missing=$(LC_ALL=C comm -23 "$tmp.all" "$tmp.i" | wc -l)
-    total=$(wc -l <"$tmp.all")
+# One walk of the managed trees, kept for the checks below (a full walk
+# costs 8-13 s on the emulated CPU): the flags (lsattr -R) in FILE.flags and
+# the flaggable entries (find) in FILE.all.
+snapshot_trees() {
+    flags_of_trees >"$1.flags"
+    flaggable_entries >"$1.all"
+}
+
+# all_locked_in SNAPSHOT: fails (listing them) if some flaggable managed
+# entry of the snapshot lacks the flag.
+all_locked_in() {
+    local snap=$1 missing total
+    awk '$1 ~ /i/ {print substr($0, index($0, " ") + 1)}' "$snap.flags" | LC_ALL=C sort -u >"$snap.i"
+    missing=$(LC_ALL=C comm -23 "$snap.all" "$snap.i" | wc -l)
+    total=$(wc -l <"$snap.all")
     echo "$total flaggable entries, $missing without the immutable flag"
-    LC_ALL=C comm -23 "$tmp.all" "$tmp.i" | head -n 10
-    rm -f "$tmp.i" "$tmp.all"
+    LC_ALL=C comm -23 "$snap.all" "$snap.i" | head -n 10
+    rm -f "$snap.i"
     ((total > 1000 && missing == 0))
+}
+
+# none_locked_in SNAPSHOT: fails (listing them) if some entry has the flag.
+none_locked_in() {
+    local found
+    found=$(awk '$1 ~ /i/' "$1.flags")
+    if [[ -n $found ]]; then
+        echo "$(wc -l <<<"$found") entries have the immutable flag:"
+        head -n 10 <<<"$found"
+        return 1
+    fi
+    echo "no entry of the $(wc -l <"$1.flags") listed has the immutable flag"
+    (($(wc -l <"$1.flags") > 1000))
+}
+
+# Fails (listing them) if some flaggable managed entry lacks the flag (a
+# full walk).
+all_locked() {
+    snapshot_trees "$VM_STATE/.snap"
+    all_locked_in "$VM_STATE/.snap"
 }
 
 # Fails (listing them) if some entry under DIR... (default /usr) has the flag.
@@ -120,6 +147,40 @@ none_locked() {
         return 1
     fi
     echo "no entry of ${dirs[*]} has the immutable flag"
+}
+
+# almost status --json, counted: prints "mode locked unlocked interrupted"
+# (the mode, the entries almost counts as locked and as unlocked over every
+# managed path, whether a commit is left interrupted). One walk by almost,
+# cheaper than find + lsattr.
+status_counts() {
+    local js mode locked unlocked interrupted
+    js=$(almost status --json 2>/dev/null | tr -d ' \n')
+    mode=$(grep -o '"mode":"[a-z]*"' <<<"$js" | head -n 1 | cut -d'"' -f4)
+    locked=$(grep -o '"locked":[0-9]*' <<<"$js" | cut -d: -f2 | awk '{s += $1} END {print s + 0}')
+    unlocked=$(grep -o '"unlocked":[0-9]*' <<<"$js" | cut -d: -f2 | awk '{s += $1} END {print s + 0}')
+    interrupted=no
+    grep -q '"interrupted_commit":"' <<<"$js" && interrupted=yes
+    echo "${mode:-?} $locked $unlocked $interrupted"
+}
+
+# locked_by_status: almost status --json says locked, counts more than 1000
+# locked entries and none unlocked, and no interrupted commit.
+locked_by_status() {
+    local c
+    c=$(status_counts)
+    echo "almost status --json: mode, locked, unlocked, interrupted commit: $c"
+    read -r mode locked unlocked interrupted <<<"$c"
+    [[ $mode == locked && $locked -gt 1000 && $unlocked -eq 0 && $interrupted == no ]]
+}
+
+# unlocked_by_status: mode unlocked and no entry counted locked.
+unlocked_by_status() {
+    local c
+    c=$(status_counts)
+    echo "almost status --json: mode, locked, unlocked, interrupted commit: $c"
+    read -r mode locked unlocked interrupted <<<"$c"
+    [[ $mode == unlocked && $locked -eq 0 && $unlocked -gt 1000 && $interrupted == no ]]
 }
 
 # Every path given has the flag.
@@ -145,25 +206,41 @@ status_is() {
 # vm_manifest DIR [HASHED...]: one line per entry of DIR (type, mode, owner,
 # then for regular files the size and the modification time in seconds,
 # the path, the link target), the excluded paths left out; then the sha256
-# of every regular file under the HASHED paths (where the scenario changes
+# of every regular file under the HASHED paths (where the scenarios change
 # things: hashing all of /usr takes minutes on an emulated CPU, and a write
 # anywhere else changes a size or a time). The same tree gives the same
-# text, whatever its flags, ctimes and inode numbers.
+# text, whatever its flags, ctimes and inode numbers. VM_MANIFEST_ROOT
+# (default /) is where the tree is read: lower_manifest reads the root
+# filesystem itself, beneath any layer mounted over DIR.
 vm_manifest() {
-    local dir=$1 p
+    local dir=$1 p root=${VM_MANIFEST_ROOT:-}
     shift
     local -a prune=()
     for p in $(excluded_paths); do
-        prune+=(-path "$p" -prune -o)
+        prune+=(-path ".$p" -prune -o)
     done
-    # (No -xdev: a layer over a subdirectory is a mount inside DIR.)
-    find "$dir" "${prune[@]}" -printf '%y\t%m\t%U:%G\t%s\t%T@\t%p\t%l\n' |
-        awk -F'\t' 'BEGIN {OFS = "\t"} $1 != "f" {$4 = "-"; $5 = "-"} $1 == "f" {sub(/\..*/, "", $5)} {print}' |
-        LC_ALL=C sort -t "$(printf '\t')" -k6
-    local -a hashed=()
-    for p in "$@"; do [[ -e $p ]] && hashed+=("$p"); done
-    ((${#hashed[@]})) || return 0
-    find "${hashed[@]}" -type f -print0 | xargs -0 -r sha256sum | LC_ALL=C sort -k2
+    (
+        cd "${root:-/}" || exit 1
+        # (No -xdev: a layer over a subdirectory is a mount inside DIR.)
+        find ".$dir" "${prune[@]}" -printf '%y\t%m\t%U:%G\t%s\t%T@\t%p\t%l\n' |
+            awk -F'\t' 'BEGIN {OFS = "\t"} $1 != "f" {$4 = "-"; $5 = "-"} $1 == "f" {sub(/\..*/, "", $5)} {sub(/^\./, "", $6); print}' |
+            LC_ALL=C sort -t "$(printf '\t')" -k6
+        local -a hashed=()
+        for p in "$@"; do [[ -e .$p ]] && hashed+=(".$p"); done
+        ((${#hashed[@]})) || exit 0
+        find "${hashed[@]}" -type f -print0 | xargs -0 -r sha256sum | sed 's|  \./|  /|' | LC_ALL=C sort -k2
+    )
+}
+
+# lower_manifest DIR [HASHED...]: vm_manifest of the root filesystem's own
+# DIR, read through a non-recursive bind mount of / (a layer mounted over
+# DIR is not in it): what a commit wrote, not the merged view of a layer.
+lower_manifest() {
+    mkdir -p /run/vm-lower
+    export -f vm_manifest excluded_paths
+    # In a mount namespace of its own: no other process sees the bind mount.
+    unshare -m --propagation private bash -c \
+        'mount --bind / /run/vm-lower && VM_MANIFEST_ROOT=/run/vm-lower vm_manifest "$@"' vm "$@"
 }
 
 # same_manifest A B: no difference (the first ones shown).

@@ -10,6 +10,11 @@ set -uo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # shellcheck source=tests/vm/guest/lib.sh
 . /root/vm/lib.sh
+# The results go to a file that the next boot's stage passes on to the host:
+# in this early boot a write to the second serial port could block until
+# the reboot (seen once: two lines came through, then the unit hung on the
+# port until its close timed out).
+exec >"$VM_STATE/updater.out" 2>&1
 
 vm_info s6.target "$(systemctl is-active system-update.target system-update-pre.target | tr '\n' ' ')"
 check s6.in-system-update "this boot is an offline update boot (default target system-update.target)" \
