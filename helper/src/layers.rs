@@ -394,10 +394,11 @@ pub fn layer(
 /// its own while this process keeps the real mount table.
 fn show_diff_for_review(root: &almost_core::paths::Root, id: &str) {
     if let Ok(exe) = std::env::current_exe() {
+        // The subcommand first: under pkexec the child inherits
+        // PKEXEC_UID, and almost then refuses any other order.
         let _ = std::process::Command::new(exe)
-            .arg("--root")
+            .args(["layer", "diff", "--patch", id, "--root"])
             .arg(root.path())
-            .args(["layer", "diff", "--patch", id])
             .status();
     }
 }
