@@ -24,7 +24,12 @@ fn check_accepted(journal: &commit::Journal, file: &Path) {
         .iter()
         .flat_map(|op| std::iter::once(&op.rel).chain(op.link_to.as_ref()))
         .chain(journal.after.entries.keys())
-        .chain(journal.before.entries.keys());
+        .chain(journal.before.entries.keys())
+        .chain(
+            [&journal.after, &journal.before]
+                .into_iter()
+                .flat_map(|exp| exp.links.iter().flatten().flatten()),
+        );
     for rel in named {
         let joined = top.join(rel);
         assert!(joined != *top, "{rel:?} is the top itself");
