@@ -435,7 +435,7 @@ step_s6_prepare() {
 # After the offline update's reboot: first what the updater found.
 step_s6_done() {
     if [[ -s $VM_STATE/updater.out ]]; then
-        grep -a '^VMT \|^  | ' "$VM_STATE/updater.out"
+        grep -a '^VMT \|^  | ' "$VM_STATE/updater.out" | grep -v '^VMT END'
     fi
     check s6.updater-ended "the test updater ran to its end in the offline update boot" \
         grep -q '^VMT END offline-update' "$VM_STATE/updater.out"
