@@ -123,8 +123,19 @@ pub fn needs_private_mounts(action: &LayerAction) -> bool {
 /// Runs the commands that change something under the state lock, after
 /// finishing any commit a crash interrupted.
 pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
+    recover_as(sys, out, progress, false);
+}
+
+/// [`recover`]; at boot a rolled-back commit's layer is left unmounted:
+/// the boot mounts the layers after their acts at boot.
+fn recover_as(sys: &System, out: &Output, progress: &Arc<Progress>, at_boot: bool) {
     let layers = Layers::new(sys);
-    for result in layers.recover(progress) {
+    let results = if at_boot {
+        layers.recover_at_boot(progress)
+    } else {
+        layers.recover(progress)
+    };
+    for result in results {
         match result {
             Ok(report) if report.outcome == "undone" => out.warning(&format!(
                 "finished the interrupted undo of the commit of layer {} over {}",
@@ -138,6 +149,8 @@ pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
                     report.path.display(),
                     if report.outcome == commit::OUTCOME_ABANDONED {
                         "the layer is mounted again".to_owned()
+                    } else if at_boot {
+                        "the boot goes on with the layer".to_owned()
                     } else {
                         format!(
                             "the layer could not be mounted again (try: almost layer mount {})",
@@ -528,7 +541,7 @@ pub fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
     let _inhibit = Inhibitor::shutdown(bus, "Restoring layers and the protection at boot");
     let layers = Layers::new(sys);
     let mut guard = state::lock(&sys.root)?;
-    recover(sys, out, &progress);
+    recover_as(sys, out, &progress, true);
     for meta in layers.all()? {
         if boot_act(out, &layers, &meta, &progress) {
             continue;

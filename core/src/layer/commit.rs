@@ -699,16 +699,28 @@ impl Layers<'_> {
     pub fn commit(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<CommitReport> {
         let lower = self.sys.root.host(&meta.path);
         let relock = self.should_relock(meta)?;
-        // The merged view is the expectation: mount the layer if a reboot
-        // left it unmounted.
+        // The merged view is the expectation. A layer a reboot left
+        // unmounted (a commit at boot) is read through a view of its own,
+        // not mounted over its tree, where it would be in use at once.
         self.sys.apply_subtree(&meta.path, false, progress)?;
-        self.mount(meta)?;
+        let view = if self.is_mounted(meta) {
+            None
+        } else {
+            Some(self.mount_view(meta)?)
+        };
         let upper = self.upper(&meta.id);
         let touched = super::diff::touched(&upper)
-            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))?;
+            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e));
         let skip = backup_name(meta);
-        let after = capture(&lower, &touched, &skip)
-            .map_err(|e| Error::io("reading the layer's merged view", e))?;
+        let after = touched.and_then(|touched| {
+            capture(view.as_deref().unwrap_or(&lower), &touched, &skip)
+                .map(|after| (touched, after))
+                .map_err(|e| Error::io("reading the layer's merged view", e))
+        });
+        if let Some(view) = &view {
+            self.unmount_view(view);
+        }
+        let (touched, after) = after?;
         let mut journal = Journal {
             layer: meta.clone(),
             phase: Phase::Preparing,
@@ -737,17 +749,23 @@ impl Layers<'_> {
                 self.save_journal(&journal)?;
             }
             Err(e) => {
-                self.abandon(&journal);
+                self.abandon(&journal, true);
                 return Err(e);
             }
         }
-        self.finish(journal, progress)
+        self.finish(journal, progress, true)
     }
 
     /// Gives up a commit that changed nothing yet: the layer is mounted
-    /// again as it was (the tree beneath is still unlocked). Returns
-    /// whether it is mounted again.
-    fn abandon(&self, journal: &Journal) -> bool {
+    /// again as it was (the tree beneath is still unlocked), unless
+    /// `remount` is false (at boot, which mounts the layers itself once it
+    /// has done what it was asked to do with them). Returns whether it is
+    /// mounted again.
+    fn abandon(&self, journal: &Journal, remount: bool) -> bool {
+        if !remount {
+            let _ = fs::remove_file(self.journal_path(&journal.layer.id));
+            return false;
+        }
         let mounted = self
             .mount(&journal.layer)
             .map_err(|e| {
@@ -782,14 +800,19 @@ impl Layers<'_> {
     /// Drives a journal to its end: forward, verify, keep the undo data,
     /// finish; or, when that fails, back to the old tree with the layer
     /// mounted again.
-    fn finish(&self, mut journal: Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
+    fn finish(
+        &self,
+        mut journal: Journal,
+        progress: &Arc<Progress>,
+        remount: bool,
+    ) -> Result<CommitReport> {
         let skip = backup_name(&journal.layer);
         let id = journal.layer.id.clone();
         let failure = match journal.phase {
             Phase::Preparing => {
                 // Nothing was changed: rolled back by doing nothing but
                 // mounting the layer again. Not "committed".
-                let outcome = if self.abandon(&journal) {
+                let outcome = if self.abandon(&journal, remount) {
                     OUTCOME_ABANDONED
                 } else {
                     OUTCOME_ABANDONED_UNMOUNTED
@@ -836,7 +859,11 @@ impl Layers<'_> {
             })?;
             let _ = remove_any(&c.backup);
             let _ = fs::remove_file(self.journal_path(&id));
-            let remount = self.mount(&journal.layer);
+            let remount = if remount {
+                self.mount(&journal.layer)
+            } else {
+                Err(Error::Usage("left to the boot".to_owned()))
+            };
             return Err(Error::io(
                 format!(
                     "commit of layer {id} failed and was rolled back; the tree is as before{}",
@@ -951,6 +978,19 @@ impl Layers<'_> {
     /// Finishes an undo, and finishes or rolls back commits, interrupted by
     /// a crash. Returns what was done, one report per layer.
     pub fn recover(&self, progress: &Arc<Progress>) -> Vec<Result<CommitReport>> {
+        self.recover_with(progress, true)
+    }
+
+    /// [`Layers::recover`] for `almost boot`: a commit rolled back leaves its
+    /// layer unmounted, since the boot mounts the layers itself after doing
+    /// what it was asked to do with them (`--at-boot`); a layer mounted here
+    /// would be in use by everything started meanwhile (udevd runs already)
+    /// and could not be committed at boot.
+    pub fn recover_at_boot(&self, progress: &Arc<Progress>) -> Vec<Result<CommitReport>> {
+        self.recover_with(progress, false)
+    }
+
+    fn recover_with(&self, progress: &Arc<Progress>, remount: bool) -> Vec<Result<CommitReport>> {
         let mut done = Vec::new();
         if let Some(id) = self.interrupted_undo() {
             tracing::warn!("finishing the interrupted undo of the commit of layer {id}");
@@ -974,7 +1014,7 @@ impl Layers<'_> {
                 Err(e) => return Some(Err(e)),
             };
             tracing::warn!("recovering the interrupted commit of layer {}", meta.id);
-            Some(self.finish(journal, progress))
+            Some(self.finish(journal, progress, remount))
         }));
         done
     }

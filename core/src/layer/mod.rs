@@ -693,6 +693,47 @@ impl<'a> Layers<'a> {
         })
     }
 
+    /// Mounts the merged view of a layer that is not mounted over its tree
+    /// at a place of its own under `/run/almost`, for reading: nothing
+    /// running looks there, so it can be taken away again at once. (Mounted
+    /// over its tree, even for a moment, a layer over `/usr` at boot could
+    /// be taken into use by whatever starts then, udevd's helpers first.)
+    pub fn mount_view(&self, meta: &LayerMeta) -> Result<PathBuf> {
+        let dir = self
+            .sys
+            .root
+            .host(Path::new(state::STATE_DIR))
+            .join(format!("view-{}", meta.id));
+        let made = fs::create_dir_all(&dir).and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        });
+        made.map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
+            escape_option(&self.sys.root.host(&meta.path)),
+            escape_option(&self.upper(&meta.id)),
+            escape_option(&self.work(&meta.id)),
+        );
+        nix::mount::mount(
+            Some("almost-layer-view"),
+            &dir,
+            Some("overlay"),
+            nix::mount::MsFlags::MS_RDONLY,
+            Some(data.as_str()),
+        )
+        .map_err(|e| Error::io(format!("mounting the view of layer {}", meta.id), e.into()))?;
+        Ok(dir)
+    }
+
+    /// Takes away what [`Layers::mount_view`] mounted.
+    pub fn unmount_view(&self, dir: &Path) {
+        if let Err(e) = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH) {
+            tracing::warn!("cannot unmount {}: {e}", dir.display());
+        }
+        let _ = fs::remove_dir(dir);
+    }
+
     /// Unmounts a layer; refuses, naming the processes, when it is in use.
     pub fn unmount(&self, meta: &LayerMeta) -> Result<()> {
         if !self.is_mounted(meta) {
