@@ -87,6 +87,12 @@ unshare --mount --propagation private -- cargo test --workspace --no-fail-fast |
 # Meson: the data-file validators and the install test (meson test, see
 # build-aux/meson.build). A debug build in the cargo target dir the tests
 # just used, so the one cargo build meson runs finds everything built.
+# The parsers of what root reads (config, layer.json, journals, state,
+# mountinfo) and the layer diff, fuzzed briefly on their kept corpora
+# (fuzz/; a crash fails).
+sb_section "fuzz smoke run: build-aux/fuzz-smoke.sh (15 s a target)"
+bash build-aux/fuzz-smoke.sh 15 || failed+=("fuzz smoke run")
+
 sb_section "meson setup + compile + test (target/meson)"
 meson_dir=target/meson
 meson_opts=(--prefix=/usr -Dprofile=development "-Dcargo_target_dir=$SB_SRC_DIR/target")
