@@ -372,7 +372,7 @@ fsck_disk() {
 # "offline" (the offline update boot: the test updater reports and
 # reboots). Boots are shared by the scenarios wherever their states allow
 # (the order below is the one that needs the fewest boots).
-read -r -a commit_delays <<<"${ALMOST_VM_COMMIT_DELAYS:-2}"
+read -r -a commit_delays <<<"${ALMOST_VM_COMMIT_DELAYS:-2 4}"
 read -r -a boot_delays <<<"${ALMOST_VM_BOOT_DELAYS:-1 3}"
 plan=()
 cur=''
