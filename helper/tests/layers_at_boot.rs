@@ -31,6 +31,35 @@ fn change_through_layer(sb: &LayerBox) {
     fs::remove_file(sb.path("/usr/share/doc/pkg/gone")).expect("delete through the layer");
 }
 
+/// What a boot that did a layer's act at boot must leave: it said so
+/// ("committed layer ID" / "discarded layer ID"), nothing is mounted, the
+/// layer is gone, the tree is `expected` and locked.
+#[track_caller]
+fn assert_done_at_boot(
+    sb: &LayerBox,
+    r: &common::Run,
+    said: &str,
+    id: &str,
+    expected: &layer_support::Manifest,
+) {
+    assert!(
+        r.stdout.contains(&format!("{said} layer {id}")),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        sb.overlays().is_empty() && sb.listed(id).is_none(),
+        "{}",
+        r.describe()
+    );
+    assert_manifest_eq(
+        &format!("the tree after the boot's {said}"),
+        expected,
+        &manifest(&sb.path("/usr")),
+    );
+    sb.assert_locked("/usr");
+}
+
 fn pending_of(sb: &LayerBox, id: &str) -> serde_json::Value {
     sb.listed(id)
         .unwrap_or_else(|| panic!("layer {id} not listed"))["pending"]
@@ -68,22 +97,7 @@ fn commit_and_discard_at_boot_are_done_by_the_next_boot() {
     sb.umount_overlays_by_hand();
     let r = sb.almost(&["boot"]);
     r.expect_ok();
-    assert!(
-        r.stdout.contains(&format!("committed layer {id}")),
-        "{}",
-        r.describe()
-    );
-    assert!(
-        sb.overlays().is_empty(),
-        "the boot mounted the committed layer again"
-    );
-    assert!(sb.listed(&id).is_none(), "the layer is still listed");
-    assert_manifest_eq(
-        "the tree after the boot's commit",
-        &merged,
-        &manifest(&sb.path("/usr")),
-    );
-    sb.assert_locked("/usr");
+    assert_done_at_boot(&sb, &r, "committed", &id, &merged);
 
     // The same with discard: the tree beneath stays as it is now.
     let now = manifest(&sb.path("/usr"));
@@ -97,22 +111,7 @@ fn commit_and_discard_at_boot_are_done_by_the_next_boot() {
     sb.umount_overlays_by_hand();
     let r = sb.almost(&["boot"]);
     r.expect_ok();
-    assert!(
-        r.stdout.contains(&format!("discarded layer {id}")),
-        "{}",
-        r.describe()
-    );
-    assert!(
-        sb.overlays().is_empty() && sb.listed(&id).is_none(),
-        "{}",
-        r.describe()
-    );
-    assert_manifest_eq(
-        "the tree after the boot's discard",
-        &now,
-        &manifest(&sb.path("/usr")),
-    );
-    sb.assert_locked("/usr");
+    assert_done_at_boot(&sb, &r, "discarded", &id, &now);
     sb.finish();
 }
 
@@ -271,21 +270,6 @@ fn a_commit_at_boot_cut_while_preparing_is_done_by_the_next_boot_unmounted() {
         "the boot mounted the layer over its tree before committing it: {overlay_mounts:?}\n{}",
         r.describe()
     );
-    assert!(
-        r.stdout.contains(&format!("committed layer {id}")),
-        "{}",
-        r.describe()
-    );
-    assert!(
-        sb.overlays().is_empty() && sb.listed(&id).is_none(),
-        "{}",
-        r.describe()
-    );
-    assert_manifest_eq(
-        "the tree after the boot's commit",
-        &merged,
-        &manifest(&sb.path("/usr")),
-    );
-    sb.assert_locked("/usr");
+    assert_done_at_boot(&sb, &r, "committed", &id, &merged);
     sb.finish();
 }

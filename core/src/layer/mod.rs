@@ -672,12 +672,7 @@ impl<'a> Layers<'a> {
             return Ok(());
         }
         let target = self.sys.root.host(&meta.path);
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
-            escape_option(&target),
-            escape_option(&self.upper(&meta.id)),
-            escape_option(&self.work(&meta.id)),
-        );
+        let data = self.overlay_options(meta);
         nix::mount::mount(
             Some("almost-layer"),
             &target,
@@ -691,6 +686,17 @@ impl<'a> Layers<'a> {
                 e.into(),
             )
         })
+    }
+
+    /// The overlayfs options of a layer: its tree beneath, its upper and
+    /// work directories.
+    fn overlay_options(&self, meta: &LayerMeta) -> String {
+        format!(
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
+            escape_option(&self.sys.root.host(&meta.path)),
+            escape_option(&self.upper(&meta.id)),
+            escape_option(&self.work(&meta.id)),
+        )
     }
 
     /// Mounts the merged view of a layer that is not mounted over its tree
@@ -709,12 +715,7 @@ impl<'a> Layers<'a> {
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
         });
         made.map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
-            escape_option(&self.sys.root.host(&meta.path)),
-            escape_option(&self.upper(&meta.id)),
-            escape_option(&self.work(&meta.id)),
-        );
+        let data = self.overlay_options(meta);
         nix::mount::mount(
             Some("almost-layer-view"),
             &dir,
