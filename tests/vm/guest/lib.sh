@@ -164,24 +164,20 @@ status_counts() {
     echo "${mode:-?} $locked $unlocked $interrupted"
 }
 
-# locked_by_status: almost status --json says locked, counts more than 1000
-# locked entries and none unlocked, and no interrupted commit.
-locked_by_status() {
-    local c
+# by_status MODE: almost status --json says MODE (locked or unlocked),
+# counts more than 1000 entries that way and none the other, and no
+# interrupted commit.
+by_status() {
+    local c want=$1 mode locked unlocked interrupted this other
     c=$(status_counts)
     echo "almost status --json: mode, locked, unlocked, interrupted commit: $c"
     read -r mode locked unlocked interrupted <<<"$c"
-    [[ $mode == locked && $locked -gt 1000 && $unlocked -eq 0 && $interrupted == no ]]
+    this=$locked other=$unlocked
+    [[ $want == unlocked ]] && this=$unlocked other=$locked
+    [[ $mode == "$want" && $this -gt 1000 && $other -eq 0 && $interrupted == no ]]
 }
-
-# unlocked_by_status: mode unlocked and no entry counted locked.
-unlocked_by_status() {
-    local c
-    c=$(status_counts)
-    echo "almost status --json: mode, locked, unlocked, interrupted commit: $c"
-    read -r mode locked unlocked interrupted <<<"$c"
-    [[ $mode == unlocked && $locked -eq 0 && $unlocked -gt 1000 && $interrupted == no ]]
-}
+locked_by_status() { by_status locked; }
+unlocked_by_status() { by_status unlocked; }
 
 # Every path given has the flag.
 have_flag() {
