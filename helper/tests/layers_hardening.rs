@@ -276,8 +276,9 @@ fn a_crashed_layer_new_leaves_nothing_after_the_next_run() {
     let calls: Vec<(&str, &str, &str)> = text
         .lines()
         .filter_map(|l| {
+            // strace pads a short pid with spaces ("5794  rename(").
             let (pid, rest) = l.split_once(' ')?;
-            let (name, _) = rest.split_once('(')?;
+            let (name, _) = rest.trim_start().split_once('(')?;
             Some((pid, name, l))
         })
         .collect();
