@@ -1,0 +1,365 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) the Almost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one place where the modules of almost.system talk to ``almost``.
+
+Every call to the ``almost`` program and every read of its output is here:
+it runs ``almost SUBCOMMAND --root ROOT --json -- ARGS`` as an argv vector
+(never through a shell), reads the JSON events it prints one per line
+(``progress``, ``warning``, ``result``, ``error``; see docs/almost.md) and
+hands the modules the fields they use, by their documented names. Text
+output is never read, except the version line of ``almost --version``.
+
+When ``almost`` changes the shape of a result, only this file changes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+
+# The exit codes of almost and their error kinds (core/src/error.rs,
+# docs/almost.md "Exit codes"). Used when almost failed without printing
+# an error event (a usage error is printed by the argument parser, as text).
+ERROR_KINDS = {
+    1: 'internal',
+    2: 'usage',
+    3: 'not-root',
+    4: 'config',
+    5: 'invalid-path',
+    6: 'partial',
+    7: 'unsupported',
+    8: 'busy',
+    9: 'locked',
+    10: 'cancelled',
+    11: 'no-space',
+    12: 'forbidden',
+}
+
+# The newest protocol version these modules were written for. A result
+# without a "protocol" field comes from an almost older than the field.
+KNOWN_PROTOCOL = 1
+
+# The kind given to failures that happen before almost could say anything.
+NOT_INSTALLED = 'not-installed'
+
+CONFIG_KEYS = ('default_mode', 'paths', 'exclude')
+
+
+class AlmostError(Exception):
+    """A failure of almost: its error kind, its message and exit code."""
+
+    def __init__(self, kind, message, exit_code=None, command=None, result=None):
+        super(AlmostError, self).__init__(message)
+        self.kind = kind
+        self.message = message
+        self.exit_code = exit_code
+        self.command = command
+        self.result = result
+
+    def details(self):
+        return dict(kind=self.kind, message=self.message, exit_code=self.exit_code,
+                    command=self.command)
+
+    def fail(self, module, **extra):
+        """Ends the module with this failure (msg, and almost_error with
+        the kind, message, exit code and command line)."""
+        module.fail_json(msg='almost %s failed (%s): %s' % (
+            self.command or '', self.kind, self.message),
+            almost_error=self.details(), **extra)
+
+
+def encode_path(path):
+    """The protocol's string for a path given as text: UTF-8 as is, a
+    backslash doubled (protocol/src/path.rs)."""
+    return path.replace('\\', '\\\\')
+
+
+def decode_path(text):
+    """The bytes of a path from the protocol's string: ``\\\\`` is a
+    backslash, ``\\xNN`` the byte NN, everything else UTF-8. A string
+    that is not the protocol's encoding is taken as it is."""
+    if not isinstance(text, str) or '\\' not in text:
+        return text.encode('utf-8', 'surrogateescape') if isinstance(text, str) else text
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == '\\' and text[i + 1:i + 2] == '\\':
+            out += b'\\'
+            i += 2
+        elif c == '\\' and re.match(r'x[0-9a-f]{2}', text[i + 1:i + 4]):
+            out.append(int(text[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out += c.encode('utf-8', 'surrogateescape')
+            i += 1
+    return bytes(out)
+
+
+def show_path(text):
+    """A path from the protocol, shown readably: valid UTF-8 as text,
+    other bytes as \\xNN."""
+    raw = decode_path(text)
+    return raw.decode('utf-8', 'backslashreplace')
+
+
+class Almost(object):
+    """Runs almost for one module on one root.
+
+    ``executable`` is the almost binary to run (default: ``almost`` found
+    on PATH, as the package installs it); ``root`` is almost's ``--root``.
+    """
+
+    def __init__(self, module, root='/', executable=None):
+        self.module = module
+        self.root = root
+        self.warnings = []
+        self.protocol = None
+        self.binary = self._find(executable)
+
+    def _find(self, executable):
+        if executable:
+            if os.path.isfile(executable) and os.access(executable, os.X_OK):
+                return executable
+            self.module.fail_json(
+                msg='almost is not installed at %s (the executable option): no such executable'
+                    % executable,
+                almost_error=dict(kind=NOT_INSTALLED, message='no such executable: %s' % executable,
+                                  exit_code=None, command=None))
+        found = self.module.get_bin_path('almost', required=False)
+        if not found:
+            path = os.environ.get('PATH', '')
+            self.module.fail_json(
+                msg='almost is not installed on this host: no almost program on PATH (%s). '
+                    'Install the almost package, or give the path of the binary in the '
+                    'executable option.' % path,
+                almost_error=dict(kind=NOT_INSTALLED, message='almost not found on PATH',
+                                  exit_code=None, command=None))
+        return found
+
+    # --- the one runner ---------------------------------------------------
+
+    def argv(self, words, args=()):
+        """almost's argv: the subcommand's words first (as pkexec wants
+        it too), the global options, then ``--`` and the positional
+        arguments, so that no value is ever taken for an option."""
+        argv = [self.binary] + list(words) + ['--root', self.root, '--json']
+        if args:
+            argv += ['--'] + list(args)
+        return argv
+
+    def call(self, words, args=(), expect_result=True):
+        """Runs one almost command; returns its result event (a dict) or
+        None when it prints none. Raises AlmostError on failure."""
+        argv = self.argv(words, args)
+        command = ' '.join(words)
+        rc, out, err = self.module.run_command(argv, encoding='utf-8', errors='surrogateescape')
+        result, error, _stray = self._events(out)
+        if error is not None:
+            raise AlmostError(error.get('kind') or ERROR_KINDS.get(rc, 'internal'),
+                              error.get('message') or err.strip(),
+                              error.get('exit_code', rc), command, result)
+        if rc != 0:
+            message = err.strip() or out.strip() or 'exit status %d' % rc
+            raise AlmostError(ERROR_KINDS.get(rc, 'internal'), message, rc, command, result)
+        if result is None and expect_result:
+            raise AlmostError('internal', 'almost printed no result (stdout: %r, stderr: %r)'
+                              % (out[-2000:], err[-2000:]), rc, command)
+        return result
+
+    def _events(self, out):
+        result = None
+        error = None
+        stray = []
+        for line in out.splitlines():
+            if not line.strip():
+                stray.append(line)
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                stray.append(line)
+                continue
+            if not isinstance(event, dict) or 'event' not in event:
+                stray.append(line)
+                continue
+            kind = event.get('event')
+            if kind == 'result':
+                result = self._result(event)
+            elif kind == 'error':
+                error = event
+            elif kind == 'warning':
+                self.warnings.append(event.get('message', ''))
+        return result, error, stray
+
+    def _result(self, event):
+        version = event.get('protocol')
+        if version is not None:
+            self.protocol = version
+            try:
+                major = int(str(version).split('.')[0])
+            except ValueError:
+                major = None
+            if major is not None and major > KNOWN_PROTOCOL:
+                warning = ('almost speaks protocol %s, newer than this collection knows (%d): '
+                           'update the almost.system collection' % (version, KNOWN_PROTOCOL))
+                if warning not in self.warnings:
+                    self.warnings.append(warning)
+        return event
+
+    def warn_all(self):
+        """Passes almost's warnings on to Ansible's."""
+        for warning in self.warnings:
+            self.module.warn('almost: %s' % warning)
+        self.warnings = []
+
+    # --- typed reads --------------------------------------------------------
+
+    def version(self):
+        rc, out, err = self.module.run_command([self.binary, '--version'])
+        if rc != 0:
+            return None
+        words = out.split()
+        return words[-1] if words else None
+
+    def status(self):
+        """The measured state: mode (locked, unlocked, partial), the paths
+        with their counts, a pending timed re-lock, running ``almost run``
+        commands, the commit that can be undone."""
+        r = self.call(['status'])
+        return dict(
+            mode=r.get('mode'),
+            paths=[dict(path=p.get('path'), mode=p.get('mode'), locked=p.get('locked'),
+                        unlocked=p.get('unlocked'), skipped=p.get('skipped'),
+                        covered=p.get('covered'), error_count=p.get('error_count'),
+                        unsupported=p.get('unsupported'), read_only=p.get('read_only'),
+                        mount_points=p.get('mount_points'), overlays=p.get('overlays'))
+                   for p in r.get('paths') or []],
+            relock_at=r.get('relock_at'),
+            runs=r.get('runs') or [],
+            restore=r.get('restore'),
+            offline_update=r.get('offline_update'),
+            interrupted_commit=r.get('interrupted_commit'),
+            undo=r.get('undo'),
+        )
+
+    def set_mode(self, locked):
+        """Locks or unlocks every managed tree; returns the mode after and
+        how many entries had their flag changed."""
+        if locked:
+            r = self.call(['lock'])
+        else:
+            r = self.call(['unlock', '--yes'])
+        return dict(mode=r.get('mode'), changed=r.get('changed') or 0)
+
+    @staticmethod
+    def _config(r):
+        return dict((key, r.get(key)) for key in CONFIG_KEYS)
+
+    def config(self):
+        """The effective configuration: default_mode, paths, exclude."""
+        return self._config(self.call(['config', 'show']))
+
+    def config_set(self, key, values):
+        """Validates and writes one key; returns the configuration after."""
+        if isinstance(values, str):
+            values = [values]
+        return self._config(self.call(['config', 'set'], [key] + list(values)))
+
+    def layers(self):
+        """The layers: id, path, mounted, changes, size, temporary,
+        pending (an act left to the next boot), created."""
+        r = self.call(['layer', 'list'])
+        return [self._layer(l) for l in r.get('layers') or []]
+
+    @staticmethod
+    def _layer(l):
+        return dict(id=l.get('id'), path=l.get('path'), mounted=l.get('mounted'),
+                    changes=l.get('changes'), size=l.get('size'),
+                    temporary=l.get('temporary'), pending=l.get('pending'),
+                    created=l.get('created'))
+
+    def layer_new(self, path, temporary=False):
+        words = ['layer', 'new'] + (['--temporary'] if temporary else [])
+        r = self.call(words, [path])
+        return self._layer(r)
+
+    def layer_diff(self, layer_id, patch=True):
+        """The changes of a layer: a list of dicts with path, change
+        (added, modified, metadata, deleted, replaced), type, sizes,
+        hashes, detail and, for text files with ``patch``, a unified diff."""
+        words = ['layer', 'diff'] + (['--patch'] if patch else [])
+        r = self.call(words, [layer_id])
+        return r.get('changes') or []
+
+    def layer_commit(self, layer_id, at_boot=False):
+        words = ['layer', 'commit', '--yes'] + (['--at-boot'] if at_boot else [])
+        return self.call(words, [layer_id])
+
+    def layer_discard(self, layer_id, at_boot=False):
+        words = ['layer', 'discard', '--yes'] + (['--at-boot'] if at_boot else [])
+        return self.call(words, [layer_id])
+
+    def log(self, lines=20):
+        """The last audit entries, oldest first."""
+        r = self.call(['log', '-n', str(int(lines))])
+        return r.get('entries') or []
+
+    def run(self, command):
+        """``almost run -- COMMAND``: unlocks, runs it, puts the mode back.
+        Returns (rc, output, stderr): COMMAND's status and what it printed
+        (almost's own JSON events taken out of its standard output)."""
+        argv = self.argv(['run'], command)
+        rc, out, err = self.module.run_command(argv, encoding='utf-8', errors='surrogateescape')
+        _result, error, stray = self._events(out)
+        if error is not None:
+            raise AlmostError(error.get('kind') or 'internal', error.get('message') or '',
+                              error.get('exit_code', rc), 'run')
+        return rc, '\n'.join(stray), err
+
+
+def diff_text(changes):
+    """The changes of a layer as one readable text, for Ansible's diff
+    output: one line per change, then the unified diff when there is one."""
+    lines = []
+    for c in changes:
+        what = c.get('change')
+        line = '%-8s %s (%s' % (what, show_path(c.get('path')), c.get('type'))
+        if c.get('new_size') is not None and what != 'deleted':
+            line += ', %s bytes' % c.get('new_size')
+        line += ')'
+        if c.get('detail'):
+            line += ': %s' % c.get('detail')
+        lines.append(line)
+        if c.get('patch'):
+            lines.append(c['patch'].rstrip('\n'))
+    return '\n'.join(lines) + ('\n' if lines else '')
+
+
+def summary(changes):
+    """How many changes of each kind."""
+    counts = dict((k, 0) for k in ('added', 'modified', 'metadata', 'deleted', 'replaced'))
+    for c in changes:
+        counts[c.get('change')] = counts.get(c.get('change'), 0) + 1
+    return counts
+
+
+def config_text(config):
+    """A configuration as almost.toml lines, for Ansible's diff output."""
+    if config is None:
+        return ''
+    return ''.join('%s = %s\n' % (key, json.dumps(config.get(key)))
+                   for key in CONFIG_KEYS)
+
+
+def argument_spec():
+    """The options every module of the collection takes."""
+    return dict(
+        root=dict(type='path', default='/'),
+        executable=dict(type='path'),
+    )

@@ -1,0 +1,248 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) the Almost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: protection
+short_description: Lock or unlock the system files with Almost, and set its configuration
+version_added: 0.1.0
+description:
+  - Sets or clears the immutable flag over the trees Almost manages (C(almost lock),
+    C(almost unlock)), and sets Almost's configuration (C(default_mode), C(paths),
+    C(exclude) in C(/etc/almost/almost.toml)) through C(almost config set).
+  - Idempotent. The flags are measured with C(almost status) (never taken from a state file);
+    the module acts only when the mode differs from O(state) or a configuration value
+    differs from the one asked for, and reports C(changed) only when a flag or the
+    configuration really changed.
+  - The configuration is changed before the flags, so a lock covers the new O(paths).
+    When one configuration value is refused, the values already written by this task are
+    put back and nothing is locked or unlocked.
+  - Runs C(almost) on the managed host, which must be installed there (the C(almost)
+    Debian package); the task needs root (C(become=true)).
+author:
+  - Almost contributors (@almost)
+options:
+  state:
+    description:
+      - V(locked) sets the immutable flag on every managed file and directory, V(unlocked)
+        clears it (and cancels a pending timed re-lock).
+      - Left out, the flags are not touched.
+    type: str
+    choices: [locked, unlocked]
+  default_mode:
+    description:
+      - The mode Almost applies at every boot; V(keep) leaves the flags as they are.
+    type: str
+    choices: [locked, unlocked, keep]
+  paths:
+    description:
+      - The managed trees (absolute, normalised paths inside O(root)). Replaces the list.
+      - Almost refuses C(/), C(/etc), C(/home), C(/var) and the like, and nested paths.
+    type: list
+    elements: path
+  exclude:
+    description:
+      - Trees never flagged, each inside a managed path. Replaces the list (and Almost's
+        default, C(/usr/local)).
+      - An empty list cannot be set (C(almost config set) needs at least one path).
+    type: list
+    elements: path
+  root:
+    description:
+      - The system Almost works on, C(almost --root). Its configuration, managed trees and
+        state are all inside it. Tests point it at a sandbox.
+    type: path
+    default: /
+  executable:
+    description:
+      - The C(almost) program to run. By default C(almost) is looked up on the managed
+        host's PATH; the task fails, saying so, when it is not installed.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    description: Reads the flags (C(almost status)) and the configuration; changes nothing.
+  diff_mode:
+    support: full
+    description: The configuration and the protection mode, before and after.
+notes:
+  - C(almost status) run as root also finishes what a killed C(almost run) or an expired
+    timed unlock left to do (that is Almost's own recovery), in check mode too.
+seealso:
+  - module: almost.system.info
+  - module: almost.system.layer
+'''
+
+EXAMPLES = r'''
+- name: Lock the system files and lock them at every boot
+  almost.system.protection:
+    state: locked
+    default_mode: locked
+  become: true
+
+- name: Manage /usr and /opt, leaving /usr/local and /opt/cache writable
+  almost.system.protection:
+    paths: [/usr, /opt]
+    exclude: [/usr/local, /opt/cache]
+    state: locked
+  become: true
+
+- name: What would change (no change made)
+  almost.system.protection:
+    state: locked
+  check_mode: true
+  diff: true
+  become: true
+'''
+
+RETURN = r'''
+mode:
+  description: The protection mode after the task (in check mode, the mode it would have).
+  returned: always
+  type: str
+  sample: locked
+flags_changed:
+  description: How many files and directories had their flag changed (0 in check mode).
+  returned: always
+  type: int
+  sample: 5213
+config:
+  description: Almost's effective configuration after the task (in check mode, as it would be).
+  returned: always
+  type: dict
+  sample: {default_mode: locked, paths: [/usr, /opt], exclude: [/usr/local]}
+before:
+  description: The mode and the configuration before the task.
+  returned: always
+  type: dict
+  sample: {mode: unlocked, config: {default_mode: keep, paths: [/usr], exclude: [/usr/local]}}
+protocol:
+  description: The protocol version of almost's results (null before almost had one).
+  returned: always
+  type: raw
+almost_error:
+  description: When almost failed, its error kind (as C(almost --json) names it, or
+    C(not-installed)), message, exit code and the command.
+  returned: failure
+  type: dict
+  sample: {kind: config, message: "default_mode: expected locked, unlocked or keep", exit_code: 4, command: config set}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.almost.system.plugins.module_utils.almost import (
+    Almost, AlmostError, argument_spec, config_text)
+
+# The order the configuration is written in: exclude and paths are tried
+# in the other order too, since each must fit the other (every exclude
+# inside a managed path) and almost sets one key at a time.
+ORDER = ('default_mode', 'exclude', 'paths')
+
+
+def wanted_config(module, before):
+    wanted = {}
+    for key in ORDER:
+        value = module.params[key]
+        if value is None:
+            continue
+        if value != before.get(key):
+            if key in ('paths', 'exclude') and not value:
+                module.fail_json(
+                    msg='%s: an empty list cannot be set (almost config set needs at least '
+                        'one path); nothing was changed' % key)
+            wanted[key] = value
+    return wanted
+
+
+def write_config(almost, before, wanted):
+    """Writes the wanted values; on a refusal, puts back what this task
+    wrote and raises the refusal."""
+    orders = [[k for k in ORDER if k in wanted]]
+    if 'exclude' in wanted and 'paths' in wanted:
+        orders.append([k for k in ('default_mode', 'paths', 'exclude') if k in wanted])
+    first_error = None
+    for order in orders:
+        written = []
+        try:
+            after = None
+            for key in order:
+                after = almost.config_set(key, wanted[key])
+                written.append(key)
+            return after
+        except AlmostError as e:
+            first_error = first_error or e
+            undo_errors = []
+            for key in reversed(written):
+                try:
+                    almost.config_set(key, before[key])
+                except AlmostError as undo:
+                    undo_errors.append('%s: %s' % (key, undo.message))
+            if undo_errors:
+                first_error.message += ('; putting back what this task wrote failed too (%s)'
+                                        % '; '.join(undo_errors))
+                raise first_error
+    raise first_error
+
+
+def main():
+    spec = argument_spec()
+    spec.update(
+        state=dict(type='str', choices=['locked', 'unlocked']),
+        default_mode=dict(type='str', choices=['locked', 'unlocked', 'keep']),
+        paths=dict(type='list', elements='path'),
+        exclude=dict(type='list', elements='path'),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    state = module.params['state']
+    almost = Almost(module, module.params['root'], module.params['executable'])
+    result = dict(changed=False, flags_changed=0)
+    try:
+        config_before = almost.config()
+        wanted = wanted_config(module, config_before)
+        status = almost.status()
+        result['before'] = dict(mode=status['mode'], config=config_before)
+        config_after = dict(config_before)
+        config_after.update(wanted)
+        if wanted and not module.check_mode:
+            config_after = write_config(almost, config_before, wanted)
+            status = almost.status()
+        mode = status['mode']
+        act = state is not None and (
+            mode != state or (state == 'unlocked' and status['relock_at'] is not None)
+            or (module.check_mode and ('paths' in wanted or 'exclude' in wanted)))
+        if act and not module.check_mode:
+            done = almost.set_mode(state == 'locked')
+            result['flags_changed'] = done['changed']
+            mode = done['mode']
+        elif act:
+            mode = state
+    except AlmostError as e:
+        almost.warn_all()
+        e.fail(module, **result)
+    almost.warn_all()
+    result.update(
+        changed=bool(wanted) or (act and (module.check_mode or result['flags_changed'] > 0
+                                          or result['before']['mode'] != mode
+                                          or status['relock_at'] is not None)),
+        mode=mode,
+        config=config_after,
+        protocol=almost.protocol,
+    )
+    if module._diff:
+        result['diff'] = [
+            dict(before_header='%s: etc/almost/almost.toml (effective)' % module.params['root'],
+                 after_header='%s: etc/almost/almost.toml (effective)' % module.params['root'],
+                 before=config_text(config_before), after=config_text(config_after)),
+            dict(before_header='protection', after_header='protection',
+                 before='mode: %s\n' % result['before']['mode'], after='mode: %s\n' % mode),
+        ]
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Tests of the Ansible collection almost.system (ansible/), as root:
+#
+# 1. `ansible-test sanity` on the collection (a copy under a temporary
+#    .../ansible_collections/almost/system/, as ansible-test wants it), with
+#    the Python of the virtualenv build-aux/ansible-venv.sh makes
+#    (target/ansible-venv, ansible-core from PyPI at a pinned version).
+# 2. The integration playbooks tests/ansible/*.yml, each against
+#    localhost (connection local) with `root:` pointing at a fresh sandbox
+#    root inside one ext4 loop image, mounted in a private mount namespace
+#    (build-aux/sandbox.sh): the machine's own system is never touched.
+#    The modules run the real `almost` (target/debug/almost, built here)
+#    through a wrapper that refuses any --root outside the image.
+#
+# Usage: sudo tests/ansible/run.sh [--no-sanity] [--almost BIN] [PLAYBOOK...]
+#   (PLAYBOOK: a name such as lock or layer; default: all; --almost: test
+#   that almost binary instead of building target/debug/almost)
+# The last line says `ansible: N passed, M failed`. Logs: target/ansible-results/.
+
+set -euo pipefail
+
+# shellcheck source=build-aux/sandbox.sh source-path=SCRIPTDIR/../..
+. "$(dirname "${BASH_SOURCE[0]}")/../../build-aux/sandbox.sh"
+
+sb_require_root "$@"
+cd "$SB_SRC_DIR"
+
+sanity=1
+ALMOST_BIN=${ALMOST_ANSIBLE_BIN:-}
+while (($#)); do
+    case $1 in
+    --no-sanity) sanity='' ;;
+    --almost) ALMOST_BIN=$(readlink -f "${2:?--almost needs a path}") && shift ;;
+    *) break ;;
+    esac
+    shift
+done
+export ALMOST_ANSIBLE_BIN=$ALMOST_BIN
+[[ -n $sanity ]] || export ALMOST_ANSIBLE_NO_SANITY=1
+[[ -z ${ALMOST_ANSIBLE_NO_SANITY:-} ]] || sanity=''
+HERE=$SB_SRC_DIR/tests/ansible
+RESULTS=${RESULTS:-$SB_SRC_DIR/target/ansible-results}
+
+if [[ -z ${SB_NS_TOKEN:-} ]]; then
+    # Outside the namespace: build almost and make the venv once, with
+    # the machine's network and caches as they are.
+    if [[ -z $ALMOST_BIN ]]; then
+        sb_need_cargo
+        cargo build --quiet -p almost-helper || sb_die "cargo build -p almost-helper failed"
+    fi
+    venv=$(bash build-aux/ansible-venv.sh | tail -n1) || sb_die "build-aux/ansible-venv.sh failed"
+    export ALMOST_ANSIBLE_VENV=$venv
+fi
+sb_enter_private_ns "$@"
+
+VENV=${ALMOST_ANSIBLE_VENV:?}
+ALMOST_BIN=${ALMOST_BIN:-$SB_SRC_DIR/target/debug/almost}
+[[ -x $ALMOST_BIN ]] || sb_die "missing $ALMOST_BIN"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+passed=0 failed=0 failures=()
+pass() {
+    passed=$((passed + 1))
+    sb_info "PASS $1${2:+ ($2)}"
+}
+fail() {
+    failed=$((failed + 1))
+    failures+=("$1")
+    sb_info "${SB_RED}FAIL${SB_RESET} $1${2:+ ($2)}"
+}
+
+sb_create ansible 160
+WORK=$SB_DIR/work
+mkdir -p "$WORK"
+
+# The collection where ansible-playbook and ansible-test look for it.
+COLL=$WORK/collections/ansible_collections/almost/system
+mkdir -p "$(dirname "$COLL")"
+cp -a "$SB_SRC_DIR/ansible" "$COLL"
+rm -rf "$COLL/tests/output"
+
+# --- 1. ansible-test sanity ---------------------------------------------------
+
+if [[ -n $sanity ]]; then
+    sb_section "ansible-test sanity (almost.system, python 3.11, --venv)"
+    started=$SECONDS
+    log=$RESULTS/sanity.log
+    # --venv: each test's requirements in a virtualenv of ansible-test's
+    # own (kept under ~/.ansible/test/ and reused). No docker here.
+    if (cd "$COLL" && "$VENV/bin/ansible-test" sanity --venv --python 3.11 --color no \
+        --requirements) >"$log" 2>&1; then
+        pass sanity "$((SECONDS - started)) s"
+    else
+        tail -n 60 "$log"
+        fail sanity "see $log"
+    fi
+fi
+
+# --- 2. the integration playbooks ---------------------------------------------
+
+# The almost the modules run: the real one, after a check that --root is
+# a directory inside the sandbox image (never the machine's own system).
+WRAPPER=$WORK/almost
+cat >"$WRAPPER" <<EOF
+#!/bin/bash
+# almost for the Ansible tests: refuses any --root outside $SB_ROOT.
+root=''
+args=("\$@")
+for ((i = 0; i < \${#args[@]}; i++)); do
+    [[ \${args[i]} == --root ]] && root=\${args[i + 1]:-}
+    [[ \${args[i]} == -- ]] && break
+done
+if [[ \${args[0]:-} != --version ]]; then
+    case \$(readlink -f -- "\$root" 2>/dev/null) in
+    "$SB_ROOT"/?*) ;;
+    *) echo "test wrapper: refusing almost with --root '\$root' (not inside $SB_ROOT)" >&2; exit 99 ;;
+    esac
+fi
+exec "$ALMOST_BIN" "\$@"
+EOF
+chmod 755 "$WRAPPER"
+
+# make_root NAME: a fresh system root in the image: /usr (a tool, a text
+# file, a library and its symlink) and /opt, managed, default_mode keep,
+# unlocked. Prints its path.
+make_root() {
+    local r=$SB_ROOT/$1
+    sb_assert_sandbox
+    mkdir -p "$r"/usr/bin "$r"/usr/lib/demo "$r"/usr/share/doc/demo "$r"/opt/demo "$r"/etc/almost "$r"/run
+    printf '#!/bin/sh\necho "tool 1.0"\n' >"$r/usr/bin/tool"
+    chmod 755 "$r/usr/bin/tool"
+    printf 'The demo, version 1.\nSecond line.\n' >"$r/usr/share/doc/demo/README"
+    head -c 4096 /dev/urandom >"$r/usr/lib/demo/libdemo.so.1"
+    ln -s libdemo.so.1 "$r/usr/lib/demo/libdemo.so"
+    printf 'colour = "blue"\n' >"$r/opt/demo/app.conf"
+    cat >"$r/etc/almost/almost.toml" <<'EOF'
+# The Ansible tests' sandbox: a comment that a config change must keep.
+default_mode = "keep"
+paths = ["/usr", "/opt"]
+EOF
+    printf '%s\n' "$r"
+}
+
+export ANSIBLE_COLLECTIONS_PATH=$WORK/collections
+export ANSIBLE_LOCAL_TEMP=$WORK/ansible-local ANSIBLE_REMOTE_TEMP=$WORK/ansible-remote
+export ANSIBLE_HOME=$WORK/ansible-home
+export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_DEPRECATION_WARNINGS=0
+export ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
+
+# playbook NAME [ANSIBLE-PLAYBOOK OPTIONS...]: runs tests/ansible/NAME.yml
+# on a fresh root; its log is $RESULTS/NAME.log.
+playbook() {
+    local name=$1 root log started rc=0
+    shift
+    root=$(make_root "$name")
+    log=$RESULTS/$name.log
+    started=$SECONDS
+    "$VENV/bin/ansible-playbook" -i localhost, -c local \
+        -e "ansible_python_interpreter=/usr/bin/python3" \
+        -e "sandbox=$root" -e "almost_bin=$WRAPPER" -e "image=$SB_ROOT" \
+        "$@" "$HERE/$name.yml" >"$log" 2>&1 || rc=$?
+    PLAYBOOK_SECONDS=$((SECONDS - started))
+    return "$rc"
+}
+
+selected=("$@")
+want() {
+    ((${#selected[@]} == 0)) && return 0
+    local s
+    for s in "${selected[@]}"; do [[ $s == "$1" ]] && return 0; done
+    return 1
+}
+
+for name in lock check bad layer info fleet; do
+    want "$name" || continue
+    sb_section "playbook $name.yml"
+    if playbook "$name"; then
+        pass "$name" "$PLAYBOOK_SECONDS s"
+    else
+        tail -n 40 "$RESULTS/$name.log"
+        fail "$name" "see $RESULTS/$name.log"
+    fi
+done
+
+# Diff mode as a user sees it: ansible-playbook --diff prints the
+# configuration's change as a unified diff (the callback's own output).
+if want diff; then
+    sb_section "playbook diff.yml (--diff, the printed diff checked)"
+    if playbook diff --diff &&
+        grep -qx -- '-default_mode = "keep"' "$RESULTS/diff.log" &&
+        grep -qx -- '+default_mode = "locked"' "$RESULTS/diff.log" &&
+        grep -qx -- '+ *added *\/usr\/share\/doc\/demo\/NEWS (file, 9 bytes)' "$RESULTS/diff.log" &&
+        grep -qx -- '+-The demo, version 1.' "$RESULTS/diff.log"; then
+        pass diff "$PLAYBOOK_SECONDS s"
+    else
+        tail -n 60 "$RESULTS/diff.log"
+        fail diff "see $RESULTS/diff.log"
+    fi
+fi
+
+printf '\n'
+((failed == 0)) || sb_info "failed: ${failures[*]}"
+printf 'ansible: %d passed, %d failed\n' "$passed" "$failed"
+((failed == 0))
