@@ -192,8 +192,11 @@ if want diff; then
     if playbook diff --diff &&
         grep -qx -- '-default_mode = "keep"' "$RESULTS/diff.log" &&
         grep -qx -- '+default_mode = "locked"' "$RESULTS/diff.log" &&
-        grep -qx -- '+ *added *\/usr\/share\/doc\/demo\/NEWS (file, 9 bytes)' "$RESULTS/diff.log" &&
-        grep -qx -- '+-The demo, version 1.' "$RESULTS/diff.log"; then
+        grep -qx -- '-mode: unlocked' "$RESULTS/diff.log" &&
+        grep -qx -- '+mode: locked' "$RESULTS/diff.log" &&
+        grep -qx -- 'added    /usr/share/doc/demo/NEWS (file, 9 bytes)' "$RESULTS/diff.log" &&
+        grep -qx -- '-The demo, version 1.' "$RESULTS/diff.log" &&
+        grep -qx -- '+The demo, version 2.' "$RESULTS/diff.log"; then
         pass diff "$PLAYBOOK_SECONDS s"
     else
         tail -n 60 "$RESULTS/diff.log"

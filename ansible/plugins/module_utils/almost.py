@@ -49,6 +49,9 @@ NOT_INSTALLED = 'not-installed'
 
 CONFIG_KEYS = ('default_mode', 'paths', 'exclude')
 
+# The configuration file, inside the root.
+CONFIG_FILE = 'etc/almost/almost.toml'
+
 
 class AlmostError(Exception):
     """A failure of almost: its error kind, its message and exit code."""
@@ -202,7 +205,7 @@ class Almost(object):
         if version is not None:
             self.protocol = version
             try:
-                major = int(str(version).split('.')[0])
+                major = int(str(version).split('.', maxsplit=1)[0])
             except ValueError:
                 major = None
             if major is not None and major > KNOWN_PROTOCOL:
@@ -264,6 +267,36 @@ class Almost(object):
     def config(self):
         """The effective configuration: default_mode, paths, exclude."""
         return self._config(self.call(['config', 'show']))
+
+    def config_file(self):
+        """The bytes of the configuration file under the root, or None
+        when there is none (the defaults apply)."""
+        try:
+            with open(os.path.join(self.root, CONFIG_FILE), 'rb') as f:
+                return f.read()
+        except (IOError, OSError):
+            return None
+
+    def restore_config_file(self, data):
+        """Puts back the configuration file's bytes as they were (written
+        to a temporary file beside it, synced and renamed over it, mode and
+        owner kept). Only used to undo this task's own ``config set`` when a
+        later value was refused: almost cannot remove a key it wrote."""
+        path = os.path.join(self.root, CONFIG_FILE)
+        if data is None:
+            if os.path.exists(path):
+                os.unlink(path)
+            return
+        st = os.stat(path)
+        tmp = '%s.ansible-%d' % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o7777)
+        try:
+            os.write(fd, data)
+            os.fchown(fd, st.st_uid, st.st_gid)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
 
     def config_set(self, key, values):
         """Validates and writes one key; returns the configuration after."""

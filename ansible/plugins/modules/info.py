@@ -45,8 +45,10 @@ attributes:
     description: Reads only.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   facts:
     support: full
+    description: Sets the fact C(almost).
 seealso:
   - module: almost.system.protection
   - module: almost.system.layer

@@ -239,6 +239,8 @@ def main():
         result['layer'] = layer
     except AlmostError as e:
         almost.warn_all()
+        # One act per task: when it failed, almost changed nothing.
+        result['changed'] = False
         e.fail(module, **result)
     almost.warn_all()
     result['summary'] = summary(result['changes'])

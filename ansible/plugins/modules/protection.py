@@ -21,8 +21,10 @@ description:
     differs from the one asked for, and reports C(changed) only when a flag or the
     configuration really changed.
   - The configuration is changed before the flags, so a lock covers the new O(paths).
-    When one configuration value is refused, the values already written by this task are
-    put back and nothing is locked or unlocked.
+    C(almost config set) writes one key at a time; when a value is refused, the values
+    already written by this task are put back (through C(almost config set), then the file's
+    bytes as they were, since almost cannot take out a key it wrote) and nothing is locked
+    or unlocked.
   - Runs C(almost) on the managed host, which must be installed there (the C(almost)
     Debian package); the task needs root (C(become=true)).
 author:
@@ -134,9 +136,11 @@ almost_error:
   sample: {kind: config, message: "default_mode: expected locked, unlocked or keep", exit_code: 4, command: config set}
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.almost.system.plugins.module_utils.almost import (
-    Almost, AlmostError, argument_spec, config_text)
+    CONFIG_FILE, Almost, AlmostError, argument_spec, config_text)
 
 # The order the configuration is written in: exclude and paths are tried
 # in the other order too, since each must fit the other (every exclude
@@ -161,11 +165,13 @@ def wanted_config(module, before):
 
 def write_config(almost, before, wanted):
     """Writes the wanted values; on a refusal, puts back what this task
-    wrote and raises the refusal."""
+    wrote (through almost, then the file's bytes as they were) and raises
+    the refusal."""
     orders = [[k for k in ORDER if k in wanted]]
     if 'exclude' in wanted and 'paths' in wanted:
         orders.append([k for k in ('default_mode', 'paths', 'exclude') if k in wanted])
     first_error = None
+    original = almost.config_file()
     for order in orders:
         written = []
         try:
@@ -182,6 +188,13 @@ def write_config(almost, before, wanted):
                     almost.config_set(key, before[key])
                 except AlmostError as undo:
                     undo_errors.append('%s: %s' % (key, undo.message))
+            if written and almost.config_file() != original:
+                # A key that was not in the file is now written out with
+                # its default value: put the file back as it was.
+                try:
+                    almost.restore_config_file(original)
+                except (IOError, OSError) as undo:
+                    undo_errors.append('restoring the file: %s' % undo)
             if undo_errors:
                 first_error.message += ('; putting back what this task wrote failed too (%s)'
                                         % '; '.join(undo_errors))
@@ -234,9 +247,9 @@ def main():
         protocol=almost.protocol,
     )
     if module._diff:
+        config_file = '%s (effective)' % os.path.join(module.params['root'], CONFIG_FILE)
         result['diff'] = [
-            dict(before_header='%s: etc/almost/almost.toml (effective)' % module.params['root'],
-                 after_header='%s: etc/almost/almost.toml (effective)' % module.params['root'],
+            dict(before_header=config_file, after_header=config_file,
                  before=config_text(config_before), after=config_text(config_after)),
             dict(before_header='protection', after_header='protection',
                  before='mode: %s\n' % result['before']['mode'], after='mode: %s\n' % mode),

@@ -47,9 +47,12 @@ options:
 attributes:
   check_mode:
     support: partial
-    description: The command is not run; the task says it would run (changed).
+    description: Check mode is supported, but the command is not run.
+    details: The command is not run, so what it would change is not known; the task says
+      it would run it (changed).
   diff_mode:
     support: none
+    description: What a command changes is not known beforehand.
 notes:
   - The command's standard output is returned in RV(stdout). C(almost run) does not yet keep
     its own JSON lines apart from the command's output; the lines that are almost's events are
