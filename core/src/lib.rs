@@ -7,6 +7,7 @@ pub mod attrs;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod layer;
 pub mod mounts;
 pub mod paths;

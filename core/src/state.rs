@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::config::write_atomic;
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use crate::paths::Root;
 use crate::protocol::{Mode, RunInfo};
 

@@ -28,8 +28,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, write_atomic};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use crate::mounts::{self, Mount};
 use crate::paths;
 use crate::protocol::Mode;

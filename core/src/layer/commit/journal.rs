@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The commit journal: its format, how it is read back (as untrusted
+//! input), and the phases a commit goes through.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::JOURNAL;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fs::write_atomic;
+use crate::layer::entry::Description;
+use crate::layer::{LayerMeta, Layers, check_meta};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    /// A file, symlink or special file from the upper tree.
+    Write,
+    /// A second name of a file written by an earlier op (`link_to`).
+    Link,
+    Delete,
+    /// A directory that did not exist.
+    MakeDir,
+    /// Whatever was there goes; a new directory takes its place.
+    ReplaceDir,
+    /// An existing directory whose metadata changes.
+    UpdateDir,
+}
+
+/// Owner, mode, xattrs and times: what a directory op changes and undo
+/// puts back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    pub kind: OpKind,
+    /// Path relative to the layer's directory.
+    pub rel: PathBuf,
+    /// Whether something was at `rel` in the lower tree (it is backed up).
+    pub existed: bool,
+    /// For `Link`: the earlier op's path this is a second name of.
+    pub link_to: Option<PathBuf>,
+    /// For `UpdateDir`: the metadata to put back on undo.
+    pub old_meta: Option<Meta>,
+}
+
+/// What the tree must look like: per touched path its description (`None`:
+/// absent), for directories the sorted names inside, and which touched
+/// names share an inode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub entries: BTreeMap<PathBuf, Option<Description>>,
+    pub listings: BTreeMap<PathBuf, Vec<String>>,
+    /// The link groups among the touched paths: every set of two or more
+    /// of them that are one inode (any kind but a directory: ext4 links
+    /// symlinks, fifos and device nodes too), each sorted, in order.
+    /// `None` in a journal written before link groups were recorded (then
+    /// not compared).
+    #[serde(default)]
+    pub links: Option<Vec<Vec<PathBuf>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The expectation is captured; nothing is changed yet (the layer may
+    /// be unmounted). Recovery: mount the layer again.
+    Preparing,
+    Applying,
+    RollingBack,
+    /// Applied, verified, undo data kept. Recovery: re-lock, remove the layer.
+    Finishing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub layer: LayerMeta,
+    pub phase: Phase,
+    pub ops: Vec<Op>,
+    /// The merged view before the commit.
+    pub after: Expectation,
+    /// The lower tree before the commit (what undo and roll-back restore).
+    pub before: Expectation,
+    /// Whether to lock the covered tree once done.
+    pub relock: bool,
+}
+
+/// Parses `bytes`, read from `file` (a layer's `commit.json` or the undo
+/// data's `undo.json`), and checks it as input, not as a record to trust:
+/// every path in it is joined to the covered tree and acted on as root, so
+/// each must be a relative path of plain names (no `..`, no root), and the
+/// layer must pass [`check_meta`] under `config`. A forged journal then
+/// reaches nothing outside a managed tree.
+pub fn parse_journal(file: &Path, config: &Config, bytes: &[u8]) -> Result<Journal> {
+    let bad = |reason: String| Error::InvalidPath {
+        path: file.display().to_string(),
+        reason,
+    };
+    let journal: Journal =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not a commit journal: {e}")))?;
+    let id = &journal.layer.id;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(bad(format!("{id:?} is not a layer id")));
+    }
+    check_meta(file, &journal.layer, id, config)?;
+    let plain = |rel: &Path| rel.components().all(|c| matches!(c, Component::Normal(_)));
+    let mut named: Vec<&PathBuf> = Vec::new();
+    for op in &journal.ops {
+        named.extend(std::iter::once(&op.rel).chain(op.link_to.as_ref()));
+    }
+    for exp in [&journal.after, &journal.before] {
+        named.extend(exp.entries.keys());
+        named.extend(exp.links.iter().flatten().flatten());
+    }
+    // Listings are also kept of the layer's top: the empty path.
+    let listed = [&journal.after, &journal.before].map(|exp| exp.listings.keys());
+    let wrong = named
+        .iter()
+        .copied()
+        .find(|rel| rel.as_os_str().is_empty() || !plain(rel))
+        .or_else(|| listed.into_iter().flatten().find(|rel| !plain(rel)));
+    if let Some(rel) = wrong {
+        return Err(bad(format!("{rel:?} is not a path inside the layer")));
+    }
+    Ok(journal)
+}
+
+impl Layers<'_> {
+    pub(super) fn journal_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(JOURNAL)
+    }
+
+    pub(super) fn save_journal(&self, journal: &Journal) -> Result<()> {
+        let path = self.journal_path(&journal.layer.id);
+        let bytes = serde_json::to_vec(journal)
+            .map_err(|e| Error::io("encoding the journal", io::Error::other(e)))?;
+        write_atomic(&path, &bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+}

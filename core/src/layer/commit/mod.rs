@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Committing a layer into the tree beneath it, so that a crash at any point
+//! leaves either the old tree or the new one, never a mix.
+//!
+//! 1. The expected result is captured from the layer's merged view (every
+//!    entry the upper tree touches, and the listing of every directory it
+//!    touches), then the layer is unmounted (refused while busy).
+//! 2. A plan (one op per upper entry) is derived from the upper tree and the
+//!    lower one, and written with the expectation to a journal.
+//! 3. Each op is applied idempotently. The original of anything replaced or
+//!    deleted is first moved (directories) or hard-linked (everything else)
+//!    into a backup directory on the same filesystem, so nothing is copied
+//!    and a full disk can always be rolled back from. New files are written
+//!    to a temp name in the same directory and renamed over; they are not
+//!    synced one by one: the upper tree is synced before the first change,
+//!    so a crash (even a power cut) before the one syncfs that ends this
+//!    step is repaired by replaying the plan, and the journal moves on
+//!    only after it.
+//! 4. The result is compared with the expectation; then the backup becomes
+//!    the undo data of this commit and the journal is removed.
+//!
+//! The next `almost` run after a crash finds the journal: it re-applies the
+//! plan (every op is idempotent) and verifies; if that cannot succeed it
+//! rolls back from the backup, and re-mounts the layer.
+
+mod apply;
+mod journal;
+mod plan;
+mod recovery;
+mod undo;
+mod verify;
+
+pub use journal::{Expectation, Journal, Meta, Op, OpKind, Phase, parse_journal};
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LayerMeta, Layers};
+use crate::error::{Error, Result};
+use crate::system::Progress;
+use apply::{Committer, exists, remove_any, sync_fs};
+use verify::{capture, compare};
+
+const JOURNAL: &str = "commit.json";
+pub const UNDO_DIR: &str = "/var/lib/almost/undo";
+/// Where the next undo data is assembled before it replaces the last one.
+pub const UNDO_STAGE: &str = "/var/lib/almost/undo.new";
+/// In the undo data: an undo has begun; says whether the tree is to be
+/// locked at its end (decided before it unlocks anything).
+const UNDO_STARTED: &str = "undoing";
+/// In the undo data: the tree is back as before the commit (what differed,
+/// one line each, if anything); only cleaning up is left.
+const UNDO_RESTORED: &str = "restored";
+/// Suffix of a backup being copied across filesystems for an undo.
+const PARTIAL: &str = ".partial";
+
+/// [`CommitReport::outcome`] of a commit that recovery found still
+/// preparing and gave up, changing nothing, with the layer mounted again.
+pub const OUTCOME_ABANDONED: &str = "abandoned";
+/// The same, but the layer could not be mounted again (`layer mount`).
+pub const OUTCOME_ABANDONED_UNMOUNTED: &str = "abandoned-unmounted";
+
+/// What a finished commit (or undo, or recovery) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitReport {
+    pub id: String,
+    pub path: PathBuf,
+    pub applied: usize,
+    pub outcome: String,
+}
+
+fn backup_name(layer: &LayerMeta) -> String {
+    format!(".almost-backup-{}", layer.id)
+}
+
+fn tmp_name(index: usize) -> String {
+    format!(".almost-tmp-{index}")
+}
+
+impl Layers<'_> {
+    fn committer<'j>(&self, journal: &'j Journal) -> Committer<'j> {
+        let lower = self.sys.root.host(&journal.layer.path);
+        Committer {
+            backup: lower.join(backup_name(&journal.layer)),
+            upper: self.upper(&journal.layer.id),
+            lower,
+            journal,
+        }
+    }
+
+    /// Commits a layer. Refuses while its mount is busy.
+    pub fn commit(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<CommitReport> {
+        let lower = self.sys.root.host(&meta.path);
+        let relock = self.should_relock(meta)?;
+        // The merged view is the expectation. A layer a reboot left
+        // unmounted (a commit at boot) is read through a view of its own,
+        // not mounted over its tree, where it would be in use at once.
+        self.sys.apply_subtree(&meta.path, false, progress)?;
+        let view = if self.is_mounted(meta) {
+            None
+        } else {
+            Some(self.mount_view(meta)?)
+        };
+        let upper = self.upper(&meta.id);
+        let touched = super::diff::touched(&upper)
+            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e));
+        let skip = backup_name(meta);
+        let after = touched.and_then(|touched| {
+            capture(view.as_deref().unwrap_or(&lower), &touched, &skip)
+                .map(|after| (touched, after))
+                .map_err(|e| Error::io("reading the layer's merged view", e))
+        });
+        if let Some(view) = &view {
+            self.unmount_view(view);
+        }
+        let (touched, after) = after?;
+        let mut journal = Journal {
+            layer: meta.clone(),
+            phase: Phase::Preparing,
+            ops: Vec::new(),
+            after,
+            before: Expectation::default(),
+            relock,
+        };
+        self.save_journal(&journal)?;
+        let prepared = self.unmount(meta).and_then(|()| {
+            // What a replay after a crash reads must be on disk before the
+            // first change: the files written into the tree are not synced
+            // one by one.
+            sync_fs(&upper).map_err(|e| Error::io(format!("syncing layer {}", meta.id), e))?;
+            let ops = plan::plan(&upper, &lower)
+                .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
+            let before = capture(&lower, &touched, &skip)
+                .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
+            Ok((ops, before))
+        });
+        match prepared {
+            Ok((ops, before)) => {
+                journal.ops = ops;
+                journal.before = before;
+                journal.phase = Phase::Applying;
+                self.save_journal(&journal)?;
+            }
+            Err(e) => {
+                self.abandon(&journal, true);
+                return Err(e);
+            }
+        }
+        self.finish(journal, progress, true)
+    }
+
+    /// Gives up a commit that changed nothing yet: the layer is mounted
+    /// again as it was (the tree beneath is still unlocked), unless
+    /// `remount` is false (at boot, which mounts the layers itself once it
+    /// has done what it was asked to do with them). Returns whether it is
+    /// mounted again.
+    fn abandon(&self, journal: &Journal, remount: bool) -> bool {
+        if !remount {
+            let _ = fs::remove_file(self.journal_path(&journal.layer.id));
+            return false;
+        }
+        let mounted = self
+            .mount(&journal.layer)
+            .map_err(|e| {
+                tracing::warn!("layer {} could not be mounted again: {e}", journal.layer.id)
+            })
+            .is_ok();
+        let _ = fs::remove_file(self.journal_path(&journal.layer.id));
+        mounted
+    }
+
+    fn report(journal: &Journal, outcome: &str) -> CommitReport {
+        CommitReport {
+            id: journal.layer.id.clone(),
+            path: journal.layer.path.clone(),
+            applied: journal.ops.len(),
+            outcome: outcome.to_owned(),
+        }
+    }
+
+    /// Drives a journal to its end: forward, verify, keep the undo data,
+    /// finish; or, when that fails, back to the old tree with the layer
+    /// mounted again.
+    fn finish(
+        &self,
+        mut journal: Journal,
+        progress: &Arc<Progress>,
+        remount: bool,
+    ) -> Result<CommitReport> {
+        let skip = backup_name(&journal.layer);
+        let id = journal.layer.id.clone();
+        let failure = match journal.phase {
+            Phase::Preparing => {
+                // Nothing was changed: rolled back by doing nothing but
+                // mounting the layer again. Not "committed".
+                let outcome = if self.abandon(&journal, remount) {
+                    OUTCOME_ABANDONED
+                } else {
+                    OUTCOME_ABANDONED_UNMOUNTED
+                };
+                return Ok(Self::report(&journal, outcome));
+            }
+            Phase::Finishing => return self.finish_up(&journal, progress),
+            Phase::RollingBack => Some((
+                "an earlier roll-back was interrupted".to_owned(),
+                io::ErrorKind::Other,
+            )),
+            Phase::Applying => {
+                let c = self.committer(&journal);
+                if !exists(&c.backup) && self.undo_holds(&journal) {
+                    // A crash during the hand-over of the undo data: the
+                    // tree is the new one already.
+                    None
+                } else {
+                    match c.forward() {
+                        Ok(()) => match compare(&c.lower, &journal.after, &skip) {
+                            Ok(wrong) if wrong.is_empty() => None,
+                            Ok(wrong) => Some((
+                                format!("the result differs from the layer: {}", wrong.join("; ")),
+                                io::ErrorKind::Other,
+                            )),
+                            Err(e) => Some((format!("verifying: {e}"), e.kind())),
+                        },
+                        // The kind goes with the reason: a full disk stays
+                        // a full disk (exit 11) after the roll-back.
+                        Err(e) => Some((e.to_string(), e.kind())),
+                    }
+                }
+            }
+        };
+        if let Some((reason, kind)) = failure {
+            journal.phase = Phase::RollingBack;
+            self.save_journal(&journal)?;
+            let c = self.committer(&journal);
+            c.backward().map_err(|e| {
+                Error::io(
+                    format!("rolling back the commit of layer {id} ({reason})"),
+                    e,
+                )
+            })?;
+            let _ = remove_any(&c.backup);
+            let _ = fs::remove_file(self.journal_path(&id));
+            let remount = if remount {
+                self.mount(&journal.layer)
+            } else {
+                Err(Error::Usage("left to the boot".to_owned()))
+            };
+            return Err(Error::io(
+                format!(
+                    "commit of layer {id} failed and was rolled back; the tree is as before{}",
+                    if remount.is_ok() {
+                        " and the layer is mounted again"
+                    } else {
+                        ""
+                    }
+                ),
+                io::Error::new(kind, reason),
+            ));
+        }
+        self.keep_undo(&journal, &self.committer(&journal).backup)?;
+        journal.phase = Phase::Finishing;
+        self.save_journal(&journal)?;
+        self.finish_up(&journal, progress)
+    }
+
+    /// The last steps, each safe to repeat: lock the tree again if it was,
+    /// then remove the layer (its journal goes with it).
+    fn finish_up(&self, journal: &Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
+        if journal.relock {
+            self.sys
+                .apply_subtree(&journal.layer.path, true, progress)?;
+        }
+        self.remove_storage(&journal.layer.id, progress)?;
+        Ok(Self::report(journal, "committed"))
+    }
+
+    /// Deletes a tree of Almost's own, clearing flags first.
+    fn remove_tree(&self, path: &Path) -> Result<()> {
+        let _ = self.sys.apply_host_tree(path, false, &Progress::default());
+        remove_any(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))
+    }
+}
