@@ -6,8 +6,8 @@
 # below, on Debian's python3 (3.11 on Debian 12; ansible-core 2.19 is the
 # last series whose controller runs on it). Prints the venv's directory on
 # its last line. Reused as it is when it already holds that version;
-# `--fresh` makes it anew. Needs python3-venv (build-aux/install-deps.sh
-# installs it).
+# `--fresh` makes it anew. Installs Debian's python3-venv with apt when
+# Python's ensurepip is missing (as root).
 
 set -euo pipefail
 
@@ -29,10 +29,13 @@ if [[ -x $venv/bin/python ]]; then
     have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible-core"))' 2>/dev/null || true)
 fi
 if [[ $have != "$ANSIBLE_CORE_VERSION" ]]; then
+    if ! "$python" -c 'import ensurepip' 2>/dev/null; then
+        apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends python3-venv >&2
+    fi
     rm -rf "$venv"
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         "ansible-core==$ANSIBLE_CORE_VERSION" >&2
+    "$venv/bin/ansible" --version >&2
 fi
-"$venv/bin/ansible" --version >&2
 printf '%s\n' "$venv"

@@ -14,7 +14,9 @@
 # lintian; tests/deb/check-debs.sh), and last the VM rig (tests/vm/run.sh:
 # those packages installed with apt
 # in a booted Debian 12 guest; at most 15 minutes); `build-aux/test.sh --vm`
-# runs that part alone, `--no-vm` everything else.
+# runs that part alone, `--no-vm` everything else. The Ansible collection
+# (tests/ansible/run.sh: ansible-test sanity and the playbooks against
+# sandbox roots) runs after the GUI suite; `--ansible` runs it alone.
 
 set -euo pipefail
 
@@ -24,13 +26,48 @@ set -euo pipefail
 sb_require_root "$@"
 cd "$SB_SRC_DIR"
 
-only_vm='' no_vm=''
+only_vm='' no_vm='' only_ansible=''
 case ${1:-} in
 --vm) only_vm=1 ;;
 --no-vm) no_vm=1 ;;
+--ansible) only_ansible=1 ;;
 '') ;;
-*) sb_die "usage: $0 [--vm | --no-vm]" ;;
+*) sb_die "usage: $0 [--vm | --no-vm | --ansible]" ;;
 esac
+
+# The Ansible collection almost.system: ansible-test sanity, then the
+# integration playbooks against sandbox roots in a loop image (its own
+# private mount namespace); the last line of its output says
+# `ansible: N passed, M failed`.
+ansible_line=''
+run_ansible_tests() {
+    sb_section "Ansible tests: tests/ansible/run.sh (ansible-test sanity, playbooks on sandboxes; logs in target/ansible-results/)"
+    local log started=$SECONDS rc=0 counts
+    log=$(mktemp)
+    bash tests/ansible/run.sh 2>&1 | tee "$log" || rc=$?
+    counts=$(grep -E '^ansible: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
+    rm -f "$log"
+    if [[ -z $counts ]]; then
+        counts="ansible: 0 passed, 1 failed (the runner stopped before the end, status $rc)"
+        rc=1
+    fi
+    ansible_line="$counts in $((SECONDS - started)) s"
+    ((rc == 0)) || failed+=("Ansible tests")
+}
+
+if [[ -n $only_ansible ]]; then
+    failed=()
+    bash build-aux/install-deps.sh
+    sb_need_cargo
+    run_ansible_tests
+    printf '\n%s\n' "$ansible_line"
+    if ((${#failed[@]})); then
+        printf '\n%sFAILED:%s Ansible tests\n' "$SB_RED" "$SB_RESET"
+        exit 1
+    fi
+    printf '\n%sAnsible tests passed%s\n' "$SB_GREEN" "$SB_RESET"
+    exit 0
+fi
 
 # The VM rig: its own packages (build-aux/build-debs.sh), image and QEMU
 # guest; the last line of its output says `vm: N passed, M failed`.
@@ -121,6 +158,8 @@ fi
 gui_line="gui: $gui_counts in $((SECONDS - gui_started)) s"
 ((gui_rc == 0)) || failed+=("GUI tests")
 
+run_ansible_tests
+
 # The benchmark is not a test (it fails nothing on speed), but it must keep
 # working: a small tree, one round, the debug almost the tests built. Every
 # row must have figures, the layer steps too, and it must clean up (checked
@@ -171,6 +210,7 @@ else
 fi
 
 printf '\n%s\n' "$gui_line"
+printf '%s\n' "$ansible_line"
 printf '%s\n' "$vm_line"
 if ((${#failed[@]})); then
     list=$(printf '%s, ' "${failed[@]}")
