@@ -29,7 +29,9 @@ sb_die() {
     printf '%s%s: error:%s %s\n' "$SB_RED" "$sb_prog" "$SB_RESET" "$*" >&2
     exit 1
 }
-sb_section() { printf '\n%s==> %s%s\n' "$SB_BOLD" "$*" "$SB_RESET"; }
+# Each heading says how long the script has run (the time each part takes is
+# the difference between two headings).
+sb_section() { printf '\n%s==> %s%s [%d s]\n' "$SB_BOLD" "$*" "$SB_RESET" "$SECONDS"; }
 
 sb_require_root() {
     if [[ $EUID -ne 0 ]]; then
