@@ -140,7 +140,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.almost.system.plugins.module_utils.almost import (
-    CONFIG_FILE, Almost, AlmostError, argument_spec, config_text)
+    CONFIG_FILE, Almost, AlmostError, argument_spec, config_text, encode_path)
 
 # The order the configuration is written in: exclude and paths are tried
 # in the other order too, since each must fit the other (every exclude
@@ -154,7 +154,10 @@ def wanted_config(module, before):
         value = module.params[key]
         if value is None:
             continue
-        if value != before.get(key):
+        # Paths cross the protocol encoded (a backslash doubled): compare
+        # them as almost writes them.
+        on_wire = [encode_path(p) for p in value] if key != 'default_mode' else value
+        if on_wire != before.get(key):
             if key in ('paths', 'exclude') and not value:
                 module.fail_json(
                     msg='%s: an empty list cannot be set (almost config set needs at least '
