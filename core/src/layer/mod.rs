@@ -534,6 +534,7 @@ impl<'a> Layers<'a> {
                 )));
             }
         }
+        self.refuse_user_writable(&path, &self.sys.root.host(&path), true)?;
         let host = self.sys.root.host(&path);
         if self.store().starts_with(&host) {
             return Err(bad("the layer store would lie inside the layer".to_owned()));
@@ -558,6 +559,71 @@ impl<'a> Layers<'a> {
             )));
         }
         Ok(path)
+    }
+
+    /// Refuses a layer over a tree in which someone other than root can
+    /// change a directory ([`crate::fs::user_writable`]): `tree` is what is
+    /// walked (the tree itself, or a layer's merged view of it), `path` the
+    /// layer's path inside the root, named in the error with the first few
+    /// such directories; with `ancestors`, the directories between the root
+    /// and `path` too. A commit and an undo write beneath every directory
+    /// of the layer as root: one that a user can swap for a symlink while
+    /// they run would steer root's writes out of the tree (see
+    /// docs/SECURITY.md).
+    pub(crate) fn refuse_user_writable(
+        &self,
+        path: &Path,
+        tree: &Path,
+        ancestors: bool,
+    ) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        const SHOWN: usize = 5;
+        let mut found: Vec<PathBuf> = Vec::new();
+        if ancestors {
+            let mut above = PathBuf::from("/");
+            for part in path.iter().skip(1) {
+                if above != Path::new("/") {
+                    let m = fs::symlink_metadata(self.sys.root.host(&above))
+                        .map_err(|e| Error::io(format!("reading {}", above.display()), e))?;
+                    // SAFETY: stat is plain data; zeroed is a valid value.
+                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                    (st.st_mode, st.st_uid, st.st_gid) = (m.mode(), m.uid(), m.gid());
+                    if crate::fs::user_writable(&st) {
+                        found.push(above.clone());
+                    }
+                }
+                above.push(part);
+            }
+        }
+        let below = crate::fs::user_writable_dirs(tree, SHOWN + 1)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        found.extend(below.into_iter().map(|rel| {
+            if rel.as_os_str().is_empty() {
+                path.to_owned()
+            } else {
+                path.join(rel)
+            }
+        }));
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<String> = found
+            .iter()
+            .take(SHOWN)
+            .map(|p| almost_protocol::path::encode(p))
+            .collect();
+        if found.len() > SHOWN {
+            names.push("…".to_owned());
+        }
+        Err(Error::Unsupported {
+            path: path.to_owned(),
+            reason: format!(
+                "users other than root can change directories in it ({}): root would \
+                 write beneath them in a commit, so a layer over it is refused; make them \
+                 root's and not writable by others (or sticky), or exclude them",
+                names.join(", ")
+            ),
+        })
     }
 
     /// Makes a new layer over `path` and mounts it.

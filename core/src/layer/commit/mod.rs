@@ -105,6 +105,15 @@ impl Layers<'_> {
         } else {
             Some(self.mount_view(meta)?)
         };
+        // Every directory of the merged view: the tree's and the layer's.
+        let checked =
+            self.refuse_user_writable(&meta.path, view.as_deref().unwrap_or(&lower), true);
+        if let Err(e) = checked {
+            if let Some(view) = &view {
+                self.unmount_view(view);
+            }
+            return Err(e);
+        }
         let upper = self.upper(&meta.id);
         let touched = super::diff::touched(&upper)
             .map_err(|e| Error::io(format!("reading layer {}", meta.id), e));

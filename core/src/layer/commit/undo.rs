@@ -144,6 +144,9 @@ impl Layers<'_> {
         // the undo leaves what it never knew of, so they differ after it.
         let mut renamed_dirs = Vec::new();
         if !exists(&started) && !exists(&restored) {
+            // Undo writes beneath the tree's directories as root, as a
+            // commit does (also with `force`).
+            self.refuse_user_writable(&journal.layer.path, &lower, true)?;
             let changed = differing(&lower, &journal.after, &skip)
                 .map_err(|e| Error::io("comparing the tree with the last commit", e))?;
             if force {

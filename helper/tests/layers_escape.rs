@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! End-to-end tests of what keeps a commit (and an undo) inside the tree:
+//! a layer over directories that users other than root can change is
+//! refused, and a directory swapped for a symlink to the outside during a
+//! commit leads nowhere.
+
+mod common;
+mod layer_support;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown, symlink};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use layer_support::{LayerBox, assert_manifest_eq, manifest};
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Content, mode and inode of a file (`None`: gone): what the attack
+/// would change.
+fn file_state(p: &Path) -> Option<(Vec<u8>, u32, u64)> {
+    let m = fs::symlink_metadata(p).ok()?;
+    Some((fs::read(p).ok()?, m.mode(), m.ino()))
+}
+
+// Checks: `layer new` over a tree holding a directory owned by another
+// user (mode 0555: its owner can chmod it back), or a world-writable one,
+// is refused with exit 7 (kind unsupported) naming them, and leaves no
+// layer behind; a root-owned sticky directory (as /tmp) is no reason to
+// refuse. A layer made over a clean tree, in which root then makes a
+// directory of a user's (as a package's script may), cannot be committed:
+// refused the same way, the layer still mounted, the tree unchanged.
+// Fails without the check (both acts succeed).
+#[test]
+fn directories_users_can_change_are_refused() {
+    let sb = LayerBox::new();
+    sb.write("/usr/share/foo/a", "a\n");
+    sb.write("/usr/share/bar/b", "b\n");
+    chmod(&sb.path("/usr/share/foo"), 0o555);
+    chown(sb.path("/usr/share/foo"), Some(1000), Some(1000)).expect("chown");
+    chmod(&sb.path("/usr/share/bar"), 0o777);
+
+    let r = sb.almost_json(&["layer", "new", "/usr"]);
+    r.expect_code(7);
+    let err = r.error_event().expect("an error event");
+    assert_eq!(err["kind"], "unsupported", "{}", r.describe());
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("/usr/share/foo") && message.contains("/usr/share/bar"),
+        "the refusal names the directories\n{}",
+        r.describe()
+    );
+    assert!(sb.store_entries().is_empty(), "{:?}", sb.store_entries());
+    assert!(sb.overlays().is_empty());
+
+    // Made root's again; a sticky root-owned directory is accepted.
+    chown(sb.path("/usr/share/foo"), Some(0), Some(0)).expect("chown");
+    chmod(&sb.path("/usr/share/foo"), 0o755);
+    chmod(&sb.path("/usr/share/bar"), 0o1777);
+    let before = manifest(&sb.lower("/usr"));
+    let id = sb.new_layer("/usr", &[]);
+    sb.write("/usr/share/pkg/data", "d\n");
+    chown(sb.path("/usr/share/pkg"), Some(1000), Some(1000)).expect("chown");
+
+    let r = sb.almost_json(&["layer", "commit", &id, "--yes"]);
+    r.expect_code(7);
+    let err = r.error_event().expect("an error event");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/usr/share/pkg"),
+        "{}",
+        r.describe()
+    );
+    assert!(sb.listed(&id).is_some_and(|l| l["mounted"] == true));
+    assert_manifest_eq(
+        "the tree after a refused commit",
+        &manifest(&sb.lower("/usr")),
+        &before,
+    );
+
+    // Given back to root, the same layer commits.
+    chown(sb.path("/usr/share/pkg"), Some(0), Some(0)).expect("chown");
+    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    assert_eq!(sb.read("/usr/share/pkg/data"), b"d\n");
+    sb.finish();
+}
+
+// Checks the attack of issue 12: a layer adds /usr/share/evil (made a
+// user's, uid 1000) with evil/sub/x. While the commit runs (every
+// rename(2) of almost held 300 ms by strace, so the test is never late),
+// as soon as evil/sub is in the tree it is swapped for a symlink to a
+// directory outside the root — what evil's owner can do. Root must then
+// neither chmod that directory (the metadata of evil/sub) nor write or
+// replace the file in it (evil/sub/x): checked by content, mode and inode.
+// Before the fix, the outside directory became 0755 and outside/x was
+// replaced by the layer's file, then deleted by the roll-back.
+#[test]
+fn a_directory_swapped_for_a_symlink_during_a_commit_leads_nowhere() {
+    if !common::strace_available() {
+        return;
+    }
+    let sb = LayerBox::new();
+    sb.write("/usr/share/doc/keep", "k\n");
+    let outside = sb.dir.join("outside");
+    fs::create_dir(&outside).expect("mkdir outside");
+    chmod(&outside, 0o700);
+    fs::write(outside.join("x"), "outside\n").expect("write");
+    chmod(&outside.join("x"), 0o600);
+    let outside_before = (
+        file_state(&outside.join("x")),
+        fs::metadata(&outside).expect("stat").mode(),
+    );
+
+    let id = sb.new_layer("/usr", &[]);
+    sb.write("/usr/share/evil/sub/x", "from the layer\n");
+    chmod(&sb.path("/usr/share/evil/sub"), 0o755);
+    chmod(&sb.path("/usr/share/evil/sub/x"), 0o755);
+    chown(sb.path("/usr/share/evil"), Some(1000), Some(1000)).expect("chown");
+
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=rename,renameat,renameat2",
+    ])
+    .args(["-e", "inject=rename,renameat,renameat2:delay_exit=300000"])
+    .arg(common::ALMOST)
+    .arg("--root")
+    .arg(&sb.root)
+    .args(["layer", "commit", &id, "--yes"])
+    .env("LC_ALL", "C.UTF-8");
+    let mut run = common::Spawned::spawn(cmd);
+    let sub = sb.lower("/usr/share/evil/sub");
+    let mut swapped = false;
+    common::wait_until(Duration::from_secs(60), || {
+        if !fs::symlink_metadata(&sub).is_ok_and(|m| m.is_dir()) {
+            return !run.running();
+        }
+        fs::rename(&sub, sb.lower("/usr/share/evil/sub.moved")).expect("move sub away");
+        symlink(&outside, &sub).expect("plant the symlink");
+        swapped = true;
+        true
+    });
+    let r = run.wait(common::DEFAULT_TIMEOUT);
+    assert_eq!(
+        (
+            file_state(&outside.join("x")),
+            fs::metadata(&outside).expect("stat").mode()
+        ),
+        outside_before,
+        "root changed what lies outside the root\nswapped: {swapped}\n{}",
+        r.describe()
+    );
+    // Either refused before anything (the user's directory), or the
+    // symlink was met and refused: the outside stays as it was.
+    assert!(r.code != Some(0) || !swapped, "{}", r.describe());
+    let _ = fs::remove_file(&sub);
+    sb.finish();
+}
