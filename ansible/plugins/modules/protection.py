@@ -74,6 +74,9 @@ attributes:
     support: full
     description: The configuration and the protection mode, before and after.
 notes:
+  - While an C(almost run) is under way (an upgrade), the module does not lock or unlock:
+    when the run puts back the mode asked for, that is no change (with a warning);
+    otherwise the task fails with the kind C(busy).
   - C(almost status) run as root also finishes what a killed C(almost run) or an expired
     timed unlock left to do (that is Almost's own recovery), in check mode too.
 seealso:
@@ -205,6 +208,25 @@ def write_config(almost, before, wanted):
     raise first_error
 
 
+def under_way(almost, state, status):
+    """Whether to lock or unlock now while an ``almost run`` (say, an
+    upgrade) is under way: never, since it would pull the files from
+    under it. When the run puts back the mode asked for, there is
+    nothing to do; otherwise the task fails as busy."""
+    runs = ', '.join('pid %s: %s' % (r.get('pid'), r.get('command')) for r in status['runs'])
+    if status['restore'] == state:
+        if status['mode'] == state:
+            return False
+        almost.warnings.append(
+            'an almost run is under way (%s): the system files are %s until it ends, then %s '
+            'again' % (runs, status['mode'], state))
+        return False
+    raise AlmostError('busy', 'an almost run is under way (%s), which puts the mode back to %s '
+                      'when it ends; not %s now (try again when it has ended)'
+                      % (runs, status['restore'], 'locking' if state == 'locked' else 'unlocking'),
+                      None, 'protection')
+
+
 def main():
     spec = argument_spec()
     spec.update(
@@ -222,6 +244,9 @@ def main():
         wanted = wanted_config(module, config_before)
         status = almost.status()
         result['before'] = dict(mode=status['mode'], config=config_before)
+        # Before anything is written: a run under way may refuse the task.
+        hold = (state is not None and bool(status['runs']) and status['restore'] is not None
+                and not under_way(almost, state, status))
         config_after = dict(config_before)
         config_after.update(wanted)
         if wanted and not module.check_mode:
@@ -231,6 +256,8 @@ def main():
         act = state is not None and (
             mode != state or (state == 'unlocked' and status['relock_at'] is not None)
             or (module.check_mode and ('paths' in wanted or 'exclude' in wanted)))
+        if hold:
+            act = False
         if act and not module.check_mode:
             done = almost.set_mode(state == 'locked')
             result['flags_changed'] = done['changed']
