@@ -60,7 +60,7 @@ fn names_column(msg: &str) -> bool {
     }
 }
 
-// Checks (issue item 8): malformed TOML → exit 4, JSON kind "config", the
+// Checks: malformed TOML → exit 4, JSON kind "config", the
 // message names the file, line 3 and the column; nothing flagged; the file
 // is not rewritten.
 #[test]
@@ -73,7 +73,7 @@ fn malformed_toml() {
     sb.almost(&["status"]).expect_code(4);
 }
 
-// Checks (issue item 8): an unknown key → exit 4, the message names the key
+// Checks: an unknown key → exit 4, the message names the key
 // and its line.
 #[test]
 fn unknown_key() {
@@ -83,7 +83,7 @@ fn unknown_key() {
     assert!(names_line(&msg, 2), "no line 2 in {msg:?}");
 }
 
-// Checks (issue item 8): a bad default_mode value → exit 4 with its line;
+// Checks: a bad default_mode value → exit 4 with its line;
 // `config set default_mode` with a bad value is refused too and leaves the
 // file byte for byte as it was.
 #[test]
@@ -113,7 +113,7 @@ fn bad_default_mode() {
     nothing_flagged(&sb);
 }
 
-// Checks (issue item 8): paths in the config that are relative, contain
+// Checks: paths in the config that are relative, contain
 // `..`, are `/` or a forbidden tree (/etc, /home, inside /var), nest, or an
 // exclude outside the managed paths → exit 4 each; nothing flagged (in
 // particular /etc is untouched).
@@ -151,7 +151,7 @@ fn bad_paths_in_config() {
     }
 }
 
-// Checks (issue item 8): `config set paths` with a bad path is an invalid
+// Checks: `config set paths` with a bad path is an invalid
 // path given on the command line → exit 5 (docs: "a path … contains ..");
 // the file is not changed (and not created when absent).
 #[test]
@@ -183,7 +183,7 @@ fn almost_raw(root: &Path, args: &[&str], cwd: &Path) -> Run {
     Spawned::spawn(c).wait(Duration::from_secs(60))
 }
 
-// Checks (issue item 8): a --root that does not exist, that is relative (it
+// Checks: a --root that does not exist, that is relative (it
 // exists relative to the working directory, so only its relativity is
 // wrong), or that is a file → exit 5 (kind invalid-path); nothing flagged.
 #[test]
@@ -212,7 +212,7 @@ fn bad_root() {
     nothing_flagged(&sb);
 }
 
-// Checks (issue item 8): a managed path on a filesystem without the
+// Checks: a managed path on a filesystem without the
 // immutable flag (vfat; ramfs where the kernel has no vfat, as on the dev VM)
 // → lock exits 7 with one message for that filesystem, not one per file;
 // /usr (locked before) is still fully locked; status reports /opt
@@ -260,7 +260,7 @@ fn filesystem_without_flag_support() {
     assert_eq!(common::path_entry(&res, "/usr")["mode"], "locked");
 }
 
-// Checks (issue item 8): a managed path mounted read-only → lock exits 7
+// Checks: a managed path mounted read-only → lock exits 7
 // with a message that says read-only; status reports read_only for it.
 #[test]
 fn read_only_mount() {

@@ -29,7 +29,7 @@ fn get(sb: &Sandbox, key: &str) -> Vec<String> {
     r.stdout.lines().map(str::to_owned).collect()
 }
 
-// Checks (issue item 4): `paths` limits the managed set to /usr, and
+// Checks: `paths` limits the managed set to /usr, and
 // `exclude` keeps /usr/lib and /usr/share/doc (themselves and everything
 // below) unflagged; /opt is not touched; status still calls this locked.
 #[test]
@@ -80,7 +80,7 @@ fn paths_and_exclude_from_the_file_are_honoured() {
     sb.assert_unlocked("/usr");
 }
 
-// Checks (issue item 4): `config set default_mode` writes the file keeping
+// Checks: `config set default_mode` writes the file keeping
 // its comments, `config get` reads it back, and `enter default` applies it:
 // unlocked → unlocks, locked → locks, keep → changes nothing; the original
 // spellings ro/rw are accepted as values.
@@ -141,7 +141,7 @@ fn default_mode_set_get_and_enter_default() {
     assert!(text.contains("# Top comment kept"), "{text}");
 }
 
-// Checks (issue item 4): `config set paths|exclude` replace the lists, `get`
+// Checks: `config set paths|exclude` replace the lists, `get`
 // prints one item per line, `show --json` carries the values, and the new
 // lists are what lock uses.
 #[test]
@@ -193,7 +193,7 @@ fn lists_set_get_show() {
     assert_eq!(get(&sb, "paths"), ["/usr", "/opt"]);
 }
 
-// Checks (issue item 4): `enter ro` locks, `enter rw` unlocks, `check` is
+// Checks: `enter ro` locks, `enter rw` unlocks, `check` is
 // status (also in JSON), and unlock without --yes does not prompt when stdin
 // is not a terminal.
 #[test]
@@ -226,7 +226,7 @@ fn notice_mentions_ini(r: &common::Run) -> bool {
     r.all_output().contains("almost.ini")
 }
 
-// Checks (issue item 9): with no almost.toml, /etc/almost.ini's
+// Checks: with no almost.toml, /etc/almost.ini's
 // DefaultMode=1 is imported as default_mode = unlocked, with a notice, by
 // `config get`, `config show` and `status`; `enter default` applies it.
 #[test]
@@ -275,7 +275,7 @@ fn ini_import_read_write() {
     sb.assert_unlocked("/usr");
 }
 
-// Checks (issue item 9): DefaultMode=0 means locked; an existing almost.toml
+// Checks: DefaultMode=0 means locked; an existing almost.toml
 // wins over the ini and then no import notice is given.
 #[test]
 fn ini_import_read_only_and_toml_precedence() {

@@ -148,7 +148,7 @@ fn lock_unlock_cycle(extra: &[&str]) {
     sb.unmount_and_fsck();
 }
 
-// Checks (issue item 1): lock on the rich tree flags every file and dir of
+// Checks: lock on the rich tree flags every file and dir of
 // /usr and /opt (roots included) and nothing outside (symlink targets, the
 // bind-mount target, the nested tmpfs, /etc, /var); fifo/device/socket are
 // counted as skipped and never opened (inotify) and the run does not hang;
@@ -159,20 +159,20 @@ fn lock_unlock_rich_tree_default_interface() {
     lock_unlock_cycle(&[]);
 }
 
-// Checks (issue item 2): the same convergence through the FS_IOC_SETFLAGS
+// Checks: the same convergence through the FS_IOC_SETFLAGS
 // fallback, chosen explicitly.
 #[test]
 fn lock_unlock_rich_tree_ioctl() {
     lock_unlock_cycle(&["--flag-interface", "ioctl"]);
 }
 
-// Checks (issue item 2): the same convergence through file_setattr(2).
+// Checks: the same convergence through file_setattr(2).
 #[test]
 fn lock_unlock_rich_tree_file_setattr() {
     lock_unlock_cycle(&["--flag-interface", "file-setattr"]);
 }
 
-// Checks (issue item 2): a tree locked through one interface is seen and
+// Checks: a tree locked through one interface is seen and
 // unlocked through the other (both read and write the same bit).
 #[test]
 fn interfaces_agree() {
@@ -190,7 +190,7 @@ fn interfaces_agree() {
     sb.assert_unlocked("/usr");
 }
 
-// Checks (issue item 3): after a lock, clearing `i` on one file by hand makes
+// Checks: after a lock, clearing `i` on one file by hand makes
 // status report "partial" with exactly one unlocked entry in /usr, /opt still
 // locked; the text output says partial too; a new lock repairs it.
 #[test]
@@ -284,7 +284,7 @@ fn walks_leave_directory_access_times_alone() {
     }
 }
 
-// Checks (issue item 3): status works as `nobody` and reads the real flags;
+// Checks: status works as `nobody` and reads the real flags;
 // lock and unlock as `nobody` exit 3 (kind not-root) and change nothing.
 #[test]
 fn unprivileged_status_works_and_changes_are_refused() {

@@ -38,7 +38,7 @@ fn kill_after(sb: &Sandbox, args: &[&str], delay: Duration) -> bool {
     false
 }
 
-// Checks (issue item 7): on a tree of several thousand files, `lock` killed
+// Checks: on a tree of several thousand files, `lock` killed
 // with SIGKILL at a random moment between 0 and one measured lock duration,
 // at least 20 times; after each kill a new `lock` succeeds and the lsattr
 // oracle sees every file and dir locked. Kills of `unlock` likewise converge

@@ -52,7 +52,7 @@ fn expect_refusal(sb: &LayerBox, args: &[&str], code: i32, kind: &str) {
     assert_eq!(err["exit_code"], code, "{}", r.describe());
 }
 
-// Checks (issue item 1): `layer new /usr/lib` on a locked tree prints the id
+// Checks: `layer new /usr/lib` on a locked tree prints the id
 // alone on its last line (and `id` in --json); creating, modifying, deleting
 // and chmod-ing through the layer works although the tree was locked, while
 // the real tree (seen through a bind mount of the root made before the layer)
@@ -237,7 +237,7 @@ fn lifecycle_new_write_list_status_discard() {
     sb.finish();
 }
 
-// Checks (issue item 1): with a layer over /usr/lib, `layer new` refuses a
+// Checks: with a layer over /usr/lib, `layer new` refuses a
 // path outside the managed set (/home/x, /etc), an overlapping path (a parent
 // /usr and a child /usr/lib/pkg), a path that does not exist, a file, a
 // symlink, a relative path, a path with `..`, and a directory with a mount
@@ -309,7 +309,7 @@ fn new_layer_refusals_change_nothing() {
     sb.finish();
 }
 
-// Checks (issue item 1): the other way round, a layer over /usr makes
+// Checks: the other way round, a layer over /usr makes
 // `layer new /usr/lib` (and `overlay new /usr/lib`, and a second /usr) fail
 // with exit 5, and nothing changes: one layer, one mount, the same real tree.
 #[test]
@@ -336,7 +336,7 @@ fn layer_over_usr_refuses_usr_lib() {
     sb.finish();
 }
 
-// Checks (issue item 9): the original spelling maps onto layers by path:
+// Checks: the original spelling maps onto layers by path:
 // `overlay new /usr/lib` prints the id alone on its last line and mounts a
 // layer; `overlay list --json` shows it; `overlay commit /usr/lib --yes`
 // puts the change into the real tree and locks it again; `overlay discard
@@ -412,7 +412,7 @@ fn overlay_spelling_maps_onto_layers() {
     sb.finish();
 }
 
-// Checks (issue item 1, flags as before): on an unlocked system a layer
+// Checks (flags as before): on an unlocked system a layer
 // neither locks the tree when it is discarded nor when it is committed: the
 // committed files and the rest of the managed trees carry no `i` afterwards.
 #[test]

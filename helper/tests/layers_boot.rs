@@ -22,7 +22,7 @@ fn state_file(sb: &LayerBox) -> Value {
         .unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()))
 }
 
-// Checks (issue item 8): with default_mode locked, a persistent layer over
+// Checks: with default_mode locked, a persistent layer over
 // /usr/lib and a temporary one over /opt/app (both with changes), a pending
 // `unlock --for 1h` whose timer process is killed, and an `almost run` killed
 // with SIGKILL together with its command (a stale run record), all layer

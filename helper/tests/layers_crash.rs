@@ -276,7 +276,7 @@ impl<'a> Rig<'a> {
     }
 }
 
-// Checks (issue item 4): a layer over a locked /usr (1500 files) with about
+// Checks: a layer over a locked /usr (1500 files) with about
 // a thousand small files modified/deleted/added, whole directories deleted,
 // an opaque directory and MB-sized files (see `change_many`); `layer commit`
 // is killed with SIGKILL at a random moment within a measured commit
@@ -450,7 +450,7 @@ fn kill_points(counts: &[(String, usize)]) -> Vec<(String, usize)> {
     points
 }
 
-// Checks (issue item 4, deterministic half): the same judgement as the random
+// Checks (deterministic half): the same judgement as the random
 // test, for a small layer with every kind of op (modify, delete, chmod, new
 // hard-linked files, a deleted directory, an opaque directory, a symlink),
 // killed with SIGKILL (strace's syscall fault injection) at the calls of the
@@ -696,7 +696,7 @@ fn sigkill_at_each_step_of_an_undo_across_filesystems() {
     undo_killed_at_each_step(true);
 }
 
-// Checks (issue item 5): the layer store (/var/lib/almost) is a tmpfs of its
+// Checks: the layer store (/var/lib/almost) is a tmpfs of its
 // own, so the layer's upper dir holds more data than the nearly full ext4
 // tree beneath can take. `layer commit` fails with exit 11 (no-space) and a
 // message naming the lack of space; afterwards the real /usr equals the

@@ -181,7 +181,7 @@ fn assert_installed_as_shipped(sb: &LayerBox, src: &Path) {
     }
 }
 
-// Checks (issue item 2): dpkg really writes into a layer: with /usr locked
+// Checks: dpkg really writes into a layer: with /usr locked
 // and a layer over it, `dpkg --root -i` of a package with files in /usr/bin,
 // /usr/share/doc/<pkg>, /usr/lib/<pkg>/… succeeds (through the layer) while
 // the real /usr keeps every byte; `layer diff --json` lists exactly the
@@ -266,7 +266,7 @@ fn dpkg_install_into_layer_then_commit() {
     sb.finish();
 }
 
-// Checks (issue item 2): the same install discarded: after `layer discard`
+// Checks: the same install discarded: after `layer discard`
 // the real /usr and /opt are byte for byte (full manifest: type, mode, owner,
 // size, sha256, link target, xattrs, mtime, hard links) and flag for flag as
 // before the layer, none of the package's files exist, nothing is mounted

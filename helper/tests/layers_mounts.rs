@@ -44,7 +44,7 @@ fn expect_busy(sb: &LayerBox, args: &[&str], pid: i32, command: &str) {
     );
 }
 
-// Checks (issue item 6): with a layer over /usr/lib of a locked tree and a
+// Checks: with a layer over /usr/lib of a locked tree and a
 // process whose cwd is inside the layer, `layer commit --yes` and `layer
 // discard --yes` fail with exit 8 (kind `busy`) and name its pid and command
 // (`sleep`); the same with a process holding a file of the layer open
@@ -142,7 +142,7 @@ fn busy_layer_refuses_commit_and_discard() {
     sb.finish();
 }
 
-// Checks (issue item 7): a layer whose mount vanished (unmounted by hand, as
+// Checks: a layer whose mount vanished (unmounted by hand, as
 // after a reboot) shows in `layer list --json` as not mounted, still with its
 // change count; `layer mount ID` mounts it again with its changes (the view
 // equals the one before) and a second `layer mount` is harmless; a layer

@@ -143,7 +143,7 @@ fn change_through_layer(sb: &LayerBox) {
     symlink("../lib/big-new.bin", p("/usr/share/link-new")).expect("symlink");
 }
 
-// Checks (issue item 3): one layer over a locked /usr receives: a deleted
+// Checks: one layer over a locked /usr receives: a deleted
 // file, a deleted directory tree, a directory deleted and recreated (opaque),
 // a file replaced by an (empty) directory, a directory tree replaced by a
 // file, a symlink replaced by a file, a file by a fifo, a retargeted symlink, a directory renamed with mv (copy + delete), a
@@ -271,7 +271,7 @@ fn torture_commit_equals_merged_view_and_undo_restores() {
     sb.finish();
 }
 
-// Checks (issue item 3, split out of the torture set so that one failure does
+// Checks (split out of the torture set so that one failure does
 // not hide the others): a file and a symlink of the lower tree replaced
 // through the layer by directories *with content* (what a package upgrade
 // turning a file into a directory does). `layer commit` must succeed and the

@@ -15,7 +15,7 @@ use common::{Sandbox, pid_alive, q, read_pid_file, wait_for_file, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-// Checks (issue item 5): the exit code is the command's (7, 0, 127 for a
+// Checks: the exit code is the command's (7, 0, 127 for a
 // missing command, 126 for a non-executable one, 128+N for a signal), and a
 // locked system is locked again after each.
 #[test]
@@ -40,7 +40,7 @@ fn exit_status_is_passed_through() {
     assert_eq!(sb.status()["mode"], "locked");
 }
 
-// Checks (issue item 5): during the run the command can create and modify
+// Checks: during the run the command can create and modify
 // files in /usr and /opt; afterwards everything, the new files included, is
 // locked again — after success and after failure.
 #[test]
@@ -73,7 +73,7 @@ fn command_writes_and_lock_is_restored() {
     sb.assert_locked("/opt");
 }
 
-// Checks (issue item 5): an unlocked system stays unlocked after run, after
+// Checks: an unlocked system stays unlocked after run, after
 // success and failure; a partial one is locked again.
 #[test]
 fn unlocked_stays_unlocked_partial_gets_locked() {
@@ -120,26 +120,26 @@ fn signal_reaches_command(sig: Signal, trap: &str, code: i32) {
     assert_eq!(sb.status()["mode"], "locked");
 }
 
-// Checks (issue item 5): SIGTERM sent to almost reaches the command (which
+// Checks: SIGTERM sent to almost reaches the command (which
 // exits 42 from its trap), almost exits 42 and the lock is restored.
 #[test]
 fn sigterm_is_forwarded_and_state_restored() {
     signal_reaches_command(Signal::SIGTERM, "TERM", 42);
 }
 
-// Checks (issue item 5): the same for SIGINT.
+// Checks: the same for SIGINT.
 #[test]
 fn sigint_is_forwarded_and_state_restored() {
     signal_reaches_command(Signal::SIGINT, "INT", 43);
 }
 
-// Checks (issue item 5): the same for SIGHUP (documented as forwarded too).
+// Checks: the same for SIGHUP (documented as forwarded too).
 #[test]
 fn sighup_is_forwarded_and_state_restored() {
     signal_reaches_command(Signal::SIGHUP, "HUP", 44);
 }
 
-// Checks (issue item 5): almost killed with SIGKILL while its command runs:
+// Checks: almost killed with SIGKILL while its command runs:
 // while the command is alive nobody re-locks under it (status leaves the
 // tree unlocked); once the command has ended, the next `almost status` run
 // as root restores the locked state.
@@ -190,7 +190,7 @@ fn sigkill_of_almost_is_repaired_by_next_status() {
     assert_eq!(st["runs"], Value::Array(vec![]), "{st}");
 }
 
-// Checks (issue item 5): two concurrent runs share the unlock: status lists
+// Checks: two concurrent runs share the unlock: status lists
 // both; when the first ends the tree stays unlocked and the second can still
 // write into /usr; when the second ends the tree is locked.
 #[test]

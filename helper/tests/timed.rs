@@ -23,7 +23,7 @@ fn fully_locked(sb: &Sandbox) -> bool {
     sb.flags("/usr").unlocked.is_empty() && sb.flags("/opt").unlocked.is_empty()
 }
 
-// Checks (issue item 6): `unlock --for 2s` unlocks at once, status shows a
+// Checks: `unlock --for 2s` unlocks at once, status shows a
 // relock_at about 2 s ahead, and with no further command the tree is locked
 // again after the deadline (polled with lsattr, not with almost) but not
 // long before it; status then shows no pending re-lock.
@@ -61,7 +61,7 @@ fn timed_unlock_relocks_by_itself() {
     assert!(st["relock_at"].is_null(), "relock still pending: {st}");
 }
 
-// Checks (issue item 6): the timer process is found by its command line
+// Checks: the timer process is found by its command line
 // (it names the sandbox root) and killed; past the deadline the tree is
 // still unlocked (nothing else re-locked it); the next `almost status` run
 // as root performs the overdue re-lock.
