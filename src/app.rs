@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
-use almost_core::config::DefaultMode;
-use almost_core::layer::LayerInfo;
-use almost_core::protocol::Report;
+use almost_protocol::DefaultMode;
+use almost_protocol::Layer as LayerInfo;
+use almost_protocol::{CommandResult, Overview, Report};
 use gtk::gio;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
 
+use crate::client::{Almost, AlmostError, LayerPath, Progress, Reply, Status};
 use crate::components::header::{Header, HeaderInput};
 use crate::components::layers::{Layers, LayersInput, LayersOutput};
 use crate::components::protection::{Protection, ProtectionInput, ProtectionOutput, While};
@@ -23,7 +24,6 @@ use crate::config;
 use crate::dialogs::confirm;
 use crate::dialogs::error::{self, Shown};
 use crate::dialogs::review::{Review, ReviewInput, ReviewOutput};
-use crate::helper::{Almost, AlmostError, PanelConfig, Progress, Reply, Status};
 use crate::i18n::{i18n, i18n_f, ni18n_f};
 
 /// A privileged act of the panel.
@@ -32,7 +32,7 @@ pub enum Op {
     Lock,
     Unlock(While),
     SetDefaultMode(DefaultMode),
-    NewLayer(String),
+    NewLayer(LayerPath),
     Commit {
         id: String,
         path: String,
@@ -46,17 +46,20 @@ pub enum Op {
 }
 
 impl Op {
-    /// The arguments of `almost` (after `--root R --json`).
-    pub fn args(&self) -> Vec<String> {
-        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    /// Runs the act through the client's method for it.
+    pub fn run(
+        &self,
+        almost: &Almost,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Reply, AlmostError> {
         match self {
-            Op::Lock => v(&["lock"]),
-            Op::Unlock(w) => w.args(),
-            Op::SetDefaultMode(m) => v(&["config", "set", "default_mode", m.as_str()]),
-            Op::NewLayer(path) => v(&["layer", "new", path]),
-            Op::Commit { id, .. } => v(&["layer", "commit", id, "--yes"]),
-            Op::Discard { id, .. } => v(&["layer", "discard", id, "--yes"]),
-            Op::Undo => v(&["layer", "undo", "--yes"]),
+            Op::Lock => almost.lock(on_progress),
+            Op::Unlock(w) => almost.unlock(w.duration(), on_progress),
+            Op::SetDefaultMode(m) => almost.set_default_mode(*m),
+            Op::NewLayer(path) => almost.new_layer(path),
+            Op::Commit { id, .. } => almost.commit(id, on_progress),
+            Op::Discard { id, .. } => almost.discard(id),
+            Op::Undo => almost.undo(),
         }
     }
 
@@ -66,7 +69,7 @@ impl Op {
             Op::Lock => i18n("Protecting system files…"),
             Op::Unlock(_) => i18n("Unprotecting system files…"),
             Op::SetDefaultMode(_) => i18n("Saving the mode at startup…"),
-            Op::NewLayer(p) => i18n_f("Making a layer over {}…", &[p]),
+            Op::NewLayer(p) => i18n_f("Making a layer over {}…", &[&p.text()]),
             Op::Commit { path, .. } => i18n_f("Applying the changes to {}…", &[path]),
             Op::Discard { path, .. } => i18n_f("Discarding the layer over {}…", &[path]),
             Op::Undo => i18n("Undoing the last commit…"),
@@ -81,7 +84,7 @@ impl Op {
             Op::Unlock(While::OneHour) => i18n("Protection turned off for 1 hour"),
             Op::Unlock(While::UntilRestart) => i18n("Protection turned off"),
             Op::SetDefaultMode(_) => i18n("Mode at startup saved"),
-            Op::NewLayer(p) => i18n_f("Changes in {} now go into a new layer", &[p]),
+            Op::NewLayer(p) => i18n_f("Changes in {} now go into a new layer", &[&p.text()]),
             Op::Commit { path, count, .. } => ni18n_f(
                 "{} change applied to {}",
                 "{} changes applied to {}",
@@ -99,7 +102,7 @@ impl Op {
             Op::Lock => i18n("The system files could not be protected."),
             Op::Unlock(_) => i18n("The system files could not be unprotected."),
             Op::SetDefaultMode(_) => i18n("The mode at startup could not be saved."),
-            Op::NewLayer(p) => i18n_f("No layer could be made over {}.", &[p]),
+            Op::NewLayer(p) => i18n_f("No layer could be made over {}.", &[&p.text()]),
             Op::Commit { path, .. } => i18n_f("The changes could not be applied to {}.", &[path]),
             Op::Discard { path, .. } => {
                 i18n_f("The layer over {} could not be discarded.", &[path])
@@ -109,21 +112,8 @@ impl Op {
     }
 }
 
-/// The results of one poll.
-#[derive(Debug)]
-pub struct Polled {
-    status: Result<Status, AlmostError>,
-    layers: Result<Vec<LayerInfo>, AlmostError>,
-    config: Result<PanelConfig, AlmostError>,
-}
-
-fn poll(almost: &Almost) -> Polled {
-    Polled {
-        status: almost.status(),
-        layers: almost.layers(),
-        config: almost.config(),
-    }
-}
+/// The result of one poll: one run of `almost overview`.
+pub type Polled = Result<Overview, AlmostError>;
 
 #[derive(Debug)]
 pub enum AppInput {
@@ -181,6 +171,8 @@ pub struct AppState {
     pub status: Option<Status>,
     /// The number of layers last listed.
     pub open_layers: usize,
+    /// The files the first overview named are watched (or could not be).
+    pub watch_tried: bool,
 }
 
 impl AppState {
@@ -268,34 +260,30 @@ pub struct App {
     _watch: Option<Vec<gio::FileMonitor>>,
 }
 
-/// What the window watches, under the root: a directory and the entry in
-/// it that matters. Every privileged act of `almost` (a lock from a
-/// terminal, a timer's re-lock, a layer made or committed elsewhere)
-/// rewrites `/run/almost/acted` when it ends, after its last change; the
-/// config can also be edited by hand. Neither is written by the window's
-/// own reads (an unprivileged status, layer list and config show).
-const WATCHED: [(&str, &str); 2] = [
-    (
-        almost_core::state::STATE_DIR,
-        almost_core::state::ACTED_FILE,
-    ),
-    ("/etc/almost", "almost.toml"),
-];
-
-/// Watches where `almost` keeps its state (see [`WATCHED`]): a
-/// change there is read at once, so the window need not walk the trees
-/// every two seconds to notice a lock from a terminal. `None` in a flatpak
-/// (the host's files are not visible) or when one of them cannot be
-/// watched: then the timer alone polls, as often as before. A directory
-/// that does not exist yet is watched for its creation.
-fn watch_state(almost: &Almost, sender: &ComponentSender<App>) -> Option<Vec<gio::FileMonitor>> {
-    if almost.on_host {
+/// Watches the files `almost overview` names (`watch`): every privileged
+/// act of `almost` (a lock from a terminal, a timer's re-lock, a layer made
+/// or committed elsewhere) rewrites one when it ends, after its last
+/// change, and the config can also be edited by hand; neither is written by
+/// the window's own reads. A change there is read at once, so the window
+/// need not walk the trees every two seconds to notice a lock from a
+/// terminal. `None` in a flatpak (the host's files are not visible) or when
+/// one of them cannot be watched: then the timer alone polls, as often as
+/// before. A directory that does not exist yet is watched for its creation.
+fn watch_state(
+    almost: &Almost,
+    files: &[PathBuf],
+    sender: &ComponentSender<App>,
+) -> Option<Vec<gio::FileMonitor>> {
+    if almost.on_host || files.is_empty() {
         return None;
     }
-    let root = almost.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let mut monitors = Vec::new();
-    for (dir, name) in WATCHED {
-        let dir = gio::File::for_path(root.join(dir.trim_start_matches('/')));
+    for file in files {
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+            return None;
+        };
+        let name = name.to_owned();
+        let dir = gio::File::for_path(dir);
         let monitor = match dir
             .monitor_directory(gio::FileMonitorFlags::WATCH_MOVES, gio::Cancellable::NONE)
         {
@@ -425,11 +413,7 @@ impl Component for App {
         toasts.set_vexpand(true);
         window.set_content(Some(&content));
 
-        let watch = watch_state(&almost, &sender);
-        let mut state = AppState::default();
-        if watch.is_some() {
-            state.min_pause = Duration::from_secs(config::WATCHED_POLL_SECONDS.into());
-        }
+        let state = AppState::default();
         // The timer also ticks the countdowns (a timed unlock's re-lock).
         let s = sender.clone();
         gtk::glib::timeout_add_seconds_local(config::POLL_SECONDS, move || {
@@ -441,7 +425,7 @@ impl Component for App {
         let model = App {
             almost,
             state,
-            _watch: watch,
+            _watch: None,
             window,
             toasts,
             last_toast: Default::default(),
@@ -466,7 +450,8 @@ impl Component for App {
                 self.layers.emit(LayersInput::Tick);
                 if self.state.start_poll(Instant::now()) {
                     let almost = self.almost.clone();
-                    sender.spawn_oneshot_command(move || AppCmd::Polled(Box::new(poll(&almost))));
+                    sender
+                        .spawn_oneshot_command(move || AppCmd::Polled(Box::new(almost.overview())));
                 }
             }
             AppInput::Act(op) => {
@@ -476,7 +461,7 @@ impl Component for App {
                 self.set_busy(Some(&op));
                 let almost = self.almost.clone();
                 sender.spawn_command(move |out| {
-                    let result = almost.run(true, &op.args(), |p| out.emit(AppCmd::Progress(p)));
+                    let result = op.run(&almost, |p| out.emit(AppCmd::Progress(p)));
                     out.emit(AppCmd::Finished(op, result));
                 });
             }
@@ -498,7 +483,7 @@ impl Component for App {
                 self.show_error(&e, &i18n("The changes of the layer could not be read."));
             }
             AppInput::AskDiscard(info) => {
-                let path = info.meta.path.display().to_string();
+                let path = info.path_text();
                 let body = match info.changes {
                     Some(n) => ni18n_f(
                         "Its {} change is deleted. The files in {} stay as they are.",
@@ -513,7 +498,7 @@ impl Component for App {
                 };
                 let s = sender.clone();
                 let op = Op::Discard {
-                    id: info.meta.id.clone(),
+                    id: info.id.clone(),
                     path: path.clone(),
                 };
                 confirm::ask(
@@ -567,15 +552,25 @@ impl Component for App {
                 if self.state.busy.is_some() {
                     return; // an act started meanwhile: its end polls again
                 }
-                let Polled {
-                    status,
-                    layers,
-                    config,
-                } = *polled;
-                let open = layers.as_ref().map_or(0, Vec::len);
                 let mut first_error = None;
-                match status {
-                    Ok(status) => {
+                match *polled {
+                    Ok(overview) => {
+                        if self._watch.is_none() && !self.state.watch_tried {
+                            self.state.watch_tried = true;
+                            self._watch = watch_state(&self.almost, &overview.watch, &sender);
+                            if self._watch.is_some() {
+                                self.state.min_pause =
+                                    Duration::from_secs(config::WATCHED_POLL_SECONDS.into());
+                            }
+                        }
+                        let Overview {
+                            status,
+                            layers,
+                            config,
+                            ..
+                        } = overview;
+                        let status = Status { report: status };
+                        let open = layers.len();
                         self.state.status = Some(status.clone());
                         self.state.open_layers = open;
                         self.layers
@@ -584,28 +579,16 @@ impl Component for App {
                             .emit(ProtectionInput::Status(Some(status.report.clone())));
                         self.header
                             .emit(HeaderInput::Status(Box::new(status), open));
+                        self.layers.emit(LayersInput::Layers(layers));
+                        self.protection
+                            .emit(ProtectionInput::DefaultMode(Some(config.default_mode)));
+                        self.layers.emit(LayersInput::Managed(config.paths));
                     }
                     Err(e) => {
                         self.header.emit(HeaderInput::Unreadable(e.to_string()));
                         self.protection.emit(ProtectionInput::Status(None));
-                        first_error = Some(e);
-                    }
-                }
-                match layers {
-                    Ok(list) => self.layers.emit(LayersInput::Layers(list)),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-                match config {
-                    Ok(c) => {
-                        self.protection
-                            .emit(ProtectionInput::DefaultMode(Some(c.default_mode)));
-                        self.layers.emit(LayersInput::Managed(c.paths));
-                    }
-                    Err(e) => {
                         self.protection.emit(ProtectionInput::DefaultMode(None));
-                        first_error.get_or_insert(e);
+                        first_error = Some(e);
                     }
                 }
                 let shown = first_error.as_ref().map(ToString::to_string);
@@ -623,8 +606,8 @@ impl Component for App {
                     Ok(reply) => {
                         // A lock or unlock answers with the new measure:
                         // show it now, the poll confirms it.
-                        if matches!(op, Op::Lock | Op::Unlock(_))
-                            && let Ok(report) = reply.parse::<Report>()
+                        if let CommandResult::Lock(report) | CommandResult::Unlock(report) =
+                            reply.result
                             && let Some(status) = self.state.status.as_mut()
                         {
                             // Undo and interrupted commits are in the
@@ -669,33 +652,20 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    // What the window says of an act names what it acts on.
     #[test]
-    fn acts_map_to_almost_arguments() {
-        assert_eq!(Op::Lock.args(), ["lock"]);
-        assert_eq!(
-            Op::Unlock(While::TenMinutes).args(),
-            ["unlock", "--for", "10m", "--yes"]
-        );
-        assert_eq!(
-            Op::SetDefaultMode(DefaultMode::Keep).args(),
-            ["config", "set", "default_mode", "keep"]
-        );
-        assert_eq!(
-            Op::SetDefaultMode(DefaultMode::Unlocked).args(),
-            ["config", "set", "default_mode", "unlocked"]
-        );
-        assert_eq!(
-            Op::NewLayer("/usr/share".into()).args(),
-            ["layer", "new", "/usr/share"]
-        );
+    fn acts_say_what_they_did() {
         let commit = Op::Commit {
             id: "ab".into(),
             path: "/usr".into(),
             count: 3,
         };
-        assert_eq!(commit.args(), ["layer", "commit", "ab", "--yes"]);
         assert_eq!(commit.done_words(), "3 changes applied to /usr");
-        assert_eq!(Op::Undo.args(), ["layer", "undo", "--yes"]);
+        let new = Op::NewLayer(LayerPath::Host("/tmp/r/usr/lib".into()));
+        assert_eq!(
+            new.failed_words(),
+            "No layer could be made over /tmp/r/usr/lib."
+        );
     }
 
     #[test]
@@ -766,9 +736,9 @@ mod tests {
 
     #[test]
     fn undo_is_offered_whenever_the_status_has_a_commit_to_undo() {
-        let mut report = Report::of_paths(almost_core::protocol::Mode::Locked, vec![]);
+        let mut report = Report::of_paths(almost_protocol::Mode::Locked, vec![]);
         assert_eq!(undo_words(&report), None);
-        report.undo = Some(almost_core::protocol::UndoInfo {
+        report.undo = Some(almost_protocol::UndoInfo {
             id: "ab".into(),
             path: "/usr/share".into(),
             operations: 3,

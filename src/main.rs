@@ -4,10 +4,10 @@
 //! and starts the relm4 application.
 
 mod app;
+mod client;
 mod components;
 mod config;
 mod dialogs;
-mod helper;
 mod i18n;
 
 use std::path::PathBuf;
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
     };
     i18n::init();
     gtk::glib::set_application_name(&i18n::i18n("Almost"));
-    let almost = Arc::new(helper::Almost::new(options.root.clone()));
+    let almost = Arc::new(client::Almost::new(options.root.clone()));
     let app = relm4::RelmApp::new(config::APP_ID);
     if options.root.is_some() {
         // A sandbox window is its own instance, beside the real one.

@@ -185,7 +185,7 @@ impl System {
             .iter()
             .map(|p| {
                 known
-                    .get(p.to_string_lossy().as_ref())
+                    .get(almost_protocol::path::encode(p).as_str())
                     .copied()
                     .unwrap_or(0)
             })
@@ -194,7 +194,7 @@ impl System {
         let mut paths = Vec::new();
         for path in &self.config.paths {
             if let Ok(mut current) = progress.path.lock() {
-                *current = path.to_string_lossy().into_owned();
+                *current = almost_protocol::path::encode(path);
             }
             paths.push(self.walk_one(path, action, &excludes, &mount_table, &parents, progress)?);
         }
@@ -231,7 +231,7 @@ impl System {
                 .into_iter()
                 .map(|m| self.inside_name(&m.mount_point))
                 .collect(),
-            ..PathReport::new(path.to_string_lossy())
+            ..PathReport::new(almost_protocol::path::encode(path))
         };
         if let Some(layer) = mount_table
             .iter()
@@ -299,11 +299,10 @@ impl System {
     }
 
     fn inside_name(&self, host: &Path) -> String {
-        self.root
-            .inside(host)
-            .unwrap_or_else(|| host.to_owned())
-            .to_string_lossy()
-            .into_owned()
+        self.root.inside(host).map_or_else(
+            || almost_protocol::path::encode(host),
+            |p| almost_protocol::path::encode(&p),
+        )
     }
 
     /// Sets or clears the flag over one directory inside a managed path
@@ -452,7 +451,7 @@ pub fn outcome(report: &Report) -> Option<Error> {
     if let Some(p) = report.paths.iter().find(|p| p.unsupported.is_some()) {
         let reason = p.unsupported.clone().unwrap_or_default();
         return Some(Error::Unsupported {
-            path: PathBuf::from(&p.path),
+            path: almost_protocol::path::decode(&p.path).unwrap_or_else(|_| PathBuf::from(&p.path)),
             reason,
         });
     }

@@ -24,8 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 use crate::attrs::{self, Entry, FlagInterface, Kind};
 use crate::paths;
 
@@ -40,21 +38,14 @@ pub enum Action {
     Set(bool),
 }
 
-/// One entry that could not be read or changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryError {
-    pub path: String,
-    pub errno: i32,
-    pub message: String,
-}
+pub use almost_protocol::status::EntryError;
 
-impl EntryError {
-    fn new(path: &Path, err: &io::Error) -> Self {
-        EntryError {
-            path: path.to_string_lossy().into_owned(),
-            errno: err.raw_os_error().unwrap_or(0),
-            message: err.to_string(),
-        }
+/// One entry that could not be read or changed, as the protocol says it.
+fn entry_error(path: &Path, err: &io::Error) -> EntryError {
+    EntryError {
+        path: almost_protocol::path::encode(path),
+        errno: err.raw_os_error().unwrap_or(0),
+        message: err.to_string(),
     }
 }
 
@@ -107,13 +98,13 @@ impl Shared {
         self.error_count.fetch_add(1, Ordering::Relaxed);
         let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         if errors.len() < MAX_KEPT_ERRORS {
-            errors.push(EntryError::new(&path(), err));
+            errors.push(entry_error(&path(), err));
         }
     }
 
     fn mount_point(&self, path: &Path) {
         let mut mounts = self.mount_points.lock().unwrap_or_else(|p| p.into_inner());
-        mounts.push(path.to_string_lossy().into_owned());
+        mounts.push(almost_protocol::path::encode(path));
     }
 
     fn add(&self, tally: &Tally) {

@@ -79,6 +79,14 @@ pub enum Command {
     /// Show the measured state of the managed trees
     #[command(alias = "check")]
     Status,
+    /// Everything a front end shows in one read: status, layers, config
+    #[command(
+        long_about = "Everything a front end (the panel) shows, in one read: the status, \
+                      the layers and the configuration, and the files whose change means \
+                      an act of almost ended. Unprivileged, like status; as root the \
+                      layers' changes are counted. For programs: use --json."
+    )]
+    Overview,
     /// Set the immutable flag on every managed file and directory
     Lock,
     /// Clear the immutable flag (optionally only for a while)
@@ -152,6 +160,10 @@ pub enum LayerAction {
         /// Discard the layer at the next boot instead of re-mounting it
         #[arg(long)]
         temporary: bool,
+        /// PATH is a path of this machine below --root's directory (what a
+        /// file chooser gives), not a path inside the root
+        #[arg(long)]
+        host: bool,
     },
     /// List the layers with their state, changes and size
     List,
@@ -301,6 +313,7 @@ impl Command {
         !matches!(
             self,
             Command::Status
+                | Command::Overview
                 | Command::Log { .. }
                 | Command::AptGuard
                 | Command::Config {
@@ -332,6 +345,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Status => "status",
+            Command::Overview => "overview",
             Command::Lock => "lock",
             Command::Unlock(_) => "unlock",
             Command::Enter { .. } => "enter",

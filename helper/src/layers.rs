@@ -5,15 +5,17 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use almost_core::layer::diff::{Change, ChangeKind};
 use almost_core::layer::{AtBoot, LayerInfo, LayerMeta, Layers, PrivateMounts, commit};
 use almost_core::state;
 use almost_core::sysbus::{Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System};
 use almost_core::{Error, Result};
+use almost_protocol::Phase;
+use almost_protocol::{Change, ChangeKind, CommandResult};
 
 use crate::cli::{LayerAction, OverlayAction};
-use crate::output::{Output, ask, show_path};
+use crate::output::{Output, ask, shown};
+use crate::wire;
 
 fn size_words(bytes: u64) -> String {
     match bytes {
@@ -25,7 +27,7 @@ fn size_words(bytes: u64) -> String {
 }
 
 fn change_line(c: &Change) -> String {
-    let mut line = format!("{:<9} {}", c.change.as_str(), show_path(&c.path));
+    let mut line = format!("{:<9} {}", c.change.as_str(), shown(&c.path));
     match c.change {
         ChangeKind::Replaced => {
             let old = c.old_type.map_or("?", |t| t.as_str());
@@ -60,6 +62,98 @@ fn age_words(secs: u64) -> String {
     }
 }
 
+/// `layer new --host PATH`: the path inside the root that the host's PATH
+/// (below the root's directory) names.
+fn inside_of_host(sys: &System, path: &str) -> Result<String> {
+    let invalid = |reason: String| Error::InvalidPath {
+        path: path.to_owned(),
+        reason,
+    };
+    let host = std::path::Path::new(path);
+    if !host.is_absolute() {
+        return Err(invalid("not a full path: it must start with /".to_owned()));
+    }
+    let inside = sys
+        .root
+        .inside(host)
+        .ok_or_else(|| invalid(format!("not below the root {}", sys.root.path().display())))?;
+    inside
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("not valid UTF-8".to_owned()))
+}
+
+/// The layers with their state; their changes counted when `private`
+/// lets this process look beneath their mounts.
+pub fn infos(sys: &System, private: Option<&PrivateMounts>) -> Result<Vec<LayerInfo>> {
+    let layers = Layers::new(sys);
+    let metas = layers.all()?;
+    // Mount states first: the diffs below take mounts away (in this
+    // process's private namespace only).
+    let infos: Vec<LayerInfo> = metas.into_iter().map(|m| layers.info(m, None)).collect();
+    Ok(infos
+        .into_iter()
+        .map(|mut info| {
+            if let Some(private) = private {
+                info.changes = layers
+                    .diff(&info.meta, false, private)
+                    .ok()
+                    .map(|c| c.len() as u64);
+            }
+            info
+        })
+        .collect())
+}
+
+/// The text of `layer list`.
+pub fn list_text(infos: &[LayerInfo]) -> String {
+    if infos.is_empty() {
+        return "No layers. Make one with `almost layer new PATH`.\n".to_owned();
+    }
+    let mut text = format!(
+        "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}\n",
+        "ID", "PATH", "CREATED", "MOUNTED", "CHANGES", "SIZE"
+    );
+    for i in infos {
+        let age = state::now().saturating_sub(i.meta.created);
+        text.push_str(&format!(
+            "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}\n",
+            i.meta.id,
+            shown(&i.meta.path),
+            age_words(age),
+            if i.mounted { "yes" } else { "no" },
+            i.changes.map_or("?".to_owned(), |c| c.to_string()),
+            size_words(i.size),
+            match (i.pending, i.meta.temporary) {
+                (Some(AtBoot::Commit), _) => "  (committed at the next boot)",
+                (Some(AtBoot::Discard), _) => "  (discarded at the next boot)",
+                (None, true) => "  (temporary)",
+                (None, false) => "",
+            }
+        ));
+    }
+    text
+}
+
+/// The text of `layer diff`: a summary, then one line per change (and its
+/// patch, if asked for).
+fn diff_text(diff: &almost_protocol::Diff) -> String {
+    let mut text = format!(
+        "Layer {} over {}: {}\n",
+        diff.id,
+        shown(&diff.path),
+        summary(&diff.changes)
+    );
+    for c in &diff.changes {
+        text.push_str(&change_line(c));
+        text.push('\n');
+        if let Some(p) = &c.patch {
+            text.push_str(p);
+        }
+    }
+    text
+}
+
 /// Counts of a layer's changes, by kind, in words.
 pub fn summary(changes: &[Change]) -> String {
     let count = |k: ChangeKind| changes.iter().filter(|c| c.change == k).count();
@@ -91,6 +185,9 @@ pub fn audit_paths(sys: &System, action: &LayerAction) -> Vec<String> {
             .unwrap_or_default()
     };
     match action {
+        LayerAction::New {
+            path, host: true, ..
+        } => inside_of_host(sys, path).map_or_else(|_| vec![path.clone()], |p| vec![p]),
         LayerAction::New { path, .. } => vec![path.clone()],
         LayerAction::Commit { id, .. }
         | LayerAction::Discard { id, .. }
@@ -173,19 +270,6 @@ fn recover_as(sys: &System, out: &Output, progress: &Arc<Progress>, at_boot: boo
     }
 }
 
-/// The result of a command that acted on one layer: its id and path as
-/// JSON, or `text`.
-fn said_of_layer(out: &Output, command: &str, meta: &almost_core::layer::LayerMeta, text: String) {
-    if out.json {
-        out.result(
-            command,
-            serde_json::json!({ "id": meta.id, "path": meta.path }),
-        );
-    } else {
-        println!("{text}");
-    }
-}
-
 pub fn layer(
     sys: &System,
     out: &Output,
@@ -196,68 +280,35 @@ pub fn layer(
     let layers = Layers::new(sys);
     let progress = Arc::new(Progress::default());
     match action {
-        LayerAction::New { path, temporary } => {
+        LayerAction::New {
+            path,
+            temporary,
+            host,
+        } => {
+            let path = if *host {
+                inside_of_host(sys, path)?
+            } else {
+                path.clone()
+            };
             let _guard = state::lock(&sys.root)?;
             recover(sys, out, &progress);
-            let meta = layers.create(path, *temporary, &progress)?;
-            if out.json {
-                out.result("layer new", serde_json::to_value(&meta).unwrap_or_default());
-            } else {
-                println!(
+            let meta = layers.create(&path, *temporary, &progress)?;
+            out.answer(wire::new_layer(&meta), CommandResult::LayerNew, |meta| {
+                format!(
                     "Layer {} is mounted over {}: changes there now go into the layer.\n\
-                     Review them with `almost layer diff {0}`, then commit or discard.",
+                     Review them with `almost layer diff {0}`, then commit or discard.\n{0}\n",
                     meta.id,
-                    meta.path.display()
-                );
-                println!("{}", meta.id);
-            }
+                    shown(&meta.path)
+                )
+            });
             Ok(0)
         }
         LayerAction::List => {
-            let metas = layers.all()?;
-            // Mount states first: the diffs below take mounts away (in this
-            // process's private namespace only).
-            let infos: Vec<LayerInfo> = metas.into_iter().map(|m| layers.info(m, None)).collect();
-            let infos: Vec<LayerInfo> = infos
-                .into_iter()
-                .map(|mut info| {
-                    if let Some(private) = private {
-                        info.changes = layers
-                            .diff(&info.meta, false, private)
-                            .ok()
-                            .map(|c| c.len() as u64);
-                    }
-                    info
-                })
-                .collect();
-            if out.json {
-                out.result("layer list", serde_json::json!({ "layers": infos }));
-            } else if infos.is_empty() {
-                println!("No layers. Make one with `almost layer new PATH`.");
-            } else {
-                println!(
-                    "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}",
-                    "ID", "PATH", "CREATED", "MOUNTED", "CHANGES", "SIZE"
-                );
-                for i in &infos {
-                    let age = state::now().saturating_sub(i.meta.created);
-                    println!(
-                        "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}",
-                        i.meta.id,
-                        show_path(&i.meta.path.to_string_lossy()),
-                        age_words(age),
-                        if i.mounted { "yes" } else { "no" },
-                        i.changes.map_or("?".to_owned(), |c| c.to_string()),
-                        size_words(i.size),
-                        match (i.pending, i.meta.temporary) {
-                            (Some(AtBoot::Commit), _) => "  (committed at the next boot)",
-                            (Some(AtBoot::Discard), _) => "  (discarded at the next boot)",
-                            (None, true) => "  (temporary)",
-                            (None, false) => "",
-                        }
-                    );
-                }
-            }
+            let infos = infos(sys, private)?;
+            let list = almost_protocol::LayerList {
+                layers: infos.iter().map(wire::layer).collect(),
+            };
+            out.answer(list, CommandResult::LayerList, |_| list_text(&infos));
             Ok(0)
         }
         LayerAction::Diff { id, patch } => {
@@ -266,25 +317,11 @@ pub fn layer(
                 command: "layer diff".to_owned(),
             })?;
             let changes = layers.diff(&meta, *patch, private)?;
-            if out.json {
-                out.result(
-                    "layer diff",
-                    serde_json::json!({ "id": meta.id, "path": meta.path, "changes": changes }),
-                );
-            } else {
-                println!(
-                    "Layer {} over {}: {}",
-                    meta.id,
-                    meta.path.display(),
-                    summary(&changes)
-                );
-                for c in &changes {
-                    println!("{}", change_line(c));
-                    if let Some(p) = &c.patch {
-                        print!("{p}");
-                    }
-                }
-            }
+            out.answer(
+                wire::diff(&meta, &changes),
+                CommandResult::LayerDiff,
+                diff_text,
+            );
             Ok(0)
         }
         LayerAction::Commit { id, yes, at_boot } => {
@@ -308,22 +345,24 @@ pub fn layer(
             // A shutdown must not cut a commit in half.
             let _inhibit = Inhibitor::shutdown(bus, "Committing a layer into the system files");
             recover(sys, out, &progress);
-            let shown = out.progress("commit", progress.clone());
+            let progress_shown = out.progress(Phase::Commit, progress.clone());
             let report = layers.commit(&meta, &progress)?;
-            drop(shown);
-            if out.json {
-                out.result(
-                    "layer commit",
-                    serde_json::to_value(&report).unwrap_or_default(),
-                );
-            } else {
-                println!(
-                    "Committed layer {} into {} ({} operations). `almost layer undo` reverts it.",
-                    report.id,
-                    report.path.display(),
-                    report.applied
-                );
-            }
+            drop(progress_shown);
+            let result = almost_protocol::LayerCommit {
+                id: report.id.clone(),
+                path: report.path.clone(),
+                at_boot: false,
+                applied: Some(report.applied as u64),
+                outcome: Some(report.outcome.clone()),
+            };
+            out.answer(result, CommandResult::LayerCommit, |r| {
+                format!(
+                    "Committed layer {} into {} ({} operations). `almost layer undo` reverts it.\n",
+                    r.id,
+                    shown(&r.path),
+                    r.applied.unwrap_or(0)
+                )
+            });
             Ok(0)
         }
         LayerAction::Discard { id, yes, at_boot } => {
@@ -344,11 +383,10 @@ pub fn layer(
             let _guard = state::lock(&sys.root)?;
             recover(sys, out, &progress);
             layers.discard(&meta, &progress)?;
-            said_of_layer(
-                out,
-                "layer discard",
-                &meta,
-                format!("Discarded layer {} over {}.", meta.id, meta.path.display()),
+            out.answer(
+                wire::layer_ref(&meta, false),
+                CommandResult::LayerDiscard,
+                |l| format!("Discarded layer {} over {}.\n", l.id, shown(&l.path)),
             );
             Ok(0)
         }
@@ -358,11 +396,10 @@ pub fn layer(
             recover(sys, out, &progress);
             sys.apply_subtree(&meta.path, false, &progress)?;
             layers.mount(&meta)?;
-            said_of_layer(
-                out,
-                "layer mount",
-                &meta,
-                format!("Layer {} is mounted over {}.", meta.id, meta.path.display()),
+            out.answer(
+                wire::layer_ref(&meta, false),
+                CommandResult::LayerMount,
+                |l| format!("Layer {} is mounted over {}.\n", l.id, shown(&l.path)),
             );
             Ok(0)
         }
@@ -385,18 +422,17 @@ pub fn layer(
             let _inhibit = Inhibitor::shutdown(bus, "Undoing the last commit of a layer");
             recover(sys, out, &progress);
             let report = layers.undo(&progress, *force)?;
-            if out.json {
-                out.result(
-                    "layer undo",
-                    serde_json::to_value(&report).unwrap_or_default(),
-                );
-            } else {
-                println!(
-                    "Undid the commit of layer {} in {}.",
-                    report.id,
-                    report.path.display()
-                );
-            }
+            out.answer(
+                wire::commit_report(&report),
+                CommandResult::LayerUndo,
+                |r| {
+                    format!(
+                        "Undid the commit of layer {} in {}.\n",
+                        r.id,
+                        shown(&r.path)
+                    )
+                },
+            );
             Ok(0)
         }
     }
@@ -432,6 +468,7 @@ pub fn overlay(
         OverlayAction::New { path } => LayerAction::New {
             path: path.clone(),
             temporary: false,
+            host: false,
         },
         OverlayAction::List => LayerAction::List,
         OverlayAction::Commit { path, yes } => LayerAction::Commit {
@@ -469,18 +506,32 @@ fn leave_to_boot(
         AtBoot::Commit => "committed into",
         AtBoot::Discard => "discarded from",
     };
-    if out.json {
-        out.result(
-            &format!("layer {}", act.as_str()),
-            serde_json::json!({ "id": meta.id, "path": meta.path, "at_boot": true }),
-        );
-    } else {
-        println!(
+    let text = || {
+        format!(
             "Layer {} will be {verb} {} at the next boot, before anything starts. Until then it \
-             stays mounted and in use.",
+             stays mounted and in use.\n",
             meta.id,
-            meta.path.display()
-        );
+            shown(&meta.path)
+        )
+    };
+    match act {
+        AtBoot::Commit => {
+            let result = almost_protocol::LayerCommit {
+                id: meta.id.clone(),
+                path: meta.path.clone(),
+                at_boot: true,
+                applied: None,
+                outcome: None,
+            };
+            out.answer(result, CommandResult::LayerCommit, |_| text());
+        }
+        AtBoot::Discard => {
+            out.answer(
+                wire::layer_ref(&meta, true),
+                CommandResult::LayerDiscard,
+                |_| text(),
+            );
+        }
     }
     Ok(0)
 }
@@ -569,11 +620,11 @@ pub fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
         None => None,
     };
     if let Some(report) = &report {
-        if out.json {
-            out.result("boot", serde_json::to_value(report).unwrap_or_default());
-        } else {
-            print!("{}", crate::output::report_text(report));
-        }
+        out.answer(
+            report.clone(),
+            CommandResult::Boot,
+            crate::output::report_text,
+        );
         if let Some(err) = system::outcome(report) {
             return Err(err);
         }

@@ -9,6 +9,7 @@ mod layers;
 mod output;
 mod package;
 mod run;
+mod wire;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use almost_core::sysbus::{self, Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System, attach_state};
 use almost_core::{Error, ErrorKind, Result, config};
 use almost_helper::cli;
+use almost_protocol::{CommandResult, Phase};
 use clap::Parser;
 
 use cli::{Cli, Command, ConfigAction, EnterMode, UnlockArgs};
@@ -196,7 +198,7 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
             command: command.name().to_owned(),
         });
     }
-    let private = match command {
+    let mut private = match command {
         Command::Layer { action } if is_root && layers::needs_private_mounts(action) => {
             Some(PrivateMounts::enter()?)
         }
@@ -205,7 +207,6 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         } if is_root => Some(PrivateMounts::enter()?),
         _ => None,
     };
-    prepare_process(cli.global.threads);
     // A broken config must not keep the boot from locking: `boot` locks by
     // the last good config (or the built-in defaults) and fails afterwards.
     let (sys, broken_config) = match command {
@@ -219,6 +220,16 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
         Some(sys) => sys,
         None => return Ok(0),
     };
+    // The overview counts the layers' changes (as root) in a namespace of
+    // its own, unless a crash left a commit to finish: the recovery mounts
+    // and unmounts for everyone, so it runs where the system's mounts are,
+    // and this once the layers are listed without their counts.
+    if matches!(command, Command::Overview) && is_root && !Layers::new(&sys).needs_recovery() {
+        private = Some(PrivateMounts::enter()?);
+    }
+    // After opening the system, which starts no thread: a private mount
+    // namespace can only be entered before the walk's threads exist.
+    prepare_process(cli.global.threads);
     for notice in &sys.notices {
         out.warning(&notice.to_string());
     }
@@ -236,7 +247,7 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect(),
-        Command::Status | Command::Log { .. } | Command::AptGuard => Vec::new(),
+        Command::Status | Command::Overview | Command::Log { .. } | Command::AptGuard => Vec::new(),
         Command::Layer { action } => layers::audit_paths(&sys, action),
         Command::Overlay { action } => layers::overlay_audit_paths(action),
     };
@@ -247,11 +258,16 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
     }
     let bus = SystemBus::new(&sys.root, cli.global.system_bus.as_deref());
     match command {
-        Command::Status => status(&sys, out, &bus, is_root),
-        Command::Lock => set_mode(&sys, out, &bus, true, "lock"),
+        Command::Status => {
+            let report = status(&sys, out, &bus, is_root)?;
+            out.answer(report, CommandResult::Status, output::report_text);
+            Ok(0)
+        }
+        Command::Overview => overview(&sys, out, &bus, is_root, private.as_ref()),
+        Command::Lock => set_mode(&sys, out, &bus, true, CommandResult::Lock),
         Command::Unlock(args) => unlock(&sys, out, &bus, args, &cli.global),
         Command::Enter { mode, yes } => match mode {
-            EnterMode::Ro => set_mode(&sys, out, &bus, true, "lock"),
+            EnterMode::Ro => set_mode(&sys, out, &bus, true, CommandResult::Lock),
             EnterMode::Rw => unlock(
                 &sys,
                 out,
@@ -263,20 +279,37 @@ fn dispatch(cli: &Cli, out: &Output, caller: &Caller, act: &mut Act) -> Result<i
                 &cli.global,
             ),
             EnterMode::Default => match sys.default_lock() {
-                Some(on) => set_mode(&sys, out, &bus, on, if on { "lock" } else { "unlock" }),
+                Some(on) => set_mode(
+                    &sys,
+                    out,
+                    &bus,
+                    on,
+                    if on {
+                        CommandResult::Lock
+                    } else {
+                        CommandResult::Unlock
+                    },
+                ),
                 None => {
                     let mut report = sys.measure(&Progress::default())?;
                     attach_state(&mut report, &state::read(&sys.root));
                     finish_report(
                         out,
-                        "enter",
-                        &report,
+                        CommandResult::Enter,
+                        report,
                         "default_mode is keep: nothing changed\n",
                     )
                 }
             },
         },
-        Command::Run { command } => run::run(&sys, out, &bus, command),
+        Command::Run { command } => run::run(&sys, out, &bus, command).inspect(|&exit_code| {
+            // The text is the command's own output: nothing to add.
+            out.answer(
+                almost_protocol::RunResult { exit_code },
+                CommandResult::Run,
+                |_| String::new(),
+            )
+        }),
         Command::Config { action } => config_cmd(&sys, out, action),
         Command::Log { lines } => log_cmd(&sys, out, *lines, cli.global.journal_socket.as_deref()),
         Command::AptGuard => apt_guard(&sys),
@@ -328,24 +361,28 @@ fn offline_update(sys: &System, out: &Output, bus: &SystemBus) -> Option<Offline
     })
 }
 
-fn report_json(report: &Report) -> serde_json::Value {
-    serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
+/// Prints the report of an act (as `command`'s result) and turns its
+/// failures into the command's error.
+fn finish_report(
+    out: &Output,
+    command: fn(Report) -> CommandResult,
+    report: Report,
+    heading: &str,
+) -> Result<i32> {
+    let failed = system::outcome(&report);
+    out.answer(report, command, |r| {
+        format!("{heading}{}", output::report_text(r))
+    });
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(0),
+    }
 }
 
-/// Prints a report and turns its failures into the command's error.
-fn finish_report(out: &Output, command: &str, report: &Report, heading: &str) -> Result<i32> {
-    if out.json {
-        out.result(command, report_json(report));
-    } else {
-        print!("{heading}{}", output::report_text(report));
-    }
-    match system::outcome(report) {
-        Some(err) if command != "status" => Err(err),
-        _ => Ok(0),
-    }
-}
-
-fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<i32> {
+/// The measured state and what is pending (what `status` answers). As
+/// root, first what an earlier act left undone: an interrupted commit, an
+/// overdue re-lock, the end of a killed `almost run`.
+fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<Report> {
     let progress = Arc::new(Progress::default());
     if is_root {
         // The next invocation after a killed run or an expired timer
@@ -359,12 +396,12 @@ fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<
         if let Some(mut guard) = guard {
             let _inhibit = (pending || guard.state.restore.is_some())
                 .then(|| Inhibitor::shutdown(bus, WHY_RESTORE));
-            let _shown = out.progress("restore", progress.clone());
+            let _shown = out.progress(Phase::Restore, progress.clone());
             layers::recover(sys, out, &progress);
             sys.settle(&mut guard, &progress)?;
         }
     }
-    let _shown = out.progress("check", progress.clone());
+    let _shown = out.progress(Phase::Check, progress.clone());
     let mut report = sys.measure(&progress)?;
     drop(_shown);
     report.offline_update = offline_update(sys, out, bus);
@@ -377,19 +414,60 @@ fn status(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<
             path: j.layer.path.to_string_lossy().into_owned(),
             operations: j.ops.len(),
         });
-    finish_report(out, "status", &report, "")
+    Ok(report)
 }
 
-fn set_mode(sys: &System, out: &Output, bus: &SystemBus, on: bool, command: &str) -> Result<i32> {
+/// `almost overview`: the status, the layers and the config in one read.
+fn overview(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    is_root: bool,
+    private: Option<&PrivateMounts>,
+) -> Result<i32> {
+    let report = status(sys, out, bus, is_root)?;
+    let infos = layers::infos(sys, private)?;
+    let result = almost_protocol::Overview {
+        status: report,
+        layers: infos.iter().map(wire::layer).collect(),
+        config: wire::config(&sys.config),
+        watch: [
+            std::path::Path::new(state::STATE_DIR).join(state::ACTED_FILE),
+            std::path::PathBuf::from(config::CONFIG_FILE),
+        ]
+        .iter()
+        .map(|inside| sys.root.host(inside))
+        .collect(),
+    };
+    out.answer(Box::new(result), CommandResult::Overview, |o| {
+        format!(
+            "{}\n{}",
+            output::report_text(&o.status),
+            layers::list_text(&infos)
+        )
+    });
+    Ok(0)
+}
+
+fn set_mode(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    on: bool,
+    command: fn(Report) -> CommandResult,
+) -> Result<i32> {
     let progress = Arc::new(Progress::default());
     let _inhibit = Inhibitor::shutdown(bus, if on { WHY_LOCK } else { WHY_UNLOCK });
     let mut guard = state::lock(&sys.root)?;
     layers::recover(sys, out, &progress);
     sys.settle(&mut guard, &progress)?;
-    let shown = out.progress(if on { "lock" } else { "unlock" }, progress.clone());
+    let shown = out.progress(
+        if on { Phase::Lock } else { Phase::Unlock },
+        progress.clone(),
+    );
     let report = sys.set_mode(&mut guard, on, &progress)?;
     drop(shown);
-    finish_report(out, command, &report, "")
+    finish_report(out, command, report, "")
 }
 
 fn confirm_unlock(sys: &System, out: &Output, args: &UnlockArgs) -> Result<()> {
@@ -418,7 +496,7 @@ fn unlock(
 ) -> Result<i32> {
     confirm_unlock(sys, out, args)?;
     let Some(duration) = args.duration else {
-        return set_mode(sys, out, bus, false, "unlock");
+        return set_mode(sys, out, bus, false, CommandResult::Unlock);
     };
     let progress = Arc::new(Progress::default());
     let _inhibit = Inhibitor::shutdown(bus, WHY_UNLOCK);
@@ -432,11 +510,11 @@ fn unlock(
     guard.state.stop_timer();
     guard.state.timer = state::Proc::of(spawn_timer(global, &sys.root)?);
     guard.save()?;
-    let shown = out.progress("unlock", progress.clone());
+    let shown = out.progress(Phase::Unlock, progress.clone());
     let mut report = sys.apply(false, &progress)?;
     drop(shown);
     attach_state(&mut report, &guard.state);
-    finish_report(out, "unlock", &report, "")
+    finish_report(out, CommandResult::Unlock, report, "")
 }
 
 /// Starts the detached process that re-locks when the timer runs out. If it
@@ -514,16 +592,9 @@ fn relock_timer(sys: &System, bus: &SystemBus) -> Result<i32> {
 
 fn config_cmd(sys: &System, out: &Output, action: &ConfigAction) -> Result<i32> {
     match action {
-        ConfigAction::Show => {
-            if out.json {
-                out.result(
-                    "config",
-                    serde_json::to_value(&sys.config).unwrap_or_default(),
-                );
-            } else {
-                print!("{}", config::render(&sys.config));
-            }
-        }
+        ConfigAction::Show => out.answer(wire::config(&sys.config), CommandResult::Config, |_| {
+            config::render(&sys.config)
+        }),
         ConfigAction::Get { key } => {
             let values = config::get(&sys.config, key).ok_or_else(|| Error::Config {
                 file: config::CONFIG_FILE.into(),
@@ -531,27 +602,19 @@ fn config_cmd(sys: &System, out: &Output, action: &ConfigAction) -> Result<i32> 
                 column: 0,
                 message: format!("unknown key {key:?} (known: {})", config::KEYS.join(", ")),
             })?;
-            if out.json {
-                let mut body = serde_json::Map::new();
-                body.insert("key".into(), key.clone().into());
-                body.insert(
-                    "value".into(),
-                    serde_json::to_value(&values).unwrap_or_default(),
-                );
-                out.result("config", serde_json::Value::Object(body));
-            } else {
-                for v in values {
-                    println!("{v}");
-                }
-            }
+            let value = almost_protocol::ConfigValue {
+                key: key.clone(),
+                value: values,
+            };
+            out.answer(value, CommandResult::ConfigGet, |v| {
+                v.value.iter().map(|v| format!("{v}\n")).collect()
+            });
         }
         ConfigAction::Set { key, values } => {
             let config = config::set(&sys.root, key, values)?;
-            if out.json {
-                out.result("config", serde_json::to_value(&config).unwrap_or_default());
-            } else {
-                print!("{}", config::render(&config));
-            }
+            out.answer(wire::config(&config), CommandResult::Config, |_| {
+                config::render(&config)
+            });
         }
     }
     Ok(0)
@@ -568,20 +631,18 @@ fn log_cmd(
     if bad > 0 {
         out.warning(&format!("{bad} lines of the audit log are not entries"));
     }
-    if out.json {
-        let mut body = serde_json::Map::new();
-        body.insert(
-            "entries".into(),
-            serde_json::to_value(&entries).unwrap_or_default(),
-        );
-        out.result("log", serde_json::Value::Object(body));
-    } else if entries.is_empty() {
-        println!("No privileged act recorded yet.");
-    } else {
-        for e in &entries {
-            println!("{}  {}", e.time, e.summary());
+    let result = almost_protocol::LogEntries {
+        entries: entries.iter().map(wire::log_entry).collect(),
+    };
+    out.answer(result, CommandResult::Log, |_| {
+        if entries.is_empty() {
+            return "No privileged act recorded yet.\n".to_owned();
         }
-    }
+        entries
+            .iter()
+            .map(|e| format!("{}  {}\n", e.time, e.summary()))
+            .collect()
+    });
     Ok(0)
 }
 

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use almost_core::protocol::{Event, Mode, PathReport, Report};
+use almost_core::protocol::{Mode, PathReport, Report};
 use almost_core::system::Progress;
 use almost_core::{Error, state};
+use almost_protocol::{CommandResult, Event, Phase};
 
 #[derive(Clone, Copy)]
 pub struct Output {
@@ -37,36 +38,31 @@ impl Output {
     }
 
     pub fn error(&self, err: &Error) {
-        let kind = err.kind();
         if self.json {
-            self.event(&Event::Error {
-                kind,
-                message: err.to_string(),
-                exit_code: kind.exit_code(),
-            });
+            self.event(&Event::error(err.kind(), err.to_string()));
         } else {
             eprintln!("almost: error: {err}");
         }
     }
 
-    pub fn result(&self, command: &str, body: serde_json::Value) {
-        let body = match body {
-            serde_json::Value::Object(map) => map,
-            other => {
-                let mut map = serde_json::Map::new();
-                map.insert("value".into(), other);
-                map
-            }
-        };
-        self.event(&Event::Result {
-            command: command.to_owned(),
-            body,
-        });
+    /// The one way a command says what it did: with `--json` the typed
+    /// result (`result` in the variant `command` names), else the text
+    /// `text` makes of it (printed as is).
+    pub fn answer<T>(
+        &self,
+        result: T,
+        command: fn(T) -> CommandResult,
+        text: impl FnOnce(&T) -> String,
+    ) {
+        if self.json {
+            self.event(&Event::result(command(result)));
+        } else {
+            print!("{}", text(&result));
+        }
     }
 
     /// Starts reporting `progress` until the returned guard is dropped.
-    /// `phase` is the JSON word: check, lock, unlock, restore.
-    pub fn progress(&self, phase: &'static str, progress: Arc<Progress>) -> ProgressGuard {
+    pub fn progress(&self, phase: Phase, progress: Arc<Progress>) -> ProgressGuard {
         let stop = Arc::new(AtomicBool::new(false));
         let json = self.json;
         let tty = std::io::stderr().is_terminal();
@@ -78,7 +74,7 @@ impl Output {
     }
 }
 
-fn report_loop(json: bool, phase: &str, progress: &Progress, stop: &AtomicBool) {
+fn report_loop(json: bool, phase: Phase, progress: &Progress, stop: &AtomicBool) {
     let started = Instant::now();
     let mut last = u64::MAX;
     let mut drawn = false;
@@ -89,20 +85,21 @@ fn report_loop(json: bool, phase: &str, progress: &Progress, stop: &AtomicBool) 
         let total = (total > 0).then_some(total.max(done));
         if json {
             if done != last {
-                Output { json }.event(&Event::Progress {
-                    phase: phase.to_owned(),
+                Output { json }.event(&Event::Progress(almost_protocol::Progress {
+                    phase,
                     done,
                     total,
                     path: Some(progress.current_path()),
-                });
+                }));
                 last = done;
             }
         } else if started.elapsed() > Duration::from_millis(300) {
             let verb = match phase {
-                "lock" => "Locking",
-                "unlock" => "Unlocking",
-                "restore" => "Restoring",
-                _ => "Checking",
+                Phase::Lock => "Locking",
+                Phase::Unlock => "Unlocking",
+                Phase::Restore => "Restoring",
+                Phase::Commit => "Committing",
+                Phase::Check => "Checking",
             };
             let line = match total {
                 Some(t) => format!(
@@ -163,6 +160,12 @@ pub fn show_path(path: &str) -> String {
     } else {
         path.to_owned()
     }
+}
+
+/// Shows a path of the protocol readably: its encoding (every byte
+/// unambiguous), quoted when it holds a newline or other controls.
+pub fn shown(path: &std::path::Path) -> String {
+    show_path(&almost_protocol::path::encode(path))
 }
 
 fn mode_words(mode: Mode) -> &'static str {

@@ -18,6 +18,7 @@ use almost_core::state;
 use almost_core::sysbus::{Inhibitor, SystemBus};
 use almost_core::system::{Progress, System};
 use almost_core::{Error, Result};
+use almost_protocol::{CommandResult, Phase};
 
 use crate::output::Output;
 
@@ -60,13 +61,13 @@ pub fn prepare_remove(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32
     let progress = Arc::new(Progress::default());
     let _inhibit = Inhibitor::shutdown(bus, "Unlocking the system files");
     let mut guard = state::lock(&sys.root)?;
-    let shown = out.progress("unlock", progress.clone());
+    let shown = out.progress(Phase::Unlock, progress.clone());
     let report = sys.set_mode(&mut guard, false, &progress)?;
     drop(shown);
     crate::finish_report(
         out,
-        "package-remove",
-        &report,
+        CommandResult::PackageRemove,
+        report,
         "almost is being removed: the system files are unlocked and stay so\n",
     )
 }

@@ -18,6 +18,7 @@ use almost_core::state::{self, Proc, RunRecord};
 use almost_core::sysbus::{Inhibitor, SystemBus};
 use almost_core::system::{self, Progress, System};
 use almost_core::{Error, Result};
+use almost_protocol::Phase;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use crate::output::Output;
@@ -76,7 +77,7 @@ fn finish(sys: &System, out: &Output, bus: &SystemBus, me: Proc) -> Result<()> {
     guard.state.runs.retain(|r| r.almost != me);
     guard.save()?;
     let progress = Arc::new(Progress::default());
-    let _shown = out.progress("restore", progress.clone());
+    let _shown = out.progress(Phase::Restore, progress.clone());
     if let Some(report) = sys.settle(&mut guard, &progress)?
         && let Some(err) = system::outcome(&report)
     {
@@ -111,7 +112,7 @@ pub fn run(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Re
             started: state::now(),
         });
         guard.save()?;
-        let _shown = out.progress("unlock", progress.clone());
+        let _shown = out.progress(Phase::Unlock, progress.clone());
         let report = sys.apply(false, &progress)?;
         drop(_shown);
         if let Some(err) = system::outcome(&report) {

@@ -5,11 +5,11 @@
 //! prepared offline update), and the progress of the act under way.
 
 use adw::prelude::*;
-use almost_core::protocol::{Mode, PathReport};
+use almost_protocol::{Mode, PathReport};
 use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
 use super::{now, time_left_words};
-use crate::helper::{Progress, Status};
+use crate::client::{Progress, Status};
 use crate::i18n::{i18n, i18n_f, ni18n_f};
 
 #[derive(Debug)]
@@ -390,7 +390,7 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use almost_core::protocol::{Report, RunInfo};
+    use almost_protocol::{Report, RunInfo};
 
     fn path(locked: u64, unlocked: u64) -> PathReport {
         PathReport {
@@ -439,9 +439,9 @@ mod tests {
             started: 0,
         });
         s.report.interrupted_commit = Some("ab".into());
-        s.report.offline_update = Some(almost_core::protocol::OfflineUpdate {
-            kind: almost_core::protocol::OfflineKind::Update,
-            source: almost_core::protocol::OfflineSource::Packagekit,
+        s.report.offline_update = Some(almost_protocol::OfflineUpdate {
+            kind: almost_protocol::OfflineKind::Update,
+            source: almost_protocol::OfflineSource::Packagekit,
         });
         let n = notices(&s, 2, 0);
         assert_eq!(n[0], "Protection comes back in 10 minutes.");
@@ -465,7 +465,7 @@ mod tests {
         covered.covered = true;
         assert_eq!(path_words(&covered), "Covered by a layer");
         let p = Progress {
-            phase: "lock".into(),
+            phase: almost_protocol::Phase::Lock,
             done: 3,
             total: Some(10),
             path: None,

@@ -5,13 +5,14 @@
 //! chooser), checked before `almost` is asked; "Undo last commit" when
 //! there is one. Commit opens the review: there is no other way to commit.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use adw::prelude::*;
-use almost_core::layer::LayerInfo;
+use almost_protocol::Layer as LayerInfo;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
 use super::{age_words, name, now, size_words};
+use crate::client::LayerPath;
 use crate::i18n::{i18n, i18n_f, ni18n_f};
 
 #[derive(Debug)]
@@ -43,61 +44,25 @@ pub enum RowAct {
 pub enum LayersOutput {
     Review(LayerInfo),
     Discard(LayerInfo),
-    /// Make a layer over this path (inside the root).
-    New(String),
+    /// Make a layer over this path.
+    New(LayerPath),
     Undo,
     /// The folder chooser should open here (a host path).
     ChooseFolder(PathBuf),
 }
 
-/// Why a path cannot get a layer, in words; or the path inside the root.
-pub fn validate_new_layer(
-    text: &str,
-    managed: &[PathBuf],
-    root: Option<&Path>,
-) -> Result<String, String> {
-    let text = text.trim();
+/// What to ask `almost` for: a layer over the typed path (inside the
+/// root) or over the chosen folder (a host path); `almost` checks it and
+/// says why it cannot, if it cannot. An empty entry asks nothing.
+pub fn new_layer_path(typed: Option<&str>, chosen: Option<PathBuf>) -> Result<LayerPath, String> {
+    if let Some(path) = chosen {
+        return Ok(LayerPath::Host(path));
+    }
+    let text = typed.unwrap_or_default().trim();
     if text.is_empty() {
         return Err(i18n("Type the directory that the layer should cover."));
     }
-    let mut path = PathBuf::from(text);
-    // A path picked in the folder chooser is a host path: inside the
-    // sandbox root it names the path below that root.
-    if let Some(root) = root
-        && let Ok(rest) = path.strip_prefix(root)
-    {
-        path = Path::new("/").join(rest);
-    }
-    if !path.is_absolute() {
-        return Err(i18n_f(
-            "“{}” is not a full path: it must start with /.",
-            &[text],
-        ));
-    }
-    if path
-        .components()
-        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
-    {
-        return Err(i18n_f("“{}” may not contain . or .. parts.", &[text]));
-    }
-    let shown = path.to_string_lossy().trim_end_matches('/').to_owned();
-    let shown = if shown.is_empty() {
-        "/".to_owned()
-    } else {
-        shown
-    };
-    if !managed.iter().any(|m| path.starts_with(m)) {
-        let list = managed
-            .iter()
-            .map(|m| m.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(i18n_f(
-            "{} is not inside a protected directory ({}).",
-            &[&shown, &list],
-        ));
-    }
-    Ok(shown)
+    Ok(LayerPath::Inside(text.to_owned()))
 }
 
 /// The subtitle of a layer's row.
@@ -114,7 +79,7 @@ pub fn layer_subtitle(info: &LayerInfo, now: u64) -> String {
     i18n_f(
         "Made {} · {} · {} · {}",
         &[
-            &age_words(info.meta.created, now),
+            &age_words(info.created, now),
             &changes,
             &size_words(info.size),
             &mounted,
@@ -157,7 +122,7 @@ impl Layers {
             LayersInput::Clicked(id, act) => {
                 // The layer as last listed, not as it was when its row was
                 // made: the row is kept while the layer lives.
-                let info = self.layers.iter().find(|l| l.meta.id == id)?.clone();
+                let info = self.layers.iter().find(|l| l.id == id)?.clone();
                 if self.busy {
                     return None;
                 }
@@ -178,8 +143,8 @@ impl Layers {
                 self.busy = b;
                 None
             }
-            LayersInput::NewTyped(text) => self.ask_new(&text),
-            LayersInput::Chosen(path) => self.ask_new(&path.to_string_lossy()),
+            LayersInput::NewTyped(text) => self.ask_new(new_layer_path(Some(&text), None)),
+            LayersInput::Chosen(path) => self.ask_new(new_layer_path(None, Some(path))),
             LayersInput::ChooseFolder => {
                 let inside = self
                     .managed
@@ -196,11 +161,11 @@ impl Layers {
         }
     }
 
-    fn ask_new(&mut self, text: &str) -> Option<LayersOutput> {
+    fn ask_new(&mut self, path: Result<LayerPath, String>) -> Option<LayersOutput> {
         if self.busy {
             return None;
         }
-        match validate_new_layer(text, &self.managed, self.root.as_deref()) {
+        match path {
             Ok(path) => {
                 self.problem = None;
                 self.clear_entry = true;
@@ -335,7 +300,7 @@ impl SimpleComponent for Layers {
     }
 
     fn update_view(&self, w: &mut LayersWidgets, sender: ComponentSender<Self>) {
-        let alive = |id: &str| self.layers.iter().any(|l| l.meta.id == id);
+        let alive = |id: &str| self.layers.iter().any(|l| l.id == id);
         w.rows.retain(|(id, row, _)| {
             let keep = alive(id);
             if !keep {
@@ -344,15 +309,15 @@ impl SimpleComponent for Layers {
             keep
         });
         for info in &self.layers {
-            if !w.rows.iter().any(|(id, ..)| *id == info.meta.id) {
+            if !w.rows.iter().any(|(id, ..)| *id == info.id) {
                 let (row, buttons) = layer_row(info, &sender);
                 w.list.append(&row);
-                w.rows.push((info.meta.id.clone(), row, buttons));
+                w.rows.push((info.id.clone(), row, buttons));
             }
         }
         let now = now();
         for (id, row, buttons) in &w.rows {
-            if let Some(info) = self.layers.iter().find(|l| l.meta.id == *id) {
+            if let Some(info) = self.layers.iter().find(|l| l.id == *id) {
                 let subtitle = layer_subtitle(info, now);
                 if row.subtitle().as_deref() != Some(subtitle.as_str()) {
                     row.set_subtitle(&subtitle);
@@ -378,14 +343,14 @@ impl SimpleComponent for Layers {
 }
 
 fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::ActionRow, gtk::Box) {
-    let path = info.meta.path.display().to_string();
+    let path = info.path_text();
     let row = adw::ActionRow::builder().title(&path).build();
     row.add_prefix(&gtk::Image::from_icon_name("view-paged-symbolic"));
     let buttons = gtk::Box::builder()
         .spacing(6)
         .valign(gtk::Align::Center)
         .build();
-    let id = info.meta.id.clone();
+    let id = info.id.clone();
     let make = |label: String, accessible: String, act: RowAct, trash: bool| {
         let button = if trash {
             let b = gtk::Button::from_icon_name("user-trash-symbolic");
@@ -427,49 +392,33 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
 #[cfg(test)]
 mod tests {
     use super::*;
-    use almost_core::layer::LayerMeta;
 
     fn managed() -> Vec<PathBuf> {
         vec![PathBuf::from("/usr"), PathBuf::from("/opt")]
     }
 
+    // A typed path goes as a path inside the root, a chosen folder as a
+    // host path (almost checks and maps both); an empty entry is refused
+    // here.
     #[test]
-    fn a_new_layer_must_lie_inside_a_managed_path() {
+    fn a_new_layer_is_asked_of_almost_as_typed_or_chosen() {
         assert_eq!(
-            validate_new_layer("/usr/share", &managed(), None),
-            Ok("/usr/share".into())
+            new_layer_path(Some(" /usr/share "), None),
+            Ok(LayerPath::Inside("/usr/share".into()))
         );
         assert_eq!(
-            validate_new_layer(" /opt/ ", &managed(), None),
-            Ok("/opt".into())
+            new_layer_path(None, Some("/tmp/r/usr/lib".into())),
+            Ok(LayerPath::Host("/tmp/r/usr/lib".into()))
         );
-        let err = validate_new_layer("/etc", &managed(), None).unwrap_err();
-        assert!(err.contains("/usr, /opt"), "{err}");
-        assert!(validate_new_layer("/usrx", &managed(), None).is_err());
-        assert!(validate_new_layer("usr/share", &managed(), None).is_err());
-        assert!(validate_new_layer("/usr/../etc", &managed(), None).is_err());
-        assert!(validate_new_layer("", &managed(), None).is_err());
-    }
-
-    #[test]
-    fn a_chosen_host_path_is_taken_inside_the_root() {
-        let root = Path::new("/tmp/sandbox/root");
-        assert_eq!(
-            validate_new_layer("/tmp/sandbox/root/usr/lib", &managed(), Some(root)),
-            Ok("/usr/lib".into())
-        );
-        assert!(validate_new_layer("/tmp/sandbox/root/etc", &managed(), Some(root)).is_err());
+        assert!(new_layer_path(Some("  "), None).is_err());
     }
 
     fn info(changes: Option<u64>, mounted: bool) -> LayerInfo {
         LayerInfo {
-            meta: LayerMeta {
-                id: "ab".into(),
-                path: "/usr/share".into(),
-                created: 0,
-                temporary: false,
-                was_locked: true,
-            },
+            id: "ab".into(),
+            path: "/usr/share".into(),
+            created: 0,
+            temporary: false,
             mounted,
             changes,
             size: 2048,
@@ -490,14 +439,14 @@ mod tests {
     }
 
     #[test]
-    fn the_model_validates_before_asking() {
+    fn the_model_asks_almost_for_what_is_typed() {
         let mut l = Layers::new(None);
         l.apply(LayersInput::Managed(managed()));
-        assert_eq!(l.apply(LayersInput::NewTyped("/etc".into())), None);
+        assert_eq!(l.apply(LayersInput::NewTyped(" ".into())), None);
         assert!(l.problem.is_some());
         assert_eq!(
             l.apply(LayersInput::NewTyped("/usr/share".into())),
-            Some(LayersOutput::New("/usr/share".into()))
+            Some(LayersOutput::New(LayerPath::Inside("/usr/share".into())))
         );
         assert!(l.problem.is_none() && l.clear_entry);
         l.apply(LayersInput::Busy(true));

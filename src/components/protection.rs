@@ -8,8 +8,8 @@
 //! and updated in place.
 
 use adw::prelude::*;
-use almost_core::config::DefaultMode;
-use almost_core::protocol::{Mode, Report};
+use almost_protocol::DefaultMode;
+use almost_protocol::{Mode, Report};
 use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
 use super::{now, time_left_words};
@@ -24,16 +24,13 @@ pub enum While {
 }
 
 impl While {
-    /// The arguments of `almost` for it.
-    pub fn args(self) -> Vec<String> {
-        let mut args = vec!["unlock".to_owned()];
+    /// How long the unlock lasts; `None`: until the next lock (or restart).
+    pub fn duration(self) -> Option<std::time::Duration> {
         match self {
-            While::TenMinutes => args.extend(["--for".into(), "10m".into()]),
-            While::OneHour => args.extend(["--for".into(), "1h".into()]),
-            While::UntilRestart => {}
+            While::TenMinutes => Some(std::time::Duration::from_secs(10 * 60)),
+            While::OneHour => Some(std::time::Duration::from_secs(60 * 60)),
+            While::UntilRestart => None,
         }
-        args.push("--yes".to_owned());
-        args
     }
 }
 
@@ -407,11 +404,14 @@ mod tests {
     #[test]
     fn unprotect_for_a_while_maps_to_unlock_for() {
         assert_eq!(
-            While::TenMinutes.args(),
-            ["unlock", "--for", "10m", "--yes"]
+            While::TenMinutes.duration(),
+            Some(std::time::Duration::from_secs(600))
         );
-        assert_eq!(While::OneHour.args(), ["unlock", "--for", "1h", "--yes"]);
-        assert_eq!(While::UntilRestart.args(), ["unlock", "--yes"]);
+        assert_eq!(
+            While::OneHour.duration(),
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(While::UntilRestart.duration(), None);
         let mut p = Protection::default();
         p.apply(ProtectionInput::Status(Some(report(
             Mode::Unlocked,

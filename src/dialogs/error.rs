@@ -4,9 +4,9 @@
 //! them. A dismissed authentication is no error: it is a quiet toast.
 
 use adw::prelude::*;
-use almost_core::ErrorKind;
+use almost_protocol::ErrorKind;
 
-use crate::helper::AlmostError;
+use crate::client::AlmostError;
 use crate::i18n::i18n;
 
 /// What the user is told about a failure.

@@ -16,13 +16,14 @@
 use std::sync::Arc;
 
 use adw::prelude::*;
-use almost_core::layer::LayerInfo;
-use almost_core::layer::diff::{Change, ChangeKind};
+use almost_protocol::Layer as LayerInfo;
+use almost_protocol::{Change, ChangeKind};
 use relm4::{Component, ComponentParts, ComponentSender};
 
+use crate::client::{Almost, AlmostError};
 use crate::components::name;
-use crate::helper::{Almost, AlmostError, Diff};
 use crate::i18n::{i18n, i18n_f, ni18n_f};
+use almost_protocol::Diff;
 
 /// The groups of the list, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,7 +374,7 @@ impl Component for Review {
         self.fresh = false;
         match msg {
             ReviewInput::Open(layer) => {
-                let id = layer.meta.id.clone();
+                let id = layer.id.clone();
                 self.layer = Some(*layer);
                 self.diff = None;
                 self.loading = true;
@@ -394,8 +395,8 @@ impl Component for Review {
                     && let (Some(layer), Some(diff)) = (&self.layer, &self.diff)
                 {
                     let _ = sender.output(ReviewOutput::Commit {
-                        id: layer.meta.id.clone(),
-                        path: layer.meta.path.display().to_string(),
+                        id: layer.id.clone(),
+                        path: layer.path_text(),
                         count: diff.changes.len(),
                     });
                     self.layer = None;
@@ -419,7 +420,7 @@ impl Component for Review {
         root: &Self::Root,
     ) {
         let ReviewCmd::Loaded(id, result) = cmd;
-        if self.layer.as_ref().map(|l| &l.meta.id) != Some(&id) {
+        if self.layer.as_ref().map(|l| &l.id) != Some(&id) {
             return; // closed meanwhile, or another layer opened
         }
         self.loading = false;
@@ -444,7 +445,7 @@ impl Review {
         let path = self
             .layer
             .as_ref()
-            .map(|l| l.meta.path.display().to_string())
+            .map(|l| l.path_text())
             .unwrap_or_default();
         w.title.set_subtitle(&path);
         w.stack
@@ -489,13 +490,16 @@ impl Review {
                 for &i in members {
                     let change = &changes[i];
                     let label = gtk::Label::builder()
-                        .label(&change.path)
+                        .label(change.path_text())
                         .xalign(0.0)
                         .ellipsize(gtk::pango::EllipsizeMode::Start)
                         .build();
                     let row = gtk::ListBoxRow::builder().child(&label).build();
-                    row.set_tooltip_text(Some(&change.path));
-                    name(&row, &i18n_f("{}: {}", &[&group.word(), &change.path]));
+                    row.set_tooltip_text(Some(&change.path_text()));
+                    name(
+                        &row,
+                        &i18n_f("{}: {}", &[&group.word(), &change.path_text()]),
+                    );
                     w.list.append(&row);
                     if first_change_row.is_none() {
                         first_change_row = Some(row.clone());
@@ -515,8 +519,11 @@ impl Review {
         w.buffer.set_text("");
         let Some(change) = change else { return };
         let mut end = w.buffer.end_iter();
-        w.buffer
-            .insert_with_tags_by_name(&mut end, &format!("{}\n\n", change.path), &["header"]);
+        w.buffer.insert_with_tags_by_name(
+            &mut end,
+            &format!("{}\n\n", change.path_text()),
+            &["header"],
+        );
         match &change.patch {
             Some(patch) => {
                 for line in patch.split_inclusive('\n') {
@@ -545,7 +552,7 @@ impl Review {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use almost_core::layer::entry::EntryType;
+    use almost_protocol::EntryType;
 
     fn change(path: &str, kind: ChangeKind) -> Change {
         Change {

@@ -1,23 +1,22 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Runs `almost`: finds it (next to the panel's executable in a cargo build,
-//! the installed path otherwise, never from the environment), builds argv
-//! vectors (through pkexec for privileged acts unless the panel is root),
-//! reads its JSON lines (`almost_core::protocol::Event`) as they come, and
-//! turns exit codes into typed errors: pkexec's 126 (dismissed) and 127
-//! (not authorised), and almost's documented kinds. Everything here blocks:
-//! callers run it off the GTK thread (relm4 commands).
+//! The panel's client of `almost`, and the only place that builds its argv:
+//! finds it (next to the panel's executable in a cargo build, the installed
+//! path otherwise, never from the environment), runs it (through pkexec for
+//! privileged acts unless the panel is root), reads its JSON lines
+//! (almost-protocol's [`Event`]) as they come, and turns exit codes into
+//! typed errors: pkexec's 126 (dismissed) and 127 (not authorised), and
+//! almost's documented kinds. One typed method per read and per act.
+//! Everything here blocks: callers run it off the GTK thread (relm4
+//! commands).
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use almost_core::ErrorKind;
-use almost_core::config::DefaultMode;
-use almost_core::layer::LayerInfo;
-use almost_core::layer::diff::Change;
-use almost_core::protocol::{Event, Report};
-use serde::Deserialize;
+pub use almost_protocol::Progress;
+use almost_protocol::{CommandResult, DefaultMode, Diff, ErrorKind, Event, Overview, Report};
 
 use crate::config;
 
@@ -60,41 +59,11 @@ impl std::fmt::Display for AlmostError {
 
 impl std::error::Error for AlmostError {}
 
-/// A progress event of a long act (lock, unlock, commit…).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    pub phase: String,
-    pub done: u64,
-    pub total: Option<u64>,
-    pub path: Option<String>,
-}
-
-impl Progress {
-    /// Fraction done, when the total is known.
-    pub fn fraction(&self) -> Option<f64> {
-        self.total
-            .filter(|t| *t > 0)
-            .map(|t| (self.done.min(t) as f64) / (t as f64))
-    }
-}
-
-/// The successful answer of one run: the result event and any warnings.
+/// The successful answer of one run: the result and any warnings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    pub command: String,
-    pub body: serde_json::Map<String, serde_json::Value>,
+    pub result: CommandResult,
     pub warnings: Vec<String>,
-}
-
-impl Reply {
-    /// The result body as a typed value.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, AlmostError> {
-        serde_json::from_value(serde_json::Value::Object(self.body.clone())).map_err(|e| {
-            AlmostError::Protocol {
-                detail: format!("unexpected answer to {}: {e}", self.command),
-            }
-        })
-    }
 }
 
 /// What `status --json` says: the report (mode, counts, timed re-lock,
@@ -105,26 +74,31 @@ pub struct Status {
     pub report: Report,
 }
 
-/// What the panel uses of the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PanelConfig {
-    pub default_mode: DefaultMode,
-    pub paths: Vec<PathBuf>,
-    #[serde(default)]
-    pub exclude: Vec<PathBuf>,
+/// A result that is not the one the command gives.
+fn unexpected(result: &CommandResult) -> AlmostError {
+    AlmostError::Protocol {
+        detail: format!("unexpected answer: a result of {}", result.command()),
+    }
 }
 
-/// The changes of one layer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Diff {
-    pub id: String,
-    pub path: PathBuf,
-    pub changes: Vec<Change>,
+/// Where the directory of a new layer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerPath {
+    /// Typed: a path inside the root.
+    Inside(String),
+    /// Picked in the folder chooser: a path of this machine, below the
+    /// root's directory (almost maps it).
+    Host(PathBuf),
 }
 
-#[derive(Deserialize)]
-struct LayerList {
-    layers: Vec<LayerInfo>,
+impl LayerPath {
+    /// The path as the user gave it, for messages.
+    pub fn text(&self) -> String {
+        match self {
+            LayerPath::Inside(p) => p.clone(),
+            LayerPath::Host(p) => almost_protocol::path::encode(p),
+        }
+    }
 }
 
 /// One line of output, parsed; `None` for a line that is not an event
@@ -151,19 +125,15 @@ pub fn outcome(
     for event in events {
         match event {
             Event::Warning { message } => warnings.push(message),
-            Event::Result { command, body } => result = Some((command, body)),
-            Event::Error {
-                kind,
-                message,
-                exit_code,
-            } => {
+            Event::Result(answer) => result = Some(answer.result),
+            Event::Error(failure) => {
                 error = Some(AlmostError::Failed {
-                    kind,
-                    message,
-                    exit_code,
+                    kind: failure.kind,
+                    message: failure.message,
+                    exit_code: failure.exit_code,
                 })
             }
-            Event::Progress { .. } => {}
+            Event::Progress(_) => {}
         }
     }
     if let Some(error) = error {
@@ -179,11 +149,7 @@ pub fn outcome(
     }
     let detail = stderr.trim();
     match (code, result) {
-        (Some(0), Some((command, body))) => Ok(Reply {
-            command,
-            body,
-            warnings,
-        }),
+        (Some(0), Some(result)) => Ok(Reply { result, warnings }),
         (Some(0), None) => Err(AlmostError::Protocol {
             detail: if detail.is_empty() {
                 "almost printed no result".to_owned()
@@ -258,7 +224,7 @@ impl Almost {
     /// The subcommand comes right after the program: pkexec chooses the
     /// polkit action by that word, and almost refuses under pkexec a
     /// command line where it is not there.
-    pub fn argv(&self, privileged: bool, args: &[String]) -> Vec<OsString> {
+    fn argv(&self, privileged: bool, args: &[OsString]) -> Vec<OsString> {
         let mut argv = Vec::new();
         if self.on_host {
             argv.push(OsString::from(config::FLATPAK_SPAWN));
@@ -271,22 +237,22 @@ impl Almost {
         let (subcommand, rest) = args
             .split_first()
             .map_or((None, &[][..]), |(s, r)| (Some(s), r));
-        argv.extend(subcommand.map(OsString::from));
+        argv.extend(subcommand.cloned());
         if let Some(root) = &self.root {
             argv.push("--root".into());
             argv.push(root.clone().into_os_string());
         }
         argv.push("--json".into());
-        argv.extend(rest.iter().map(OsString::from));
+        argv.extend(rest.iter().cloned());
         argv
     }
 
     /// Runs `almost` to the end, calling `on_progress` for each progress
     /// event as it arrives.
-    pub fn run(
+    fn run(
         &self,
         privileged: bool,
-        args: &[String],
+        args: &[OsString],
         mut on_progress: impl FnMut(Progress),
     ) -> Result<Reply, AlmostError> {
         let argv = self.argv(privileged, args);
@@ -316,17 +282,7 @@ impl Almost {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
                 match parse_line(&line) {
-                    Some(Event::Progress {
-                        phase,
-                        done,
-                        total,
-                        path,
-                    }) => on_progress(Progress {
-                        phase,
-                        done,
-                        total,
-                        path,
-                    }),
+                    Some(Event::Progress(p)) => on_progress(p),
                     Some(event) => events.push(event),
                     None if line.trim().is_empty() => {}
                     None => tracing::debug!("almost said: {line}"),
@@ -342,34 +298,100 @@ impl Almost {
     }
 
     fn quiet(&self, privileged: bool, args: &[&str]) -> Result<Reply, AlmostError> {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        self.run(privileged, &args, |_| {})
+        self.run(privileged, &words(args), |_| {})
     }
 
-    /// `status`, unprivileged (flags are readable by anyone).
-    pub fn status(&self) -> Result<Status, AlmostError> {
-        let reply = self.quiet(false, &["status"])?;
-        Ok(Status {
-            report: reply.parse()?,
-        })
+    /// An act, through pkexec (unless the panel is root).
+    fn act(
+        &self,
+        args: Vec<OsString>,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Reply, AlmostError> {
+        self.run(true, &args, on_progress)
     }
 
-    /// `config show`, unprivileged.
-    pub fn config(&self) -> Result<PanelConfig, AlmostError> {
-        self.quiet(false, &["config", "show"])?.parse()
-    }
-
-    /// `layer list`: with change counts when the panel is root, without
-    /// them (and without an authentication prompt every poll) otherwise.
-    pub fn layers(&self) -> Result<Vec<LayerInfo>, AlmostError> {
-        let list: LayerList = self.quiet(false, &["layer", "list"])?.parse()?;
-        Ok(list.layers)
+    /// `overview`, unprivileged: the status, the layers and the config in
+    /// one run (change counts only when the panel is root, and without an
+    /// authentication prompt every poll).
+    pub fn overview(&self) -> Result<Overview, AlmostError> {
+        match self.quiet(false, &["overview"])?.result {
+            CommandResult::Overview(o) => Ok(*o),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// `layer diff --patch`, which needs root.
     pub fn diff(&self, id: &str) -> Result<Diff, AlmostError> {
-        self.quiet(true, &["layer", "diff", "--patch", id])?.parse()
+        match self.quiet(true, &["layer", "diff", "--patch", id])?.result {
+            CommandResult::LayerDiff(d) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
     }
+
+    /// `lock`.
+    pub fn lock(&self, on_progress: impl FnMut(Progress)) -> Result<Reply, AlmostError> {
+        self.act(words(&["lock"]), on_progress)
+    }
+
+    /// `unlock`, for a while or until the next lock (or restart).
+    pub fn unlock(
+        &self,
+        time: Option<Duration>,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Reply, AlmostError> {
+        let mut args = words(&["unlock"]);
+        if let Some(time) = time {
+            args.push("--for".into());
+            args.push(format!("{}s", time.as_secs().max(1)).into());
+        }
+        args.push("--yes".into());
+        self.act(args, on_progress)
+    }
+
+    /// `config set default_mode MODE`.
+    pub fn set_default_mode(&self, mode: DefaultMode) -> Result<Reply, AlmostError> {
+        self.act(
+            words(&["config", "set", "default_mode", mode.as_str()]),
+            |_| {},
+        )
+    }
+
+    /// `layer new [--host] PATH`: almost checks the path and, for a host
+    /// path, finds what it names inside the root.
+    pub fn new_layer(&self, path: &LayerPath) -> Result<Reply, AlmostError> {
+        let mut args = words(&["layer", "new"]);
+        match path {
+            LayerPath::Inside(p) => args.push(p.into()),
+            LayerPath::Host(p) => {
+                args.push("--host".into());
+                args.push(p.clone().into_os_string());
+            }
+        }
+        self.act(args, |_| {})
+    }
+
+    /// `layer commit ID --yes` (the panel reviewed it already).
+    pub fn commit(
+        &self,
+        id: &str,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Reply, AlmostError> {
+        self.act(words(&["layer", "commit", id, "--yes"]), on_progress)
+    }
+
+    /// `layer discard ID --yes` (the panel asked already).
+    pub fn discard(&self, id: &str) -> Result<Reply, AlmostError> {
+        self.act(words(&["layer", "discard", id, "--yes"]), |_| {})
+    }
+
+    /// `layer undo --yes` (the panel asked already).
+    pub fn undo(&self) -> Result<Reply, AlmostError> {
+        self.act(words(&["layer", "undo", "--yes"]), |_| {})
+    }
+}
+
+fn words(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
 }
 
 #[cfg(test)]
@@ -387,44 +409,40 @@ mod tests {
         assert_eq!(parse_line("{not json"), None);
         assert!(matches!(
             parse_line(r#"{"event":"progress","phase":"lock","done":3,"total":10,"path":"/usr"}"#),
-            Some(Event::Progress {
+            Some(Event::Progress(Progress {
                 done: 3,
                 total: Some(10),
                 ..
-            })
+            }))
         ));
     }
 
+    // What almost prints for an overview is read into the status, the
+    // layers and the config; paths keep their protocol encoding.
     #[test]
-    fn a_status_result_parses_into_a_report() {
-        let out = r#"{"event":"result","command":"status","mode":"partial","changed":0,"paths":[{"path":"/usr","mode":"partial","locked":5,"unlocked":2,"skipped":1,"mount_points":[],"errors":[],"error_count":0,"unsupported":null,"read_only":false,"overlays":[]}],"relock_at":1700000000,"runs":[],"restore":"locked"}"#;
+    fn an_overview_result_parses() {
+        let out = r#"{"event":"progress","phase":"check","done":2,"total":null,"path":"/opt"}
+{"event":"result","protocol":1,"command":"overview","status":{"mode":"partial","changed":0,"paths":[{"path":"/usr","mode":"partial","locked":5,"unlocked":2,"skipped":1,"mount_points":[],"errors":[],"error_count":0,"unsupported":null,"read_only":false,"overlays":[]}],"relock_at":1700000000,"runs":[],"restore":"locked","undo":{"id":"ab12","path":"/usr/share","operations":3},"interrupted_commit":"cd34"},"layers":[{"id":"ab12","path":"/usr/\\xff","created":10,"temporary":false,"mounted":true,"changes":3,"size":4096}],"config":{"default_mode":"keep","paths":["/usr"],"exclude":[],"file":"/etc/almost/almost.toml"},"watch":["/r/run/almost/acted"]}"#;
         let reply = outcome(events(out), Some(0), false, "").unwrap();
-        let report: Report = reply.parse().unwrap();
-        assert_eq!(report.mode, almost_core::protocol::Mode::Partial);
-        assert_eq!(report.paths[0].locked, 5);
-        assert_eq!(report.relock_at, Some(1_700_000_000));
-        assert_eq!(report.undo, None);
-        assert_eq!(report.interrupted_commit, None);
-        assert_eq!(report.offline_update, None);
-    }
-
-    #[test]
-    fn a_status_says_what_can_be_undone_and_what_was_interrupted() {
-        let out = r#"{"event":"result","command":"status","mode":"locked","changed":0,"paths":[],"relock_at":null,"runs":[],"restore":null,"undo":{"id":"ab12","path":"/usr/share","operations":3},"interrupted_commit":"cd34"}"#;
-        let reply = outcome(events(out), Some(0), false, "").unwrap();
-        let report: Report = reply.parse().unwrap();
-        let undo = report.undo.unwrap();
-        assert_eq!(
-            (undo.id.as_str(), undo.path.as_str(), undo.operations),
-            ("ab12", "/usr/share", 3)
-        );
-        assert_eq!(report.interrupted_commit.as_deref(), Some("cd34"));
+        let CommandResult::Overview(o) = reply.result else {
+            panic!("{:?}", reply.result)
+        };
+        assert_eq!(o.status.mode, almost_protocol::Mode::Partial);
+        assert_eq!(o.status.paths[0].locked, 5);
+        assert_eq!(o.status.relock_at, Some(1_700_000_000));
+        let undo = o.status.undo.unwrap();
+        assert_eq!((undo.id.as_str(), undo.operations), ("ab12", 3));
+        assert_eq!(o.status.interrupted_commit.as_deref(), Some("cd34"));
+        assert_eq!(o.layers[0].changes, Some(3));
+        assert_eq!(o.layers[0].path_text(), "/usr/\\xff");
+        assert_eq!(o.config.default_mode, DefaultMode::Keep);
+        assert_eq!(o.watch, [PathBuf::from("/r/run/almost/acted")]);
     }
 
     #[test]
     fn an_error_event_wins_over_the_exit_code() {
         let out = r#"{"event":"warning","message":"w"}
-{"event":"error","kind":"busy","message":"layer 1 over /usr is busy: in use by 42 (sleep)","exit_code":8}"#;
+{"event":"error","protocol":1,"kind":"busy","message":"layer 1 over /usr is busy: in use by 42 (sleep)","exit_code":8}"#;
         let err = outcome(events(out), Some(8), true, "").unwrap_err();
         assert_eq!(
             err,
@@ -486,7 +504,7 @@ mod tests {
             is_root: false,
             on_host: false,
         };
-        let args = vec!["lock".to_owned()];
+        let args = words(&["lock"]);
         let argv = almost.argv(true, &args);
         assert_eq!(
             argv,
@@ -520,7 +538,7 @@ mod tests {
             is_root: false,
             on_host: true,
         };
-        let args = vec!["unlock".to_owned(), "--yes".to_owned()];
+        let args = words(&["unlock", "--yes"]);
         assert_eq!(
             almost.argv(true, &args),
             [
@@ -536,7 +554,7 @@ mod tests {
         );
         // Reading the state too: the sandbox does not see the host's /usr.
         assert_eq!(
-            almost.argv(false, &["status".to_owned()]),
+            almost.argv(false, &words(&["status"])),
             [
                 "/usr/bin/flatpak-spawn",
                 "--host",
@@ -564,7 +582,7 @@ mod tests {
     #[test]
     fn progress_fraction() {
         let p = Progress {
-            phase: "lock".into(),
+            phase: almost_protocol::Phase::Lock,
             done: 50,
             total: Some(200),
             path: None,
@@ -588,18 +606,39 @@ mod tests {
         );
     }
 
+    // A diff result parses into the typed diff.
     #[test]
-    fn a_layer_list_and_a_diff_parse() {
-        let out = r#"{"event":"result","command":"layer list","layers":[{"id":"ab12","path":"/usr/share","created":10,"temporary":false,"was_locked":true,"mounted":true,"changes":3,"size":4096}]}"#;
+    fn a_diff_parses() {
+        let out = r#"{"event":"result","protocol":1,"command":"layer diff","id":"ab12","path":"/usr/share","changes":[{"path":"/usr/share/a","change":"added","type":"file","old_type":null,"old_size":null,"new_size":3,"old_hash":null,"new_hash":"x","detail":null,"binary":false,"patch":null}]}"#;
         let reply = outcome(events(out), Some(0), false, "").unwrap();
-        let list: LayerList = reply.parse().unwrap();
-        assert_eq!(list.layers[0].meta.id, "ab12");
-        assert_eq!(list.layers[0].changes, Some(3));
-        let out = r#"{"event":"result","command":"layer diff","id":"ab12","path":"/usr/share","changes":[{"path":"/usr/share/a","change":"added","type":"file","old_type":null,"old_size":null,"new_size":3,"old_hash":null,"new_hash":"x","detail":null,"binary":false,"patch":null}]}"#;
-        let diff: Diff = outcome(events(out), Some(0), false, "")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let CommandResult::LayerDiff(diff) = reply.result else {
+            panic!()
+        };
         assert_eq!(diff.changes.len(), 1);
+        assert_eq!(diff.changes[0].path, Path::new("/usr/share/a"));
+    }
+
+    // Each act's argv: the subcommand first, then --root and --json, then
+    // its arguments; a chosen folder goes as a host path.
+    #[test]
+    fn each_act_has_its_arguments() {
+        let almost = Almost {
+            exe: "/x/almost".into(),
+            root: None,
+            is_root: true,
+            on_host: false,
+        };
+        let argv = |args: Vec<OsString>| almost.argv(true, &args);
+        let tail = |v: Vec<OsString>| v[1..].to_vec();
+        assert_eq!(
+            tail(argv(words(&["unlock", "--for", "600s", "--yes"]))),
+            words(&["unlock", "--json", "--for", "600s", "--yes"])
+        );
+        let mut host = words(&["layer", "new", "--host"]);
+        host.push("/tmp/r/usr/lib".into());
+        assert_eq!(
+            tail(argv(host)),
+            words(&["layer", "--json", "new", "--host", "/tmp/r/usr/lib"])
+        );
     }
 }

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! What the `layer` commands answer: the list, a diff, and the layer an act
+//! was about. These are not `layer.json` (almost-core's private record of a
+//! layer): `almost` fills them from it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// An act on a layer left to the next boot (`layer commit --at-boot`,
+/// `layer discard --at-boot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AtBoot {
+    Commit,
+    Discard,
+}
+
+/// A layer as `layer list` (and `overview`) shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    pub id: String,
+    /// The directory the layer covers, inside the root.
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    /// Unix time of creation.
+    pub created: u64,
+    /// Discarded at boot instead of re-mounted.
+    pub temporary: bool,
+    pub mounted: bool,
+    /// Number of changes: `None` when not counted (without root, the
+    /// overlay's `trusted.*` attributes cannot be read).
+    pub changes: Option<u64>,
+    /// Bytes used by the layer's changes.
+    pub size: u64,
+    /// What the next boot does with the layer before anything uses it.
+    #[serde(default)]
+    pub pending: Option<AtBoot>,
+}
+
+impl Layer {
+    /// The covered path as the protocol writes it (what a reader shows).
+    pub fn path_text(&self) -> String {
+        crate::path::encode(&self.path)
+    }
+}
+
+/// `layer list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerList {
+    pub layers: Vec<Layer>,
+}
+
+/// `layer new`: the layer just made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewLayer {
+    pub id: String,
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    pub created: u64,
+    pub temporary: bool,
+}
+
+/// `layer discard`, `layer mount`: the layer acted on. `at_boot`: the act
+/// is left to the next boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    pub id: String,
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    #[serde(default)]
+    pub at_boot: bool,
+}
+
+/// `layer commit`: done now (`applied` operations, `outcome`), or left to
+/// the next boot (`at_boot`, no count yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerCommit {
+    pub id: String,
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    #[serde(default)]
+    pub at_boot: bool,
+    #[serde(default)]
+    pub applied: Option<u64>,
+    /// `committed` (or, after a recovery, what it did); `None` at boot.
+    #[serde(default)]
+    pub outcome: Option<String>,
+}
+
+/// `layer undo`: what the undo did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitReport {
+    pub id: String,
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    pub applied: u64,
+    pub outcome: String,
+}
+
+/// The kind of a change in a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Metadata,
+    Deleted,
+    Replaced,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Metadata => "metadata",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::Replaced => "replaced",
+        }
+    }
+}
+
+/// The type of a file-system entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    File,
+    Dir,
+    Symlink,
+    Char,
+    Block,
+    Fifo,
+    Socket,
+}
+
+impl EntryType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::File => "file",
+            EntryType::Dir => "dir",
+            EntryType::Symlink => "symlink",
+            EntryType::Char => "char",
+            EntryType::Block => "block",
+            EntryType::Fifo => "fifo",
+            EntryType::Socket => "socket",
+        }
+    }
+}
+
+/// One change of a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The path inside the root.
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    pub change: ChangeKind,
+    /// The entry's type after the change (before it, for a deletion).
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    pub old_type: Option<EntryType>,
+    pub old_size: Option<u64>,
+    pub new_size: Option<u64>,
+    pub old_hash: Option<String>,
+    pub new_hash: Option<String>,
+    /// What else changed, in words (mode, owner, xattrs, link target).
+    pub detail: Option<String>,
+    /// The content is not text (no patch can be shown).
+    pub binary: bool,
+    /// Unified diff of a modified text file, when asked for.
+    pub patch: Option<String>,
+}
+
+impl Change {
+    /// The path as the protocol writes it (what a reader shows).
+    pub fn path_text(&self) -> String {
+        crate::path::encode(&self.path)
+    }
+}
+
+/// `layer diff`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    pub id: String,
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    pub changes: Vec<Change>,
+}
