@@ -123,6 +123,7 @@ class Almost(object):
         self.root = root
         self.warnings = []
         self.protocol = None
+        self.config_path = CONFIG_FILE
         self.binary = self._find(executable)
 
     def _find(self, executable):
@@ -266,13 +267,17 @@ class Almost(object):
 
     def config(self):
         """The effective configuration: default_mode, paths, exclude."""
-        return self._config(self.call(['config', 'show']))
+        r = self.call(['config', 'show'])
+        if isinstance(r.get('file'), str):
+            # Protocol 1 names the file (a path inside the root).
+            self.config_path = decode_path(r['file']).decode('utf-8', 'surrogateescape').lstrip('/')
+        return self._config(r)
 
     def config_file(self):
         """The bytes of the configuration file under the root, or None
         when there is none (the defaults apply)."""
         try:
-            with open(os.path.join(self.root, CONFIG_FILE), 'rb') as f:
+            with open(os.path.join(self.root, self.config_path), 'rb') as f:
                 return f.read()
         except (IOError, OSError):
             return None
@@ -282,7 +287,7 @@ class Almost(object):
         to a temporary file beside it, synced and renamed over it, mode and
         owner kept). Only used to undo this task's own ``config set`` when a
         later value was refused: almost cannot remove a key it wrote."""
-        path = os.path.join(self.root, CONFIG_FILE)
+        path = os.path.join(self.root, self.config_path)
         if data is None:
             if os.path.exists(path):
                 os.unlink(path)
@@ -349,10 +354,13 @@ class Almost(object):
         (almost's own JSON events taken out of its standard output)."""
         argv = self.argv(['run'], command)
         rc, out, err = self.module.run_command(argv, encoding='utf-8', errors='surrogateescape')
-        _result, error, stray = self._events(out)
+        result, error, stray = self._events(out)
         if error is not None:
             raise AlmostError(error.get('kind') or 'internal', error.get('message') or '',
                               error.get('exit_code', rc), 'run')
+        if result is not None and isinstance(result.get('exit_code'), int):
+            # Protocol 1: the command's status, said apart from almost's own.
+            rc = result['exit_code']
         return rc, '\n'.join(stray), err
 
 

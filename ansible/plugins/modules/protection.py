@@ -74,7 +74,7 @@ attributes:
     support: full
     description: The configuration and the protection mode, before and after.
 notes:
-  - While an C(almost run) is under way (an upgrade), the module does not lock or unlock:
+  - While an C(almost run) is under way (an upgrade), the module does not lock or unlock;
     when the run puts back the mode asked for, that is no change (with a warning);
     otherwise the task fails with the kind C(busy).
   - C(almost status) run as root also finishes what a killed C(almost run) or an expired
@@ -143,7 +143,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.almost.system.plugins.module_utils.almost import (
-    CONFIG_FILE, Almost, AlmostError, argument_spec, config_text, encode_path)
+    Almost, AlmostError, argument_spec, config_text, encode_path)
 
 # The order the configuration is written in: exclude and paths are tried
 # in the other order too, since each must fit the other (every exclude
@@ -277,7 +277,7 @@ def main():
         protocol=almost.protocol,
     )
     if module._diff:
-        config_file = '%s (effective)' % os.path.join(module.params['root'], CONFIG_FILE)
+        config_file = '%s (effective)' % os.path.join(module.params['root'], almost.config_path)
         result['diff'] = [
             dict(before_header=config_file, after_header=config_file,
                  before=config_text(config_before), after=config_text(config_after)),
