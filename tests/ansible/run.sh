@@ -3,6 +3,8 @@
 #
 # Tests of the Ansible collection almost.system (ansible/), as root:
 #
+# 0. Unit tests of module_utils/almost.py (test_module_utils.py: the path
+#    encoding, reading almost's JSON lines, errors, the diff text).
 # 1. `ansible-test sanity` on the collection (a copy under a temporary
 #    .../ansible_collections/almost/system/, as ansible-test wants it), with
 #    the Python of the virtualenv build-aux/ansible-venv.sh makes
@@ -13,9 +15,10 @@
 #    (build-aux/sandbox.sh): the machine's own system is never touched.
 #    The modules run the real `almost` (target/debug/almost, built here)
 #    through a wrapper that refuses any --root outside the image.
+# 3. The README's playbook, with ansible-playbook --syntax-check.
 #
-# Usage: sudo tests/ansible/run.sh [--no-sanity] [--almost BIN] [PLAYBOOK...]
-#   (PLAYBOOK: a name such as lock or layer; default: all; --almost: test
+# Usage: sudo tests/ansible/run.sh [--no-sanity] [--almost BIN] [TEST...]
+#   (TEST: units, sanity, readme or a playbook such as lock; default: all; --almost: test
 #   that almost binary instead of building target/debug/almost)
 # The last line says `ansible: N passed, M failed`. Logs: target/ansible-results/.
 
@@ -72,6 +75,14 @@ fail() {
     sb_info "${SB_RED}FAIL${SB_RESET} $1${2:+ ($2)}"
 }
 
+selected=("$@")
+want() {
+    ((${#selected[@]} == 0)) && return 0
+    local s
+    for s in "${selected[@]}"; do [[ $s == "$1" ]] && return 0; done
+    return 1
+}
+
 sb_create ansible 160
 WORK=$SB_DIR/work
 mkdir -p "$WORK"
@@ -82,9 +93,21 @@ mkdir -p "$(dirname "$COLL")"
 cp -a "$SB_SRC_DIR/ansible" "$COLL"
 rm -rf "$COLL/tests/output"
 
+# --- 0. unit tests of module_utils/almost.py -----------------------------------
+
+if want units; then
+    sb_section "unit tests: tests/ansible/test_module_utils.py"
+    if "$VENV/bin/python" -m unittest "$HERE/test_module_utils.py" >"$RESULTS/units.log" 2>&1; then
+        pass units "$(grep -o 'Ran [0-9]* tests' "$RESULTS/units.log")"
+    else
+        cat "$RESULTS/units.log"
+        fail units "see $RESULTS/units.log"
+    fi
+fi
+
 # --- 1. ansible-test sanity ---------------------------------------------------
 
-if [[ -n $sanity ]]; then
+if [[ -n $sanity ]] && want sanity; then
     sb_section "ansible-test sanity (almost.system, python 3.11, --local)"
     started=$SECONDS
     log=$RESULTS/sanity.log
@@ -185,13 +208,6 @@ playbook() {
     return "$rc"
 }
 
-selected=("$@")
-want() {
-    ((${#selected[@]} == 0)) && return 0
-    local s
-    for s in "${selected[@]}"; do [[ $s == "$1" ]] && return 0; done
-    return 1
-}
 
 for name in lock check bad layer info fleet; do
     want "$name" || continue

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of ansible/plugins/module_utils/almost.py without Ansible:
+the protocol's path encoding, reading almost's JSON lines (mixed with a
+command's output under almost run), errors without a JSON error event,
+and the diff text. Run by tests/ansible/run.sh (python3 -m unittest)."""
+
+import importlib.util
+import json
+import os
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SPEC = importlib.util.spec_from_file_location(
+    'almost_utils', os.path.join(HERE, '..', '..', 'ansible', 'plugins', 'module_utils', 'almost.py'))
+almost = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(almost)
+
+
+class FakeModule:
+    """What Almost uses of AnsibleModule: run_command answers from a table."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.argvs = []
+        self.warned = []
+
+    def get_bin_path(self, name, required=False):
+        return '/fake/bin/' + name
+
+    def run_command(self, argv, **_kwargs):
+        self.argvs.append(argv)
+        return self.answers.pop(0)
+
+    def warn(self, text):
+        self.warned.append(text)
+
+    def fail_json(self, **kwargs):
+        raise AssertionError('fail_json: %r' % kwargs)
+
+
+def line(**event):
+    return json.dumps(event) + '\n'
+
+
+class Paths(unittest.TestCase):
+    # The protocol's strings (protocol/src/path.rs) decode to the bytes
+    # they name; a backslash is doubled, other bytes are \xNN.
+    def test_decode(self):
+        self.assertEqual(almost.decode_path('/usr/caf\\xe9'), b'/usr/caf\xe9')
+        self.assertEqual(almost.decode_path('/usr/a\\\\xe9'), b'/usr/a\\xe9')
+        self.assertEqual(almost.decode_path('/usr/é'), '/usr/é'.encode())
+        self.assertNotEqual(almost.decode_path('/usr/\\xff'), almost.decode_path('/usr/\\xfe'))
+
+    def test_encode_is_what_almost_writes_for_text(self):
+        self.assertEqual(almost.encode_path('/usr/a\\b'), '/usr/a\\\\b')
+        self.assertEqual(almost.decode_path(almost.encode_path('/usr/a\\b')), b'/usr/a\\b')
+
+    def test_show(self):
+        self.assertEqual(almost.show_path('/usr/\\xff'), '/usr/\\xff')
+        self.assertEqual(almost.show_path('/usr/x'), '/usr/x')
+
+
+class Calls(unittest.TestCase):
+    def test_argv_puts_the_subcommand_first_and_positionals_after_dashes(self):
+        m = FakeModule([(0, line(event='result', command='config', default_mode='keep',
+                                 paths=['/usr'], exclude=[]), '')])
+        a = almost.Almost(m, root='/r')
+        a.config_set('paths', ['-weird', '/usr'])
+        self.assertEqual(m.argvs[0], ['/fake/bin/almost', 'config', 'set', '--root', '/r',
+                                      '--json', '--', 'paths', '-weird', '/usr'])
+
+    def test_error_event_gives_kind_message_and_code(self):
+        m = FakeModule([(4, line(event='progress', phase='check', done=1, total=None, path='/usr')
+                         + line(event='error', kind='config', message='bad', exit_code=4), '')])
+        with self.assertRaises(almost.AlmostError) as e:
+            almost.Almost(m).config()
+        self.assertEqual((e.exception.kind, e.exception.message, e.exception.exit_code),
+                         ('config', 'bad', 4))
+
+    def test_failure_without_json_takes_the_kind_of_the_exit_code(self):
+        # clap prints usage errors as text on stderr.
+        m = FakeModule([(2, '', 'error: unexpected argument\n')])
+        with self.assertRaises(almost.AlmostError) as e:
+            almost.Almost(m).status()
+        self.assertEqual(e.exception.kind, 'usage')
+        self.assertIn('unexpected argument', e.exception.message)
+
+    def test_no_result_is_an_error(self):
+        m = FakeModule([(0, 'not json\n', '')])
+        with self.assertRaises(almost.AlmostError):
+            almost.Almost(m).status()
+
+    def test_run_keeps_the_commands_output_and_its_status(self):
+        out = (line(event='progress', phase='unlock', done=1, total=None, path='/usr')
+               + '  indented output\n{"not": "an event"}\n'
+               + line(event='result', protocol=1, command='run', exit_code=3))
+        m = FakeModule([(3, out, 'E: something\n')])
+        rc, stdout, stderr = almost.Almost(m).run(['apt-get', 'upgrade'])
+        self.assertEqual((rc, stdout, stderr), (3, '  indented output\n{"not": "an event"}',
+                                                'E: something\n'))
+
+    def test_warnings_and_a_newer_protocol_are_said(self):
+        m = FakeModule([(0, line(event='warning', message='finished the interrupted commit')
+                         + line(event='result', protocol=7, command='layer list', layers=[]), '')])
+        a = almost.Almost(m)
+        self.assertEqual(a.layers(), [])
+        a.warn_all()
+        self.assertEqual(len(m.warned), 2)
+        self.assertIn('finished the interrupted commit', m.warned[0])
+        self.assertIn('protocol 7', m.warned[1])
+        self.assertEqual(a.protocol, 7)
+
+
+class Texts(unittest.TestCase):
+    def test_diff_text(self):
+        changes = [
+            dict(path='/usr/a', change='added', type='file', new_size=3),
+            dict(path='/usr/\\xff', change='deleted', type='file', new_size=None),
+            dict(path='/usr/b', change='modified', type='file', new_size=2,
+                 patch='--- a/usr/b\n+++ b/usr/b\n@@ -1 +1 @@\n-x\n+y\n'),
+        ]
+        self.assertEqual(almost.diff_text(changes),
+                         'added    /usr/a (file, 3 bytes)\n'
+                         'deleted  /usr/\\xff (file)\n'
+                         'modified /usr/b (file, 2 bytes)\n'
+                         '--- a/usr/b\n+++ b/usr/b\n@@ -1 +1 @@\n-x\n+y\n')
+        self.assertEqual(almost.summary(changes)['added'], 1)
+
+    def test_config_text(self):
+        self.assertEqual(almost.config_text(dict(default_mode='locked', paths=['/usr'], exclude=[])),
+                         'default_mode = "locked"\npaths = ["/usr"]\nexclude = []\n')
+
+
+if __name__ == '__main__':
+    unittest.main()
