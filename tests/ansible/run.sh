@@ -239,16 +239,17 @@ if want diff; then
     fi
 fi
 
-# The playbook the README gives to copy: it works on the real system
-# (root /), so it is only checked by ansible-playbook --syntax-check
-# (YAML, module and option names); the role fleet.yml runs does the same.
+# The playbook the README gives to copy, and the collection's own
+# playbook: they work on the real system (root /), so they are only
+# checked by ansible-playbook --syntax-check (YAML, module and role
+# names); the role, which fleet.yml runs, does the same.
 if want readme; then
     sb_section "README's playbook (ansible-playbook --syntax-check)"
     awk '/^    # fleet.yml /{on=1} on && /^[^ ]/{exit} on{sub(/^    /, ""); print}' README.md \
         >"$WORK/readme-fleet.yml"
     if [[ $(wc -l <"$WORK/readme-fleet.yml") -gt 10 ]] &&
         "$VENV/bin/ansible-playbook" -i localhost, --syntax-check "$WORK/readme-fleet.yml" \
-            >"$RESULTS/readme.log" 2>&1; then
+            "$COLL/playbooks/fleet.yml" >"$RESULTS/readme.log" 2>&1; then
         pass readme
     else
         cat "$WORK/readme-fleet.yml" "$RESULTS/readme.log" 2>/dev/null | tail -n 40
