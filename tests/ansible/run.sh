@@ -115,10 +115,12 @@ if [[ -n $sanity ]] && want sanity; then
     # virtualenvs of its own, kept under $HOME/.ansible/test/ and reused:
     # HOME is target/ansible-test-home, not root's. No docker here, so
     # --local. It bootstraps pip in those virtualenvs with a get-pip.py it
-    # downloads from a host that is not PyPI (the pip version is the one
-    # ansible-core 2.19 pins, see build-aux/ansible-venv.sh); in its
-    # stead, a few lines that take pip from Python's own ensurepip, then
-    # install what ansible-test asks for from PyPI, with its arguments.
+    # downloads from a host that is not PyPI (the name holds the pip
+    # version ansible-core 2.19 pins, see build-aux/ansible-venv.sh); in
+    # its stead, a few lines that take pip from Python's own ensurepip
+    # (Debian 12's pip 23, which installs the pinned requirements as well:
+    # fetching pip 24.2 into every virtualenv doubled the first run's
+    # time), then install what ansible-test asks for from PyPI.
     test_home=$SB_SRC_DIR/target/ansible-test-home
     mkdir -p "$test_home/.ansible/test/cache"
     cat >"$test_home/.ansible/test/cache/get_pip_24_2.py" <<'EOF'
@@ -129,8 +131,10 @@ import subprocess
 import sys
 
 ensurepip.bootstrap(upgrade=True)
-args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
-sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install'] + args))
+args = [a for a in sys.argv[1:]
+        if a not in ('--no-setuptools', '--no-wheel') and not a.startswith('pip==')]
+if [a for a in args if not a.startswith('-')]:
+    sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install'] + args))
 EOF
     if (cd "$COLL" && HOME=$test_home PATH="$VENV/bin:$PATH" \
         ansible-test sanity --local --python 3.11 --color no --requirements) >"$log" 2>&1; then
