@@ -156,12 +156,17 @@ almost_error:
   type: dict
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.almost.system.plugins.module_utils.almost import (
     Almost, AlmostError, argument_spec, diff_text, encode_path, summary)
 
 
 def find(layers, layer_id, path):
+    if path is not None:
+        # /usr/ names the same directory as /usr (almost refuses .. itself).
+        path = os.path.normpath(path)
     for layer in layers:
         if layer_id is not None and layer['id'] == layer_id:
             return layer
@@ -193,7 +198,7 @@ def main():
     try:
         layer = find(almost.layers(), p['id'], p['path'])
         if layer is not None and p['id'] is not None and p['path'] is not None \
-                and layer['path'] != encode_path(p['path']):
+                and layer['path'] != encode_path(os.path.normpath(p['path'])):
             module.fail_json(msg='layer %s covers %s, not %s' % (p['id'], layer['path'], p['path']))
         if state == 'present':
             if layer is None and p['id'] is not None:
