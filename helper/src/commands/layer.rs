@@ -1,21 +1,25 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! The `layer`, `overlay` and `boot` commands: thin wrappers over
-//! almost-core's layers that print, ask and report.
+//! `almost layer new|list|diff|commit|discard|mount|undo`: thin wrappers
+//! over almost-core's layers that ask, act and answer.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use almost_core::layer::{AtBoot, LayerInfo, LayerMeta, Layers, PrivateMounts, commit};
+use almost_core::layer::{AtBoot, LayerInfo, LayerMeta, Layers, PrivateMounts};
 use almost_core::state;
 use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{self, Progress, System};
+use almost_core::system::{Progress, System};
 use almost_core::{Error, Result};
-use almost_protocol::Phase;
-use almost_protocol::{Change, ChangeKind, CommandResult};
+use almost_helper::cli::LayerAction;
+use almost_protocol::{Change, ChangeKind, CommandResult, Phase};
 
-use crate::cli::{LayerAction, OverlayAction};
+use super::{Ctx, recover};
 use crate::output::{Output, ask, shown};
 use crate::wire;
+
+pub fn run(ctx: Ctx, action: &LayerAction) -> Result<i32> {
+    layer(ctx.sys, ctx.out, ctx.bus, action, ctx.private)
+}
 
 fn size_words(bytes: u64) -> String {
     match bytes {
@@ -64,7 +68,7 @@ fn age_words(secs: u64) -> String {
 
 /// `layer new --host PATH`: the path inside the root that the host's PATH
 /// (below the root's directory) names.
-fn inside_of_host(sys: &System, path: &str) -> Result<String> {
+pub fn inside_of_host(sys: &System, path: &str) -> Result<String> {
     let invalid = |reason: String| Error::InvalidPath {
         path: path.to_owned(),
         reason,
@@ -175,99 +179,10 @@ pub fn summary(changes: &[Change]) -> String {
     }
 }
 
-/// The paths a layer command acts on, for the audit log.
-pub fn audit_paths(sys: &System, action: &LayerAction) -> Vec<String> {
-    let layers = Layers::new(sys);
-    let of_id = |id: &str| {
-        layers
-            .get(id)
-            .map(|m| vec![m.path.to_string_lossy().into_owned()])
-            .unwrap_or_default()
-    };
-    match action {
-        LayerAction::New {
-            path, host: true, ..
-        } => inside_of_host(sys, path).map_or_else(|_| vec![path.clone()], |p| vec![p]),
-        LayerAction::New { path, .. } => vec![path.clone()],
-        LayerAction::Commit { id, .. }
-        | LayerAction::Discard { id, .. }
-        | LayerAction::Mount { id } => of_id(id),
-        LayerAction::Undo { .. } => layers
-            .last_commit()
-            .map(|j| vec![j.layer.path.to_string_lossy().into_owned()])
-            .unwrap_or_default(),
-        LayerAction::List | LayerAction::Diff { .. } => Vec::new(),
-    }
-}
-
-pub fn overlay_audit_paths(action: &OverlayAction) -> Vec<String> {
-    match action {
-        OverlayAction::New { path }
-        | OverlayAction::Commit { path, .. }
-        | OverlayAction::Discard { path, .. } => {
-            vec![path.clone()]
-        }
-        OverlayAction::List => Vec::new(),
-    }
-}
-
 /// The commands that must look beneath mounted layers enter a private mount
 /// namespace first, before any thread exists.
 pub fn needs_private_mounts(action: &LayerAction) -> bool {
     matches!(action, LayerAction::Diff { .. } | LayerAction::List)
-}
-
-/// Runs the commands that change something under the state lock, after
-/// finishing any commit a crash interrupted.
-pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
-    recover_as(sys, out, progress, false);
-}
-
-/// [`recover`]; at boot a rolled-back commit's layer is left unmounted:
-/// the boot mounts the layers after their acts at boot.
-fn recover_as(sys: &System, out: &Output, progress: &Arc<Progress>, at_boot: bool) {
-    let layers = Layers::new(sys);
-    let results = if at_boot {
-        layers.recover_at_boot(progress)
-    } else {
-        layers.recover(progress)
-    };
-    for result in results {
-        match result {
-            Ok(report) if report.outcome == "undone" => out.warning(&format!(
-                "finished the interrupted undo of the commit of layer {} over {}",
-                report.id,
-                report.path.display()
-            )),
-            Ok(report) if report.outcome.starts_with(commit::OUTCOME_ABANDONED) => {
-                out.warning(&format!(
-                    "abandoned the interrupted commit of layer {id} over {}: it had not \
-                     changed anything yet, so it was rolled back and the tree is as before; {}",
-                    report.path.display(),
-                    if report.outcome == commit::OUTCOME_ABANDONED {
-                        "the layer is mounted again".to_owned()
-                    } else if at_boot {
-                        "the boot goes on with the layer".to_owned()
-                    } else {
-                        format!(
-                            "the layer could not be mounted again (try: almost layer mount {})",
-                            report.id
-                        )
-                    },
-                    id = report.id,
-                ));
-            }
-            Ok(report) => out.warning(&format!(
-                "finished the interrupted commit of layer {} over {}",
-                report.id,
-                report.path.display()
-            )),
-            Err(e) => out.warning(&e.to_string()),
-        }
-    }
-    if let Err(e) = layers.empty_trash(progress) {
-        out.warning(&e.to_string());
-    }
 }
 
 pub fn layer(
@@ -452,39 +367,6 @@ fn show_diff_for_review(root: &almost_core::paths::Root, id: &str) {
     }
 }
 
-pub fn overlay(
-    sys: &System,
-    out: &Output,
-    bus: &SystemBus,
-    action: &OverlayAction,
-    private: Option<&PrivateMounts>,
-) -> Result<i32> {
-    let layers = Layers::new(sys);
-    let by_path = |path: &str| -> Result<String> {
-        let path = almost_core::paths::check_syntax(path)?;
-        Ok(layers.by_path(&path)?.id)
-    };
-    let action = match action {
-        OverlayAction::New { path } => LayerAction::New {
-            path: path.clone(),
-            temporary: false,
-            host: false,
-        },
-        OverlayAction::List => LayerAction::List,
-        OverlayAction::Commit { path, yes } => LayerAction::Commit {
-            id: by_path(path)?,
-            yes: *yes,
-            at_boot: false,
-        },
-        OverlayAction::Discard { path, yes } => LayerAction::Discard {
-            id: by_path(path)?,
-            yes: *yes,
-            at_boot: false,
-        },
-    };
-    layer(sys, out, bus, &action, private)
-}
-
 /// `layer commit --at-boot`, `layer discard --at-boot`: records the act for
 /// the next `almost boot`, which does it before the layer is mounted again
 /// (and before any service starts). A later `--at-boot` replaces it; a
@@ -532,104 +414,6 @@ fn leave_to_boot(
                 |_| text(),
             );
         }
-    }
-    Ok(0)
-}
-
-/// Does the act `almost boot` was asked to do with a layer, if any; true
-/// when the layer is gone (committed or discarded). A failure is said, the
-/// record dropped (tried once), and the layer is mounted again as it was.
-fn boot_act(out: &Output, layers: &Layers, meta: &LayerMeta, progress: &Arc<Progress>) -> bool {
-    let Some(act) = layers.at_boot(&meta.id) else {
-        return false;
-    };
-    let done = match act {
-        AtBoot::Commit => layers.commit(meta, progress).map(|report| {
-            format!(
-                "committed layer {} into {} at boot ({} operations); `almost layer undo` \
-                 reverts it",
-                report.id,
-                report.path.display(),
-                report.applied
-            )
-        }),
-        AtBoot::Discard => layers.discard(meta, progress).map(|()| {
-            format!(
-                "discarded layer {} over {} at boot",
-                meta.id,
-                meta.path.display()
-            )
-        }),
-    };
-    match done {
-        Ok(said) => {
-            tracing::info!("{said}");
-            if !out.json {
-                println!("{said}");
-            }
-            true
-        }
-        Err(e) => {
-            out.warning(&format!(
-                "the {} at boot of layer {} over {} failed, it is mounted again: {e}",
-                act.as_str(),
-                meta.id,
-                meta.path.display()
-            ));
-            if let Err(e) = layers.set_at_boot(&meta.id, None) {
-                out.warning(&e.to_string());
-            }
-            false
-        }
-    }
-}
-
-/// `almost boot`: the order matters. Interrupted commits first (their layer
-/// must not be mounted meanwhile), then the layers, then stale runtime state,
-/// then the default mode, whose walk does not enter the layers' mounts.
-pub fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
-    let progress = Arc::new(Progress::default());
-    let _inhibit = Inhibitor::shutdown(bus, "Restoring layers and the protection at boot");
-    let layers = Layers::new(sys);
-    let mut guard = state::lock(&sys.root)?;
-    recover_as(sys, out, &progress, true);
-    for meta in layers.all()? {
-        if boot_act(out, &layers, &meta, &progress) {
-            continue;
-        }
-        let result = if meta.temporary {
-            layers
-                .unmount(&meta)
-                .and_then(|()| layers.remove_storage(&meta.id, &progress))
-        } else {
-            sys.apply_subtree(&meta.path, false, &progress)
-                .and_then(|_| layers.mount(&meta))
-        };
-        if let Err(e) = result {
-            out.warning(&format!(
-                "layer {} over {}: {e}",
-                meta.id,
-                meta.path.display()
-            ));
-        }
-    }
-    guard.state = state::RunState::default();
-    guard.save()?;
-    let report = match sys.default_lock() {
-        Some(on) => Some(sys.apply(on, &progress)?),
-        None => None,
-    };
-    if let Some(report) = &report {
-        out.answer(
-            report.clone(),
-            CommandResult::Boot,
-            crate::output::report_text,
-        );
-        if let Some(err) = system::outcome(report) {
-            return Err(err);
-        }
-    } else if !out.json {
-        println!("default_mode is keep: the flags are left as they are.");
     }
     Ok(0)
 }

@@ -21,6 +21,7 @@ use almost_core::{Error, Result};
 use almost_protocol::Phase;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
+use super::Ctx;
 use crate::output::Output;
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -86,7 +87,19 @@ fn finish(sys: &System, out: &Output, bus: &SystemBus, me: Proc) -> Result<()> {
     Ok(())
 }
 
-pub fn run(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Result<i32> {
+/// Runs `argv` unlocked; answers with its exit status (`run` result).
+pub fn run(ctx: Ctx, argv: &[OsString]) -> Result<i32> {
+    let exit_code = run_unlocked(ctx.sys, ctx.out, ctx.bus, argv)?;
+    // The text is the command's own output: nothing to add.
+    ctx.out.answer(
+        almost_protocol::RunResult { exit_code },
+        almost_protocol::CommandResult::Run,
+        |_| String::new(),
+    );
+    Ok(exit_code)
+}
+
+fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Result<i32> {
     install_handlers()?;
     let me = Proc::current();
     {

@@ -20,12 +20,17 @@ use almost_core::system::{Progress, System};
 use almost_core::{Error, Result};
 use almost_protocol::{CommandResult, Phase};
 
+use super::Ctx;
 use crate::output::Output;
 
 /// The message of a refusal: the package stays installed.
 const THEN: &str = "then remove almost again";
 
-pub fn prepare_remove(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
+pub fn run(ctx: Ctx) -> Result<i32> {
+    prepare_remove(ctx.sys, ctx.out, ctx.bus)
+}
+
+fn prepare_remove(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
     let layers = Layers::new(sys);
     if let Some(id) = layers.interrupted_undo() {
         return Err(Error::Busy {
@@ -64,7 +69,7 @@ pub fn prepare_remove(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32
     let shown = out.progress(Phase::Unlock, progress.clone());
     let report = sys.set_mode(&mut guard, false, &progress)?;
     drop(shown);
-    crate::finish_report(
+    super::finish_report(
         out,
         CommandResult::PackageRemove,
         report,

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `almost apt-guard`: what the apt hook runs before dpkg.
+
+use almost_core::state;
+use almost_core::{Error, Result};
+
+use super::Ctx;
+
+/// `almost apt-guard`: refuses (exit 9, with what to do) when a managed
+/// tree is locked — its top directory carries the flag: one read per path,
+/// no walk — and no `almost run` is under way; succeeds silently otherwise.
+pub fn run(ctx: Ctx) -> Result<i32> {
+    let sys = ctx.sys;
+    if state::read(&sys.root).runs.iter().any(|r| r.is_alive()) {
+        return Ok(0);
+    }
+    let mut locked = Vec::new();
+    for path in &sys.config.paths {
+        // A missing or symlinked path is not a tree of its own.
+        let Ok(fd) = sys.root.open_dir(path) else {
+            continue;
+        };
+        match almost_core::attrs::get_immutable(std::os::fd::AsFd::as_fd(&fd), c"", sys.iface) {
+            Ok(true) => locked.push(path.to_string_lossy().into_owned()),
+            Ok(false) => {}
+            Err(e) => tracing::debug!("{}: cannot read the flag ({e})", path.display()),
+        }
+    }
+    if locked.is_empty() {
+        Ok(0)
+    } else {
+        Err(Error::Locked { paths: locked })
+    }
+}

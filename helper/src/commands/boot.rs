@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `almost boot`: what the boot unit runs (interrupted commits, acts left
+//! to the boot, layers mounted again, stale state cleared, default_mode).
+
+use std::sync::Arc;
+
+use almost_core::Result;
+use almost_core::layer::{AtBoot, LayerMeta, Layers};
+use almost_core::state;
+use almost_core::sysbus::{Inhibitor, SystemBus};
+use almost_core::system::{self, Progress, System};
+use almost_protocol::CommandResult;
+
+use super::{Ctx, recover_as};
+use crate::output::Output;
+
+pub fn run(ctx: Ctx) -> Result<i32> {
+    boot(ctx.sys, ctx.out, ctx.bus)
+}
+
+/// Does the act `almost boot` was asked to do with a layer, if any; true
+/// when the layer is gone (committed or discarded). A failure is said, the
+/// record dropped (tried once), and the layer is mounted again as it was.
+fn boot_act(out: &Output, layers: &Layers, meta: &LayerMeta, progress: &Arc<Progress>) -> bool {
+    let Some(act) = layers.at_boot(&meta.id) else {
+        return false;
+    };
+    let done = match act {
+        AtBoot::Commit => layers.commit(meta, progress).map(|report| {
+            format!(
+                "committed layer {} into {} at boot ({} operations); `almost layer undo` \
+                 reverts it",
+                report.id,
+                report.path.display(),
+                report.applied
+            )
+        }),
+        AtBoot::Discard => layers.discard(meta, progress).map(|()| {
+            format!(
+                "discarded layer {} over {} at boot",
+                meta.id,
+                meta.path.display()
+            )
+        }),
+    };
+    match done {
+        Ok(said) => {
+            tracing::info!("{said}");
+            if !out.json {
+                println!("{said}");
+            }
+            true
+        }
+        Err(e) => {
+            out.warning(&format!(
+                "the {} at boot of layer {} over {} failed, it is mounted again: {e}",
+                act.as_str(),
+                meta.id,
+                meta.path.display()
+            ));
+            if let Err(e) = layers.set_at_boot(&meta.id, None) {
+                out.warning(&e.to_string());
+            }
+            false
+        }
+    }
+}
+
+/// `almost boot`: the order matters. Interrupted commits first (their layer
+/// must not be mounted meanwhile), then the layers, then stale runtime state,
+/// then the default mode, whose walk does not enter the layers' mounts.
+fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
+    let progress = Arc::new(Progress::default());
+    let _inhibit = Inhibitor::shutdown(bus, "Restoring layers and the protection at boot");
+    let layers = Layers::new(sys);
+    let mut guard = state::lock(&sys.root)?;
+    recover_as(sys, out, &progress, true);
+    for meta in layers.all()? {
+        if boot_act(out, &layers, &meta, &progress) {
+            continue;
+        }
+        let result = if meta.temporary {
+            layers
+                .unmount(&meta)
+                .and_then(|()| layers.remove_storage(&meta.id, &progress))
+        } else {
+            sys.apply_subtree(&meta.path, false, &progress)
+                .and_then(|_| layers.mount(&meta))
+        };
+        if let Err(e) = result {
+            out.warning(&format!(
+                "layer {} over {}: {e}",
+                meta.id,
+                meta.path.display()
+            ));
+        }
+    }
+    guard.state = state::RunState::default();
+    guard.save()?;
+    let report = match sys.default_lock() {
+        Some(on) => Some(sys.apply(on, &progress)?),
+        None => None,
+    };
+    if let Some(report) = &report {
+        out.answer(
+            report.clone(),
+            CommandResult::Boot,
+            crate::output::report_text,
+        );
+        if let Some(err) = system::outcome(report) {
+            return Err(err);
+        }
+    } else if !out.json {
+        println!("default_mode is keep: the flags are left as they are.");
+    }
+    Ok(0)
+}

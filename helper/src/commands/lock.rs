@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `almost lock` (and `enter ro`): sets the flag over every managed tree;
+//! also the explicit unlock both `unlock` and `enter` end in.
+
+use std::sync::Arc;
+
+use almost_core::Result;
+use almost_core::protocol::Report;
+use almost_core::state;
+use almost_core::sysbus::{Inhibitor, SystemBus};
+use almost_core::system::{Progress, System};
+use almost_protocol::{CommandResult, Phase};
+
+use super::{Ctx, WHY_LOCK, WHY_UNLOCK, finish_report, recover};
+use crate::output::Output;
+
+pub fn run(ctx: Ctx) -> Result<i32> {
+    set_mode(ctx.sys, ctx.out, ctx.bus, true, CommandResult::Lock)
+}
+
+/// An explicit lock (`on`) or unlock: it becomes the mode to keep.
+pub fn set_mode(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    on: bool,
+    command: fn(Report) -> CommandResult,
+) -> Result<i32> {
+    let progress = Arc::new(Progress::default());
+    let _inhibit = Inhibitor::shutdown(bus, if on { WHY_LOCK } else { WHY_UNLOCK });
+    let mut guard = state::lock(&sys.root)?;
+    recover(sys, out, &progress);
+    sys.settle(&mut guard, &progress)?;
+    let shown = out.progress(
+        if on { Phase::Lock } else { Phase::Unlock },
+        progress.clone(),
+    );
+    let report = sys.set_mode(&mut guard, on, &progress)?;
+    drop(shown);
+    finish_report(out, command, report, "")
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `almost overlay new|list|commit|discard PATH`: the original almost's
+//! spelling of the layer commands, by path.
+
+use almost_core::Result;
+use almost_core::layer::Layers;
+use almost_core::layer::PrivateMounts;
+use almost_core::sysbus::SystemBus;
+use almost_core::system::System;
+use almost_helper::cli::{LayerAction, OverlayAction};
+
+use super::{Ctx, layer};
+use crate::output::Output;
+
+pub fn run(ctx: Ctx, action: &OverlayAction) -> Result<i32> {
+    overlay(ctx.sys, ctx.out, ctx.bus, action, ctx.private)
+}
+
+fn overlay(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    action: &OverlayAction,
+    private: Option<&PrivateMounts>,
+) -> Result<i32> {
+    let layers = Layers::new(sys);
+    let by_path = |path: &str| -> Result<String> {
+        let path = almost_core::paths::check_syntax(path)?;
+        Ok(layers.by_path(&path)?.id)
+    };
+    let action = match action {
+        OverlayAction::New { path } => LayerAction::New {
+            path: path.clone(),
+            temporary: false,
+            host: false,
+        },
+        OverlayAction::List => LayerAction::List,
+        OverlayAction::Commit { path, yes } => LayerAction::Commit {
+            id: by_path(path)?,
+            yes: *yes,
+            at_boot: false,
+        },
+        OverlayAction::Discard { path, yes } => LayerAction::Discard {
+            id: by_path(path)?,
+            yes: *yes,
+            at_boot: false,
+        },
+    };
+    layer::layer(sys, out, bus, &action, private)
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `almost status`: the measured state of the managed trees and what is
+//! pending (a timed re-lock, runs, an undo, an interrupted commit, an
+//! offline update).
+
+use std::sync::Arc;
+
+use almost_core::Result;
+use almost_core::layer::Layers;
+use almost_core::protocol::{OfflineUpdate, Report};
+use almost_core::state;
+use almost_core::sysbus::{self, Inhibitor, SystemBus};
+use almost_core::system::{Progress, System};
+use almost_protocol::{CommandResult, Phase};
+
+use super::{Ctx, WHY_RESTORE, recover};
+use crate::output::{self, Output};
+
+pub fn run(ctx: Ctx) -> Result<i32> {
+    let report = report(ctx.sys, ctx.out, ctx.bus, ctx.is_root)?;
+    ctx.out
+        .answer(report, CommandResult::Status, output::report_text);
+    Ok(0)
+}
+
+fn offline_update(sys: &System, out: &Output, bus: &SystemBus) -> Option<OfflineUpdate> {
+    sysbus::offline_update_prepared(bus, &sys.root).unwrap_or_else(|e| {
+        out.warning(&format!(
+            "cannot tell whether an offline update is prepared: {e}"
+        ));
+        None
+    })
+}
+
+/// The measured state and what is pending (what `status` answers). As
+/// root, first what an earlier act left undone: an interrupted commit, an
+/// overdue re-lock, the end of a killed `almost run`.
+pub fn report(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Result<Report> {
+    let progress = Arc::new(Progress::default());
+    if is_root {
+        // The next invocation after a killed run or an expired timer
+        // restores: a status as root is such an invocation.
+        let pending = Layers::new(sys).needs_recovery();
+        let guard = if pending {
+            Some(state::lock(&sys.root)?)
+        } else {
+            state::try_lock(&sys.root)?
+        };
+        if let Some(mut guard) = guard {
+            let _inhibit = (pending || guard.state.restore.is_some())
+                .then(|| Inhibitor::shutdown(bus, WHY_RESTORE));
+            let _shown = out.progress(Phase::Restore, progress.clone());
+            recover(sys, out, &progress);
+            sys.settle(&mut guard, &progress)?;
+        }
+    }
+    let _shown = out.progress(Phase::Check, progress.clone());
+    let mut report = sys.measure(&progress)?;
+    drop(_shown);
+    report.offline_update = offline_update(sys, out, bus);
+    let layers = Layers::new(sys);
+    report.interrupted_commit = layers.interrupted_commit();
+    report.undo = layers
+        .last_commit()
+        .map(|j| almost_core::protocol::UndoInfo {
+            id: j.layer.id,
+            path: j.layer.path.to_string_lossy().into_owned(),
+            operations: j.ops.len(),
+        });
+    Ok(report)
+}
