@@ -111,6 +111,34 @@ class Calls(unittest.TestCase):
         self.assertEqual(a.protocol, 7)
 
 
+class Overview(unittest.TestCase):
+    # One almost overview when almost has it; status, layer list and
+    # config show from an almost older than the command (a usage error).
+    def test_one_call(self):
+        m = FakeModule([(0, line(event='result', protocol=1, command='overview',
+                                 status=dict(mode='locked', paths=[]),
+                                 layers=[dict(id='a1', path='/usr')],
+                                 config=dict(default_mode='keep', paths=['/usr'], exclude=[]),
+                                 watch=[]), '')])
+        got = almost.Almost(m).overview()
+        self.assertEqual((got['status']['mode'], got['layers'][0]['id'], got['config']['paths']),
+                         ('locked', 'a1', ['/usr']))
+        self.assertEqual(len(m.argvs), 1)
+
+    def test_older_almost(self):
+        m = FakeModule([
+            (2, '', "error: unrecognized subcommand 'overview'\n"),
+            (0, line(event='result', command='status', mode='partial', paths=[]), ''),
+            (0, line(event='result', command='layer list', layers=[]), ''),
+            (0, line(event='result', command='config', default_mode='locked', paths=['/usr'],
+                     exclude=['/usr/local']), ''),
+        ])
+        got = almost.Almost(m).overview()
+        self.assertEqual((got['status']['mode'], got['layers'], got['config']['default_mode']),
+                         ('partial', [], 'locked'))
+        self.assertEqual([a[1] for a in m.argvs], ['overview', 'status', 'layer', 'config'])
+
+
 class Texts(unittest.TestCase):
     def test_diff_text(self):
         changes = [

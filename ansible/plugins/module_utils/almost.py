@@ -235,7 +235,10 @@ class Almost(object):
         """The measured state: mode (locked, unlocked, partial), the paths
         with their counts, a pending timed re-lock, running ``almost run``
         commands, the commit that can be undone."""
-        r = self.call(['status'])
+        return self._status(self.call(['status']))
+
+    @staticmethod
+    def _status(r):
         return dict(
             mode=r.get('mode'),
             paths=[dict(path=p.get('path'), mode=p.get('mode'), locked=p.get('locked'),
@@ -251,6 +254,20 @@ class Almost(object):
             interrupted_commit=r.get('interrupted_commit'),
             undo=r.get('undo'),
         )
+
+    def overview(self):
+        """The status, the layers and the configuration, from one
+        ``almost overview`` (protocol 1), or from ``status``, ``layer
+        list`` and ``config show`` with an almost older than it."""
+        try:
+            r = self.call(['overview'])
+        except AlmostError as e:
+            if e.kind != 'usage':
+                raise
+            return dict(status=self.status(), layers=self.layers(), config=self.config())
+        return dict(status=self._status(r.get('status') or {}),
+                    layers=[self._layer(l) for l in r.get('layers') or []],
+                    config=self._config(r.get('config') or {}))
 
     def set_mode(self, locked):
         """Locks or unlocks every managed tree; returns the mode after and

@@ -14,9 +14,10 @@ short_description: Almost's state as facts - protection, layers, configuration, 
 version_added: 0.1.0
 description:
   - Gathers, from C(almost --json) on the managed host, the measured protection mode with
-    the counts per managed path (C(almost status)), the layers (C(almost layer list)), the
-    configuration (C(almost config show)), the last commit that can be undone, and the
-    recent entries of the audit log (C(almost log)), and sets them as the fact C(almost).
+    the counts per managed path, the layers, the configuration (one C(almost overview); with
+    an almost older than that command, C(almost status), C(almost layer list) and
+    C(almost config show)), the last commit that can be undone, and the recent entries of
+    the audit log (C(almost log)), and sets them as the fact C(almost).
   - Changes nothing. Needs root for the layers' change counts and the audit log
     (C(become=true)).
   - The history of commits (C(almost layer history)) and a report of what needs a restart
@@ -117,11 +118,9 @@ def main():
         module.fail_json(msg='log_lines must be 0 or more, not %d' % module.params['log_lines'])
     almost = Almost(module, module.params['root'], module.params['executable'])
     try:
-        facts = dict(
+        facts = almost.overview()
+        facts.update(
             version=almost.version(),
-            status=almost.status(),
-            layers=almost.layers(),
-            config=almost.config(),
             log=almost.log(module.params['log_lines']) if module.params['log_lines'] else [],
         )
     except AlmostError as e:
