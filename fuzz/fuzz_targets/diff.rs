@@ -348,7 +348,7 @@ fuzz_target!(|spec: Spec| {
         .iter()
         .map(|c| {
             (
-                c.path.clone(),
+                c.path.to_string_lossy().into_owned(),
                 c.change,
                 c.kind,
                 c.old_type,

@@ -42,8 +42,10 @@ impl ChangeKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
-    /// The path inside the system root.
-    pub path: String,
+    /// The path inside the system root (bytes; almost-protocol's string in
+    /// JSON).
+    #[serde(with = "almost_protocol::path")]
+    pub path: PathBuf,
     pub change: ChangeKind,
     /// The entry's type after the change (before it, for a deletion).
     #[serde(rename = "type")]
@@ -139,8 +141,8 @@ struct Differ<'a> {
 }
 
 impl Differ<'_> {
-    fn name(&self, rel: &Path) -> String {
-        self.base.join(rel).to_string_lossy().into_owned()
+    fn name(&self, rel: &Path) -> PathBuf {
+        self.base.join(rel)
     }
 
     fn push(
@@ -203,7 +205,7 @@ impl Differ<'_> {
                 if entry::get_xattr(&upper, unsupported)?.is_some() {
                     return Err(io::Error::other(format!(
                         "{}: {unsupported} is set, but Almost mounts layers without redirect_dir and metacopy",
-                        self.name(&rel)
+                        almost_protocol::path::encode(&self.name(&rel))
                     )));
                 }
             }
@@ -264,7 +266,11 @@ impl Differ<'_> {
                     if new.kind == EntryType::File {
                         let text = o.size <= MAX_PATCH_BYTES && new.size <= MAX_PATCH_BYTES;
                         let p = if text && self.patches {
-                            patch(&lower, &upper, &self.name(&rel))?
+                            patch(
+                                &lower,
+                                &upper,
+                                &almost_protocol::path::encode(&self.name(&rel)),
+                            )?
                         } else {
                             None
                         };
@@ -399,8 +405,10 @@ mod tests {
         fs::set_permissions(lower.join("chmod"), fs::Permissions::from_mode(0o644)).unwrap();
 
         let changes = diff(&upper, &lower, Path::new("/usr"), true).unwrap();
-        let got: Vec<(String, ChangeKind)> =
-            changes.iter().map(|c| (c.path.clone(), c.change)).collect();
+        let got: Vec<(String, ChangeKind)> = changes
+            .iter()
+            .map(|c| (c.path.to_string_lossy().into_owned(), c.change))
+            .collect();
         assert_eq!(
             got,
             vec![

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -214,6 +215,82 @@ pub fn remove_xattr(path: &Path, name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// The extended attributes of an open file or directory that belong to the
+/// entry itself (overlayfs' own are not): [`own_xattrs`] through its fd.
+pub fn own_xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<BTreeMap<String, Vec<u8>>> {
+    let raw = fd.as_raw_fd();
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: names is a writable buffer of the given length.
+        let n = unsafe { libc::flistxattr(raw, names.as_mut_ptr().cast(), names.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
+            Some(libc::ENOTSUP) => return Ok(BTreeMap::new()),
+            _ => return Err(err),
+        }
+    };
+    let mut out = BTreeMap::new();
+    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let text = String::from_utf8_lossy(name).into_owned();
+        if text.starts_with(OVERLAY_XATTR_PREFIX) {
+            continue;
+        }
+        let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let mut value = vec![0u8; 256];
+        loop {
+            // SAFETY: value is a writable buffer of the given length.
+            let n = unsafe {
+                libc::fgetxattr(raw, cname.as_ptr(), value.as_mut_ptr().cast(), value.len())
+            };
+            if n >= 0 {
+                value.truncate(n as usize);
+                out.insert(text, value);
+                break;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ERANGE) => value.resize(value.len() * 4, 0),
+                Some(libc::ENODATA) => break,
+                _ => return Err(err),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sets one extended attribute of an open file or directory.
+pub fn set_xattr_fd(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
+    let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: all pointers are valid for the given lengths.
+    let rc = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes one extended attribute of an open file or directory.
+pub fn remove_xattr_fd(fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: cname is a valid C string.
+    if unsafe { libc::fremovexattr(fd.as_raw_fd(), cname.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The xattrs that belong to the entry itself (overlayfs' own are not).
 pub fn own_xattrs(path: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
     let mut all = xattrs(path)?;
@@ -254,6 +331,7 @@ pub struct Description {
     pub gid: u32,
     pub size: u64,
     pub hash: Option<String>,
+    /// A symlink's target, as almost-protocol's string (bytes, exactly).
     pub link: Option<String>,
     pub rdev: u64,
     pub xattrs: BTreeMap<String, String>,
@@ -280,7 +358,7 @@ impl Description {
                 .then(|| hash_file(path))
                 .transpose()?,
             link: (kind == EntryType::Symlink)
-                .then(|| fs::read_link(path).map(|l| l.to_string_lossy().into_owned()))
+                .then(|| fs::read_link(path).map(|l| almost_protocol::path::encode(&l)))
                 .transpose()?,
             rdev: if matches!(kind, EntryType::Char | EntryType::Block) {
                 meta.rdev()

@@ -15,6 +15,89 @@ use crate::fs::write_atomic;
 use crate::layer::entry::Description;
 use crate::layer::{LayerMeta, Layers, check_meta};
 
+/// serde for the journal's paths, which are bytes: each is almost-protocol's
+/// string for it (UTF-8 as is, `\\` for a backslash, `\xNN` for any other
+/// byte), so a name that is not UTF-8 is written and read back exactly.
+mod bytes {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use almost_protocol::path::{decode, encode};
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    fn decoded<E: serde::de::Error>(text: &str) -> Result<PathBuf, E> {
+        decode(text).map_err(|e| E::custom(format!("{text:?}: {e}")))
+    }
+
+    pub mod opt {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+            p.as_deref().map(encode).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|t| decoded(&t))
+                .transpose()
+        }
+    }
+
+    pub mod map {
+        use super::*;
+
+        pub fn serialize<S: Serializer, V: Serialize>(
+            m: &BTreeMap<PathBuf, V>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_map(m.iter().map(|(k, v)| (encode(k), v)))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+            d: D,
+        ) -> Result<BTreeMap<PathBuf, V>, D::Error> {
+            let raw = BTreeMap::<String, V>::deserialize(d)?;
+            let mut out = BTreeMap::new();
+            for (k, v) in raw {
+                if out.insert(decoded::<D::Error>(&k)?, v).is_some() {
+                    return Err(D::Error::custom(format!("{k:?} twice")));
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    pub mod groups {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            g: &Option<Vec<Vec<PathBuf>>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            g.as_ref()
+                .map(|g| {
+                    g.iter()
+                        .map(|names| names.iter().map(|p| encode(p)).collect::<Vec<_>>())
+                        .collect::<Vec<_>>()
+                })
+                .serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Vec<Vec<PathBuf>>>, D::Error> {
+            Option::<Vec<Vec<String>>>::deserialize(d)?
+                .map(|g| {
+                    g.iter()
+                        .map(|names| names.iter().map(|t| decoded(t)).collect())
+                        .collect()
+                })
+                .transpose()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OpKind {
@@ -47,10 +130,12 @@ pub struct Meta {
 pub struct Op {
     pub kind: OpKind,
     /// Path relative to the layer's directory.
+    #[serde(with = "almost_protocol::path")]
     pub rel: PathBuf,
     /// Whether something was at `rel` in the lower tree (it is backed up).
     pub existed: bool,
     /// For `Link`: the earlier op's path this is a second name of.
+    #[serde(with = "bytes::opt")]
     pub link_to: Option<PathBuf>,
     /// For `UpdateDir`: the metadata to put back on undo.
     pub old_meta: Option<Meta>,
@@ -61,14 +146,17 @@ pub struct Op {
 /// names share an inode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectation {
+    #[serde(with = "bytes::map")]
     pub entries: BTreeMap<PathBuf, Option<Description>>,
+    /// The names in each directory, as almost-protocol's strings.
+    #[serde(with = "bytes::map")]
     pub listings: BTreeMap<PathBuf, Vec<String>>,
     /// The link groups among the touched paths: every set of two or more
     /// of them that are one inode (any kind but a directory: ext4 links
     /// symlinks, fifos and device nodes too), each sorted, in order.
     /// `None` in a journal written before link groups were recorded (then
     /// not compared).
-    #[serde(default)]
+    #[serde(default, with = "bytes::groups")]
     pub links: Option<Vec<Vec<PathBuf>>>,
 }
 

@@ -58,7 +58,7 @@ pub(super) fn capture(
     exp.links = Some(link_groups(base, touched.iter())?);
     for dir in dirs {
         let mut names: Vec<String> = fs::read_dir(base.join(&dir))?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .map(|e| e.map(|e| almost_protocol::path::encode_name(&e.file_name())))
             .collect::<io::Result<_>>()?;
         names.retain(|n| n != skip_name);
         names.sort();
@@ -101,7 +101,7 @@ pub(super) fn differing(
     for (rel, want) in &exp.listings {
         let mut names: Vec<String> = match fs::read_dir(base.join(rel)) {
             Ok(read) => read
-                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .map(|e| e.map(|e| almost_protocol::path::encode_name(&e.file_name())))
                 .collect::<io::Result<_>>()?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
