@@ -10,7 +10,7 @@ use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
 use super::{now, time_left_words};
 use crate::client::{Progress, Status};
-use crate::i18n::{i18n, i18n_f, ni18n_f};
+use crate::i18n::{i18n, i18n_f, ni18n, ni18n_f};
 
 #[derive(Debug)]
 pub enum HeaderInput {
@@ -42,8 +42,9 @@ fn paths_words(paths: &[PathReport]) -> String {
         .join(", ")
 }
 
-/// The state in words.
-pub fn headline(status: Option<&Status>) -> Headline {
+/// The state in words. Open layers are part of it: the files beneath
+/// them are not protected, so the headline does not promise they are.
+pub fn headline(status: Option<&Status>, open_layers: usize) -> Headline {
     let Some(status) = status else {
         return Headline {
             title: i18n("Reading the state of the system files…"),
@@ -55,6 +56,16 @@ pub fn headline(status: Option<&Status>) -> Headline {
     let locked: u64 = report.paths.iter().map(|p| p.locked).sum();
     let total: u64 = report.paths.iter().map(|p| p.locked + p.unlocked).sum();
     match report.mode {
+        Mode::Locked if open_layers > 0 => Headline {
+            title: i18n("System files are protected"),
+            description: ni18n_f(
+                "No program can change the files in {}, not even as administrator, except beneath the open layer.",
+                "No program can change the files in {}, not even as administrator, except beneath the {} open layers.",
+                open_layers as u64,
+                &[&paths_words(&report.paths), &open_layers.to_string()],
+            ),
+            icon: "security-medium-symbolic",
+        },
         Mode::Locked => Headline {
             title: i18n("System files are protected"),
             description: i18n_f(
@@ -85,7 +96,7 @@ pub fn headline(status: Option<&Status>) -> Headline {
 }
 
 /// The facts that change the picture, one sentence each.
-pub fn notices(status: &Status, open_layers: usize, now: u64) -> Vec<String> {
+pub fn notices(status: &Status, now: u64) -> Vec<String> {
     let report = &status.report;
     let mut out = Vec::new();
     if let Some(at) = report.relock_at {
@@ -99,15 +110,6 @@ pub fn notices(status: &Status, open_layers: usize, now: u64) -> Vec<String> {
         out.push(ni18n_f(
             "{} command is running with the system files unprotected.",
             "{} commands are running with the system files unprotected.",
-            n,
-            &[&n.to_string()],
-        ));
-    }
-    if open_layers > 0 {
-        let n = open_layers as u64;
-        out.push(ni18n_f(
-            "{} layer is open: the files beneath it stay unprotected until it is committed or discarded.",
-            "{} layers are open: the files beneath them stay unprotected until they are committed or discarded.",
             n,
             &[&n.to_string()],
         ));
@@ -132,6 +134,27 @@ pub fn notices(status: &Status, open_layers: usize, now: u64) -> Vec<String> {
         ));
     }
     out
+}
+
+/// The banner of open layers: its title and its explanation.
+pub fn layers_banner(open_layers: usize) -> Option<(String, String)> {
+    let n = open_layers as u64;
+    (n > 0).then(|| {
+        (
+            ni18n_f("{} layer is open", "{} layers are open", n, &[&n.to_string()]),
+            ni18n(
+                "The files beneath it are not protected until its changes are applied or discarded.",
+                "The files beneath them are not protected until their changes are applied or discarded.",
+                n,
+            ),
+        )
+    })
+}
+
+/// Whether the state wants the warning colour: some or all system files
+/// can be changed.
+pub fn warns(status: Option<&Status>) -> bool {
+    status.is_some_and(|s| s.report.mode != Mode::Locked)
 }
 
 /// One managed path's counts, in words.
@@ -187,6 +210,8 @@ pub struct HeaderWidgets {
     detail_rows: Vec<adw::ActionRow>,
     notices: gtk::Box,
     notice_labels: Vec<gtk::Label>,
+    banner: adw::ActionRow,
+    banner_list: gtk::ListBox,
     busy_row: adw::ActionRow,
     bar: gtk::ProgressBar,
 }
@@ -230,6 +255,20 @@ impl SimpleComponent for Header {
         let notices = gtk::Box::new(gtk::Orientation::Vertical, 6);
         root.append(&notices);
 
+        // AdwBanner is libadwaita 1.3: a row with a warning icon in a
+        // boxed list of its own stands in for it.
+        let banner = adw::ActionRow::new();
+        let warning = gtk::Image::from_icon_name("dialog-warning-symbolic");
+        warning.add_css_class("warning");
+        banner.add_prefix(&warning);
+        let banner_list = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .visible(false)
+            .build();
+        banner_list.append(&banner);
+        root.append(&banner_list);
+
         let group = adw::PreferencesGroup::new();
         let busy_row = adw::ActionRow::builder().visible(false).build();
         let bar = gtk::ProgressBar::builder()
@@ -256,6 +295,8 @@ impl SimpleComponent for Header {
             detail_rows: Vec::new(),
             notices,
             notice_labels: Vec::new(),
+            banner,
+            banner_list,
             busy_row,
             bar,
         };
@@ -309,8 +350,32 @@ impl Header {
                 icon: "dialog-warning-symbolic",
             }
         } else {
-            headline(self.status.as_ref())
+            headline(self.status.as_ref(), self.open_layers)
         };
+        // Unprotected (or unknown) is shown in the warning colour.
+        let warn = self.unreadable.is_some() || warns(self.status.as_ref());
+        for widget in [w.icon.upcast_ref::<gtk::Widget>(), w.title.upcast_ref()] {
+            if warn {
+                widget.add_css_class("warning");
+            } else {
+                widget.remove_css_class("warning");
+            }
+        }
+        if warn {
+            w.icon.remove_css_class("dim-label");
+        } else {
+            w.icon.add_css_class("dim-label");
+        }
+        match layers_banner(self.open_layers).filter(|_| self.status.is_some()) {
+            Some((title, subtitle)) => {
+                if w.banner.title() != title {
+                    w.banner.set_title(&title);
+                    w.banner.set_subtitle(&subtitle);
+                }
+                w.banner_list.set_visible(true);
+            }
+            None => w.banner_list.set_visible(false),
+        }
         w.icon.set_icon_name(Some(line.icon));
         w.title.set_label(&line.title);
         w.description.set_label(&line.description);
@@ -322,7 +387,7 @@ impl Header {
         let texts = self
             .status
             .as_ref()
-            .map(|status| notices(status, self.open_layers, now()))
+            .map(|status| notices(status, now()))
             .unwrap_or_default();
         while w.notice_labels.len() < texts.len() {
             let label = gtk::Label::builder()
@@ -411,27 +476,55 @@ mod tests {
         }
     }
 
+    // One headline per state; open layers make it say what stays
+    // unprotected (and a banner of their own), never "not even as
+    // administrator" alone.
     #[test]
     fn the_state_in_words() {
+        let locked = headline(Some(&status(5, 0)), 0);
+        assert_eq!(locked.title, "System files are protected");
         assert_eq!(
-            headline(Some(&status(5, 0))).title,
-            "System files are protected"
+            locked.description,
+            "No program can change, replace or delete the files in /usr, not even as administrator."
         );
-        assert!(headline(Some(&status(5, 0))).description.contains("/usr"));
+        assert_eq!(locked.icon, "security-high-symbolic");
+        let layered = headline(Some(&status(5, 0)), 2);
+        assert_eq!(layered.title, "System files are protected");
+        assert!(
+            layered
+                .description
+                .ends_with("except beneath the 2 open layers."),
+            "{}",
+            layered.description
+        );
+        assert_eq!(layered.icon, "security-medium-symbolic");
         assert_eq!(
-            headline(Some(&status(0, 5))).title,
+            headline(Some(&status(0, 5)), 0).title,
             "System files are unprotected"
         );
-        let partly = headline(Some(&status(2, 3)));
+        let partly = headline(Some(&status(2, 3)), 0);
         assert_eq!(partly.title, "System files are partly protected");
         assert_eq!(partly.description, "2 of 5 system files are protected.");
-        assert_eq!(headline(None).icon, "content-loading-symbolic");
+        assert_eq!(headline(None, 0).icon, "content-loading-symbolic");
+        assert!(!warns(Some(&status(5, 0))));
+        assert!(warns(Some(&status(2, 3))) && warns(Some(&status(0, 5))));
+        assert_eq!(layers_banner(0), None);
+        assert_eq!(
+            layers_banner(1).map(|b| b.0).as_deref(),
+            Some("1 layer is open")
+        );
+        assert!(
+            layers_banner(3)
+                .unwrap()
+                .1
+                .starts_with("The files beneath them")
+        );
     }
 
     #[test]
     fn notices_name_what_changes_the_picture() {
         let mut s = status(0, 5);
-        assert!(notices(&s, 0, 0).is_empty());
+        assert!(notices(&s, 0).is_empty());
         s.report.relock_at = Some(600);
         s.report.runs.push(RunInfo {
             pid: 1,
@@ -443,16 +536,15 @@ mod tests {
             kind: almost_protocol::OfflineKind::Update,
             source: almost_protocol::OfflineSource::Packagekit,
         });
-        let n = notices(&s, 2, 0);
+        let n = notices(&s, 0);
         assert_eq!(n[0], "Protection comes back in 10 minutes.");
         assert_eq!(
             n[1],
             "1 command is running with the system files unprotected."
         );
-        assert!(n[2].starts_with("2 layers are open"));
-        assert!(n[3].contains("interrupted"));
-        assert!(n[4].contains("offline update"));
-        assert_eq!(n.len(), 5);
+        assert!(n[2].contains("interrupted"));
+        assert!(n[3].contains("offline update"));
+        assert_eq!(n.len(), 4);
     }
 
     #[test]

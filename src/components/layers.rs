@@ -342,6 +342,17 @@ impl SimpleComponent for Layers {
     }
 }
 
+/// The row's title and subtitle wrap between words, never inside one
+/// ("chang-es"): at 360 px the subtitle takes two lines instead.
+fn words_whole(row: &adw::ActionRow) {
+    for label in super::descendants(row)
+        .into_iter()
+        .filter_map(|w| w.downcast::<gtk::Label>().ok())
+    {
+        label.set_wrap_mode(gtk::pango::WrapMode::Word);
+    }
+}
+
 fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::ActionRow, gtk::Box) {
     let path = info.path_text();
     let row = adw::ActionRow::builder().title(&path).build();
@@ -366,16 +377,11 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         button.connect_clicked(move |_| s.input(LayersInput::Clicked(id.clone(), act)));
         buttons.append(&button);
     };
+    // One way to the review (applying goes through it: there is no
+    // blind commit): the button, or the row itself.
     make(
-        i18n("Review"),
+        i18n("Review…"),
         i18n_f("Review the layer over {}", &[&path]),
-        RowAct::Review,
-        false,
-    );
-    // Commit goes through the review too: there is no blind commit.
-    make(
-        i18n("Commit…"),
-        i18n_f("Commit the layer over {}", &[&path]),
         RowAct::Review,
         false,
     );
@@ -386,6 +392,10 @@ fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::Action
         true,
     );
     row.add_suffix(&buttons);
+    row.set_activatable(true);
+    let s = sender.clone();
+    row.connect_activated(move |_| s.input(LayersInput::Clicked(id.clone(), RowAct::Review)));
+    words_whole(&row);
     (row, buttons)
 }
 

@@ -43,14 +43,14 @@ def log(*parts):
 
 # --- the panel process ---------------------------------------------------------
 
-def start_panel(env_extra=None):
+def start_panel(env_extra=None, panel=None):
     global PANEL
     env = dict(os.environ)
     env.update(env_extra or {})
     for attempt in range(2):
         out = open(os.path.join(ARGS.results, "panel.log"), "a")
         env.setdefault("RUST_LOG", "almost_panel=debug")
-        argv = [ARGS.panel, "--root", ARGS.root]
+        argv = [panel or ARGS.panel, "--root", ARGS.root]
         if os.environ.get("ALMOST_GUI_GDB"):
             # For crashes: a backtrace of every thread lands in panel.log.
             argv = ["gdb", "-q", "-batch", "-ex", "run", "-ex", "thread apply all bt 25",
@@ -300,9 +300,22 @@ def window_shot(title_pattern, path, timeout=10):
 
 # --- scenarios -----------------------------------------------------------------------
 
+def open_layers():
+    r = almost("--json", "layer", "list")
+    assert r.returncode == 0, r.stderr
+    return len(json.loads(r.stdout.strip().splitlines()[-1])["layers"])
+
+
 def scenario_startup():
     sees(r"^System files are protected$", 20)
-    find(SWITCH, r"Protect system files")
+    # The headline does not promise what open layers leave unprotected,
+    # and a banner names them.
+    n = open_layers()
+    assert n > 0, "the sandbox starts with open layers"
+    sees(rf"not even as administrator, except beneath the {n} open layers\.$", 5)
+    sees(rf"^{n} layers are open$", 5)
+    sees(r"^The files beneath them are not protected until their changes are applied or discarded\.$", 5)
+    find(SWITCH, r"Protect System Files")
     find(LABEL, r"Layers")
     dump(os.path.join(ARGS.results, "startup-tree.txt"))
     window_shot(r"^Almost", os.path.join(ARGS.results, "window-panel.png"))
@@ -310,7 +323,7 @@ def scenario_startup():
 
 def protection_switch():
     """The switch, once it shows the sandbox protected (checked with lsattr)."""
-    switch = find(SWITCH, r"Protect system files", 20)
+    switch = find(SWITCH, r"Protect System Files", 20)
     wait_for(lambda: checked(switch), 10, "the switch to show protected")
     assert immutable("/usr/include/fake.h"), "the sandbox should start locked"
     return switch
@@ -341,7 +354,7 @@ def scenario_protection():
 
 
 def scenario_outside():
-    switch = find(SWITCH, r"Protect system files", 20)
+    switch = find(SWITCH, r"Protect System Files", 20)
     wait_for(lambda: checked(switch), 10, "the switch to show protected")
     log("unlock from a terminal")
     r = almost("unlock", "--yes")
@@ -369,11 +382,17 @@ def scenario_outside():
     assert r.returncode == 0, r.stderr
     assert not immutable("/usr/include/fake.h")
     sees(r"^Some system files can be changed$", 30)
+    sees(r"^System files are partly protected$", 2)
     assert not checked(switch), "the switch should not claim protection of a partly locked tree"
-    r = almost("lock")
-    assert r.returncode == 0, r.stderr
-    wait_for(lambda: checked(switch), 8, "the switch to follow the terminal")
-    sees(r"^System files are protected$", 2)
+    # Partly protected has its own row, which names how many files are not
+    # protected and protects them.
+    sees(r"^1 file isn't protected$", 5)
+    screenshot("partial-row")
+    press(r"^Protect All( Protect All)?$", 5)
+    wait_for(lambda: immutable("/usr/include/fake.h"), 30, "Protect All to set the flag again")
+    wait_for(lambda: checked(switch), 8, "the switch to show protected")
+    sees(r"^System files are protected$", 5)
+    wait_for(lambda: not find_all(LABEL, r"isn't protected$"), 5, "the partial row to go")
 
 
 KEYS = {"Tab": 0xFF09, "Down": 0xFF54, "Up": 0xFF52, "Return": 0xFF0D, "space": 0x20,
@@ -545,7 +564,7 @@ def close_error(heading, says, shot, timeout=30):
 
 
 def scenario_busy_error():
-    press(r"Commit the layer over /usr/bin", 20)
+    press(r"Review the layer over /usr/bin", 20)
     dialog = review_dialog()
     sees(r"^Apply 1 change to /usr/bin$", 20)
     press(r"^_?Commit( Commit)?$", 5, dialog)
@@ -704,6 +723,188 @@ def scenario_demo_shots():
     window_shot(r"^Almost", os.path.join(ARGS.shots, "layers.png"))
 
 
+def x_window(title_pattern):
+    """The X window id of the toplevel whose title matches, if shown."""
+    rx = re.compile(title_pattern)
+    out = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = re.match(r'\s*(0x[0-9a-f]+) "(.*)": \(.*\)\s+(\d+)x(\d+)\+', line)
+        if m and rx.search(m.group(2)) and int(m.group(3)) > 200 and int(m.group(4)) > 200:
+            return int(m.group(1), 16), int(m.group(3))
+    return None
+
+
+def resize(title_pattern, width, height):
+    """Resizes a toplevel as a window manager would (Xvfb has none: the
+    request goes straight to the X server, through libX11)."""
+    import ctypes
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XResizeWindow.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_uint, ctypes.c_uint]
+    x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    wid, _ = wait_for(lambda: x_window(title_pattern), 10, f"the X window {title_pattern!r}")
+    display = x11.XOpenDisplay(None)
+    if not display:
+        raise Failure("cannot open the X display")
+    try:
+        x11.XResizeWindow(display, wid, width, height)
+        x11.XSync(display, 0)
+    finally:
+        x11.XCloseDisplay(display)
+    wait_for(lambda: (x_window(title_pattern) or (0, 0))[1] == width, 10,
+             f"the window to be {width} px wide")
+
+
+def too_wide(width):
+    """The shown widgets of the main window that reach past WIDTH px."""
+    frame = next(c for c in (find_app().get_child_at_index(i)
+                             for i in range(find_app().get_child_count()))
+                 if c is not None and shown(c) and name(c).startswith("Almost"))
+    out = []
+    for node in walk(frame):
+        if not shown(node):
+            continue
+        e = node.get_extents(Atspi.CoordType.WINDOW)
+        # x = -1: GTK 4.8 reports the scrolled page's viewport one pixel
+        # left of the window (seen at every width); nothing is cut there.
+        if e.x < -1 or e.x + e.width > width:
+            out.append(f"{role(node)} {name(node) or text_of(node)!r} x={e.x} w={e.width}")
+    return out
+
+
+def check_narrow(label):
+    """At 360 px wide every shown widget of the window fits in it (the
+    window's minimum width is no wider: a wider one would overflow)."""
+    resize(r"^Almost", 360, 800)
+    time.sleep(1)  # a relayout after the configure event
+    wide = too_wide(360)
+    screenshot(f"narrow-{label}")
+    window_shot(r"^Almost", os.path.join(ARGS.results, f"window-narrow-{label}.png"))
+    if wide:
+        raise Failure(f"{label}: wider than 360 px: " + "; ".join(wide[:15]))
+    log(f"{label}: every shown widget fits in 360 px")
+
+
+def scenario_narrow():
+    sees(r"^System files are protected$", 20)
+    check_narrow("en")
+    stop_panel()
+    try:
+        start_panel({"LANGUAGE": "fr", "LANG": "C.UTF-8"})
+        sees(r"^Les fichiers système sont protégés$", 20)
+        check_narrow("fr")
+    finally:
+        stop_panel()
+        start_panel()
+
+
+def scenario_slow_switch():
+    """The switch during an act that takes its time: a copy of the panel
+    whose almost (a wrapper beside it, which the panel runs as the almost
+    next to it) holds lock and unlock while a file exists. The handle moves
+    at once, the row says what is under way with a spinner, the flags are
+    untouched until almost runs, and the switch settles when it ends."""
+    import shutil
+    slow = os.path.join(os.path.dirname(os.path.abspath(ARGS.pid_file)), "slow")
+    os.makedirs(slow, exist_ok=True)
+    hold = os.path.join(slow, "hold")
+    panel = os.path.join(slow, "almost-panel")
+    shutil.copy2(ARGS.panel, panel)
+    wrapper = os.path.join(slow, "almost")
+    with open(wrapper, "w") as f:
+        f.write(f"""#!/bin/sh
+for a in "$@"; do
+    case "$a" in lock|unlock)
+        n=0
+        while [ -e '{hold}' ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+        break;;
+    esac
+done
+exec '{ARGS.almost}' "$@"
+""")
+    os.chmod(wrapper, 0o755)
+    stop_panel()
+    try:
+        start_panel(panel=panel)
+        switch = protection_switch()
+        for on in (False, True):
+            open(hold, "w").close()
+            log(f"toggle the switch {'on' if on else 'off'} while almost is held")
+            act(switch)
+            wait_for(lambda: checked(switch) == on, 3, "the handle to move at once")
+            sees(r"^Turning protection on…$" if on else r"^Turning protection off…$", 3)
+            find([], r"^Working$", 3)
+            screenshot(f"slow-switch-{'on' if on else 'off'}")
+            # Polls come and go meanwhile: the handle stays, nothing changed yet.
+            time.sleep(3)
+            assert checked(switch) == on, "the handle went back while almost worked"
+            assert immutable("/usr/include/fake.h") != on, "almost acted before it was let go"
+            os.remove(hold)
+            wait_for(lambda: immutable("/usr/include/fake.h") == on, 30, "almost to act")
+            sees(r"^Programs cannot change system files$" if on
+                 else r"^Programs running as administrator can change them$", 10)
+            wait_for(lambda: not find_all([], r"^Working$"), 5, "the spinner to go")
+            assert checked(switch) == on
+    finally:
+        if os.path.exists(hold):
+            os.remove(hold)
+        stop_panel()
+        start_panel()
+
+
+def back_on_radio(title, timeout=10):
+    return find(RADIO, rf"^Turn back on: {title}( {title})?$", timeout)
+
+
+def relock_at():
+    r = almost("--json", "status")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1]).get("relock_at")
+
+
+def scenario_back_on():
+    """"Turn Back On": picked while protected, it waits for the switch;
+    the timer runs with its time left shown; picked while unprotected, it
+    applies at once; and without a timer it says "At Restart" only when
+    the mode at startup protects, "Never" otherwise."""
+    switch = protection_switch()
+    at_restart = back_on_radio("At Restart", 20)
+    ten = back_on_radio("After 10 Minutes")
+    hour = back_on_radio("After 1 Hour")
+    radios = [at_restart, ten, hour]
+    wait_for(lambda: checked(at_restart), 5, "At Restart to be the choice")
+    sees(r"^After protection is turned off$", 5)
+    log("pick After 10 Minutes while protected: nothing happens yet")
+    pick_radio(radios, ten)
+    wait_for(lambda: checked(ten), 5, "After 10 Minutes to be checked")
+    time.sleep(1)
+    assert immutable("/usr/include/fake.h"), "a pick while protected unprotected the files"
+    toggle_protection(switch, False)
+    at = relock_at()
+    assert at and 540 <= at - time.time() <= 610, f"a 10 minute timer, not {at}"
+    sees(r"^Protected again in (9|10) minutes$", 10)
+    screenshot("back-on-timer")
+    log("pick At Restart while unprotected: the timer ends")
+    pick_radio(radios, at_restart)
+    wait_for(lambda: relock_at() is None, 30, "the timer to end")
+    sees(r"^Protected again when the computer restarts$", 10)
+    assert not immutable("/usr/include/fake.h")
+    log("the mode at startup is As it was: no timer means Never")
+    r = almost("config", "set", "default_mode", "keep")
+    assert r.returncode == 0, r.stderr
+    try:
+        back_on_radio("Never", 30)
+        sees(r"^Stays unprotected until you turn it on$", 5)
+        assert not find_all(RADIO, r"^Turn back on: At Restart"), "At Restart is still offered"
+    finally:
+        r = almost("config", "set", "default_mode", "locked")
+        assert r.returncode == 0, r.stderr
+    back_on_radio("At Restart", 30)
+    toggle_protection(switch, True)
+
+
 def scenario_explore():
     dump(os.path.join(ARGS.results, "tree.txt"))
 
@@ -713,6 +914,9 @@ SCENARIOS = {
     "protection": scenario_protection,
     "outside": scenario_outside,
     "startup_mode": scenario_startup_mode,
+    "slow_switch": scenario_slow_switch,
+    "back_on": scenario_back_on,
+    "narrow": scenario_narrow,
     "review_commit": scenario_review_commit,
     "undo": scenario_undo,
     "discard": scenario_discard,
