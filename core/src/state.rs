@@ -185,11 +185,14 @@ fn damaged(why: String) -> RunState {
     }
 }
 
-/// The state, held under the exclusive lock until dropped.
+/// The state, held under the exclusive lock until dropped: the only way
+/// to change it ([`lock`] and [`try_lock`] hand it out). Each transition is
+/// a method that saves what it changed; the engine's own (settle, an
+/// explicit lock or unlock) are in `system.rs`.
 pub struct StateGuard {
     _lock: Flock<File>,
     file: PathBuf,
-    pub state: RunState,
+    state: RunState,
 }
 
 fn open_lock(root: &Root) -> Result<File> {
@@ -261,6 +264,75 @@ pub fn mark_acted(root: &Root) -> io::Result<()> {
 }
 
 impl StateGuard {
+    /// What the state holds now.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// For the engine's transitions (`System::settle`, `set_mode`), which
+    /// save it themselves.
+    pub(crate) fn state_mut(&mut self) -> &mut RunState {
+        &mut self.state
+    }
+
+    /// A timed unlock that ends at `at` (Unix time), locked whatever the
+    /// mode was before: that is what "unlock for ten minutes" means. A
+    /// later deadline already pending is kept; the previous timer process
+    /// is stopped and `start_timer` starts the new one (its pid).
+    pub fn begin_timed_unlock(
+        &mut self,
+        at: u64,
+        start_timer: impl FnOnce() -> Result<i32>,
+    ) -> Result<()> {
+        self.state.restore = Some(Mode::Locked);
+        self.state.relock_at = Some(self.state.relock_at.map_or(at, |t| t.max(at)));
+        self.state.stop_timer();
+        self.state.timer = Proc::of(start_timer()?);
+        self.save()
+    }
+
+    /// An `almost run` begins, recorded before anything is unlocked. The
+    /// first run under way decides the mode to restore when the last one
+    /// ends: unlocked if it was, else locked (a partial tree is restored as
+    /// locked, the safe side); `mode_before` measures it.
+    pub fn begin_run(
+        &mut self,
+        run: RunRecord,
+        mode_before: impl FnOnce() -> Result<Mode>,
+    ) -> Result<()> {
+        if self.state.restore.is_none() {
+            self.state.restore = Some(if mode_before()? == Mode::Unlocked {
+                Mode::Unlocked
+            } else {
+                Mode::Locked
+            });
+        }
+        self.state.runs.push(run);
+        self.save()
+    }
+
+    /// The command of the run of `almost` started as `child`.
+    pub fn run_started(&mut self, almost: Proc, child: i32) -> Result<()> {
+        if let Some(record) = self.state.runs.iter_mut().find(|r| r.almost == almost) {
+            record.child = Proc::of(child);
+        }
+        self.save()
+    }
+
+    /// The run of `almost` ended (the mode is restored by the next settle,
+    /// if it was the last).
+    pub fn end_run(&mut self, almost: Proc) -> Result<()> {
+        self.state.runs.retain(|r| r.almost != almost);
+        self.save()
+    }
+
+    /// At boot nothing of the last boot runs any more: no run, no timer,
+    /// nothing to restore (the boot applies `default_mode`).
+    pub fn reset_at_boot(&mut self) -> Result<()> {
+        self.state = RunState::default();
+        self.save()
+    }
+
     pub fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| Error::io("encoding the state", io::Error::other(e)))?;
@@ -292,6 +364,60 @@ mod tests {
             }
             .is_alive()
         );
+    }
+
+    // The transitions of the guard save what they change: a second lock
+    // reads it back. A timed unlock ends locked and keeps the later of two
+    // deadlines; the first run decides the mode to restore, a second does
+    // not measure again; a run's child is recorded, its end removes it; the
+    // boot forgets everything.
+    #[test]
+    fn transitions_are_saved_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let mut guard = lock(&root).unwrap();
+        guard.begin_timed_unlock(1000, || Ok(i32::MAX)).unwrap();
+        guard.begin_timed_unlock(500, || Ok(i32::MAX)).unwrap();
+        drop(guard);
+        let mut guard = lock(&root).unwrap();
+        assert_eq!(guard.state().relock_at, Some(1000));
+        assert_eq!(guard.state().restore, Some(Mode::Locked));
+        // A timer that cannot start changes nothing that is saved.
+        let failed = guard.begin_timed_unlock(2000, || Err(Error::Cancelled));
+        assert!(failed.is_err());
+        drop(guard);
+        assert_eq!(read(&root).relock_at, Some(1000));
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let me = Proc::current();
+        let run = |command: &str| RunRecord {
+            almost: me,
+            child: None,
+            command: command.to_owned(),
+            started: 1,
+        };
+        let mut guard = lock(&root).unwrap();
+        guard
+            .begin_run(run("apt upgrade"), || Ok(Mode::Unlocked))
+            .unwrap();
+        guard
+            .begin_run(run("second"), || panic!("measured twice"))
+            .unwrap();
+        guard.run_started(me, std::process::id() as i32).unwrap();
+        drop(guard);
+        let state = read(&root);
+        assert_eq!(state.restore, Some(Mode::Unlocked));
+        assert_eq!(state.runs.len(), 2);
+        assert!(state.runs[0].child.is_some(), "{:?}", state.runs);
+        let mut guard = lock(&root).unwrap();
+        guard.end_run(me).unwrap();
+        assert!(read(&root).runs.is_empty());
+        guard.begin_timed_unlock(9, || Ok(i32::MAX)).unwrap();
+        guard.reset_at_boot().unwrap();
+        drop(guard);
+        let state = read(&root);
+        assert_eq!((state.restore, state.relock_at), (None, None));
     }
 
     #[test]

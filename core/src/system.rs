@@ -6,16 +6,18 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::attrs::FlagInterface;
 use crate::config::{self, Config, DefaultMode, Notice};
 use crate::error::{Error, Result};
+use crate::layer::{Layers, commit};
 use crate::mounts;
 use crate::paths::{self, Root};
 use crate::protocol::{Mode, PathReport, Report};
 use crate::state::{self, RunState, StateGuard};
+use crate::sysbus::{Inhibitor, SystemBus};
 use crate::walk::{self, Action, Walk};
 
 /// Where the entry counts of the last walks are kept, only to give progress
@@ -26,6 +28,34 @@ const COUNTS_FILE: &str = "/var/lib/almost/entry-counts.json";
 /// by when the config file has become invalid (a typo must not boot the
 /// system unlocked).
 pub const LAST_GOOD_CONFIG: &str = "/var/lib/almost/last-good-config.toml";
+
+/// How a privileged act opens (see [`System::begin`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Opening<'a> {
+    /// Why a shutdown waits for the act (`systemd-inhibit --list` and the
+    /// desktop's shutdown dialog show it); `None`: no inhibitor.
+    pub why: Option<&'a str>,
+    pub recover: Recovery,
+    /// Settle the runtime state first.
+    pub settle: bool,
+}
+
+/// Whether an act first finishes what a crash interrupted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Recovery {
+    #[default]
+    None,
+    Now,
+    /// At boot: a rolled-back commit's layer is left unmounted.
+    AtBoot,
+}
+
+/// A privileged act under way: the state lock (the only way to change the
+/// runtime state) and the shutdown inhibitor, both released when dropped.
+pub struct Act {
+    pub guard: StateGuard,
+    _inhibitor: Option<Inhibitor>,
+}
 
 /// Live progress of a walk, read by a reporter thread.
 #[derive(Default)]
@@ -372,22 +402,22 @@ impl System {
     /// that restore, if one was applied.
     pub fn settle(&self, guard: &mut StateGuard, progress: &Progress) -> Result<Option<Report>> {
         let now = state::now();
-        let mut dirty = guard.state.prune_dead();
-        if guard.state.relock_at.is_some_and(|t| t <= now) {
-            guard.state.relock_at = None;
-            guard.state.stop_timer();
+        let mut dirty = guard.state_mut().prune_dead();
+        if guard.state_mut().relock_at.is_some_and(|t| t <= now) {
+            guard.state_mut().relock_at = None;
+            guard.state_mut().stop_timer();
             dirty = true;
         }
         let mut applied = None;
-        if !guard.state.temporary_unlock_active(now)
-            && let Some(mode) = guard.state.restore
+        if !guard.state_mut().temporary_unlock_active(now)
+            && let Some(mode) = guard.state_mut().restore
         {
             tracing::info!(
                 mode = mode.as_str(),
                 "restoring the mode from before the temporary unlock"
             );
             applied = Some(self.apply(mode != Mode::Unlocked, progress)?);
-            guard.state.restore = None;
+            guard.state_mut().restore = None;
             dirty = true;
         }
         if dirty {
@@ -404,9 +434,9 @@ impl System {
         on: bool,
         progress: &Progress,
     ) -> Result<Report> {
-        guard.state.relock_at = None;
-        guard.state.stop_timer();
-        guard.state.restore = if guard.state.runs.is_empty() {
+        guard.state_mut().relock_at = None;
+        guard.state_mut().stop_timer();
+        guard.state_mut().restore = if guard.state_mut().runs.is_empty() {
             None
         } else {
             // Runs still going on must not undo the user's explicit choice
@@ -415,8 +445,90 @@ impl System {
         };
         guard.save()?;
         let mut report = self.apply(on, progress)?;
-        attach_state(&mut report, &guard.state);
+        attach_state(&mut report, guard.state());
         Ok(report)
+    }
+
+    /// Finishes or rolls back what a crash interrupted (a commit, an undo,
+    /// a deletion from the layer store); says what it did, one sentence
+    /// each. At boot a rolled-back commit's layer is left unmounted: the
+    /// boot mounts the layers after their acts at boot. Call it under the
+    /// state lock ([`System::begin`] does).
+    pub fn recover(&self, progress: &Arc<Progress>, at_boot: bool) -> Vec<String> {
+        let layers = Layers::new(self);
+        let results = if at_boot {
+            layers.recover_at_boot(progress)
+        } else {
+            layers.recover(progress)
+        };
+        let mut said = Vec::new();
+        for result in results {
+            said.push(match result {
+                Ok(report) if report.outcome == "undone" => format!(
+                    "finished the interrupted undo of the commit of layer {} over {}",
+                    report.id,
+                    report.path.display()
+                ),
+                Ok(report) if report.outcome.starts_with(commit::OUTCOME_ABANDONED) => format!(
+                    "abandoned the interrupted commit of layer {id} over {}: it had not \
+                     changed anything yet, so it was rolled back and the tree is as before; {}",
+                    report.path.display(),
+                    if report.outcome == commit::OUTCOME_ABANDONED {
+                        "the layer is mounted again".to_owned()
+                    } else if at_boot {
+                        "the boot goes on with the layer".to_owned()
+                    } else {
+                        format!(
+                            "the layer could not be mounted again (try: almost layer mount {})",
+                            report.id
+                        )
+                    },
+                    id = report.id,
+                ),
+                Ok(report) => format!(
+                    "finished the interrupted commit of layer {} over {}",
+                    report.id,
+                    report.path.display()
+                ),
+                Err(e) => e.to_string(),
+            });
+        }
+        if let Err(e) = layers.empty_trash(progress) {
+            said.push(e.to_string());
+        }
+        said
+    }
+
+    /// The one opening of a privileged act: hold off a shutdown (`why`,
+    /// if the act walks or writes for long), take the state lock (waiting
+    /// for another `almost`), finish what a crash interrupted, and settle
+    /// the runtime state (end dead runs and expired timers, restore the
+    /// mode they held) — each as `opening` asks. What the recovery did is
+    /// given to `say`. The act holds the lock until it is dropped.
+    pub fn begin(
+        &self,
+        bus: &SystemBus,
+        opening: Opening,
+        progress: &Arc<Progress>,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Act> {
+        let inhibitor = opening.why.map(|why| Inhibitor::shutdown(bus, why));
+        let mut guard = state::lock(&self.root)?;
+        match opening.recover {
+            Recovery::None => {}
+            Recovery::Now => self
+                .recover(progress, false)
+                .into_iter()
+                .for_each(&mut *say),
+            Recovery::AtBoot => self.recover(progress, true).into_iter().for_each(&mut *say),
+        }
+        if opening.settle {
+            self.settle(&mut guard, progress)?;
+        }
+        Ok(Act {
+            guard,
+            _inhibitor: inhibitor,
+        })
     }
 
     /// The mode `enter default` applies, if any.

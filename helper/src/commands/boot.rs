@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use almost_core::Result;
 use almost_core::layer::{AtBoot, LayerMeta, Layers};
-use almost_core::state;
-use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{self, Progress, System};
+use almost_core::sysbus::SystemBus;
+use almost_core::system::{self, Opening, Progress, Recovery, System};
 use almost_protocol::CommandResult;
 
-use super::{Ctx, recover_as};
+use super::{Ctx, begin};
 use crate::output::Output;
 
 pub fn run(ctx: Ctx) -> Result<i32> {
@@ -71,10 +70,13 @@ fn boot_act(out: &Output, layers: &Layers, meta: &LayerMeta, progress: &Arc<Prog
 /// then the default mode, whose walk does not enter the layers' mounts.
 fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
     let progress = Arc::new(Progress::default());
-    let _inhibit = Inhibitor::shutdown(bus, "Restoring layers and the protection at boot");
+    let opening = Opening {
+        why: Some("Restoring layers and the protection at boot"),
+        recover: Recovery::AtBoot,
+        settle: false,
+    };
+    let mut act = begin(sys, out, bus, opening, &progress)?;
     let layers = Layers::new(sys);
-    let mut guard = state::lock(&sys.root)?;
-    recover_as(sys, out, &progress, true);
     for meta in layers.all()? {
         if boot_act(out, &layers, &meta, &progress) {
             continue;
@@ -95,8 +97,7 @@ fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
             ));
         }
     }
-    guard.state = state::RunState::default();
-    guard.save()?;
+    act.guard.reset_at_boot()?;
     let report = match sys.default_lock() {
         Some(on) => Some(sys.apply(on, &progress)?),
         None => None,

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use almost_core::layer::{AtBoot, LayerInfo, LayerMeta, Layers, PrivateMounts};
 use almost_core::state;
-use almost_core::sysbus::{Inhibitor, SystemBus};
+use almost_core::sysbus::SystemBus;
 use almost_core::system::{Progress, System};
 use almost_core::{Error, Result};
 use almost_helper::cli::LayerAction;
 use almost_protocol::{Change, ChangeKind, CommandResult, Phase};
 
-use super::{Ctx, recover};
+use super::{Ctx, begin, layer_opening};
 use crate::output::{Output, ask, shown};
 use crate::wire;
 
@@ -205,8 +205,7 @@ pub fn layer(
             } else {
                 path.clone()
             };
-            let _guard = state::lock(&sys.root)?;
-            recover(sys, out, &progress);
+            let _act = begin(sys, out, bus, layer_opening(None), &progress)?;
             let meta = layers.create(&path, *temporary, &progress)?;
             out.answer(wire::new_layer(&meta), CommandResult::LayerNew, |meta| {
                 format!(
@@ -254,12 +253,11 @@ pub fn layer(
                 ),
             )?;
             if *at_boot {
-                return leave_to_boot(sys, out, &layers, &meta, AtBoot::Commit, &progress);
+                return leave_to_boot(sys, out, bus, &layers, &meta, AtBoot::Commit, &progress);
             }
-            let _guard = state::lock(&sys.root)?;
             // A shutdown must not cut a commit in half.
-            let _inhibit = Inhibitor::shutdown(bus, "Committing a layer into the system files");
-            recover(sys, out, &progress);
+            let why = Some("Committing a layer into the system files");
+            let _act = begin(sys, out, bus, layer_opening(why), &progress)?;
             let progress_shown = out.progress(Phase::Commit, progress.clone());
             let report = layers.commit(&meta, &progress)?;
             drop(progress_shown);
@@ -293,10 +291,9 @@ pub fn layer(
                 ),
             )?;
             if *at_boot {
-                return leave_to_boot(sys, out, &layers, &meta, AtBoot::Discard, &progress);
+                return leave_to_boot(sys, out, bus, &layers, &meta, AtBoot::Discard, &progress);
             }
-            let _guard = state::lock(&sys.root)?;
-            recover(sys, out, &progress);
+            let _act = begin(sys, out, bus, layer_opening(None), &progress)?;
             layers.discard(&meta, &progress)?;
             out.answer(
                 wire::layer_ref(&meta, false),
@@ -307,8 +304,7 @@ pub fn layer(
         }
         LayerAction::Mount { id } => {
             let meta = layers.get(id)?;
-            let _guard = state::lock(&sys.root)?;
-            recover(sys, out, &progress);
+            let _act = begin(sys, out, bus, layer_opening(None), &progress)?;
             sys.apply_subtree(&meta.path, false, &progress)?;
             layers.mount(&meta)?;
             out.answer(
@@ -333,9 +329,8 @@ pub fn layer(
                     last.layer.path.display()
                 ),
             )?;
-            let _guard = state::lock(&sys.root)?;
-            let _inhibit = Inhibitor::shutdown(bus, "Undoing the last commit of a layer");
-            recover(sys, out, &progress);
+            let why = Some("Undoing the last commit of a layer");
+            let _act = begin(sys, out, bus, layer_opening(why), &progress)?;
             let report = layers.undo(&progress, *force)?;
             out.answer(
                 wire::commit_report(&report),
@@ -374,13 +369,13 @@ fn show_diff_for_review(root: &almost_core::paths::Root, id: &str) {
 fn leave_to_boot(
     sys: &System,
     out: &Output,
+    bus: &SystemBus,
     layers: &Layers,
     meta: &LayerMeta,
     act: AtBoot,
     progress: &Arc<Progress>,
 ) -> Result<i32> {
-    let _guard = state::lock(&sys.root)?;
-    recover(sys, out, progress);
+    let _opened = begin(sys, out, bus, layer_opening(None), progress)?;
     // A layer the recovery just committed (or whose id was wrong) is gone.
     let meta = layers.get(&meta.id)?;
     layers.set_at_boot(&meta.id, Some(act))?;

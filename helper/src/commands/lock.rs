@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use almost_core::Result;
 use almost_core::protocol::Report;
-use almost_core::state;
-use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{Progress, System};
+use almost_core::sysbus::SystemBus;
+use almost_core::system::{Opening, Progress, Recovery, System};
 use almost_protocol::{CommandResult, Phase};
 
-use super::{Ctx, WHY_LOCK, WHY_UNLOCK, finish_report, recover};
+use super::{Ctx, WHY_LOCK, WHY_UNLOCK, begin, finish_report};
 use crate::output::Output;
 
 pub fn run(ctx: Ctx) -> Result<i32> {
@@ -27,15 +26,17 @@ pub fn set_mode(
     command: fn(Report) -> CommandResult,
 ) -> Result<i32> {
     let progress = Arc::new(Progress::default());
-    let _inhibit = Inhibitor::shutdown(bus, if on { WHY_LOCK } else { WHY_UNLOCK });
-    let mut guard = state::lock(&sys.root)?;
-    recover(sys, out, &progress);
-    sys.settle(&mut guard, &progress)?;
+    let opening = Opening {
+        why: Some(if on { WHY_LOCK } else { WHY_UNLOCK }),
+        recover: Recovery::Now,
+        settle: true,
+    };
+    let mut act = begin(sys, out, bus, opening, &progress)?;
     let shown = out.progress(
         if on { Phase::Lock } else { Phase::Unlock },
         progress.clone(),
     );
-    let report = sys.set_mode(&mut guard, on, &progress)?;
+    let report = sys.set_mode(&mut act.guard, on, &progress)?;
     drop(shown);
     finish_report(out, command, report, "")
 }

@@ -24,10 +24,10 @@ pub mod unlock;
 use std::sync::Arc;
 
 use almost_core::Result;
-use almost_core::layer::{Layers, PrivateMounts, commit};
+use almost_core::layer::PrivateMounts;
 use almost_core::protocol::Report;
 use almost_core::sysbus::SystemBus;
-use almost_core::system::{self, Progress, System};
+use almost_core::system::{self, Act, Opening, Progress, Recovery, System};
 use almost_helper::cli::{Command, Global};
 use almost_protocol::CommandResult;
 
@@ -90,55 +90,32 @@ pub fn finish_report(
     }
 }
 
-/// Runs the commands that change something under the state lock, after
-/// finishing any commit a crash interrupted.
+/// Finishes what a crash interrupted (see [`System::recover`]), saying
+/// what it did.
 pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
-    recover_as(sys, out, progress, false);
+    for said in sys.recover(progress, false) {
+        out.warning(&said);
+    }
 }
 
-/// [`recover`]; at boot a rolled-back commit's layer is left unmounted:
-/// the boot mounts the layers after their acts at boot.
-pub fn recover_as(sys: &System, out: &Output, progress: &Arc<Progress>, at_boot: bool) {
-    let layers = Layers::new(sys);
-    let results = if at_boot {
-        layers.recover_at_boot(progress)
-    } else {
-        layers.recover(progress)
-    };
-    for result in results {
-        match result {
-            Ok(report) if report.outcome == "undone" => out.warning(&format!(
-                "finished the interrupted undo of the commit of layer {} over {}",
-                report.id,
-                report.path.display()
-            )),
-            Ok(report) if report.outcome.starts_with(commit::OUTCOME_ABANDONED) => {
-                out.warning(&format!(
-                    "abandoned the interrupted commit of layer {id} over {}: it had not \
-                     changed anything yet, so it was rolled back and the tree is as before; {}",
-                    report.path.display(),
-                    if report.outcome == commit::OUTCOME_ABANDONED {
-                        "the layer is mounted again".to_owned()
-                    } else if at_boot {
-                        "the boot goes on with the layer".to_owned()
-                    } else {
-                        format!(
-                            "the layer could not be mounted again (try: almost layer mount {})",
-                            report.id
-                        )
-                    },
-                    id = report.id,
-                ));
-            }
-            Ok(report) => out.warning(&format!(
-                "finished the interrupted commit of layer {} over {}",
-                report.id,
-                report.path.display()
-            )),
-            Err(e) => out.warning(&e.to_string()),
-        }
-    }
-    if let Err(e) = layers.empty_trash(progress) {
-        out.warning(&e.to_string());
+/// Opens a privileged act (see [`System::begin`]); what the recovery did
+/// is said as warnings.
+pub fn begin(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    opening: Opening,
+    progress: &Arc<Progress>,
+) -> Result<Act> {
+    sys.begin(bus, opening, progress, &mut |said| out.warning(&said))
+}
+
+/// The opening of an act that changes layers: under the state lock, after
+/// the recovery; `why` holds off a shutdown.
+pub fn layer_opening(why: Option<&str>) -> Opening<'_> {
+    Opening {
+        why,
+        recover: Recovery::Now,
+        settle: false,
     }
 }

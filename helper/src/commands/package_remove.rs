@@ -14,9 +14,8 @@
 use std::sync::Arc;
 
 use almost_core::layer::Layers;
-use almost_core::state;
-use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{Progress, System};
+use almost_core::sysbus::SystemBus;
+use almost_core::system::{Opening, Progress, System};
 use almost_core::{Error, Result};
 use almost_protocol::{CommandResult, Phase};
 
@@ -64,10 +63,13 @@ fn prepare_remove(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
         });
     }
     let progress = Arc::new(Progress::default());
-    let _inhibit = Inhibitor::shutdown(bus, "Unlocking the system files");
-    let mut guard = state::lock(&sys.root)?;
+    let opening = Opening {
+        why: Some(super::WHY_UNLOCK),
+        ..Opening::default()
+    };
+    let mut act = super::begin(sys, out, bus, opening, &progress)?;
     let shown = out.progress(Phase::Unlock, progress.clone());
-    let report = sys.set_mode(&mut guard, false, &progress)?;
+    let report = sys.set_mode(&mut act.guard, false, &progress)?;
     drop(shown);
     super::finish_report(
         out,

@@ -16,7 +16,7 @@ pub fn run(ctx: Ctx) -> Result<i32> {
 fn relock_timer(sys: &System, bus: &SystemBus) -> Result<i32> {
     loop {
         let mut guard = state::lock(&sys.root)?;
-        let Some(at) = guard.state.relock_at else {
+        let Some(at) = guard.state().relock_at else {
             return Ok(0);
         };
         let now = state::now();

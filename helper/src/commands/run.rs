@@ -13,15 +13,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use almost_core::protocol::Mode;
 use almost_core::state::{self, Proc, RunRecord};
-use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{self, Progress, System};
+use almost_core::sysbus::SystemBus;
+use almost_core::system::{self, Opening, Progress, Recovery, System};
 use almost_core::{Error, Result};
 use almost_protocol::Phase;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-use super::Ctx;
+use super::{Ctx, WHY_RESTORE, WHY_UNLOCK};
 use crate::output::Output;
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -73,13 +72,15 @@ fn command_line(argv: &[OsString]) -> String {
 
 /// Removes this run from the state and restores the mode if it was the last.
 fn finish(sys: &System, out: &Output, bus: &SystemBus, me: Proc) -> Result<()> {
-    let _inhibit = Inhibitor::shutdown(bus, "Restoring the protection of the system files");
-    let mut guard = state::lock(&sys.root)?;
-    guard.state.runs.retain(|r| r.almost != me);
-    guard.save()?;
     let progress = Arc::new(Progress::default());
+    let opening = Opening {
+        why: Some(WHY_RESTORE),
+        ..Opening::default()
+    };
+    let mut act = super::begin(sys, out, bus, opening, &progress)?;
+    act.guard.end_run(me)?;
     let _shown = out.progress(Phase::Restore, progress.clone());
-    if let Some(report) = sys.settle(&mut guard, &progress)?
+    if let Some(report) = sys.settle(&mut act.guard, &progress)?
         && let Some(err) = system::outcome(&report)
     {
         out.warning(&format!("restoring the mode after the command: {err}"));
@@ -105,31 +106,26 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
     {
         // Held for the unlock only: the command itself may run for hours,
         // and a shutdown then is the user's business.
-        let _inhibit = Inhibitor::shutdown(bus, "Unlocking the system files");
-        let mut guard = state::lock(&sys.root)?;
         let progress = Arc::new(Progress::default());
-        sys.settle(&mut guard, &progress)?;
-        if guard.state.restore.is_none() {
-            // A partial tree is restored as locked: the safe side.
-            let before = sys.measure(&progress)?;
-            guard.state.restore = Some(if before.mode == Mode::Unlocked {
-                Mode::Unlocked
-            } else {
-                Mode::Locked
-            });
-        }
-        guard.state.runs.push(RunRecord {
+        let opening = Opening {
+            why: Some(WHY_UNLOCK),
+            recover: Recovery::None,
+            settle: true,
+        };
+        let mut act = super::begin(sys, out, bus, opening, &progress)?;
+        let run = RunRecord {
             almost: me,
             child: None,
             command: command_line(argv),
             started: state::now(),
-        });
-        guard.save()?;
+        };
+        act.guard
+            .begin_run(run, || Ok(sys.measure(&progress)?.mode))?;
         let _shown = out.progress(Phase::Unlock, progress.clone());
         let report = sys.apply(false, &progress)?;
         drop(_shown);
         if let Some(err) = system::outcome(&report) {
-            drop(guard);
+            drop(act);
             finish(sys, out, bus, me)?;
             return Err(err);
         }
@@ -163,11 +159,7 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
         unsafe { libc::kill(pid, sig) };
     }
     {
-        let mut guard = state::lock(&sys.root)?;
-        if let Some(record) = guard.state.runs.iter_mut().find(|r| r.almost == me) {
-            record.child = Proc::of(pid);
-        }
-        guard.save()?;
+        state::lock(&sys.root)?.run_started(me, pid)?;
     }
     let status = child
         .wait()

@@ -47,7 +47,7 @@ pub fn report(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Res
             state::try_lock(&sys.root)?
         };
         if let Some(mut guard) = guard {
-            let _inhibit = (pending || guard.state.restore.is_some())
+            let _inhibit = (pending || guard.state().restore.is_some())
                 .then(|| Inhibitor::shutdown(bus, WHY_RESTORE));
             let _shown = out.progress(Phase::Restore, progress.clone());
             recover(sys, out, &progress);

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use almost_core::paths;
 use almost_core::state;
-use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{Progress, System, attach_state};
+use almost_core::sysbus::SystemBus;
+use almost_core::system::{Opening, Progress, Recovery, System, attach_state};
 use almost_core::{Error, Result};
 use almost_helper::cli::{self, UnlockArgs};
 use almost_protocol::{CommandResult, Phase};
 
 use super::lock::set_mode;
-use super::{Ctx, WHY_UNLOCK, finish_report};
+use super::{Ctx, WHY_UNLOCK, begin, finish_report};
 use crate::output::{self, Output};
 
 pub fn run(ctx: Ctx, args: &UnlockArgs) -> Result<i32> {
@@ -49,21 +49,19 @@ fn unlock(
         return set_mode(sys, out, bus, false, CommandResult::Unlock);
     };
     let progress = Arc::new(Progress::default());
-    let _inhibit = Inhibitor::shutdown(bus, WHY_UNLOCK);
-    let mut guard = state::lock(&sys.root)?;
-    sys.settle(&mut guard, &progress)?;
-    // A timed unlock ends locked, whatever the mode was before: that is what
-    // the user asked for ("unlock for ten minutes").
-    guard.state.restore = Some(almost_core::protocol::Mode::Locked);
+    let opening = Opening {
+        why: Some(WHY_UNLOCK),
+        recover: Recovery::None,
+        settle: true,
+    };
+    let mut act = begin(sys, out, bus, opening, &progress)?;
     let at = state::now() + duration.as_secs().max(1);
-    guard.state.relock_at = Some(guard.state.relock_at.map_or(at, |t| t.max(at)));
-    guard.state.stop_timer();
-    guard.state.timer = state::Proc::of(spawn_timer(global, &sys.root)?);
-    guard.save()?;
+    act.guard
+        .begin_timed_unlock(at, || spawn_timer(global, &sys.root))?;
     let shown = out.progress(Phase::Unlock, progress.clone());
     let mut report = sys.apply(false, &progress)?;
     drop(shown);
-    attach_state(&mut report, &guard.state);
+    attach_state(&mut report, act.guard.state());
     finish_report(out, CommandResult::Unlock, report, "")
 }
 
