@@ -59,7 +59,7 @@ pub fn headline(status: Option<&Status>, open_layers: usize) -> Headline {
         Mode::Locked if open_layers > 0 => Headline {
             title: i18n("System files are protected"),
             description: ni18n_f(
-                "No program can change the files in {}, not even as administrator, except beneath the open layer.",
+                "No program can change the files in {}, not even as administrator, except beneath {} open layer.",
                 "No program can change the files in {}, not even as administrator, except beneath the {} open layers.",
                 open_layers as u64,
                 &[&paths_words(&report.paths), &open_layers.to_string()],
