@@ -23,12 +23,24 @@ pub fn run(ctx: Ctx, action: &ConfigAction) -> Result<i32> {
                 column: 0,
                 message: format!("unknown key {key:?} (known: {})", config::KEYS.join(", ")),
             })?;
+            // The lists' paths as the protocol writes paths (the text
+            // shows them as the file has them).
+            let encoded = |paths: &[std::path::PathBuf]| {
+                paths
+                    .iter()
+                    .map(|p| almost_protocol::path::encode(p))
+                    .collect()
+            };
             let value = almost_protocol::ConfigValue {
                 key: key.clone(),
-                value: values,
+                value: match key.as_str() {
+                    "paths" => encoded(&sys.config.paths),
+                    "exclude" => encoded(&sys.config.exclude),
+                    _ => values.clone(),
+                },
             };
-            out.answer(value, CommandResult::ConfigGet, |v| {
-                v.value.iter().map(|v| format!("{v}\n")).collect()
+            out.answer(value, CommandResult::ConfigGet, |_| {
+                values.iter().map(|v| format!("{v}\n")).collect()
             });
         }
         ConfigAction::Set { key, values } => {
