@@ -204,7 +204,10 @@ playbook() {
     root=$(make_root "$name")
     log=$RESULTS/$name.log
     started=$SECONDS
-    "$VENV/bin/ansible-playbook" -i localhost, -c local \
+    # In a PID namespace of its own: whatever a playbook leaves running
+    # (lock.yml's almost run in the background, if it fails early) ends
+    # with it, before the image is unmounted.
+    unshare --pid --fork --mount-proc -- "$VENV/bin/ansible-playbook" -i localhost, -c local \
         -e "ansible_python_interpreter=/usr/bin/python3" \
         -e "sandbox=$root" -e "almost_bin=$WRAPPER" -e "image=$SB_ROOT" \
         "$@" "$HERE/$name.yml" >"$log" 2>&1 || rc=$?
