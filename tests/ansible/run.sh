@@ -251,12 +251,21 @@ fi
 # checked by ansible-playbook --syntax-check (YAML, module and role
 # names); the role, which fleet.yml runs, does the same.
 if want readme; then
-    sb_section "README's playbook (ansible-playbook --syntax-check)"
+    sb_section "README's playbook (the collection built and installed, ansible-playbook --syntax-check)"
     awk '/^    # fleet.yml /{on=1} on && /^[^ ]/{exit} on{sub(/^    /, ""); print}' README.md \
         >"$WORK/readme-fleet.yml"
+    # Installed as the README says: built with ansible-galaxy and
+    # installed from the tarball into a directory of its own.
     if [[ $(wc -l <"$WORK/readme-fleet.yml") -gt 10 ]] &&
-        "$VENV/bin/ansible-playbook" -i localhost, --syntax-check "$WORK/readme-fleet.yml" \
-            "$COLL/playbooks/fleet.yml" >"$RESULTS/readme.log" 2>&1; then
+        "$VENV/bin/ansible-galaxy" collection build "$COLL" --output-path "$WORK/galaxy" \
+            >"$RESULTS/readme.log" 2>&1 &&
+        ANSIBLE_COLLECTIONS_PATH=$WORK/installed \
+            "$VENV/bin/ansible-galaxy" collection install "$WORK"/galaxy/almost-system-*.tar.gz \
+            -p "$WORK/installed" >>"$RESULTS/readme.log" 2>&1 &&
+        ANSIBLE_COLLECTIONS_PATH=$WORK/installed "$VENV/bin/ansible-playbook" -i localhost, \
+            --syntax-check "$WORK/readme-fleet.yml" \
+            "$WORK/installed/ansible_collections/almost/system/playbooks/fleet.yml" \
+            >>"$RESULTS/readme.log" 2>&1; then
         pass readme
     else
         cat "$WORK/readme-fleet.yml" "$RESULTS/readme.log" 2>/dev/null | tail -n 40
