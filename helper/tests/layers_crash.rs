@@ -349,8 +349,15 @@ const KILL_SYSCALLS: &[&str] = &[
     "umount2",
     "mount",
     "lsetxattr",
+    "fsetxattr",
+    "fremovexattr",
     "fchownat",
     "lchown",
+    "fchown",
+    "fchmod",
+    "fchmodat",
+    "symlinkat",
+    "mknodat",
     "utimensat",
 ];
 
@@ -456,7 +463,8 @@ fn kill_points(counts: &[(String, usize)]) -> Vec<(String, usize)> {
 // killed with SIGKILL (strace's syscall fault injection) at the calls of the
 // syscalls that change the tree, the journal, the undo data or the layer
 // store: rename*, link*, unlink*, mkdir*, rmdir, fsync*, syncfs, umount2,
-// mount, lsetxattr, chown, utimensat, counted on one unkilled commit (every
+// mount, *setxattr, *chown, *chmod, symlinkat, mknodat, utimensat, counted
+// on one unkilled commit (every
 // call of a syscall made up to 5 times, else the first two, the middle one and
 // the last two). After each kill `almost status` runs and the tree must be
 // old (layer still there with all its changes) or new (layer gone, /usr

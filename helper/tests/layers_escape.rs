@@ -32,8 +32,9 @@ fn file_state(p: &Path) -> Option<(Vec<u8>, u32, u64)> {
 // layer behind; a root-owned sticky directory (as /tmp) is no reason to
 // refuse. A layer made over a clean tree, in which root then makes a
 // directory of a user's (as a package's script may), cannot be committed:
-// refused the same way, the layer still mounted, the tree unchanged.
-// Fails without the check (both acts succeed).
+// refused the same way, the layer still mounted, the tree unchanged; and
+// `layer undo` of that commit is refused while a directory of the tree is
+// a user's. Fails without the check (every act succeeds).
 #[test]
 fn directories_users_can_change_are_refused() {
     let sb = LayerBox::new();
@@ -87,6 +88,17 @@ fn directories_users_can_change_are_refused() {
     chown(sb.path("/usr/share/pkg"), Some(0), Some(0)).expect("chown");
     sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
     assert_eq!(sb.read("/usr/share/pkg/data"), b"d\n");
+
+    // An undo writes beneath the tree too: refused while a directory in
+    // it is a user's, done once it is root's again.
+    chown(sb.path("/usr/share/foo"), Some(1000), Some(1000)).expect("chown");
+    let r = sb.almost_json(&["layer", "undo", "--yes"]);
+    r.expect_code(7);
+    assert!(r.stdout.contains("/usr/share/foo"), "{}", r.describe());
+    assert_eq!(sb.read("/usr/share/pkg/data"), b"d\n");
+    chown(sb.path("/usr/share/foo"), Some(0), Some(0)).expect("chown");
+    sb.almost(&["layer", "undo", "--yes"]).expect_ok();
+    assert!(!sb.path("/usr/share/pkg").exists());
     sb.finish();
 }
 
@@ -150,6 +162,7 @@ fn a_directory_swapped_for_a_symlink_during_a_commit_leads_nowhere() {
         true
     });
     let r = run.wait(common::DEFAULT_TIMEOUT);
+    eprintln!("swapped: {swapped}\n{}", r.describe());
     assert_eq!(
         (
             file_state(&outside.join("x")),

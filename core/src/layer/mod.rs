@@ -202,6 +202,41 @@ pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
 /// Removes everything below the directory `path` (see [`remove_tree`]).
 fn remove_contents(path: &Path) -> io::Result<()> {
     use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty())?;
+    remove_contents_fd(fd, path)
+}
+
+/// Removes the entry `name` of the directory `parent` (a whole tree if it
+/// is a directory; nothing if it is absent) without following a symlink:
+/// [`remove_tree`] from a directory fd. `what` names it in errors.
+pub(crate) fn remove_at(
+    parent: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    what: &Path,
+) -> io::Result<()> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::unistd::UnlinkatFlags;
+    let st = match nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(parent, name, flags, nix::sys::stat::Mode::empty())?;
+        remove_contents_fd(fd, what)?;
+        nix::unistd::unlinkat(parent, name, UnlinkatFlags::RemoveDir)?;
+    } else {
+        nix::unistd::unlinkat(parent, name, UnlinkatFlags::NoRemoveDir)?;
+    }
+    Ok(())
+}
+
+/// Removes everything below the open directory `fd` (see [`remove_tree`]);
+/// `path` names it in errors.
+fn remove_contents_fd(fd: std::os::fd::OwnedFd, path: &Path) -> io::Result<()> {
+    use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
     use std::ffi::CString;
     use std::os::fd::{AsFd, OwnedFd};
@@ -246,7 +281,7 @@ fn remove_contents(path: &Path) -> io::Result<()> {
         name: CString,
         pending: Vec<CString>,
     }
-    let mut fd: OwnedFd = nix::fcntl::open(path, flags, Mode::empty())?;
+    let mut fd: OwnedFd = fd;
     let mut stack = vec![Level {
         id: ident(&fd)?,
         name: CString::default(),

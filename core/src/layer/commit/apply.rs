@@ -2,8 +2,11 @@
 //! Writing a plan into the tree (forward) and taking it back (backward):
 //! the Committer, and the entry-level writes it is made of.
 
+use std::ffi::{CStr, CString};
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -123,26 +126,6 @@ pub(super) fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
-/// Moves the original at `target` to the backup `saved`, once: a directory
-/// is renamed, anything else hard-linked (so `target` stays in place until
-/// the new version is renamed over it).
-pub(super) fn save_original(target: &Path, saved: &Path) -> io::Result<()> {
-    if exists(saved) {
-        return Ok(());
-    }
-    let Some(meta) = entry::lstat(target)? else {
-        return Ok(());
-    };
-    let tmp = saved.with_extension("partial");
-    let _ = fs::remove_file(&tmp);
-    if meta.is_dir() {
-        fs::rename(target, saved)
-    } else {
-        fs::hard_link(target, &tmp)?;
-        fs::rename(&tmp, saved)
-    }
-}
-
 pub(super) struct Committer<'a> {
     pub(super) lower: PathBuf,
     pub(super) upper: PathBuf,
@@ -150,66 +133,444 @@ pub(super) struct Committer<'a> {
     pub(super) journal: &'a Journal,
 }
 
-impl Committer<'_> {
-    pub(super) fn saved(&self, index: usize) -> PathBuf {
-        self.backup.join(index.to_string())
+/// Every file operation of a commit and of an undo goes through directory
+/// fds: the lower tree and the layer's upper tree are each opened once,
+/// every directory below them is opened from that fd with `openat2`
+/// resolved beneath it without any symlink ([`crate::fs::open_beneath`]),
+/// and the entry in it is written with `*at` calls on that fd and its name,
+/// or with `f*` calls on the entry opened without following a link. A
+/// directory swapped for a symlink while a commit runs is then an error
+/// (ELOOP), never a way out of the tree.
+struct Trees {
+    lower: OwnedFd,
+    /// Not opened to play a plan backward (undo: the layer is gone).
+    upper: Option<OwnedFd>,
+    backup: Option<OwnedFd>,
+}
+
+const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+
+fn cname(name: &std::ffi::OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn cvt(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn open_path(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let c = cname(path.as_os_str())?;
+    // SAFETY: c is a valid C string; the fd returned is owned by us.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens `name` in `dir` (one name: nothing to resolve but it, and that
+/// without following a symlink).
+fn open_at(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: name is a valid C string; the fd returned is owned by us.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY,
+            mode,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<libc::stat>> {
+    // SAFETY: st is written by fstatat before it is read.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: name is a valid C string, st a valid out pointer.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        return Ok(Some(st));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => Ok(None),
+        _ => Err(err),
+    }
+}
+
+fn is_dir(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+fn rename_at(from: BorrowedFd<'_>, a: &CStr, to: BorrowedFd<'_>, b: &CStr) -> io::Result<()> {
+    // SAFETY: both names are valid C strings.
+    cvt(unsafe { libc::renameat(from.as_raw_fd(), a.as_ptr(), to.as_raw_fd(), b.as_ptr()) })
+}
+
+fn link_at(from: BorrowedFd<'_>, a: &CStr, to: BorrowedFd<'_>, b: &CStr) -> io::Result<()> {
+    // SAFETY: both names are valid C strings; flags 0: a symlink is linked
+    // itself, not followed.
+    cvt(unsafe { libc::linkat(from.as_raw_fd(), a.as_ptr(), to.as_raw_fd(), b.as_ptr(), 0) })
+}
+
+fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    // SAFETY: st is written by fstat before it is read.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open, st a valid out pointer.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+fn timespecs(meta: &Meta) -> [libc::timespec; 2] {
+    let ts = |(sec, nsec): (i64, i64)| libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as libc::c_long,
+    };
+    [ts(meta.atime), ts(meta.mtime)]
+}
+
+impl Meta {
+    /// The metadata of an open file or directory.
+    fn of_fd(fd: BorrowedFd<'_>) -> io::Result<Meta> {
+        let st = fstat(fd)?;
+        Ok(Meta {
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            xattrs: entry::own_xattrs_fd(fd)?,
+            atime: (st.st_atime, st.st_atime_nsec),
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+        })
     }
 
-    pub(super) fn apply_op(&self, index: usize, op: &Op) -> io::Result<()> {
-        let target = self.lower.join(&op.rel);
-        let parent = target.parent().unwrap_or(&self.lower).to_owned();
-        let tmp = parent.join(tmp_name(index));
-        let src = self.upper.join(&op.rel);
+    /// Owner, mode and xattrs on an open file or directory (not times).
+    fn apply_fd(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        // SAFETY: fd is open.
+        cvt(unsafe { libc::fchown(fd.as_raw_fd(), self.uid, self.gid) })?;
+        // After chown, which clears set-id bits.
+        // SAFETY: fd is open.
+        cvt(unsafe { libc::fchmod(fd.as_raw_fd(), self.mode) })?;
+        let current = entry::own_xattrs_fd(fd)?;
+        for name in current.keys().filter(|k| !self.xattrs.contains_key(*k)) {
+            entry::remove_xattr_fd(fd, name)?;
+        }
+        // security.capability last: it is what chown clears.
+        let mut names: Vec<&String> = self.xattrs.keys().collect();
+        names.sort_by_key(|n| *n == "security.capability");
+        for name in names {
+            if current.get(name) != self.xattrs.get(name) {
+                entry::set_xattr_fd(fd, name, &self.xattrs[name])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_times_fd(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let times = timespecs(self);
+        // SAFETY: fd is open, times two valid timespecs.
+        cvt(unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) })
+    }
+
+    /// Owner, mode, xattrs and times of `name` in `dir`, a symlink or a
+    /// special file (which cannot be opened to be changed): `*at` calls
+    /// that do not follow a symlink; the mode through `fchmodat2`
+    /// (AT_SYMLINK_NOFOLLOW, Linux 6.6+; a symlink has no mode of its own).
+    /// Their xattrs (rare: security labels) need a path: `path` is the same
+    /// entry by name.
+    fn apply_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        path: &Path,
+        symlink: bool,
+    ) -> io::Result<()> {
+        // SAFETY: name is a valid C string.
+        cvt(unsafe {
+            libc::fchownat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                self.uid,
+                self.gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })?;
+        if !symlink {
+            // SAFETY: name is a valid C string.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_fchmodat2,
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    self.mode,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            if rc != 0 {
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::ENOSYS) {
+                    return Err(err);
+                }
+                // An older kernel: the entry was just made by root in a
+                // directory reached without symlinks.
+                // SAFETY: name is a valid C string.
+                cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), self.mode, 0) })?;
+            }
+        }
+        if !self.xattrs.is_empty() || !entry::own_xattrs(path)?.is_empty() {
+            let current = entry::own_xattrs(path)?;
+            for n in current.keys().filter(|k| !self.xattrs.contains_key(*k)) {
+                entry::remove_xattr(path, n)?;
+            }
+            for (n, v) in &self.xattrs {
+                if current.get(n) != Some(v) {
+                    entry::set_xattr(path, n, v)?;
+                }
+            }
+        }
+        let times = timespecs(self);
+        // SAFETY: name is a valid C string, times two valid timespecs.
+        cvt(unsafe {
+            libc::utimensat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                times.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+}
+
+impl Trees {
+    /// The directory holding `rel` (opened beneath `top`) and its name.
+    fn parent_in(top: BorrowedFd<'_>, rel: &Path) -> io::Result<(OwnedFd, CString)> {
+        let name = rel
+            .file_name()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = crate::fs::open_beneath(top, parent, DIR_FLAGS, 0)?;
+        Ok((dir, cname(name)?))
+    }
+
+    fn upper(&self) -> io::Result<BorrowedFd<'_>> {
+        self.upper
+            .as_ref()
+            .map(AsFd::as_fd)
+            .ok_or_else(|| io::Error::other("the layer's upper tree is not open"))
+    }
+
+    fn backup(&self) -> Option<BorrowedFd<'_>> {
+        self.backup.as_ref().map(AsFd::as_fd)
+    }
+
+    fn saved_exists(&self, saved: &CStr) -> io::Result<bool> {
+        match self.backup() {
+            Some(b) => Ok(lstat_at(b, saved)?.is_some()),
+            None => Ok(false),
+        }
+    }
+
+    /// Moves the original `name` in `dir` to the backup as `saved`, once: a
+    /// directory is renamed, anything else hard-linked (so it stays in place
+    /// until the new version is renamed over it).
+    fn save_original(&self, dir: BorrowedFd<'_>, name: &CStr, saved: &CStr) -> io::Result<()> {
+        let backup = self
+            .backup()
+            .ok_or_else(|| io::Error::other("the backup directory is missing"))?;
+        if lstat_at(backup, saved)?.is_some() {
+            return Ok(());
+        }
+        let Some(st) = lstat_at(dir, name)? else {
+            return Ok(());
+        };
+        let mut partial = saved.to_bytes().to_vec();
+        partial.extend_from_slice(b".partial");
+        let partial =
+            CString::new(partial).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        if lstat_at(backup, &partial)?.is_some() {
+            // SAFETY: partial is a valid C string.
+            cvt(unsafe { libc::unlinkat(backup.as_raw_fd(), partial.as_ptr(), 0) })?;
+        }
+        if is_dir(&st) {
+            rename_at(dir, name, backup, saved)
+        } else {
+            link_at(dir, name, backup, &partial)?;
+            rename_at(backup, &partial, backup, saved)
+        }
+    }
+
+    /// The metadata of the upper directory `rel`.
+    fn upper_dir_meta(&self, rel: &Path) -> io::Result<Meta> {
+        let fd = crate::fs::open_beneath(self.upper()?, rel, DIR_FLAGS, 0)?;
+        Meta::of_fd(fd.as_fd())
+    }
+
+    /// Writes the upper entry `rel` as `tmp` in `dir`, with all its
+    /// metadata; `src` is the upper entry by name and `path` is `tmp` by
+    /// name (for the xattrs of a symlink or a special file only: they
+    /// cannot be opened).
+    fn write_entry(
+        &self,
+        rel: &Path,
+        src: &Path,
+        dir: BorrowedFd<'_>,
+        tmp: &CStr,
+        path: &Path,
+    ) -> io::Result<()> {
+        let (sdir, sname) = Self::parent_in(self.upper()?, rel)?;
+        let st = lstat_at(sdir.as_fd(), &sname)?
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => {
+                let from = open_at(sdir.as_fd(), &sname, libc::O_RDONLY, 0)?;
+                let meta = Meta::of_fd(from.as_fd())?;
+                let to = open_at(
+                    dir,
+                    tmp,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                    0o600,
+                )?;
+                let (mut from, mut to) = (fs::File::from(from), fs::File::from(to));
+                io::copy(&mut from, &mut to)?;
+                to.flush()?;
+                meta.apply_fd(to.as_fd())?;
+                meta.apply_times_fd(to.as_fd())
+            }
+            libc::S_IFDIR => Err(io::Error::from_raw_os_error(libc::EISDIR)),
+            kind => {
+                let meta = Meta {
+                    mode: st.st_mode & 0o7777,
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    xattrs: entry::own_xattrs(src)?,
+                    atime: (st.st_atime, st.st_atime_nsec),
+                    mtime: (st.st_mtime, st.st_mtime_nsec),
+                };
+                if kind == libc::S_IFLNK {
+                    let target = nix::fcntl::readlinkat(sdir.as_fd(), sname.as_c_str())?;
+                    let target = cname(&target)?;
+                    // SAFETY: both are valid C strings.
+                    cvt(unsafe {
+                        libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), tmp.as_ptr())
+                    })?;
+                } else {
+                    // SAFETY: tmp is a valid C string.
+                    cvt(unsafe {
+                        libc::mknodat(dir.as_raw_fd(), tmp.as_ptr(), kind | 0o600, st.st_rdev)
+                    })?;
+                }
+                meta.apply_at(dir, tmp, path, kind == libc::S_IFLNK)
+            }
+        }
+    }
+}
+
+impl Committer<'_> {
+    fn open(&self, with_backup: bool) -> io::Result<Trees> {
+        let lower = open_path(&self.lower, DIR_FLAGS)?;
+        let upper = with_backup
+            .then(|| open_path(&self.upper, DIR_FLAGS))
+            .transpose()?;
+        let name = self
+            .backup
+            .file_name()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let backup = match crate::fs::open_beneath(lower.as_fd(), Path::new(name), DIR_FLAGS, 0) {
+            Ok(fd) => Some(fd),
+            Err(e) if !with_backup && e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Trees {
+            lower,
+            upper,
+            backup,
+        })
+    }
+
+    fn apply_op(&self, t: &Trees, index: usize, op: &Op) -> io::Result<()> {
+        let (dir, name) = Trees::parent_in(t.lower.as_fd(), &op.rel)?;
+        let dir = dir.as_fd();
+        let tmp = CString::new(tmp_name(index)).map_err(io::Error::other)?;
+        let saved = CString::new(index.to_string()).map_err(io::Error::other)?;
+        let tmp_path = self.lower.join(&op.rel).with_file_name(tmp_name(index));
         match op.kind {
             OpKind::Write | OpKind::Link => {
                 if op.existed {
-                    save_original(&target, &self.saved(index))?;
+                    t.save_original(dir, &name, &saved)?;
                 }
-                remove_any(&tmp)?;
+                crate::layer::remove_at(dir, &tmp, &tmp_path)?;
                 match (op.kind, &op.link_to) {
-                    (OpKind::Link, Some(first)) => fs::hard_link(self.lower.join(first), &tmp)?,
+                    (OpKind::Link, Some(first)) => {
+                        let (fdir, fname) = Trees::parent_in(t.lower.as_fd(), first)?;
+                        link_at(fdir.as_fd(), &fname, dir, &tmp)?;
+                    }
                     // Not synced one by one: forward() ends with one
                     // syncfs, and until then a crash is repaired by
                     // replaying the plan from the upper tree.
-                    _ => write_entry(&src, &tmp, false)?,
+                    _ => t.write_entry(&op.rel, &self.upper.join(&op.rel), dir, &tmp, &tmp_path)?,
                 }
-                if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                if lstat_at(dir, &name)?.is_some_and(|st| is_dir(&st)) {
                     // A directory replaced by a file: its original is saved.
-                    remove_any(&target)?;
+                    crate::layer::remove_at(dir, &name, &self.lower.join(&op.rel))?;
                 }
-                fs::rename(&tmp, &target)?;
+                rename_at(dir, &tmp, dir, &name)?;
             }
             OpKind::Delete => {
                 if op.existed {
-                    save_original(&target, &self.saved(index))?;
+                    t.save_original(dir, &name, &saved)?;
                 }
-                if exists(&self.saved(index)) {
-                    remove_any(&target)?;
+                if t.saved_exists(&saved)? {
+                    crate::layer::remove_at(dir, &name, &self.lower.join(&op.rel))?;
                 }
             }
             OpKind::ReplaceDir | OpKind::MakeDir => {
+                let meta = t.upper_dir_meta(&op.rel)?;
                 if op.kind == OpKind::ReplaceDir && op.existed {
-                    save_original(&target, &self.saved(index))?;
-                    if exists(&self.saved(index))
-                        && !fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir())
+                    t.save_original(dir, &name, &saved)?;
+                    if t.saved_exists(&saved)?
+                        && !lstat_at(dir, &name)?.is_some_and(|st| is_dir(&st))
                     {
-                        remove_any(&target)?;
+                        crate::layer::remove_at(dir, &name, &self.lower.join(&op.rel))?;
                     }
                 }
-                if !exists(&target) {
-                    remove_any(&tmp)?;
-                    fs::create_dir(&tmp)?;
-                    Meta::of(&src)?.apply(&tmp, false)?;
-                    fs::rename(&tmp, &target)?;
-                } else if op.kind == OpKind::ReplaceDir && !exists(&self.saved(index)) {
+                if lstat_at(dir, &name)?.is_none() {
+                    crate::layer::remove_at(dir, &tmp, &tmp_path)?;
+                    // SAFETY: tmp is a valid C string.
+                    cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), tmp.as_ptr(), 0o700) })?;
+                    let fd = open_at(dir, &tmp, DIR_FLAGS, 0)?;
+                    meta.apply_fd(fd.as_fd())?;
+                    rename_at(dir, &tmp, dir, &name)?;
+                } else if op.kind == OpKind::ReplaceDir && !t.saved_exists(&saved)? {
                     return Err(io::Error::other(format!(
                         "{}: original not saved",
                         op.rel.display()
                     )));
                 }
-                Meta::of(&src)?.apply(&target, false)?;
+                let fd = open_at(dir, &name, DIR_FLAGS, 0)?;
+                meta.apply_fd(fd.as_fd())?;
             }
-            OpKind::UpdateDir => Meta::of(&src)?.apply(&target, false)?,
+            OpKind::UpdateDir => {
+                let meta = t.upper_dir_meta(&op.rel)?;
+                let fd = open_at(dir, &name, DIR_FLAGS, 0)?;
+                meta.apply_fd(fd.as_fd())?;
+            }
         }
         Ok(())
     }
@@ -218,8 +579,9 @@ impl Committer<'_> {
     /// the directory times, then syncs the filesystem.
     pub(super) fn forward(&self) -> io::Result<()> {
         crate::layer::private_dir(&self.backup)?;
+        let t = self.open(true)?;
         for (index, op) in self.journal.ops.iter().enumerate() {
-            self.apply_op(index, op)
+            self.apply_op(&t, index, op)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", op.rel.display())))?;
         }
         for op in self.journal.ops.iter().rev() {
@@ -227,40 +589,55 @@ impl Committer<'_> {
                 op.kind,
                 OpKind::MakeDir | OpKind::ReplaceDir | OpKind::UpdateDir
             ) {
-                Meta::of(&self.upper.join(&op.rel))?.apply_times(&self.lower.join(&op.rel))?;
+                let meta = t.upper_dir_meta(&op.rel)?;
+                let fd = crate::fs::open_beneath(t.lower.as_fd(), &op.rel, DIR_FLAGS, 0)?;
+                meta.apply_times_fd(fd.as_fd())?;
             }
         }
-        sync_fs(&self.lower)
+        nix::unistd::syncfs(&t.lower).map_err(io::Error::from)
     }
 
     /// Puts the lower tree back as it was, from the backup.
     pub(super) fn backward(&self) -> io::Result<()> {
+        let t = self.open(false)?;
         for (index, op) in self.journal.ops.iter().enumerate().rev() {
+            let saved = CString::new(index.to_string()).map_err(io::Error::other)?;
+            let (dir, name) = match Trees::parent_in(t.lower.as_fd(), &op.rel) {
+                Ok(found) => found,
+                // Its directory was never made (the commit stopped
+                // before): nothing of this op is in the tree.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !t.saved_exists(&saved)? => {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let dir = dir.as_fd();
+            let tmp = CString::new(tmp_name(index)).map_err(io::Error::other)?;
             let target = self.lower.join(&op.rel);
-            let parent = target.parent().unwrap_or(&self.lower).to_owned();
-            remove_any(&parent.join(tmp_name(index)))?;
-            let saved = self.saved(index);
+            crate::layer::remove_at(dir, &tmp, &target.with_file_name(tmp_name(index)))?;
             match op.kind {
                 OpKind::UpdateDir => {
                     if let Some(old) = &op.old_meta {
-                        old.apply(&target, false)?;
-                        old.apply_times(&target)?;
+                        let fd = open_at(dir, &name, DIR_FLAGS, 0)?;
+                        old.apply_fd(fd.as_fd())?;
+                        old.apply_times_fd(fd.as_fd())?;
                     }
                 }
                 _ => {
-                    if exists(&saved) {
-                        let saved_is_dir = fs::symlink_metadata(&saved)?.is_dir();
-                        if saved_is_dir || fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                            remove_any(&target)?;
+                    if let Some(backup) = t.backup()
+                        && let Some(st) = lstat_at(backup, &saved)?
+                    {
+                        if is_dir(&st) || lstat_at(dir, &name)?.is_some_and(|st| is_dir(&st)) {
+                            crate::layer::remove_at(dir, &name, &target)?;
                         }
-                        fs::rename(&saved, &target)?;
+                        rename_at(backup, &saved, dir, &name)?;
                     } else if !op.existed {
-                        remove_any(&target)?;
+                        crate::layer::remove_at(dir, &name, &target)?;
                     }
                 }
             }
         }
-        sync_fs(&self.lower)
+        nix::unistd::syncfs(&t.lower).map_err(io::Error::from)
     }
 }
 
@@ -295,4 +672,99 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         meta.apply_times(&to.join(rel))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::layer::LayerMeta;
+    use crate::layer::commit::journal::{Expectation, Phase};
+
+    // Checks that the forward step reaches every target through directory
+    // fds opened beneath the tree without symlinks: a plan made over
+    // lower/d (rewrite d/x, add d/y) is applied after d was swapped for a
+    // symlink to a directory outside the tree. The op fails, and
+    // the outside directory keeps its mode, its file its content, mode and
+    // inode, and nothing is added to it. With the path-based writes, the
+    // outside file was linked into the backup and replaced, and d/y made
+    // outside.
+    #[test]
+    fn a_symlink_swapped_in_after_the_plan_leads_nowhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper, outside) = (
+            dir.path().join("lower"),
+            dir.path().join("upper"),
+            dir.path().join("outside"),
+        );
+        for d in [&lower, &upper, &outside] {
+            fs::create_dir_all(d.join("d")).unwrap();
+        }
+        fs::write(lower.join("d/x"), "old\n").unwrap();
+        fs::write(upper.join("d/x"), "new\n").unwrap();
+        fs::set_permissions(upper.join("d/x"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(upper.join("d/y"), "y\n").unwrap();
+        let outside = outside.join("d");
+        fs::write(outside.join("x"), "outside\n").unwrap();
+        fs::set_permissions(outside.join("x"), fs::Permissions::from_mode(0o600)).unwrap();
+        let state = |p: &Path| {
+            let m = fs::symlink_metadata(p).unwrap();
+            (m.mode(), m.ino(), fs::read(p).ok())
+        };
+        let before = (
+            state(&outside),
+            state(&outside.join("x")),
+            fs::read_dir(&outside).unwrap().count(),
+        );
+
+        let ops = super::super::plan::plan(&upper, &lower).unwrap();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        fs::rename(lower.join("d"), lower.join("d.real")).unwrap();
+        std::os::unix::fs::symlink(&outside, lower.join("d")).unwrap();
+        let journal = Journal {
+            layer: LayerMeta {
+                id: "test".to_owned(),
+                path: PathBuf::from("/usr"),
+                created: 0,
+                temporary: false,
+                was_locked: false,
+            },
+            phase: Phase::Applying,
+            ops,
+            after: Expectation::default(),
+            before: Expectation::default(),
+            relock: false,
+        };
+        let c = Committer {
+            backup: lower.join(".almost-backup-test"),
+            lower: lower.clone(),
+            upper,
+            journal: &journal,
+        };
+        let err = c
+            .forward()
+            .expect_err("the swapped directory must stop the op");
+        // ENOTDIR (the last name, opened O_NOFOLLOW | O_DIRECTORY) or ELOOP
+        // (a symlink on the way, RESOLVE_NO_SYMLINKS).
+        assert!(
+            err.kind() == io::ErrorKind::NotADirectory
+                || err.to_string().contains("symbolic links"),
+            "{err}"
+        );
+        assert_eq!(
+            (
+                state(&outside),
+                state(&outside.join("x")),
+                fs::read_dir(&outside).unwrap().count()
+            ),
+            before
+        );
+        assert_eq!(
+            fs::read_dir(lower.join(".almost-backup-test"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 }
