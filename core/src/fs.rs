@@ -89,18 +89,26 @@ pub fn open_beneath(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
-/// Whether someone other than root can change what a directory holds:
-/// owned by another user (who can chmod it at will), or writable by a group
-/// other than root's or by others — unless it is root's and sticky (as
-/// `/tmp`): there others can add names, but not rename or remove root's,
-/// so nothing root makes there can be swapped.
+/// The first user and group id of people (Debian's `FIRST_UID` and
+/// `FIRST_GID`, `UID_MIN` in login.defs): below are root and the system's
+/// own accounts (polkitd owns `/usr/share/polkit-1/rules.d`, the group
+/// `staff` may write `/usr/local/share/fonts`), which are part of the
+/// system a layer covers, as the packages that made those directories are.
+pub const FIRST_USER_ID: u32 = 1000;
+
+/// Whether a person (a login user, or anyone at all) can change what a
+/// directory holds: owned by a user ([`FIRST_USER_ID`] and above, `nobody`
+/// included; an owner can chmod it at will), group-writable by such a
+/// user's group, or writable by others — unless it is sticky and not a
+/// user's (as `/tmp`): there others can add names, but not rename or remove
+/// the owner's, so nothing root makes there can be swapped.
 pub fn user_writable(st: &libc::stat) -> bool {
     let mode = st.st_mode;
-    if st.st_uid != 0 {
+    if st.st_uid >= FIRST_USER_ID {
         return true;
     }
     let sticky = mode & libc::S_ISVTX != 0;
-    !sticky && (mode & 0o002 != 0 || (mode & 0o020 != 0 && st.st_gid != 0))
+    !sticky && (mode & 0o002 != 0 || (mode & 0o020 != 0 && st.st_gid >= FIRST_USER_ID))
 }
 
 /// The first `limit` directories at or below `top` (paths relative to it,
@@ -253,10 +261,10 @@ mod tests {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
     }
 
-    // Checks which directories count as changeable by a user: owned by
-    // another user (whatever the mode), world-writable, group-writable by a
-    // group other than root's; not a root-owned sticky one (as /tmp), not
-    // one writable by root's group. Found below a 2,000-level chain (past
+    // Checks which directories count as changeable by a user: owned by a
+    // login user (whatever the mode), world-writable, group-writable by a
+    // user's group; not a root-owned sticky one (as /tmp), not one writable
+    // by root's group, not a system account's or a system group's. Found below a 2,000-level chain (past
     // PATH_MAX), and in walk order, up to the limit.
     #[test]
     fn finds_directories_users_can_change() {
@@ -275,6 +283,10 @@ mod tests {
             ("d-sticky", 0o1777, 0, 0),
             ("e-rootgroup", 0o775, 0, 0),
             ("f-plain", 0o755, 0, 0),
+            // A system account's (polkitd's rules.d), a system group's
+            // (staff's fonts): part of the system.
+            ("g-daemon", 0o700, 101, 0),
+            ("h-staff", 0o2775, 0, 50),
         ] {
             let p = top.join(name);
             fs::create_dir(&p).unwrap();

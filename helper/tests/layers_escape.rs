@@ -29,9 +29,10 @@ fn file_state(p: &Path) -> Option<(Vec<u8>, u32, u64)> {
 // Checks: `layer new` over a tree holding a directory owned by another
 // user (mode 0555: its owner can chmod it back), or a world-writable one,
 // is refused with exit 7 (kind unsupported) naming them, and leaves no
-// layer behind; a root-owned sticky directory (as /tmp) is no reason to
-// refuse. A layer made over a clean tree, in which root then makes a
-// directory of a user's (as a package's script may), cannot be committed:
+// layer behind; a root-owned sticky directory (as /tmp) and a system
+// account's 0700 directory (as polkitd's rules.d) are no reason to refuse.
+// A layer made over a clean tree, in which root then makes a directory of
+// a user's (as a package's script may), cannot be committed:
 // refused the same way, the layer still mounted, the tree unchanged; and
 // `layer undo` of that commit is refused while a directory of the tree is
 // a user's. Fails without the check (every act succeeds).
@@ -61,6 +62,10 @@ fn directories_users_can_change_are_refused() {
     chown(sb.path("/usr/share/foo"), Some(0), Some(0)).expect("chown");
     chmod(&sb.path("/usr/share/foo"), 0o755);
     chmod(&sb.path("/usr/share/bar"), 0o1777);
+    // A system account's directory, as polkitd's rules.d: part of the system.
+    sb.write("/usr/share/rules.d/r", "r\n");
+    chown(sb.path("/usr/share/rules.d"), Some(101), Some(0)).expect("chown");
+    chmod(&sb.path("/usr/share/rules.d"), 0o700);
     let before = manifest(&sb.lower("/usr"));
     let id = sb.new_layer("/usr", &[]);
     sb.write("/usr/share/pkg/data", "d\n");

@@ -596,8 +596,8 @@ impl<'a> Layers<'a> {
         Ok(path)
     }
 
-    /// Refuses a layer over a tree in which someone other than root can
-    /// change a directory ([`crate::fs::user_writable`]): `tree` is what is
+    /// Refuses a layer over a tree in which a user can change a directory
+    /// ([`crate::fs::user_writable`]): `tree` is what is
     /// walked (the tree itself, or a layer's merged view of it), `path` the
     /// layer's path inside the root, named in the error with the first few
     /// such directories; with `ancestors`, the directories between the root
@@ -653,9 +653,9 @@ impl<'a> Layers<'a> {
         Err(Error::Unsupported {
             path: path.to_owned(),
             reason: format!(
-                "users other than root can change directories in it ({}): root would \
-                 write beneath them in a commit, so a layer over it is refused; make them \
-                 root's and not writable by others (or sticky), or exclude them",
+                "users can change directories in it ({}): root would write beneath them \
+                 in a commit or an undo, so a layer over it is refused; give them to root \
+                 or a system account, not writable by others (or sticky)",
                 names.join(", ")
             ),
         })
