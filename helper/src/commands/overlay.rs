@@ -4,26 +4,12 @@
 
 use almost_core::Result;
 use almost_core::layer::Layers;
-use almost_core::layer::PrivateMounts;
-use almost_core::sysbus::SystemBus;
-use almost_core::system::System;
 use almost_helper::cli::{LayerAction, OverlayAction};
 
 use super::{Ctx, layer};
-use crate::output::Output;
 
 pub fn run(ctx: Ctx, action: &OverlayAction) -> Result<i32> {
-    overlay(ctx.sys, ctx.out, ctx.bus, action, ctx.private)
-}
-
-fn overlay(
-    sys: &System,
-    out: &Output,
-    bus: &SystemBus,
-    action: &OverlayAction,
-    private: Option<&PrivateMounts>,
-) -> Result<i32> {
-    let layers = Layers::new(sys);
+    let layers = Layers::new(ctx.sys);
     let by_path = |path: &str| -> Result<String> {
         let path = almost_core::paths::check_syntax(path)?;
         Ok(layers.by_path(&path)?.id)
@@ -46,5 +32,5 @@ fn overlay(
             at_boot: false,
         },
     };
-    layer::layer(sys, out, bus, &action, private)
+    layer::run(ctx, &action)
 }
