@@ -195,6 +195,8 @@ export ANSIBLE_LOCAL_TEMP=$WORK/ansible-local ANSIBLE_REMOTE_TEMP=$WORK/ansible-
 export ANSIBLE_HOME=$WORK/ansible-home
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_DEPRECATION_WARNINGS=0
 export ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
+# Modules go to the Python that runs them through a pipe, not a temporary file.
+export ANSIBLE_PIPELINING=1
 
 # playbook NAME [ANSIBLE-PLAYBOOK OPTIONS...]: runs tests/ansible/NAME.yml
 # on a fresh root; its log is $RESULTS/NAME.log.
