@@ -229,6 +229,64 @@ for name in lock check bad layer info fleet; do
     fi
 done
 
+# The collection's own playbook (ansible/playbooks/fleet.yml, the role
+# fleet with its defaults) on a fleet of two: two inventory hosts, each
+# its own sandbox root (connection local, no become: this is root
+# already). host1 starts unlocked, host2 partly locked; the upgrade
+# writes into /usr, and on host2 leaves a reboot-required note. Oracles:
+# lsattr, the files, the config files, the role's report in the output.
+if want fleet-of-two; then
+    sb_section "ansible/playbooks/fleet.yml on two sandbox hosts"
+    r1=$(make_root host1)
+    r2=$(make_root host2)
+    "$ALMOST_BIN" lock --root "$r2" >/dev/null && chattr -i "$r2/usr/bin/tool"
+    cat >"$WORK/fleet-inventory.yml" <<EOF
+fleet:
+  vars:
+    ansible_connection: local
+    ansible_become: false
+    ansible_python_interpreter: /usr/bin/python3
+    almost_fleet_executable: $WRAPPER
+    almost_fleet_update_cache: false
+  hosts:
+    host1:
+      almost_fleet_root: $r1
+      almost_fleet_upgrade_command: [sh, -c, 'echo upgraded > "\$1/usr/bin/tool"', upgrade, $r1]
+    host2:
+      almost_fleet_root: $r2
+      almost_fleet_upgrade_command:
+        - sh
+        - -c
+        - 'echo upgraded > "\$1/usr/bin/tool"; echo linux-image-test > "\$1/run/reboot-required.pkgs"; touch "\$1/run/reboot-required"'
+        - upgrade
+        - $r2
+EOF
+    log=$RESULTS/fleet-of-two.log
+    started=$SECONDS
+    ok=1
+    unshare --pid --fork --mount-proc -- "$VENV/bin/ansible-playbook" -i "$WORK/fleet-inventory.yml" \
+        -e almost_fleet_upgrade=true "$COLL/playbooks/fleet.yml" >"$log" 2>&1 || ok=''
+    for r in "$r1" "$r2"; do
+        [[ $(cat "$r/usr/bin/tool") == upgraded ]] || { ok='' && echo "$r: not upgraded" >>"$log"; }
+        # Every file and directory of the two trees carries the flag
+        # again (lsattr -R's flag lines; it cannot read a symlink's).
+        if { lsattr -d "$r/usr" "$r/opt" && lsattr -R "$r/usr" "$r/opt" 2>/dev/null; } |
+            grep -E '^\S+ /' | grep -v '^\S*i\S* ' | grep -q .; then
+            ok='' && echo "$r: not all locked" >>"$log"
+        fi
+        grep -qx 'default_mode = "locked"' "$r/etc/almost/almost.toml" ||
+            { ok='' && echo "$r: default_mode not locked" >>"$log"; }
+    done
+    grep -q '"msg": "host1: no reboot needed"' "$log" || ok=''
+    grep -q '"msg": "host2: reboot needed (for linux-image-test)"' "$log" || ok=''
+    if [[ -n $ok ]]; then
+        pass fleet-of-two "$((SECONDS - started)) s"
+    else
+        tail -n 40 "$log"
+        fail fleet-of-two "see $log"
+    fi
+fi
+
 # Diff mode as a user sees it: ansible-playbook --diff prints the
 # configuration's change as a unified diff (the callback's own output).
 if want diff; then
