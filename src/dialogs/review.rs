@@ -2,9 +2,11 @@
 //! The review before every commit: the layer's changes grouped as added,
 //! modified (content and metadata), deleted and replaced; the text diff of
 //! the selected file in a read-only monospace view with added and removed
-//! lines coloured; and a destructive Commit button that says what it does
-//! ("Apply 12 changes to /usr"). The diff is read by `almost layer diff`
-//! (privileged) off the GTK thread.
+//! lines coloured; and an Apply Changes button under a heading that says
+//! what it does ("Apply 12 changes to /usr"). The list and the diff sit
+//! side by side, or, in a narrow window, as two pages (a leaflet: the
+//! list, then the chosen file's diff with a back button). Esc closes. The
+//! diff is read by `almost layer diff` (privileged) off the GTK thread.
 //!
 //! Each review is a window of its own, destroyed when it closes (never
 //! kept hidden): GTK 4.8 answers an accessibility query for a toplevel
@@ -144,6 +146,16 @@ pub fn change_text(c: &Change) -> String {
     text
 }
 
+/// Sends to the review from one of its widgets' signals. A signal can
+/// still come from a window whose review has ended (GTK 4.8 delivers
+/// accessibility actions to a closed review's widgets): it is dropped
+/// there instead of panicking on the ended component.
+fn send(s: &ComponentSender<Review>, msg: ReviewInput) {
+    if s.input_sender().send(msg).is_err() {
+        tracing::debug!("a closed review's widget sent a message");
+    }
+}
+
 #[derive(Debug)]
 pub enum ReviewInput {
     Open(Box<LayerInfo>),
@@ -193,6 +205,8 @@ pub struct ReviewWidgets {
     list: gtk::ListBox,
     /// For each row of the list, the change it shows (None: a heading).
     row_changes: Vec<Option<usize>>,
+    /// Set while the window itself selects a row.
+    quiet: std::rc::Rc<std::cell::Cell<bool>>,
     buffer: gtk::TextBuffer,
     commit: gtk::Button,
     stack: gtk::Stack,
@@ -230,14 +244,14 @@ impl Component for Review {
         let cancel = gtk::Button::with_mnemonic(&i18n("_Cancel"));
         name(&cancel, &i18n("Cancel"));
         let s = sender.clone();
-        cancel.connect_clicked(move |_| s.input(ReviewInput::Close));
+        cancel.connect_clicked(move |_| send(&s, ReviewInput::Close));
         header.pack_start(&cancel);
-        let commit = gtk::Button::with_mnemonic(&i18n("_Commit"));
-        commit.add_css_class("destructive-action");
+        let commit = gtk::Button::with_mnemonic(&i18n("_Apply Changes"));
+        commit.add_css_class("suggested-action");
         commit.set_sensitive(false);
-        name(&commit, &i18n("Commit"));
+        name(&commit, &i18n("Apply Changes"));
         let s = sender.clone();
-        commit.connect_clicked(move |_| s.input(ReviewInput::Commit));
+        commit.connect_clicked(move |_| send(&s, ReviewInput::Commit));
         header.pack_end(&commit);
         content.append(&header);
 
@@ -302,15 +316,36 @@ impl Component for Review {
             .child(&text)
             .hexpand(true)
             .build();
-        let paned = gtk::Paned::builder()
-            .orientation(gtk::Orientation::Horizontal)
-            .start_child(&list_scroll)
-            .end_child(&text_scroll)
-            .shrink_start_child(false)
-            .resize_start_child(false)
-            .position(320)
+        // List and diff side by side; when the window is too narrow for
+        // both (a phone-sized 360 px), the list, then the diff of the
+        // chosen file with a way back.
+        let back = gtk::Button::builder()
+            .icon_name("go-previous-symbolic")
+            .tooltip_text(i18n("Back to the List"))
+            .halign(gtk::Align::Start)
+            .margin_start(6)
+            .margin_top(6)
+            .css_classes(["flat"])
+            .visible(false)
+            .build();
+        name(&back, &i18n("Back to the list of changes"));
+        let diff_page = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        diff_page.append(&back);
+        diff_page.append(&text_scroll);
+        text_scroll.set_vexpand(true);
+        let paned = adw::Leaflet::builder()
+            .can_navigate_back(true)
             .vexpand(true)
             .build();
+        paned.append(&list_scroll);
+        paned
+            .append(&gtk::Separator::new(gtk::Orientation::Vertical))
+            .set_navigatable(false);
+        paned.append(&diff_page);
+        let b = back.clone();
+        paned.connect_folded_notify(move |l| b.set_visible(l.is_folded()));
+        let (l, list_page) = (paned.clone(), list_scroll.clone());
+        back.connect_clicked(move |_| l.set_visible_child(&list_page));
         let spinner = gtk::Spinner::builder()
             .spinning(true)
             .width_request(32)
@@ -326,20 +361,42 @@ impl Component for Review {
         content.append(&stack);
         window.set_content(Some(&content));
 
+        // The window's own selection of the first change must not turn
+        // the page when folded: only the user's does.
+        let quiet = std::rc::Rc::new(std::cell::Cell::new(false));
         let s = sender.clone();
+        let (l, page, q) = (paned.clone(), diff_page.clone(), quiet.clone());
         list.connect_row_selected(move |_, row| {
             if let Some(row) = row {
-                s.input(ReviewInput::Select(row.index() as usize));
+                send(&s, ReviewInput::Select(row.index() as usize));
+                if l.is_folded() && !q.get() {
+                    l.set_visible_child(&page);
+                }
             }
         });
         let s = sender.clone();
+        let (l, page) = (paned.clone(), diff_page.clone());
         list.connect_row_activated(move |_, row| {
-            s.input(ReviewInput::Select(row.index() as usize));
+            send(&s, ReviewInput::Select(row.index() as usize));
+            if l.is_folded() {
+                l.set_visible_child(&page);
+            }
         });
+        // Esc closes, as in every GNOME dialog.
+        let keys = gtk::ShortcutController::new();
+        let s = sender.clone();
+        keys.add_shortcut(gtk::Shortcut::new(
+            gtk::ShortcutTrigger::parse_string("Escape"),
+            Some(gtk::CallbackAction::new(move |_, _| {
+                send(&s, ReviewInput::Close);
+                gtk::glib::Propagation::Stop
+            })),
+        ));
+        window.add_controller(keys);
         let s = sender.clone();
         window.connect_close_request(move |_| {
             // Close destroys the window.
-            s.input(ReviewInput::Close);
+            send(&s, ReviewInput::Close);
             gtk::glib::Propagation::Stop
         });
 
@@ -349,6 +406,7 @@ impl Component for Review {
             counts,
             list,
             row_changes: Vec::new(),
+            quiet,
             buffer,
             commit,
             stack,
@@ -508,7 +566,9 @@ impl Review {
                 }
             }
             if let Some(row) = first_change_row {
+                w.quiet.set(true);
                 w.list.select_row(Some(&row));
+                w.quiet.set(false);
             }
         }
         let change = self
