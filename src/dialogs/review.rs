@@ -76,16 +76,69 @@ pub fn group_changes(changes: &[Change]) -> Vec<(Group, Vec<usize>)> {
     ]
     .into_iter()
     .map(|g| {
-        let members = changes
+        let mut members = changes
             .iter()
             .enumerate()
             .filter(|(_, c)| Group::of(c.change) == g)
             .map(|(i, _)| i)
             .collect::<Vec<_>>();
+        members.sort_by(|&x, &y| natural_cmp(&changes[x].path_text(), &changes[y].path_text()));
         (g, members)
     })
     .filter(|(_, m)| !m.is_empty())
     .collect()
+}
+
+/// Natural order of paths: runs of digits compare as numbers ("lib2"
+/// before "lib10"), the rest case-insensitively, ties by the bytes.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digits = None;
+        for (i, c) in s.char_indices() {
+            let d = c.is_ascii_digit();
+            if digits.is_some_and(|was| was != d) {
+                out.push((digits.unwrap_or(false), &s[start..i]));
+                start = i;
+            }
+            digits = Some(d);
+        }
+        if start < s.len() {
+            out.push((digits.unwrap_or(false), &s[start..]));
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let order = match (x, y) {
+            ((true, x), (true, y)) => {
+                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+            }
+            ((_, x), (_, y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        };
+        if order != std::cmp::Ordering::Equal {
+            return order;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
+}
+
+/// Whether the search (`query`, lower case) keeps a row: a change's row
+/// (`path`) when its path holds the text, a group's heading (no path)
+/// only while nothing is searched.
+pub fn search_keeps(path: Option<&str>, query: &str) -> bool {
+    query.is_empty() || path.is_some_and(|p| p.to_lowercase().contains(query))
+}
+
+/// A path as a file name and the folder holding it.
+pub fn name_and_folder(path: &str) -> (&str, &str) {
+    match path.rsplit_once('/') {
+        Some(("", name)) => (name, "/"),
+        Some((folder, name)) => (name, folder),
+        None => (path, ""),
+    }
 }
 
 /// "Apply 12 changes to /usr".
@@ -279,8 +332,34 @@ impl Component for Review {
         let list_scroll = gtk::ScrolledWindow::builder()
             .child(&list)
             .hscrollbar_policy(gtk::PolicyType::Never)
-            .width_request(300)
+            .vexpand(true)
             .build();
+        // A search entry over the list: rows whose path holds the text.
+        let search = gtk::SearchEntry::builder()
+            .placeholder_text(i18n("Search the Changes"))
+            .margin_start(6)
+            .margin_end(6)
+            .margin_top(6)
+            .margin_bottom(6)
+            .build();
+        name(&search, &i18n("Search the changes"));
+        let query = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+        let q = query.clone();
+        list.set_filter_func(move |row| search_keeps(row.tooltip_text().as_deref(), &q.borrow()));
+        let (q, l) = (query.clone(), list.clone());
+        search.connect_search_changed(move |e| {
+            *q.borrow_mut() = e.text().to_lowercase();
+            l.invalidate_filter();
+        });
+        let list_scroll = {
+            let page = gtk::Box::builder()
+                .orientation(gtk::Orientation::Vertical)
+                .width_request(300)
+                .build();
+            page.append(&search);
+            page.append(&list_scroll);
+            page
+        };
         let text = gtk::TextView::builder()
             .editable(false)
             .cursor_visible(false)
@@ -357,6 +436,14 @@ impl Component for Review {
         let stack = gtk::Stack::new();
         stack.add_named(&spinner, Some("loading"));
         stack.add_named(&paned, Some("changes"));
+        let nothing = adw::StatusPage::builder()
+            .icon_name("object-select-symbolic")
+            .title(i18n("Nothing to Apply"))
+            .description(i18n(
+                "This layer changes no file. Discard it, or keep it for changes still to come.",
+            ))
+            .build();
+        stack.add_named(&nothing, Some("nothing"));
         content.append(&gtk::Separator::new(gtk::Orientation::Horizontal));
         content.append(&stack);
         window.set_content(Some(&content));
@@ -506,8 +593,13 @@ impl Review {
             .map(|l| l.path_text())
             .unwrap_or_default();
         w.title.set_subtitle(&path);
-        w.stack
-            .set_visible_child_name(if self.loading { "loading" } else { "changes" });
+        w.stack.set_visible_child_name(if self.loading {
+            "loading"
+        } else if self.diff.as_ref().is_some_and(|d| d.changes.is_empty()) {
+            "nothing"
+        } else {
+            "changes"
+        });
         w.commit.set_sensitive(self.can_commit());
         if self.fresh {
             while let Some(row) = w.list.row_at_index(0) {
@@ -547,12 +639,25 @@ impl Review {
                 w.row_changes.push(None);
                 for &i in members {
                     let change = &changes[i];
-                    let label = gtk::Label::builder()
-                        .label(change.path_text())
+                    // The file's name, and under it its folder (elided
+                    // from the start when long: the name stays whole).
+                    let path = change.path_text();
+                    let (file, folder) = name_and_folder(&path);
+                    let title = gtk::Label::builder()
+                        .label(file)
+                        .xalign(0.0)
+                        .ellipsize(gtk::pango::EllipsizeMode::Middle)
+                        .build();
+                    let subtitle = gtk::Label::builder()
+                        .label(folder)
                         .xalign(0.0)
                         .ellipsize(gtk::pango::EllipsizeMode::Start)
+                        .css_classes(["caption", "dim-label"])
                         .build();
-                    let row = gtk::ListBoxRow::builder().child(&label).build();
+                    let lines = gtk::Box::new(gtk::Orientation::Vertical, 2);
+                    lines.append(&title);
+                    lines.append(&subtitle);
+                    let row = gtk::ListBoxRow::builder().child(&lines).build();
                     row.set_tooltip_text(Some(&change.path_text()));
                     name(
                         &row,
@@ -642,11 +747,56 @@ mod tests {
             group_changes(&changes),
             vec![
                 (Group::Added, vec![1]),
-                (Group::Modified, vec![2, 3]),
+                // In natural order of their paths: /usr/c, then /usr/m.
+                (Group::Modified, vec![3, 2]),
                 (Group::Deleted, vec![0]),
             ]
         );
         assert_eq!(Group::Modified.title(2), "Modified (2)");
+    }
+
+    // Files are listed in the order a person expects, each by its name
+    // with the folder beside it.
+    #[test]
+    fn paths_in_natural_order_by_name_and_folder() {
+        let mut paths = vec![
+            "/usr/lib10.so",
+            "/usr/Lib2.so",
+            "/usr/lib2.so",
+            "/usr/a/b",
+            "/usr/lib1.so",
+        ];
+        paths.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            paths,
+            [
+                "/usr/a/b",
+                "/usr/lib1.so",
+                "/usr/Lib2.so",
+                "/usr/lib2.so",
+                "/usr/lib10.so"
+            ]
+        );
+        assert_eq!(natural_cmp("x007", "x7"), std::cmp::Ordering::Less);
+        assert_eq!(
+            name_and_folder("/usr/share/doc/modify.txt"),
+            ("modify.txt", "/usr/share/doc")
+        );
+        assert_eq!(name_and_folder("/usr"), ("usr", "/"));
+        let changes = vec![
+            change("/usr/f10", ChangeKind::Added),
+            change("/usr/f9", ChangeKind::Added),
+        ];
+        assert_eq!(group_changes(&changes), vec![(Group::Added, vec![1, 0])]);
+    }
+
+    #[test]
+    fn the_search_keeps_the_paths_holding_its_text() {
+        assert!(search_keeps(None, ""));
+        assert!(search_keeps(Some("/usr/a"), ""));
+        assert!(!search_keeps(None, "mod"));
+        assert!(search_keeps(Some("/usr/share/doc/Modify.txt"), "modi"));
+        assert!(!search_keeps(Some("/usr/share/doc/added.txt"), "modi"));
     }
 
     #[test]
