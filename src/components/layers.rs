@@ -180,7 +180,7 @@ impl Layers {
 }
 
 pub struct LayersWidgets {
-    /// The layer rows (and the "No layers" row), above the fixed rows.
+    /// The layer rows (and the "No Layers" row), above the fixed rows.
     list: gtk::ListBox,
     /// One row per layer id, kept while the layer exists and updated in
     /// place: rows that the accessibility tree exposes are not torn down
@@ -190,6 +190,7 @@ pub struct LayersWidgets {
     entry: adw::EntryRow,
     problem: adw::ActionRow,
     undo: adw::ActionRow,
+    add: gtk::Button,
 }
 
 impl SimpleComponent for Layers {
@@ -219,8 +220,15 @@ impl SimpleComponent for Layers {
             .margin_bottom(12)
             .build();
         name(&list, &i18n("Layers"));
-        let empty = adw::ActionRow::builder().title(i18n("No layers")).build();
-        empty.add_css_class("dim-label");
+        // The empty state says what a layer is for, not just "none".
+        let empty = adw::ActionRow::builder()
+            .title(i18n("No Layers"))
+            .subtitle(i18n(
+                "Before installing or changing something in a system directory, add a layer over it: you then see what changed, and keep it or undo it.",
+            ))
+            .build();
+        empty.add_prefix(&gtk::Image::from_icon_name("view-paged-symbolic"));
+        words_whole(&empty);
         list.append(&empty);
         group.add(&list);
         // The fixed rows go in a list of their own below the layers (a
@@ -231,8 +239,19 @@ impl SimpleComponent for Layers {
             .build();
         group.add(&fixed);
 
+        // "Add Layer…" in the group's header picks the directory in a
+        // folder chooser; the entry below takes a typed one.
+        let add = gtk::Button::builder()
+            .label(i18n("Add Layer…"))
+            .valign(gtk::Align::Center)
+            .build();
+        name(&add, &i18n("Add a layer over a folder"));
+        let s = sender.clone();
+        add.connect_clicked(move |_| s.input(LayersInput::ChooseFolder));
+        group.set_header_suffix(Some(&add));
+
         let entry = adw::EntryRow::builder()
-            .title(i18n("New layer over… (for example /usr/share)"))
+            .title(i18n("Directory of a New Layer, Such as /usr/share"))
             .show_apply_button(true)
             .build();
         name(&entry, &i18n("Directory for a new layer"));
@@ -264,7 +283,7 @@ impl SimpleComponent for Layers {
         fixed.append(&problem);
 
         let undo = adw::ActionRow::builder()
-            .title(i18n("Undo last commit"))
+            .title(i18n("Undo Last Commit"))
             .visible(false)
             .build();
         let undo_button = gtk::Button::builder()
@@ -286,6 +305,7 @@ impl SimpleComponent for Layers {
             entry,
             problem,
             undo,
+            add,
         };
         ComponentParts {
             model: Layers::new(root_dir),
@@ -327,6 +347,7 @@ impl SimpleComponent for Layers {
         }
         w.empty.set_visible(self.layers.is_empty());
         w.entry.set_sensitive(!self.busy);
+        w.add.set_sensitive(!self.busy);
         if self.clear_entry {
             w.entry.set_text("");
         }
