@@ -14,7 +14,8 @@
 # lintian; tests/deb/check-debs.sh), and last the VM rig (tests/vm/run.sh:
 # those packages installed with apt
 # in a booted Debian 12 guest; at most 15 minutes); `build-aux/test.sh --vm`
-# runs that part alone, `--no-vm` everything else. The Ansible collection
+# runs that part alone, `--no-vm` everything else; the guest's base image is
+# made in the background from the start. The Ansible collection
 # (tests/ansible/run.sh: ansible-test sanity and the playbooks against
 # sandbox roots) runs after the GUI suite; `--ansible` runs it alone.
 
@@ -35,75 +36,89 @@ case ${1:-} in
 *) sb_die "usage: $0 [--vm | --no-vm | --ansible]" ;;
 esac
 
-# The Ansible collection almost.system: ansible-test sanity, then the
-# integration playbooks against sandbox roots in a loop image (its own
-# private mount namespace); the last line of its output says
-# `ansible: N passed, M failed`.
-ansible_line=''
-run_ansible_tests() {
-    sb_section "Ansible tests: tests/ansible/run.sh (ansible-test sanity, playbooks on sandboxes; logs in target/ansible-results/)"
+# The parts that run a suite of their own (the GUI, the Ansible collection,
+# the VM rig) end with a line "N passed, M failed" (prefixed "NAME: " by
+# some). run_part NAME LABEL HEADING COMMAND... runs one, shows its output,
+# keeps "NAME: N passed, M failed in S s" in part_line[NAME] for the summary
+# and adds LABEL to the failures if it failed or stopped before that line.
+declare -A part_line
+run_part() {
+    local name=$1 label=$2 heading=$3
+    shift 3
+    sb_section "$heading"
     local log started=$SECONDS rc=0 counts
     log=$(mktemp)
-    bash tests/ansible/run.sh 2>&1 | tee "$log" || rc=$?
-    counts=$(grep -E '^ansible: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
+    "$@" 2>&1 | tee "$log" || rc=$?
+    counts=$(grep -E "^($name: )?[0-9]+ passed, [0-9]+ failed\$" "$log" | tail -n1 || true)
     rm -f "$log"
+    counts=${counts#"$name: "}
     if [[ -z $counts ]]; then
-        counts="ansible: 0 passed, 1 failed (the runner stopped before the end, status $rc)"
+        counts="0 passed, 1 failed (it stopped before the end, status $rc)"
         rc=1
     fi
-    ansible_line="$counts in $((SECONDS - started)) s"
-    ((rc == 0)) || failed+=("Ansible tests")
+    part_line[$name]="$name: $counts in $((SECONDS - started)) s"
+    ((rc == 0)) || failed+=("$label")
 }
 
+# The summary: each part's line (NAME...), then the verdict; exits.
+finish() {
+    local name list
+    printf '\n'
+    for name in "$@"; do
+        printf '%s\n' "${part_line[$name]:-$name: not run}"
+    done
+    if ((${#failed[@]})); then
+        list=$(printf '%s, ' "${failed[@]}")
+        printf '\n%sFAILED:%s %s\n' "$SB_RED" "$SB_RESET" "${list%, }"
+        exit 1
+    fi
+    printf '\n%sall checks passed%s\n' "$SB_GREEN" "$SB_RESET"
+    exit 0
+}
+
+# The Ansible collection almost.system: ansible-test sanity, then the
+# integration playbooks against sandbox roots in a loop image (its own
+# private mount namespace).
+run_ansible_tests() {
+    run_part ansible "Ansible tests" \
+        "Ansible tests: tests/ansible/run.sh (ansible-test sanity, playbooks on sandboxes; logs in target/ansible-results/)" \
+        bash tests/ansible/run.sh
+}
+
+# The VM rig: its own packages (build-aux/build-debs.sh unless --debs),
+# image and QEMU guest.
+run_vm_tests() {
+    run_part vm "VM tests" \
+        "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)" \
+        bash tests/vm/run.sh "$@"
+}
+
+failed=()
 if [[ -n $only_ansible ]]; then
-    failed=()
     bash build-aux/install-deps.sh
     sb_need_cargo
     run_ansible_tests
-    printf '\n%s\n' "$ansible_line"
-    if ((${#failed[@]})); then
-        printf '\n%sFAILED:%s Ansible tests\n' "$SB_RED" "$SB_RESET"
-        exit 1
-    fi
-    printf '\n%sAnsible tests passed%s\n' "$SB_GREEN" "$SB_RESET"
-    exit 0
+    finish ansible
 fi
-
-# The VM rig: its own packages (build-aux/build-debs.sh), image and QEMU
-# guest; the last line of its output says `vm: N passed, M failed`.
-vm_line=''
-run_vm_tests() {
-    sb_section "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)"
-    local log started=$SECONDS rc=0 counts
-    log=$(mktemp)
-    bash tests/vm/run.sh "$@" 2>&1 | tee "$log" || rc=$?
-    counts=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
-    rm -f "$log"
-    if [[ -z $counts ]]; then
-        counts="vm: 0 passed, 1 failed (the rig stopped before the end, status $rc)"
-        rc=1
-    fi
-    vm_line="$counts in $((SECONDS - started)) s"
-    ((rc == 0)) || failed+=("VM tests")
-}
-
 if [[ -n $only_vm ]]; then
-    failed=()
     run_vm_tests
-    printf '\n%s\n' "$vm_line"
-    if ((${#failed[@]})); then
-        printf '\n%sFAILED:%s VM tests\n' "$SB_RED" "$SB_RESET"
-        exit 1
-    fi
-    printf '\n%sVM tests passed%s\n' "$SB_GREEN" "$SB_RESET"
-    exit 0
+    finish vm
 fi
 
 sb_section "dependencies"
 bash build-aux/install-deps.sh
 sb_need_cargo
 
-failed=()
+# The VM guest's base image (mmdebstrap, cached in /var/cache/almost-vm) is
+# made in the background while the rest runs: it waits on the network and
+# the disk more than on the CPUs. The VM part waits for it.
+vm_image_log=$SB_SRC_DIR/target/vm-image.log
+vm_image_pid=''
+if [[ -z $no_vm ]]; then
+    mkdir -p "$SB_SRC_DIR/target"
+    bash tests/vm/image.sh >"$vm_image_log" 2>&1 &
+    vm_image_pid=$!
+fi
 
 sb_section "cargo fmt --all -- --check"
 cargo fmt --all -- --check || failed+=("cargo fmt")
@@ -144,19 +159,8 @@ else
     failed+=("meson setup/compile")
 fi
 
-sb_section "GUI tests: tests/gui/run.sh (Xvfb, AT-SPI; results in target/gui-results/)"
-gui_log=$(mktemp)
-gui_started=$SECONDS
-gui_rc=0
-bash tests/gui/run.sh 2>&1 | tee "$gui_log" || gui_rc=$?
-gui_counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$gui_log" | tail -n1 || true)
-rm -f "$gui_log"
-if [[ -z $gui_counts ]]; then
-    gui_counts="0 passed, 1 failed (the runner stopped before the scenarios ended, status $gui_rc)"
-    gui_rc=1
-fi
-gui_line="gui: $gui_counts in $((SECONDS - gui_started)) s"
-((gui_rc == 0)) || failed+=("GUI tests")
+run_part gui "GUI tests" "GUI tests: tests/gui/run.sh (Xvfb, AT-SPI; results in target/gui-results/)" \
+    bash tests/gui/run.sh
 
 run_ansible_tests
 
@@ -198,23 +202,22 @@ sb_section "Debian packages: build-aux/build-debs.sh target/debs, tests/deb/chec
 debs_dir=$SB_SRC_DIR/target/debs
 rm -rf "$debs_dir"
 if bash build-aux/build-debs.sh "$debs_dir" && bash tests/deb/check-debs.sh "$debs_dir"; then
-    if [[ -n $no_vm ]]; then
-        vm_line="vm: not run (--no-vm)"
-    else
-        run_vm_tests --debs "$debs_dir"
-    fi
+    debs_ok=1
 else
+    debs_ok=''
     failed+=("Debian packages")
-    vm_line="vm: not run (no packages)"
+fi
+if [[ -n $vm_image_pid ]] && ! wait "$vm_image_pid"; then
+    sb_warn "the VM image could not be made in the background (target/vm-image.log):"
+    tail -n 20 "$vm_image_log" >&2
+fi
+if [[ -n $no_vm ]]; then
+    part_line[vm]="vm: not run (--no-vm)"
+elif [[ -n $debs_ok ]]; then
+    run_vm_tests --debs "$debs_dir"
+else
+    part_line[vm]="vm: not run (no packages)"
     failed+=("VM tests")
 fi
 
-printf '\n%s\n' "$gui_line"
-printf '%s\n' "$ansible_line"
-printf '%s\n' "$vm_line"
-if ((${#failed[@]})); then
-    list=$(printf '%s, ' "${failed[@]}")
-    printf '\n%sFAILED:%s %s\n' "$SB_RED" "$SB_RESET" "${list%, }"
-    exit 1
-fi
-printf '\n%sall checks passed%s\n' "$SB_GREEN" "$SB_RESET"
+finish gui ansible vm
