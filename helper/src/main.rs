@@ -33,6 +33,25 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // Under --json a caller reads stdout for the outcome: a usage
+            // error is the protocol's error event there, as any other.
+            if e.use_stderr() && json_asked() {
+                // clap's message is the paragraph before its usage line.
+                let rendered = e.render().to_string();
+                let message = rendered
+                    .trim_start()
+                    .trim_start_matches("error: ")
+                    .split("\n\n")
+                    .next()
+                    .unwrap_or_default()
+                    .split('\n')
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Output { json: true }
+                    .event(&almost_protocol::Event::error(ErrorKind::Usage, message));
+                return ExitCode::from(ErrorKind::Usage.exit_code() as u8);
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
                 ErrorKind::Usage.exit_code() as u8
@@ -75,6 +94,16 @@ fn main() -> ExitCode {
             ExitCode::from(err.kind().exit_code() as u8)
         }
     }
+}
+
+/// Whether `--json` is among almost's own arguments (before a `--`, after
+/// which the words are a command's), for errors clap finds before it has
+/// parsed anything.
+fn json_asked() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 fn prepare_process(threads: Option<u16>) {

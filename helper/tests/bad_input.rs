@@ -314,6 +314,50 @@ fn usage_errors() {
     nothing_flagged(&sb);
 }
 
+// Checks (docs, usage under --json): clap's usage errors, with --json before
+// or after the subcommand, are the protocol's error event on stdout (kind
+// "usage", exit_code 2, clap's message naming the bad word) and exit 2, with
+// nothing else on stdout; without --json they stay text on stderr and stdout
+// is empty.
+#[test]
+fn usage_errors_under_json_are_error_events() {
+    let sb = Sandbox::new();
+    for (args, word) in [
+        (&["--json", "frobnicate"][..], "frobnicate"),
+        (&["lock", "--bogus", "--json"], "--bogus"),
+        (&["--json", "run"], "<CMD>"),
+        (&["config", "--json", "set", "default_mode"], "<VALUE"),
+        (&["--json", "enter", "sideways"], "sideways"),
+    ] {
+        let r = sb.almost(args);
+        r.expect_code(2);
+        let lines = r.json();
+        assert_eq!(lines.len(), 1, "one event expected\n{}", r.describe());
+        let e = &lines[0];
+        assert_eq!(e["event"], "error", "{}", r.describe());
+        assert_eq!(e["kind"], "usage", "{}", r.describe());
+        assert_eq!(e["exit_code"], 2, "{}", r.describe());
+        assert_eq!(e["protocol"], 1, "{}", r.describe());
+        let message = e["message"].as_str().expect("message");
+        assert!(message.contains(word), "{word} not named\n{}", r.describe());
+        let text_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+        let t = sb.almost(&text_args);
+        t.expect_code(2);
+        assert!(
+            t.stdout.is_empty(),
+            "text mode printed on stdout\n{}",
+            t.describe()
+        );
+        assert!(t.stderr.contains(word), "{}", t.describe());
+    }
+    // After `--` the words are the command's: its --json is not almost's,
+    // and a usage error there stays text.
+    let r = sb.almost(&["lock", "--bogus", "--", "--json"]);
+    r.expect_code(2);
+    assert!(r.stdout.is_empty(), "{}", r.describe());
+    nothing_flagged(&sb);
+}
+
 // Checks (docs, exit 6): as root but without CAP_LINUX_IMMUTABLE no flag can
 // be changed: lock runs, exits 6 (kind "partial"), counts every file and dir
 // as an error with errno 1 (EPERM), lists the paths as paths inside the root
