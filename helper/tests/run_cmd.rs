@@ -261,3 +261,41 @@ fn run_needs_root_and_does_not_start_the_command() {
     assert!(!marker.exists(), "the command ran");
     sb.assert_locked("/usr");
 }
+
+// Checks: under --json the command's stdout goes to almost's stderr, so
+// almost's stdout holds only its own events (one result with the command's
+// exit code), even when the command prints a line that looks like one;
+// without --json the command's stdout is almost's stdout byte for byte.
+#[test]
+fn json_keeps_the_command_output_off_stdout() {
+    let sb = Sandbox::new();
+    sb.almost(&["lock"]).expect_ok();
+    let script = r#"printf '%s\n' '{"event":"result","protocol":1,"command":"run","exit_code":0}'; printf 'plain\n'; printf 'to-err\n' >&2; exit 3"#;
+    let r = sb.almost_json(&["run", "--", "sh", "-c", script]);
+    r.expect_code(3);
+    let events = r.json();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"] != "result" || e["command"] == "run"),
+        "{}",
+        r.describe()
+    );
+    let result = r.result();
+    assert_eq!(result["exit_code"], 3, "{}", r.describe());
+    assert!(!r.stdout.contains("plain"), "{}", r.describe());
+    assert!(r.stderr.contains("plain\n"), "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains(r#"{"event":"result","protocol":1,"command":"run","exit_code":0}"#),
+        "{}",
+        r.describe()
+    );
+    assert!(r.stderr.contains("to-err\n"), "{}", r.describe());
+    sb.assert_locked("/usr");
+
+    let t = sb.almost(&["run", "--", "sh", "-c", "printf 'a\\0b\\nc'"]);
+    t.expect_ok();
+    assert_eq!(t.stdout, "a\0b\nc", "{}", t.describe());
+    sb.assert_locked("/usr");
+}

@@ -8,6 +8,7 @@
 //! twice.
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::Arc;
@@ -102,6 +103,18 @@ pub fn run(ctx: Ctx, argv: &[OsString]) -> Result<i32> {
 
 fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Result<i32> {
     install_handlers()?;
+    // almost's stdout is the protocol under --json: the command's output
+    // goes to stderr, so a caller reads the result without sorting lines.
+    // Taken before anything is unlocked, as it may fail.
+    let command_stdout = if out.json {
+        let fd = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::io("duplicating stderr for the command", e))?;
+        Some(fd)
+    } else {
+        None
+    };
     let me = Proc::current();
     {
         // Held for the unlock only: the command itself may run for hours,
@@ -139,7 +152,12 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
         finish(sys, out, bus, me)?;
         return Ok(128 + sig);
     }
-    let mut child = match Command::new(&argv[0]).args(&argv[1..]).spawn() {
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]);
+    if let Some(stdout) = command_stdout {
+        command.stdout(stdout);
+    }
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
