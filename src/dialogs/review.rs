@@ -175,6 +175,51 @@ pub fn line_kind(line: &str) -> LineKind {
     }
 }
 
+/// How much of a line's colour tints the background of added and removed
+/// lines.
+pub const TINT: f64 = 0.12;
+
+/// The diff's colours for a light (`false`) or dark view: (tag, text
+/// colour, whether its lines get a tint of it). GNOME's palette, dark
+/// enough (light) or light enough (dark) for WCAG AA (4.5:1) on the
+/// tinted background; checked by a unit test.
+pub fn diff_palette(dark: bool) -> [(&'static str, (u8, u8, u8), bool); 3] {
+    if dark {
+        [
+            ("added", (0x8f, 0xf0, 0xa4), true),
+            ("removed", (0xff, 0x7b, 0x63), true),
+            ("hunk", (0x78, 0xae, 0xed), false),
+        ]
+    } else {
+        [
+            ("added", (0x14, 0x6c, 0x43), true),
+            ("removed", (0xa5, 0x1d, 0x2d), true),
+            ("hunk", (0x1a, 0x5f, 0xb4), false),
+        ]
+    }
+}
+
+fn rgba((r, g, b): (u8, u8, u8), alpha: f64) -> gtk::gdk::RGBA {
+    gtk::gdk::RGBA::new(
+        f32::from(r) / 255.0,
+        f32::from(g) / 255.0,
+        f32::from(b) / 255.0,
+        alpha as f32,
+    )
+}
+
+/// Sets the diff tags' colours for a light or dark view.
+fn paint_diff(buffer: &gtk::TextBuffer, dark: bool) {
+    for (name, colour, tinted) in diff_palette(dark) {
+        if let Some(tag) = buffer.tag_table().lookup(name) {
+            tag.set_foreground_rgba(Some(&rgba(colour, 1.0)));
+            if tinted {
+                tag.set_paragraph_background_rgba(Some(&rgba(colour, TINT)));
+            }
+        }
+    }
+}
+
 /// What the text view shows for a change that has no patch.
 pub fn change_text(c: &Change) -> String {
     let size = |s: Option<u64>| s.map_or_else(|| "?".to_owned(), |s| s.to_string());
@@ -372,25 +417,19 @@ impl Component for Review {
             .build();
         name(&text, &i18n("Difference of the selected file"));
         let buffer = text.buffer();
-        for tag in [
-            gtk::TextTag::builder()
-                .name("added")
-                .foreground("#26a269")
-                .paragraph_background("rgba(38,162,105,0.12)")
-                .build(),
-            gtk::TextTag::builder()
-                .name("removed")
-                .foreground("#c01c28")
-                .paragraph_background("rgba(192,28,40,0.12)")
-                .build(),
-            gtk::TextTag::builder()
-                .name("hunk")
-                .foreground("#1c71d8")
-                .build(),
-            gtk::TextTag::builder().name("header").weight(700).build(),
-        ] {
-            buffer.tag_table().add(&tag);
+        for tag in ["added", "removed", "hunk"] {
+            buffer
+                .tag_table()
+                .add(&gtk::TextTag::builder().name(tag).build());
         }
+        buffer
+            .tag_table()
+            .add(&gtk::TextTag::builder().name("header").weight(700).build());
+        // The colours follow the style (light or dark) as it changes.
+        let style = adw::StyleManager::default();
+        paint_diff(&buffer, style.is_dark());
+        let b = buffer.clone();
+        style.connect_dark_notify(move |s| paint_diff(&b, s.is_dark()));
         let text_scroll = gtk::ScrolledWindow::builder()
             .child(&text)
             .hexpand(true)
@@ -797,6 +836,54 @@ mod tests {
         assert!(!search_keeps(None, "mod"));
         assert!(search_keeps(Some("/usr/share/doc/Modify.txt"), "modi"));
         assert!(!search_keeps(Some("/usr/share/doc/added.txt"), "modi"));
+    }
+
+    /// The view's background in libadwaita 1.2 (light, dark): what the
+    /// diff's colours are read against.
+    const VIEW_BACKGROUND: [(u8, u8, u8); 2] = [(0xff, 0xff, 0xff), (0x1e, 0x1e, 0x1e)];
+
+    fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
+        let lin = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+    }
+
+    fn contrast(a: (u8, u8, u8), b: (u8, u8, u8)) -> f64 {
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    fn blend(fg: (u8, u8, u8), bg: (u8, u8, u8), alpha: f64) -> (u8, u8, u8) {
+        let mix =
+            |f: u8, b: u8| (f64::from(f) * alpha + f64::from(b) * (1.0 - alpha)).round() as u8;
+        (mix(fg.0, bg.0), mix(fg.1, bg.1), mix(fg.2, bg.2))
+    }
+
+    // WCAG AA: every coloured line of the diff reads at 4.5:1 or more on
+    // its (tinted) background, light and dark. The colours before
+    // (#26a269 on its tint: 2.9:1 light; #c01c28: 2.6:1 dark) fail this.
+    #[test]
+    fn diff_colours_have_aa_contrast() {
+        for (dark, background) in [(false, VIEW_BACKGROUND[0]), (true, VIEW_BACKGROUND[1])] {
+            for (name, colour, tinted) in diff_palette(dark) {
+                let behind = if tinted {
+                    blend(colour, background, TINT)
+                } else {
+                    background
+                };
+                let ratio = contrast(colour, behind);
+                assert!(ratio >= 4.5, "{name} (dark: {dark}): {ratio:.2}:1");
+            }
+        }
+        // The check itself: the old light green on its tint fails it.
+        let old = (0x26, 0xa2, 0x69);
+        assert!(contrast(old, blend(old, VIEW_BACKGROUND[0], TINT)) < 4.5);
     }
 
     #[test]

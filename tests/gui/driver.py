@@ -530,6 +530,7 @@ def scenario_review_commit():
     log("diff shown:", text_of(text).replace("\n", " | "))
     screenshot("review-dialog")
     window_shot(r"^Review Changes", os.path.join(ARGS.results, "window-review.png"))
+    check_diff_contrast(os.path.join(ARGS.results, "window-review.png"), "light")
     press(r"^_?Apply Changes( Apply Changes)?$", 5, dialog)
     wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/share$"), 30,
              "the layer row to go")
@@ -549,6 +550,86 @@ def type_into(node, text):
     if not Atspi.EditableText.set_text_contents(node, text):
         raise Failure(f"{role(node)} {name(node)!r} took no text")
     log(f"typed {text!r} into {name(node)!r}")
+
+
+def ppm(path):
+    """The pixels of a PNG: (width, height, rows of (r, g, b))."""
+    out = subprocess.run(["convert", path, "-depth", "8", "ppm:-"], capture_output=True,
+                         check=True).stdout
+    magic, size, depth, data = out.split(b"\n", 3)
+    assert magic == b"P6" and depth == b"255", (magic, depth)
+    w, h = map(int, size.split())
+    return w, h, [[tuple(data[(y * w + x) * 3:(y * w + x) * 3 + 3]) for x in range(w)]
+                  for y in range(h)]
+
+
+def contrast(a, b):
+    def lum(c):
+        def lin(v):
+            v /= 255
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        r, g, b_ = (lin(v) for v in c)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+    x, y = lum(a), lum(b)
+    return (max(x, y) + 0.05) / (min(x, y) + 0.05)
+
+
+def tinted_bands(path):
+    """The diff's coloured lines as rendered: each run of pixel rows whose
+    most common colour is a tint (not white, black or grey) covering a
+    third of the row at least, with the highest contrast of any pixel of
+    the run against that tint (the glyphs' full colour)."""
+    w, _, rows = ppm(path)
+    bands = []
+    for y, row in enumerate(rows):
+        counts = {}
+        for c in row:
+            counts[c] = counts.get(c, 0) + 1
+        bg, n = max(counts.items(), key=lambda kv: kv[1])
+        if n < w / 3 or max(bg) - min(bg) < 8:
+            continue
+        # Only where the tint is (the text view), not the list beside it.
+        first = row.index(bg)
+        last = w - 1 - row[::-1].index(bg)
+        best = max(contrast(c, bg) for c in row[first:last + 1])
+        if bands and bands[-1][0] == bg and bands[-1][2] == y - 1:
+            bands[-1] = (bg, max(bands[-1][1], best), y)
+        else:
+            bands.append((bg, best, y))
+    return [(bg, ratio) for bg, ratio, _ in bands]
+
+
+def check_diff_contrast(path, label):
+    """WCAG AA (4.5:1) for the added and removed lines of the diff of
+    modify.txt (-two, +TWO, +five: three tinted lines, two colours), read
+    off the rendered window."""
+    bands = tinted_bands(path)
+    log(f"{label}: tinted lines {[(bg, round(r, 2)) for bg, r in bands]}")
+    assert len(bands) >= 3 and len({bg for bg, _ in bands}) >= 2, f"{label}: {bands}"
+    weak = [(bg, round(r, 2)) for bg, r in bands if r < 4.5]
+    assert not weak, f"{label}: below 4.5:1: {weak}"
+
+
+def scenario_dark_diff():
+    """The diff in the dark style (libadwaita's ADW_DEBUG_COLOR_SCHEME):
+    its colours read at 4.5:1 at least, as review_commit checks them in
+    the light one."""
+    stop_panel()
+    try:
+        start_panel({"ADW_DEBUG_COLOR_SCHEME": "prefer-dark"})
+        press(r"Review the layer over /usr/share", 20)
+        dialog = review_dialog()
+        sees(r"^Apply 3 changes to /usr/share$", 20)
+        text = find(["text"], r"Difference of the selected file", 5, dialog)
+        select_row(find(["list item"], r"^Modified: /usr/share/doc/modify.txt", 5, dialog))
+        wait_for(lambda: "+TWO" in text_of(text), 10, "the text diff of modify.txt")
+        shot = os.path.join(ARGS.results, "window-review-dark.png")
+        window_shot(r"^Review Changes", shot)
+        check_diff_contrast(shot, "dark")
+        press(r"^_?Cancel( Cancel)?$", 5, dialog)
+    finally:
+        stop_panel()
+        start_panel()
 
 
 def scenario_undo():
@@ -1000,6 +1081,7 @@ SCENARIOS = {
     "slow_switch": scenario_slow_switch,
     "back_on": scenario_back_on,
     "narrow": scenario_narrow,
+    "dark_diff": scenario_dark_diff,
     "review_commit": scenario_review_commit,
     "undo": scenario_undo,
     "discard": scenario_discard,
