@@ -327,10 +327,28 @@ impl StateGuard {
     }
 
     /// At boot nothing of the last boot runs any more: no run, no timer,
-    /// nothing to restore (the boot applies `default_mode`).
-    pub fn reset_at_boot(&mut self) -> Result<()> {
-        self.state = RunState::default();
-        self.save()
+    /// nothing to restore (the boot applies `default_mode`). An `almost
+    /// boot` run by hand while `almost run` commands are under way keeps
+    /// them, and `then` (the default mode, if it sets one; else what they
+    /// restored) becomes the mode the last of them restores: the boot must
+    /// not lock under them.
+    /// Returns whether runs are kept.
+    pub fn reset_at_boot(&mut self, then: Option<Mode>) -> Result<bool> {
+        let mut runs = std::mem::take(&mut self.state.runs);
+        runs.retain(RunRecord::is_alive);
+        self.state.stop_timer();
+        let kept = !runs.is_empty();
+        self.state = RunState {
+            restore: if kept {
+                then.or(self.state.restore)
+            } else {
+                None
+            },
+            runs,
+            ..RunState::default()
+        };
+        self.save()?;
+        Ok(kept)
     }
 
     pub fn save(&self) -> Result<()> {
@@ -414,7 +432,7 @@ mod tests {
         guard.end_run(me).unwrap();
         assert!(read(&root).runs.is_empty());
         guard.begin_timed_unlock(9, || Ok(i32::MAX)).unwrap();
-        guard.reset_at_boot().unwrap();
+        guard.reset_at_boot(None).unwrap();
         drop(guard);
         let state = read(&root);
         assert_eq!((state.restore, state.relock_at), (None, None));

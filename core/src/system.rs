@@ -428,12 +428,20 @@ impl System {
 
     /// An explicit lock or unlock: it becomes the mode to keep, ending any
     /// pending timed re-lock; commands running under `almost run` go on.
+    /// A lock under runs still going on would make them fail half-way (an
+    /// upgrade writing into a locked tree): it is refused as busy, naming
+    /// them, unless `force`. An unlock under them is harmless.
     pub fn set_mode(
         &self,
         guard: &mut StateGuard,
         on: bool,
+        force: bool,
         progress: &Progress,
     ) -> Result<Report> {
+        if on && !force {
+            guard.state_mut().prune_dead();
+            refuse_under_runs(guard.state())?;
+        }
         guard.state_mut().relock_at = None;
         guard.state_mut().stop_timer();
         guard.state_mut().restore = if guard.state_mut().runs.is_empty() {
@@ -539,6 +547,34 @@ impl System {
             DefaultMode::Keep => None,
         }
     }
+}
+
+/// The refusal of a lock while `almost run` commands are under way: each
+/// named (pid, command), with what happens when the last one ends.
+pub fn refuse_under_runs(state: &RunState) -> Result<()> {
+    if state.runs.is_empty() {
+        return Ok(());
+    }
+    let runs = state
+        .runs
+        .iter()
+        .map(|r| {
+            let info = r.info();
+            format!("pid {}: {}", info.pid, info.command)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let after = match state.restore {
+        Some(Mode::Unlocked) => "leaves the system unlocked",
+        _ => "locks the system again",
+    };
+    Err(Error::Busy {
+        what: "the system".to_owned(),
+        detail: format!(
+            "`almost run` under way ({runs}), which would fail half-way in a locked tree; \
+             the last run to end {after}; lock anyway with --force"
+        ),
+    })
 }
 
 /// Copies the runtime state (pending re-lock, runs) into a report.

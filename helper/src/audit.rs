@@ -74,7 +74,7 @@ fn argv() -> Vec<String> {
 pub fn act_paths(command: &Command, sys: &System) -> Vec<String> {
     match command {
         Command::Config { .. } => vec![config::CONFIG_FILE.to_owned()],
-        Command::Lock
+        Command::Lock { .. }
         | Command::Unlock(_)
         | Command::Enter { .. }
         | Command::Run { .. }

@@ -88,7 +88,12 @@ pub enum Command {
     )]
     Overview,
     /// Set the immutable flag on every managed file and directory
-    Lock,
+    Lock {
+        /// Lock even while `almost run` commands are under way (they may
+        /// then fail half-way)
+        #[arg(long)]
+        force: bool,
+    },
     /// Clear the immutable flag (optionally only for a while)
     Unlock(UnlockArgs),
     /// The original almost's spelling: enter ro (lock), rw (unlock), default
@@ -98,6 +103,9 @@ pub enum Command {
         /// Do not ask for confirmation before unlocking
         #[arg(long, short)]
         yes: bool,
+        /// Lock even while `almost run` commands are under way
+        #[arg(long)]
+        force: bool,
     },
     /// Unlock, run a command, then restore the mode that was there before
     Run {
@@ -346,7 +354,7 @@ impl Command {
         match self {
             Command::Status => "status",
             Command::Overview => "overview",
-            Command::Lock => "lock",
+            Command::Lock { .. } => "lock",
             Command::Unlock(_) => "unlock",
             Command::Enter { .. } => "enter",
             Command::Run { .. } => "run",

@@ -299,3 +299,115 @@ fn json_keeps_the_command_output_off_stdout() {
     assert_eq!(t.stdout, "a\0b\nc", "{}", t.describe());
     sb.assert_locked("/usr");
 }
+
+/// A run whose command waits for `NAME-go` (after touching `NAME-started`)
+/// and then writes `NAME` into `write` (inside /usr): it fails if the tree
+/// was locked under it.
+fn waiting_run(sb: &Sandbox, name: &str, write: &str) -> common::Spawned {
+    let script = format!(
+        "touch {}; while [ ! -e {} ]; do sleep 0.05; done; echo {name} > {}",
+        q(&sb.dir.join(format!("{name}-started"))),
+        q(&sb.dir.join(format!("{name}-go"))),
+        q(&sb.path(write))
+    );
+    let run = sb.spawn(&["run", "--", "sh", "-c", &script]);
+    wait_for_file(&sb.dir.join(format!("{name}-started")));
+    run
+}
+
+// Checks: while an `almost run` is under way, `lock` (and `enter ro`) is
+// refused with exit 8, kind "busy", a message naming the run (pid of its
+// command, the command line) and saying it locks again when it ends; the
+// tree stays unlocked, so the command can still write; `unlock` under it
+// is harmless (exit 0) and then the run leaves the tree unlocked; with the
+// lock refused, the run ends well and locks again as before it.
+#[test]
+fn lock_is_refused_while_a_run_is_under_way() {
+    let sb = Sandbox::new();
+    sb.almost(&["lock"]).expect_ok();
+    let run = waiting_run(&sb, "a", "/usr/bin/from-a");
+    let child = sb.status()["runs"][0]["pid"]
+        .as_i64()
+        .expect("the run's pid");
+    for args in [&["lock"][..], &["enter", "ro"]] {
+        let mut a = args.to_vec();
+        a.insert(0, "--json");
+        let r = sb.almost(&a);
+        r.expect_code(8);
+        let e = r.error_event().expect("an error event");
+        assert_eq!(e["kind"], "busy", "{}", r.describe());
+        let message = e["message"].as_str().expect("message");
+        assert!(
+            message.contains(&format!("pid {child}")) && message.contains("while [ ! -e"),
+            "the run is not named\n{}",
+            r.describe()
+        );
+        assert!(message.contains("locks the system again"), "{message}");
+        assert!(message.contains("--force"), "{message}");
+        sb.assert_unlocked("/usr");
+    }
+    fs::write(sb.dir.join("a-go"), "").expect("touch");
+    run.wait(Duration::from_secs(30)).expect_ok();
+    assert_eq!(sb.read("/usr/bin/from-a"), b"a\n");
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+
+    // An unlock under a run is the user's choice: the run does not undo it.
+    let run = waiting_run(&sb, "b", "/usr/bin/from-b");
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    fs::write(sb.dir.join("b-go"), "").expect("touch");
+    run.wait(Duration::from_secs(30)).expect_ok();
+    assert_eq!(sb.read("/usr/bin/from-b"), b"b\n");
+    sb.assert_unlocked("/usr");
+    assert_eq!(sb.status()["mode"], "unlocked");
+}
+
+// Checks: `lock --force` under a run locks at once (the run's command then
+// cannot write: it fails) and the tree stays locked after the run.
+#[test]
+fn lock_force_locks_under_a_run() {
+    let sb = Sandbox::new();
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    let run = waiting_run(&sb, "a", "/usr/bin/from-a");
+    sb.almost(&["lock", "--force"]).expect_ok();
+    sb.assert_locked("/usr");
+    fs::write(sb.dir.join("a-go"), "").expect("touch");
+    let r = run.wait(Duration::from_secs(30));
+    assert_ne!(
+        r.code,
+        Some(0),
+        "the command wrote into a locked tree\n{}",
+        r.describe()
+    );
+    assert!(!sb.path("/usr/bin/from-a").exists());
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+}
+
+// Checks: `almost boot` run by hand while a run is under way does not lock
+// under it (the command still writes) and warns naming the run; the
+// default mode (locked) is applied when the run ends.
+#[test]
+fn boot_under_a_run_leaves_the_default_mode_to_its_end() {
+    let sb = Sandbox::new();
+    sb.write_config("default_mode = \"locked\"\n");
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    let run = waiting_run(&sb, "a", "/usr/bin/from-a");
+    let r = sb.almost_json(&["boot"]);
+    r.expect_ok();
+    let warnings = r.events("warning");
+    assert!(
+        warnings.iter().any(|w| w["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("while [ ! -e"))),
+        "{}",
+        r.describe()
+    );
+    sb.assert_unlocked("/usr");
+    assert_eq!(sb.status()["runs"].as_array().map(Vec::len), Some(1));
+    fs::write(sb.dir.join("a-go"), "").expect("touch");
+    run.wait(Duration::from_secs(30)).expect_ok();
+    assert_eq!(sb.read("/usr/bin/from-a"), b"a\n");
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+}

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use almost_core::Result;
 use almost_core::layer::{AtBoot, LayerMeta, Layers};
+use almost_core::protocol::Mode;
 use almost_core::sysbus::SystemBus;
-use almost_core::system::{self, Opening, Progress, Recovery, System};
+use almost_core::system::{self, Opening, Progress, Recovery, System, attach_state};
 use almost_protocol::CommandResult;
 
 use super::{Ctx, begin};
@@ -97,7 +98,26 @@ fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
             ));
         }
     }
-    act.guard.reset_at_boot()?;
+    let then = sys
+        .default_lock()
+        .map(|on| if on { Mode::Locked } else { Mode::Unlocked });
+    if act.guard.reset_at_boot(then)? {
+        // Run by hand under `almost run` commands: locking now would make
+        // them fail half-way; the last one to end applies the default mode.
+        let mut report = sys.measure(&progress)?;
+        attach_state(&mut report, act.guard.state());
+        out.warning(&format!(
+            "`almost run` under way ({}): default_mode is applied when the last one ends",
+            report
+                .runs
+                .iter()
+                .map(|r| format!("pid {}: {}", r.pid, r.command))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        out.answer(report, CommandResult::Boot, crate::output::report_text);
+        return Ok(0);
+    }
     let report = match sys.default_lock() {
         Some(on) => Some(sys.apply(on, &progress)?),
         None => None,

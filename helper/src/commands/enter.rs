@@ -11,10 +11,10 @@ use almost_protocol::CommandResult;
 use super::lock::set_mode;
 use super::{Ctx, finish_report, unlock};
 
-pub fn run(ctx: Ctx, mode: &EnterMode, yes: bool) -> Result<i32> {
+pub fn run(ctx: Ctx, mode: &EnterMode, yes: bool, force: bool) -> Result<i32> {
     let Ctx { sys, out, bus, .. } = ctx;
     match mode {
-        EnterMode::Ro => set_mode(sys, out, bus, true, CommandResult::Lock),
+        EnterMode::Ro => set_mode(sys, out, bus, true, force, CommandResult::Lock),
         EnterMode::Rw => unlock::run(
             ctx,
             &UnlockArgs {
@@ -28,6 +28,7 @@ pub fn run(ctx: Ctx, mode: &EnterMode, yes: bool) -> Result<i32> {
                 out,
                 bus,
                 on,
+                force,
                 if on {
                     CommandResult::Lock
                 } else {

@@ -13,16 +13,19 @@ use almost_protocol::{CommandResult, Phase};
 use super::{Ctx, WHY_LOCK, WHY_UNLOCK, begin, finish_report};
 use crate::output::Output;
 
-pub fn run(ctx: Ctx) -> Result<i32> {
-    set_mode(ctx.sys, ctx.out, ctx.bus, true, CommandResult::Lock)
+pub fn run(ctx: Ctx, force: bool) -> Result<i32> {
+    set_mode(ctx.sys, ctx.out, ctx.bus, true, force, CommandResult::Lock)
 }
 
-/// An explicit lock (`on`) or unlock: it becomes the mode to keep.
+/// An explicit lock (`on`) or unlock: it becomes the mode to keep. A lock
+/// while `almost run` commands are under way is refused (busy) unless
+/// `force`.
 pub fn set_mode(
     sys: &System,
     out: &Output,
     bus: &SystemBus,
     on: bool,
+    force: bool,
     command: fn(Report) -> CommandResult,
 ) -> Result<i32> {
     let progress = Arc::new(Progress::default());
@@ -36,7 +39,7 @@ pub fn set_mode(
         if on { Phase::Lock } else { Phase::Unlock },
         progress.clone(),
     );
-    let report = sys.set_mode(&mut act.guard, on, &progress)?;
+    let report = sys.set_mode(&mut act.guard, on, force, &progress)?;
     drop(shown);
     finish_report(out, command, report, "")
 }

@@ -51,9 +51,9 @@ pub fn run(command: &Command, ctx: Ctx) -> Result<i32> {
     match command {
         Command::Status => status::run(ctx),
         Command::Overview => overview::run(ctx),
-        Command::Lock => lock::run(ctx),
+        Command::Lock { force } => lock::run(ctx, *force),
         Command::Unlock(args) => unlock::run(ctx, args),
-        Command::Enter { mode, yes } => enter::run(ctx, mode, *yes),
+        Command::Enter { mode, yes, force } => enter::run(ctx, mode, *yes, *force),
         Command::Run { command } => run::run(ctx, command),
         Command::Config { action } => config::run(ctx, action),
         Command::Log { lines } => log::run(ctx, *lines),

@@ -69,7 +69,7 @@ fn prepare_remove(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
     };
     let mut act = super::begin(sys, out, bus, opening, &progress)?;
     let shown = out.progress(Phase::Unlock, progress.clone());
-    let report = sys.set_mode(&mut act.guard, false, &progress)?;
+    let report = sys.set_mode(&mut act.guard, false, false, &progress)?;
     drop(shown);
     super::finish_report(
         out,

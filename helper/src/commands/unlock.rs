@@ -46,7 +46,7 @@ fn unlock(
 ) -> Result<i32> {
     confirm_unlock(sys, out, args)?;
     let Some(duration) = args.duration else {
-        return set_mode(sys, out, bus, false, CommandResult::Unlock);
+        return set_mode(sys, out, bus, false, false, CommandResult::Unlock);
     };
     let progress = Arc::new(Progress::default());
     let opening = Opening {
