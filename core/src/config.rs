@@ -312,9 +312,27 @@ pub fn get(config: &Config, key: &str) -> Option<Vec<String>> {
     }
 }
 
+/// One change of `config set` / `config unset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// KEY takes VALUES (a list may be empty).
+    Set(String, Vec<String>),
+    /// KEY leaves the file: its default applies again.
+    Unset(String),
+}
+
 /// Sets KEY to VALUES in the config file of `root`, keeping the rest of the
 /// file (comments included), validating the result before writing it.
 pub fn set(root: &Root, key: &str, values: &[String]) -> Result<Config> {
+    edit(root, &[Change::Set(key.to_owned(), values.to_vec())])
+}
+
+/// Applies `changes` to the config file of `root` at once: every change is
+/// checked, then the whole result is validated (so `paths` and `exclude`
+/// need only fit together), and it is written in one atomic replace; if
+/// anything is refused nothing is written. The rest of the file (comments,
+/// layout) is kept.
+pub fn edit(root: &Root, changes: &[Change]) -> Result<Config> {
     let file = root.host(Path::new(CONFIG_FILE));
     let display = Path::new(CONFIG_FILE);
     let (text, imported) = match fs::read_to_string(&file) {
@@ -334,44 +352,65 @@ pub fn set(root: &Root, key: &str, values: &[String]) -> Result<Config> {
         let offset = e.span().map_or(0, |s| s.start);
         config_error(display, &text, offset, e.message().to_owned())
     })?;
-    if let Some(mode) = imported
-        && key != "default_mode"
-    {
-        doc["default_mode"] = toml_edit::value(mode.as_str());
-    }
     let bad_value = |reason: String| Error::Config {
         file: display.to_owned(),
         line: 0,
         column: 0,
         message: reason,
     };
-    match key {
-        "default_mode" => {
-            let [value] = values else {
-                return Err(bad_value("default_mode takes one value".to_owned()));
-            };
-            let mode = DefaultMode::parse(value).ok_or_else(|| {
-                bad_value(format!(
-                    "default_mode {value:?}: expected locked, unlocked or keep"
-                ))
-            })?;
-            doc["default_mode"] = toml_edit::value(mode.as_str());
+    let unknown = |other: &str| {
+        bad_value(format!(
+            "unknown key {other:?} (known: {})",
+            KEYS.join(", ")
+        ))
+    };
+    if let Some(mode) = imported
+        && !changes
+            .iter()
+            .any(|c| matches!(c, Change::Set(k, _) | Change::Unset(k) if k == "default_mode"))
+    {
+        doc["default_mode"] = toml_edit::value(mode.as_str());
+    }
+    let mut seen = Vec::new();
+    for change in changes {
+        let key = match change {
+            Change::Set(key, _) | Change::Unset(key) => key.as_str(),
+        };
+        if seen.contains(&key) {
+            return Err(bad_value(format!("{key} is given twice")));
         }
-        "paths" | "exclude" => {
-            for value in values {
-                paths::check_manageable(value)?;
+        seen.push(key);
+        match change {
+            Change::Unset(key) => {
+                if !KEYS.contains(&key.as_str()) {
+                    return Err(unknown(key));
+                }
+                doc.remove(key);
             }
-            let mut array = toml_edit::Array::new();
-            for value in values {
-                array.push(value.as_str());
-            }
-            doc[key] = toml_edit::value(array);
-        }
-        other => {
-            return Err(bad_value(format!(
-                "unknown key {other:?} (known: {})",
-                KEYS.join(", ")
-            )));
+            Change::Set(key, values) => match key.as_str() {
+                "default_mode" => {
+                    let [value] = values.as_slice() else {
+                        return Err(bad_value("default_mode takes one value".to_owned()));
+                    };
+                    let mode = DefaultMode::parse(value).ok_or_else(|| {
+                        bad_value(format!(
+                            "default_mode {value:?}: expected locked, unlocked or keep"
+                        ))
+                    })?;
+                    doc["default_mode"] = toml_edit::value(mode.as_str());
+                }
+                "paths" | "exclude" => {
+                    for value in values {
+                        paths::check_manageable(value)?;
+                    }
+                    let mut array = toml_edit::Array::new();
+                    for value in values {
+                        array.push(value.as_str());
+                    }
+                    doc[key.as_str()] = toml_edit::value(array);
+                }
+                other => return Err(unknown(other)),
+            },
         }
     }
     let new_text = doc.to_string();

@@ -272,11 +272,22 @@ pub enum ConfigAction {
     Show,
     /// Print one value (default_mode, paths, exclude)
     Get { key: String },
-    /// Set one value (validated, written atomically, comments kept)
+    /// Set values (validated together, written atomically, comments kept):
+    /// KEY VALUE… for one key, or KEY=VALUE… for several (a list key
+    /// repeated takes each value; `exclude=` alone is the empty list)
     Set {
-        key: String,
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
-        values: Vec<String>,
+        #[arg(
+            required = true,
+            num_args = 1..,
+            allow_hyphen_values = true,
+            value_name = "KEY VALUE…|KEY=VALUE…"
+        )]
+        words: Vec<String>,
+    },
+    /// Remove keys from the file, so their defaults apply (atomically)
+    Unset {
+        #[arg(required = true, num_args = 1.., value_name = "KEY")]
+        keys: Vec<String>,
     },
 }
 

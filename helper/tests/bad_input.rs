@@ -326,7 +326,7 @@ fn usage_errors_under_json_are_error_events() {
         (&["--json", "frobnicate"][..], "frobnicate"),
         (&["lock", "--bogus", "--json"], "--bogus"),
         (&["--json", "run"], "<CMD>"),
-        (&["config", "--json", "set", "default_mode"], "<VALUE"),
+        (&["config", "--json", "get"], "<KEY>"),
         (&["--json", "enter", "sideways"], "sideways"),
     ] {
         let r = sb.almost(args);

@@ -351,3 +351,109 @@ fn exclude_a_single_file() {
     assert!(sb.has_i("/usr/bin") && sb.has_i("/usr/bin/other"));
     assert_eq!(sb.status()["mode"], "locked");
 }
+
+// Checks (config set, several keys): `paths=/opt exclude=/opt/cache` is
+// valid only as a pair (each alone leaves an exclude outside the managed
+// paths, refused with exit 4 and the file untouched); together it is one
+// write that keeps the file's comment, and lock then follows it.
+#[test]
+fn set_several_keys_valid_only_together() {
+    let sb = Sandbox::new();
+    sb.write("/opt/cache/f", "x\n");
+    sb.write("/opt/keep/g", "x\n");
+    let text = "# mine\npaths = [\"/usr\"]  # the trees\nexclude = [\"/usr/local\"]\n";
+    sb.write_config(text);
+    for alone in ["paths=/opt", "exclude=/opt/cache"] {
+        let r = sb.almost_json(&["config", "set", alone]);
+        r.expect_code(4);
+        assert_eq!(r.error_event().expect("error")["kind"], "config");
+        assert_eq!(sb.read("/etc/almost/almost.toml"), text.as_bytes());
+    }
+    let r = sb.almost_json(&["config", "set", "paths=/opt", "exclude=/opt/cache"]);
+    r.expect_ok();
+    let res = r.result();
+    assert_eq!(
+        res["paths"],
+        serde_json::json!(["/opt"]),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(res["exclude"], serde_json::json!(["/opt/cache"]));
+    let after = String::from_utf8(sb.read("/etc/almost/almost.toml")).expect("utf-8");
+    assert!(after.starts_with("# mine\n"), "{after}");
+    assert_eq!(get(&sb, "paths"), ["/opt"]);
+    assert_eq!(get(&sb, "exclude"), ["/opt/cache"]);
+    sb.almost(&["lock"]).expect_ok();
+    assert!(common::has_i(&sb.path("/opt/keep/g")));
+    assert!(!common::has_i(&sb.path("/opt/cache/f")));
+    assert!(!common::has_i(&sb.path("/usr")));
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+}
+
+// Checks (config set, atomic): a second key refused (a forbidden path, an
+// exclude outside the paths, a bad mode, an unknown key, a word that is not
+// KEY=VALUE) refuses the whole command (exit 4, or 5 for the path, 2 for
+// the form) and leaves the file byte for byte as it was, the valid first
+// key included.
+#[test]
+fn a_refused_key_writes_nothing() {
+    let sb = Sandbox::new();
+    let text = "# keep me\ndefault_mode = \"locked\"\npaths = [\"/usr\", \"/opt\"]\n";
+    sb.write_config(text);
+    for (args, code) in [
+        (&["default_mode=unlocked", "paths=/etc"][..], 5),
+        (&["default_mode=unlocked", "exclude=/sbin/x"], 4),
+        (&["exclude=/usr/local", "default_mode=sideways"], 4),
+        (&["default_mode=unlocked", "colour=blue"], 2),
+        (&["default_mode=unlocked", "/usr"], 2),
+    ] {
+        let mut a = vec!["config", "set"];
+        a.extend_from_slice(args);
+        let r = sb.almost_json(&a);
+        r.expect_code(code);
+        assert!(r.error_event().is_some(), "{}", r.describe());
+        assert_eq!(
+            sb.read("/etc/almost/almost.toml"),
+            text.as_bytes(),
+            "{args:?} changed the file"
+        );
+    }
+    assert_eq!(get(&sb, "default_mode"), ["locked"]);
+}
+
+// Checks (config unset, empty exclude): `config set exclude=` writes an
+// empty list (lock then flags /usr/local too), `config unset exclude` takes
+// the key out of the file (comments and other keys kept) and the default
+// (/usr/local) applies again; unset of an unknown key is refused (exit 4)
+// with the file unchanged.
+#[test]
+fn unset_and_empty_exclude() {
+    let sb = Sandbox::new();
+    sb.write("/usr/local/bin/tool", "x\n");
+    let text = "# top\ndefault_mode = \"keep\"\nexclude = [\"/usr/local\"]  # mine\n";
+    sb.write_config(text);
+    sb.almost(&["config", "set", "exclude="]).expect_ok();
+    let after = String::from_utf8(sb.read("/etc/almost/almost.toml")).expect("utf-8");
+    assert!(after.contains("exclude = []"), "{after}");
+    assert!(get(&sb, "exclude").is_empty());
+    sb.almost(&["lock"]).expect_ok();
+    assert!(common::has_i(&sb.path("/usr/local/bin/tool")));
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+
+    sb.almost(&["config", "unset", "exclude"]).expect_ok();
+    let after = String::from_utf8(sb.read("/etc/almost/almost.toml")).expect("utf-8");
+    assert!(!after.contains("exclude"), "{after}");
+    assert!(
+        after.starts_with("# top\ndefault_mode = \"keep\"\n"),
+        "{after}"
+    );
+    assert_eq!(get(&sb, "exclude"), ["/usr/local"]);
+
+    let before = sb.read("/etc/almost/almost.toml");
+    sb.almost(&["config", "unset", "default_mode", "colour"])
+        .expect_code(4);
+    assert_eq!(sb.read("/etc/almost/almost.toml"), before);
+    sb.almost(&["lock"]).expect_ok();
+    assert!(!common::has_i(&sb.path("/usr/local/bin/tool")));
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+}
