@@ -35,6 +35,10 @@ pub struct Global {
     /// One JSON object per line on stdout; no prompts, no progress bar
     #[arg(long, global = true)]
     pub json: bool,
+    /// As --json, but the JSON lines go to the open file descriptor N
+    /// instead of stdout (so `almost run`'s command keeps stdout)
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub json_fd: Option<i32>,
     /// More log lines on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

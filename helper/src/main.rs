@@ -69,8 +69,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .init();
+    if let Some(fd) = cli.global.json_fd
+        && let Err(message) = output::set_json_fd(fd)
+    {
+        Output { json: true }.event(&almost_protocol::Event::error(ErrorKind::Usage, message));
+        return ExitCode::from(ErrorKind::Usage.exit_code() as u8);
+    }
     let out = Output {
-        json: cli.global.json,
+        json: cli.global.json || cli.global.json_fd.is_some(),
     };
     let caller = Caller::current();
     let mut act = audit::Act::default();
@@ -103,7 +109,7 @@ fn json_asked() -> bool {
     std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
-        .any(|a| a == "--json")
+        .any(|a| a == "--json" || a == "--json-fd" || a.to_string_lossy().starts_with("--json-fd="))
 }
 
 fn prepare_process(threads: Option<u16>) {

@@ -4,8 +4,9 @@
 //! the walk's counters, so the walk itself never waits on output.
 
 use std::io::{IsTerminal, Write};
+use std::os::fd::FromRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,12 +20,52 @@ pub struct Output {
     pub json: bool,
 }
 
+/// Where the JSON lines go: stdout (1), or the descriptor `--json-fd` named.
+static JSON_FD: AtomicI32 = AtomicI32::new(1);
+
+/// Sends the JSON lines to `fd` (`--json-fd`), which must be open; it is
+/// made close-on-exec, so that a command `almost run` starts cannot write
+/// into almost's protocol.
+pub fn set_json_fd(fd: i32) -> Result<(), String> {
+    // SAFETY: fcntl on a descriptor number only reads or sets its flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(format!("--json-fd {fd}: not an open file descriptor"));
+    }
+    if fd == 0 || fd == 2 {
+        return Err(format!(
+            "--json-fd {fd}: stdin and stderr cannot carry the protocol"
+        ));
+    }
+    if fd != 1 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+    }
+    JSON_FD.store(fd, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Whether the JSON lines go to stdout (no `--json-fd` elsewhere).
+pub fn json_on_stdout() -> bool {
+    JSON_FD.load(Ordering::SeqCst) == 1
+}
+
 impl Output {
     pub fn event(&self, event: &Event) {
-        let mut out = std::io::stdout().lock();
-        // A closed stdout (the panel went away) must not abort a lock half-way.
-        let _ = writeln!(out, "{}", event.to_line());
-        let _ = out.flush();
+        let line = format!("{}\n", event.to_line());
+        let fd = JSON_FD.load(Ordering::SeqCst);
+        if fd == 1 {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (the panel went away) must not abort a lock
+            // half-way.
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        } else {
+            // SAFETY: the descriptor was checked open by set_json_fd and
+            // is never closed by almost; ManuallyDrop keeps it open.
+            let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+            let _ = file.write_all(line.as_bytes());
+        }
     }
 
     pub fn warning(&self, message: &str) {

@@ -411,3 +411,40 @@ fn boot_under_a_run_leaves_the_default_mode_to_its_end() {
     sb.assert_locked("/usr");
     sb.assert_locked("/opt");
 }
+
+// Checks (--json-fd): with the protocol on descriptor 3, the command's
+// stdout stays almost's stdout byte for byte, the JSON lines (one result with
+// the command's exit code) are all in what fd 3 received, and the command
+// cannot write into fd 3 (almost makes it close-on-exec).
+#[test]
+fn json_fd_leaves_stdout_to_the_command() {
+    let sb = Sandbox::new();
+    sb.almost(&["lock"]).expect_ok();
+    let events = sb.dir.join("events");
+    let script = "printf 'out\\0put'; printf 'to-err\\n' >&2; echo intruder >&3; exit 4";
+    let inner = format!(
+        "exec 3>{}; exec {} --root {} --json-fd 3 run -- sh -c {}",
+        q(&events),
+        q(std::path::Path::new(common::ALMOST)),
+        q(&sb.root),
+        q(std::path::Path::new(script))
+    );
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", &inner]);
+    let r = common::Spawned::spawn(c).wait(Duration::from_secs(30));
+    r.expect_code(4);
+    assert_eq!(r.stdout, "out\0put", "{}", r.describe());
+    assert!(r.stderr.contains("to-err"), "{}", r.describe());
+    let lines = fs::read_to_string(&events).expect("events");
+    assert!(!lines.contains("intruder"), "{lines}");
+    let parsed: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let results: Vec<&Value> = parsed.iter().filter(|e| e["event"] == "result").collect();
+    assert_eq!(results.len(), 1, "{lines}");
+    assert_eq!(results[0]["exit_code"], 4, "{lines}");
+    sb.assert_locked("/usr");
+    // A descriptor that is not open is a usage error.
+    sb.almost(&["--json-fd", "987", "status"]).expect_code(2);
+}

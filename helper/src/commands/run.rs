@@ -104,9 +104,11 @@ pub fn run(ctx: Ctx, argv: &[OsString]) -> Result<i32> {
 fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Result<i32> {
     install_handlers()?;
     // almost's stdout is the protocol under --json: the command's output
-    // goes to stderr, so a caller reads the result without sorting lines.
+    // goes to stderr, so a caller reads the result without sorting lines
+    // (with --json-fd the protocol has its own descriptor: stdout stays
+    // the command's).
     // Taken before anything is unlocked, as it may fail.
-    let command_stdout = if out.json {
+    let command_stdout = if out.json && crate::output::json_on_stdout() {
         let fd = std::io::stderr()
             .as_fd()
             .try_clone_to_owned()
