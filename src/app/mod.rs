@@ -24,7 +24,7 @@ use crate::config;
 use crate::dialogs::confirm;
 use crate::dialogs::error::{self, Shown};
 use crate::dialogs::review::{Review, ReviewInput, ReviewOutput};
-use crate::i18n::{i18n, i18n_f, ni18n_f};
+use crate::i18n::{i18n, i18n_f};
 
 mod ops;
 mod poll;
@@ -257,18 +257,7 @@ impl Component for App {
             }
             AppInput::AskDiscard(info) => {
                 let path = info.path_text();
-                let body = match info.changes {
-                    Some(n) => ni18n_f(
-                        "Its {} change is deleted. The files in {} stay as they are.",
-                        "Its {} changes are deleted. The files in {} stay as they are.",
-                        n,
-                        &[&n.to_string(), &path],
-                    ),
-                    None => i18n_f(
-                        "Its changes are deleted. The files in {} stay as they are.",
-                        &[&path],
-                    ),
-                };
+                let (heading, body) = confirm::discard_words(&path, info.changes);
                 let s = sender.clone();
                 let op = Op::Discard {
                     id: info.id.clone(),
@@ -276,7 +265,7 @@ impl Component for App {
                 };
                 confirm::ask(
                     &self.window,
-                    &i18n_f("Discard the Layer over {}?", &[&path]),
+                    &heading,
                     &body,
                     &i18n("_Discard"),
                     move || s.input(AppInput::Act(op.clone())),

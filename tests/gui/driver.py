@@ -655,6 +655,9 @@ def scenario_undo():
 def scenario_discard():
     press(r"Discard the layer over /usr/lib", 20)
     dialog = wait_for(lambda: (dialogs(r"Discard") or [None])[0], 10, "the confirmation")
+    # The heading asks, the body names the path and the count.
+    sees(r"^Discard the Layer\?$", 5)
+    sees(r"^Its 1 change is deleted\. The files in /usr/lib stay as they are\.$", 5)
     screenshot("discard-confirm")
     press(r"^_?Discard( Discard)?$", 5, dialog)
     wait_for(lambda: not find_all(BUTTON, r"Discard the layer over /usr/lib$"), 30,
