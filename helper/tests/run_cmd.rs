@@ -448,3 +448,24 @@ fn json_fd_leaves_stdout_to_the_command() {
     // A descriptor that is not open is a usage error.
     sb.almost(&["--json-fd", "987", "status"]).expect_code(2);
 }
+
+// Checks: a timed re-lock that falls due while an `almost run` is under way
+// waits for it (the timer settles, but no lock under the run: the command
+// still writes after the deadline), and the run's end locks, as the timed
+// unlock asked.
+#[test]
+fn timed_relock_waits_for_a_run() {
+    let sb = Sandbox::new();
+    sb.almost(&["lock"]).expect_ok();
+    sb.almost(&["unlock", "--for", "2s", "--yes"]).expect_ok();
+    let run = waiting_run(&sb, "a", "/usr/bin/from-a");
+    // Past the deadline: the timer (which sleeps until it) has woken and
+    // settled by now.
+    std::thread::sleep(Duration::from_secs(4));
+    sb.assert_unlocked("/usr");
+    fs::write(sb.dir.join("a-go"), "").expect("touch");
+    run.wait(Duration::from_secs(30)).expect_ok();
+    assert_eq!(sb.read("/usr/bin/from-a"), b"a\n");
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+}
