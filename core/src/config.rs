@@ -312,6 +312,46 @@ pub fn get(config: &Config, key: &str) -> Option<Vec<String>> {
     }
 }
 
+/// Takes `key` out of `doc`, keeping what stood above it (comments, blank
+/// lines): it goes to the key after it, or to the end of the file.
+fn remove_keeping_comments(doc: &mut toml_edit::DocumentMut, key: &str) {
+    let table = doc.as_table_mut();
+    let prefix = table
+        .key_mut(key)
+        .and_then(|mut k| {
+            k.leaf_decor_mut()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
+    let next = keys
+        .iter()
+        .position(|k| k == key)
+        .and_then(|i| keys.get(i + 1))
+        .cloned();
+    table.remove(key);
+    if prefix.trim().is_empty() {
+        return;
+    }
+    match next.as_deref().and_then(|n| table.key_mut(n)) {
+        Some(mut k) => {
+            let decor = k.leaf_decor_mut();
+            let old = decor
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            decor.set_prefix(format!("{prefix}{old}"));
+        }
+        None => {
+            let old = doc.trailing().as_str().unwrap_or_default().to_owned();
+            doc.set_trailing(format!("{prefix}{old}"));
+        }
+    }
+}
+
 /// One change of `config set` / `config unset`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -385,7 +425,7 @@ pub fn edit(root: &Root, changes: &[Change]) -> Result<Config> {
                 if !KEYS.contains(&key.as_str()) {
                     return Err(unknown(key));
                 }
-                doc.remove(key);
+                remove_keeping_comments(&mut doc, key);
             }
             Change::Set(key, values) => match key.as_str() {
                 "default_mode" => {

@@ -424,13 +424,13 @@ fn a_refused_key_writes_nothing() {
 // Checks (config unset, empty exclude): `config set exclude=` writes an
 // empty list (lock then flags /usr/local too), `config unset exclude` takes
 // the key out of the file (comments and other keys kept) and the default
-// (/usr/local) applies again; unset of an unknown key is refused (exit 4)
+// (/usr/local) applies again, the comment above it kept; unset of an unknown key is refused (exit 4)
 // with the file unchanged.
 #[test]
 fn unset_and_empty_exclude() {
     let sb = Sandbox::new();
     sb.write("/usr/local/bin/tool", "x\n");
-    let text = "# top\ndefault_mode = \"keep\"\nexclude = [\"/usr/local\"]  # mine\n";
+    let text = "# top\ndefault_mode = \"keep\"\n# why\nexclude = [\"/usr/local\"]  # mine\n";
     sb.write_config(text);
     sb.almost(&["config", "set", "exclude="]).expect_ok();
     let after = String::from_utf8(sb.read("/etc/almost/almost.toml")).expect("utf-8");
@@ -443,6 +443,7 @@ fn unset_and_empty_exclude() {
     sb.almost(&["config", "unset", "exclude"]).expect_ok();
     let after = String::from_utf8(sb.read("/etc/almost/almost.toml")).expect("utf-8");
     assert!(!after.contains("exclude"), "{after}");
+    assert!(after.contains("# why\n"), "the comment went: {after}");
     assert!(
         after.starts_with("# top\ndefault_mode = \"keep\"\n"),
         "{after}"
