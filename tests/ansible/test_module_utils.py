@@ -27,9 +27,15 @@ class FakeModule:
     def get_bin_path(self, name, required=False):
         return '/fake/bin/' + name
 
-    def run_command(self, argv, **_kwargs):
+    def run_command(self, argv, pass_fds=(), **_kwargs):
         self.argvs.append(argv)
-        return self.answers.pop(0)
+        answer = self.answers.pop(0)
+        if len(answer) == 4:
+            # (rc, stdout, stderr, what almost writes to its --json-fd)
+            rc, out, err, events = answer
+            os.write(pass_fds[0], events.encode())
+            return rc, out, err
+        return answer
 
     def warn(self, text):
         self.warned.append(text)
@@ -77,8 +83,18 @@ class Calls(unittest.TestCase):
         self.assertEqual((e.exception.kind, e.exception.message, e.exception.exit_code),
                          ('config', 'bad', 4))
 
+    def test_config_set_all_is_one_call_with_key_value_words(self):
+        m = FakeModule([(0, line(event='result', command='config', default_mode='keep',
+                                 paths=['/opt'], exclude=[]), '')])
+        a = almost.Almost(m, root='/r')
+        got = a.config_set_all(dict(paths=['/opt', '-weird'], exclude=[], default_mode='keep'))
+        self.assertEqual(m.argvs, [['/fake/bin/almost', 'config', 'set', '--root', '/r', '--json',
+                                    '--', 'paths=/opt', 'paths=-weird', 'exclude=',
+                                    'default_mode=keep']])
+        self.assertEqual(got['exclude'], [])
+
     def test_failure_without_json_takes_the_kind_of_the_exit_code(self):
-        # clap prints usage errors as text on stderr.
+        # An almost older than usage errors as events prints them as text.
         m = FakeModule([(2, '', 'error: unexpected argument\n')])
         with self.assertRaises(almost.AlmostError) as e:
             almost.Almost(m).status()
@@ -91,13 +107,17 @@ class Calls(unittest.TestCase):
             almost.Almost(m).status()
 
     def test_run_keeps_the_commands_output_and_its_status(self):
-        out = (line(event='progress', phase='unlock', done=1, total=None, path='/usr')
-               + '  indented output\n{"not": "an event"}\n'
-               + line(event='result', protocol=1, command='run', exit_code=3))
-        m = FakeModule([(3, out, 'E: something\n')])
-        rc, stdout, stderr = almost.Almost(m).run(['apt-get', 'upgrade'])
-        self.assertEqual((rc, stdout, stderr), (3, '  indented output\n{"not": "an event"}',
-                                                'E: something\n'))
+        # almost's events come through --json-fd; stdout is the command's,
+        # even a line that looks like an event.
+        events = (line(event='progress', phase='unlock', done=1, total=None, path='/usr')
+                  + line(event='result', protocol=1, command='run', exit_code=3))
+        out = '  indented output\n{"event": "result", "exit_code": 0}\n'
+        m = FakeModule([(3, out, 'E: something\n', events)])
+        rc, stdout, stderr = almost.Almost(m, root='/r').run(['apt-get', 'upgrade'])
+        self.assertEqual((rc, stdout, stderr), (3, out, 'E: something\n'))
+        argv = m.argvs[0]
+        self.assertEqual(argv[:5], ['/fake/bin/almost', 'run', '--root', '/r', '--json-fd'])
+        self.assertEqual(argv[6:], ['--', 'apt-get', 'upgrade'])
 
     def test_warnings_and_a_newer_protocol_are_said(self):
         m = FakeModule([(0, line(event='warning', message='finished the interrupted commit')

@@ -21,10 +21,11 @@ __metaclass__ = type
 import json
 import os
 import re
+import tempfile
 
 # The exit codes of almost and their error kinds (core/src/error.rs,
 # docs/almost.md "Exit codes"). Used when almost failed without printing
-# an error event (a usage error is printed by the argument parser, as text).
+# an error event (killed, or an almost older than usage errors as events).
 ERROR_KINDS = {
     1: 'internal',
     2: 'usage',
@@ -290,41 +291,24 @@ class Almost(object):
             self.config_path = decode_path(r['file']).decode('utf-8', 'surrogateescape').lstrip('/')
         return self._config(r)
 
-    def config_file(self):
-        """The bytes of the configuration file under the root, or None
-        when there is none (the defaults apply)."""
-        try:
-            with open(os.path.join(self.root, self.config_path), 'rb') as f:
-                return f.read()
-        except (IOError, OSError):
-            return None
-
-    def restore_config_file(self, data):
-        """Puts back the configuration file's bytes as they were (written
-        to a temporary file beside it, synced and renamed over it, mode and
-        owner kept). Only used to undo this task's own ``config set`` when a
-        later value was refused: almost cannot remove a key it wrote."""
-        path = os.path.join(self.root, self.config_path)
-        if data is None:
-            if os.path.exists(path):
-                os.unlink(path)
-            return
-        st = os.stat(path)
-        tmp = '%s.ansible-%d' % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o7777)
-        try:
-            os.write(fd, data)
-            os.fchown(fd, st.st_uid, st.st_gid)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-
     def config_set(self, key, values):
         """Validates and writes one key; returns the configuration after."""
         if isinstance(values, str):
             values = [values]
         return self._config(self.call(['config', 'set'], [key] + list(values)))
+
+    def config_set_all(self, wanted):
+        """Sets several keys at once (``config set KEY=VALUE…``): almost
+        validates them together and writes them in one replace, or writes
+        nothing. A list key with no value is the empty list (``KEY=``).
+        Returns the configuration after."""
+        words = []
+        for key, value in wanted.items():
+            values = [value] if isinstance(value, str) else list(value)
+            if not values:
+                words.append('%s=' % key)
+            words.extend('%s=%s' % (key, v) for v in values)
+        return self._config(self.call(['config', 'set'], words))
 
     def layers(self):
         """The layers: id, path, mounted, changes, size, temporary,
@@ -367,18 +351,25 @@ class Almost(object):
 
     def run(self, command):
         """``almost run -- COMMAND``: unlocks, runs it, puts the mode back.
-        Returns (rc, output, stderr): COMMAND's status and what it printed
-        (almost's own JSON events taken out of its standard output)."""
-        argv = self.argv(['run'], command)
-        rc, out, err = self.module.run_command(argv, encoding='utf-8', errors='surrogateescape')
-        result, error, stray = self._events(out)
+        Returns (rc, output, stderr): COMMAND's status and what it printed.
+        almost's JSON lines go to a file of their own (``--json-fd``), so
+        COMMAND's standard output is its own."""
+        with tempfile.TemporaryFile() as events:
+            fd = events.fileno()
+            argv = ([self.binary, 'run', '--root', self.root, '--json-fd', str(fd), '--']
+                    + list(command))
+            rc, out, err = self.module.run_command(argv, encoding='utf-8',
+                                                   errors='surrogateescape', pass_fds=(fd,))
+            events.seek(0)
+            lines = events.read().decode('utf-8', 'surrogateescape')
+        result, error, _stray = self._events(lines)
         if error is not None:
             raise AlmostError(error.get('kind') or 'internal', error.get('message') or '',
                               error.get('exit_code', rc), 'run')
         if result is not None and isinstance(result.get('exit_code'), int):
             # Protocol 1: the command's status, said apart from almost's own.
             rc = result['exit_code']
-        return rc, '\n'.join(stray), err
+        return rc, out, err
 
 
 def diff_text(changes):

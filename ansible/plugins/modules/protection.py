@@ -52,7 +52,7 @@ options:
     description:
       - Trees never flagged, each inside a managed path. Replaces the list (and Almost's
         default, C(/usr/local)).
-      - An empty list cannot be set (C(almost config set) needs at least one path).
+      - An empty list excludes nothing (not even C(/usr/local)).
     type: list
     elements: path
   root:
@@ -145,15 +145,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.almost.system.plugins.module_utils.almost import (
     Almost, AlmostError, argument_spec, config_text, encode_path)
 
-# The order the configuration is written in: exclude and paths are tried
-# in the other order too, since each must fit the other (every exclude
-# inside a managed path) and almost sets one key at a time.
-ORDER = ('default_mode', 'exclude', 'paths')
+CONFIG_KEYS = ('default_mode', 'exclude', 'paths')
 
 
 def wanted_config(module, before):
     wanted = {}
-    for key in ORDER:
+    for key in CONFIG_KEYS:
         value = module.params[key]
         if value is None:
             continue
@@ -161,51 +158,8 @@ def wanted_config(module, before):
         # them as almost writes them.
         on_wire = [encode_path(p) for p in value] if key != 'default_mode' else value
         if on_wire != before.get(key):
-            if key in ('paths', 'exclude') and not value:
-                module.fail_json(
-                    msg='%s: an empty list cannot be set (almost config set needs at least '
-                        'one path); nothing was changed' % key)
             wanted[key] = value
     return wanted
-
-
-def write_config(almost, before, wanted):
-    """Writes the wanted values; on a refusal, puts back what this task
-    wrote (through almost, then the file's bytes as they were) and raises
-    the refusal."""
-    orders = [[k for k in ORDER if k in wanted]]
-    if 'exclude' in wanted and 'paths' in wanted:
-        orders.append([k for k in ('default_mode', 'paths', 'exclude') if k in wanted])
-    first_error = None
-    original = almost.config_file()
-    for order in orders:
-        written = []
-        try:
-            after = None
-            for key in order:
-                after = almost.config_set(key, wanted[key])
-                written.append(key)
-            return after
-        except AlmostError as e:
-            first_error = first_error or e
-            undo_errors = []
-            for key in reversed(written):
-                try:
-                    almost.config_set(key, before[key])
-                except AlmostError as undo:
-                    undo_errors.append('%s: %s' % (key, undo.message))
-            if written and almost.config_file() != original:
-                # A key that was not in the file is now written out with
-                # its default value: put the file back as it was.
-                try:
-                    almost.restore_config_file(original)
-                except (IOError, OSError) as undo:
-                    undo_errors.append('restoring the file: %s' % undo)
-            if undo_errors:
-                first_error.message += ('; putting back what this task wrote failed too (%s)'
-                                        % '; '.join(undo_errors))
-                raise first_error
-    raise first_error
 
 
 def under_way(almost, state, status):
@@ -250,7 +204,9 @@ def main():
         config_after = dict(config_before)
         config_after.update(wanted)
         if wanted and not module.check_mode:
-            config_after = write_config(almost, config_before, wanted)
+            # One call: almost validates the keys together (paths and
+            # exclude must fit each other) and writes all or nothing.
+            config_after = almost.config_set_all(wanted)
             status = almost.status()
         mode = status['mode']
         act = state is not None and (

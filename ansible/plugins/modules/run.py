@@ -54,9 +54,8 @@ attributes:
     support: none
     description: What a command changes is not known beforehand.
 notes:
-  - The command's standard output is returned in RV(stdout). C(almost run) does not yet keep
-    its own JSON lines apart from the command's output; the lines that are almost's events are
-    taken out.
+  - The command's standard output is returned in RV(stdout) as it printed it: almost's own
+    JSON lines go to a descriptor of their own (C(almost run --json-fd)).
 seealso:
   - module: almost.system.protection
 '''
