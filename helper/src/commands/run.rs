@@ -7,9 +7,11 @@
 //! ones the terminal already sent to the whole process group are not sent
 //! twice.
 
-use std::ffi::OsString;
-use std::os::fd::AsFd;
-use std::os::unix::process::ExitStatusExt;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -19,7 +21,9 @@ use almost_core::sysbus::SystemBus;
 use almost_core::system::{self, Opening, Progress, Recovery, System};
 use almost_core::{Error, Result};
 use almost_protocol::Phase;
+use nix::fcntl::OFlag;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::unistd::AccessFlags;
 
 use super::{Ctx, WHY_RESTORE, WHY_UNLOCK};
 use crate::output::Output;
@@ -154,22 +158,28 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
         finish(sys, out, bus, me)?;
         return Ok(128 + sig);
     }
-    let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]);
+    if let Err(e) = runnable(&argv[0]) {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
+        out.warning(&format!("cannot run {}: {e}", argv[0].to_string_lossy()));
+        finish(sys, out, bus, me)?;
+        return Ok(code);
+    }
+    let (mut command, go) = held(argv)?;
     if let Some(stdout) = command_stdout {
         command.stdout(stdout);
     }
-    let mut child = match command.spawn() {
+    let spawned = command.spawn();
+    drop(command);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
-            let code = if e.kind() == std::io::ErrorKind::NotFound {
-                127
-            } else {
-                126
-            };
             out.warning(&format!("cannot run {}: {e}", argv[0].to_string_lossy()));
             finish(sys, out, bus, me)?;
-            return Ok(code);
+            return Ok(126);
         }
     };
     let pid = child.id() as i32;
@@ -181,6 +191,10 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
     {
         state::lock(&sys.root)?.run_started(me, pid)?;
     }
+    // Recorded: the command may start. (A failed write leaves it to the
+    // end of the pipe below, which stops the shell before the command.)
+    let _ = nix::unistd::write(&go, b"go\n");
+    drop(go);
     let status = child
         .wait()
         .map_err(|e| Error::io("waiting for the command", e));
@@ -190,6 +204,72 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// What the command is started through: a shell that waits for a line on
+/// fd 3 before it execs the command (the same pid), so that the command
+/// never runs before its pid is in the runtime state. Should almost die
+/// first, the pipe's write end dies with it, the read ends, and the command
+/// never runs.
+const HOLD: &str = "IFS= read -r go <&3 || exit 125; exec 3<&-; exec \"$@\"";
+
+/// The command started held (see [`HOLD`]), and the pipe's write end that
+/// lets it go.
+fn held(argv: &[OsString]) -> Result<(Command, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Error::io("making the pipe that holds the command", e.into()))?;
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(HOLD).arg("almost-run").args(argv);
+    let raw = read.as_raw_fd();
+    // SAFETY: between fork and exec the closure calls only dup2 and fcntl,
+    // which are async-signal-safe, and allocates nothing. `read` lives in
+    // the closure until the command is dropped, after the spawn.
+    unsafe {
+        command.pre_exec(move || {
+            let _keep = &read;
+            let rc = if raw == 3 {
+                // dup2(3, 3) would keep close-on-exec.
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if rc == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok((command, write))
+}
+
+/// Whether `program` can be run, found as execvp finds it: the error the
+/// command's own spawn would give (not found, permission denied), said
+/// before the holding shell is started.
+fn runnable(program: &OsStr) -> std::io::Result<()> {
+    use std::io::{Error as IoError, ErrorKind};
+    let check = |p: &Path| -> std::io::Result<()> {
+        let meta = std::fs::metadata(p)?;
+        if meta.is_dir() {
+            return Err(IoError::from_raw_os_error(libc::EACCES));
+        }
+        nix::unistd::access(p, AccessFlags::X_OK).map_err(IoError::from)
+    };
+    if program.is_empty() {
+        return Err(IoError::from(ErrorKind::NotFound));
+    }
+    if program.as_bytes().contains(&b'/') {
+        return check(Path::new(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut last = IoError::from_raw_os_error(libc::ENOENT);
+    for dir in std::env::split_paths(&path) {
+        match check(&dir.join(program)) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 fn nonzero(v: i32) -> Option<i32> {
