@@ -3,8 +3,10 @@
 #
 # Installs what building, testing, the demo and the benchmark need on Debian 12:
 # the Debian packages that are missing (nothing else is touched) and the
-# rustfmt and clippy components. Idempotent and quiet when all is there.
-# Needs root. The Rust toolchain itself (cargo, via rustup) must already exist.
+# rustfmt and clippy components, and, when no cargo is found (Debian 12's own
+# is too old for edition 2024), a stable Rust toolchain with rustup in root's
+# home (rustup-init from static.rust-lang.org, checked against its published
+# SHA-256). Idempotent and quiet when all is there. Needs root.
 
 set -euo pipefail
 
@@ -29,6 +31,8 @@ packages=(
     # the Debian packages (build-aux/build-debs.sh) and the booted guest
     # they are tested in (tests/vm/: its image, qemu)
     debhelper dpkg-dev fakeroot lintian libglib2.0-dev mmdebstrap qemu-system-x86
+    # rustup-init's download, when there is no Rust toolchain yet
+    curl ca-certificates
 )
 
 sb_require_root "$@"
@@ -52,6 +56,25 @@ if ((${#missing[@]})); then
     fi
 fi
 
+# No Rust toolchain anywhere sb_find_cargo looks: rustup's stable one, with
+# the components the tests use, in root's ~/.cargo and ~/.rustup.
+if ! sb_find_cargo; then
+    sb_info "install-deps: no cargo found, installing a stable Rust toolchain with rustup"
+    url=https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init
+    [[ $(uname -m) == x86_64 ]] || url=${url/x86_64/$(uname -m)}
+    dir=$(mktemp -d)
+    if ! curl -sSfL --proto '=https' -o "$dir/rustup-init" "$url" ||
+        ! curl -sSfL --proto '=https' -o "$dir/rustup-init.sha256" "$url.sha256" ||
+        [[ $(sha256sum <"$dir/rustup-init" | cut -d' ' -f1) != "$(cut -d' ' -f1 "$dir/rustup-init.sha256")" ]]; then
+        rm -rf "$dir"
+        sb_die "could not download rustup-init from $url (or its checksum did not match)"
+    fi
+    chmod +x "$dir/rustup-init"
+    HOME=/root "$dir/rustup-init" -y -q --no-modify-path --profile minimal \
+        --default-toolchain stable -c rustfmt -c clippy ||
+        { rm -rf "$dir"; sb_die "rustup-init failed"; }
+    rm -rf "$dir"
+fi
 sb_need_cargo
 for comp in rustfmt clippy; do
     sub=${comp/rustfmt/fmt}
