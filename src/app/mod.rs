@@ -93,7 +93,10 @@ pub struct App {
 
 impl App {
     fn toast(&self, text: &str) {
-        let toast = adw::Toast::new(text);
+        self.show_toast(adw::Toast::new(text));
+    }
+
+    fn show_toast(&self, toast: adw::Toast) {
         if let Some(old) = self.last_toast.replace(Some(toast.clone())) {
             old.dismiss();
         }
@@ -386,7 +389,20 @@ impl Component for App {
                                 self.state.open_layers,
                             ));
                         }
-                        self.toast(&op.done_words());
+                        match op {
+                            // An instant setting, as in Settings: no toast.
+                            Op::SetDefaultMode(_) => {}
+                            // What a commit changed can be undone from its
+                            // toast (after the same confirmation).
+                            Op::Commit { .. } => {
+                                let toast = adw::Toast::new(&op.done_words());
+                                toast.set_button_label(Some(&i18n("Undo")));
+                                let s = sender.clone();
+                                toast.connect_button_clicked(move |_| s.input(AppInput::AskUndo));
+                                self.show_toast(toast);
+                            }
+                            _ => self.toast(&op.done_words()),
+                        }
                         for w in reply.warnings {
                             self.toast(&w);
                         }

@@ -543,6 +543,14 @@ def scenario_review_commit():
     assert immutable("/usr/share/doc/added.txt"), "the committed tree is protected again"
     find(BUTTON, r"Undo last commit", 10)
     log("the tree has the three changes, protected again; Undo is offered")
+    # The commit's toast offers Undo too, through the same confirmation
+    # (cancelled here: the undo scenario undoes it from a fresh window).
+    sees(r"^3 changes applied to /usr/share$", 5)
+    press(r"^Undo( Undo)?$", 5)
+    confirm = wait_for(lambda: (dialogs(r"Undo") or [None])[0], 10, "the confirmation")
+    press(r"^_?Cancel( Cancel)?$", 5, confirm)
+    wait_for(lambda: not dialogs(r"Undo"), 10, "the confirmation to close")
+    assert os.path.exists(host("/usr/share/doc/added.txt")), "a cancelled undo changed nothing"
 
 
 def type_into(node, text):
