@@ -244,6 +244,28 @@ fn timespecs(meta: &Meta) -> [libc::timespec; 2] {
     [ts(meta.atime), ts(meta.mtime)]
 }
 
+/// Sets the mode of the special file (fifo, device node) `name` in `dir`
+/// on a kernel without `fchmodat2` (before 6.6), where `fchmodat` has no
+/// `AT_SYMLINK_NOFOLLOW`: the entry is opened `O_PATH | O_NOFOLLOW`, must be
+/// of type `kind` (a symlink swapped in is refused), and is chmodded
+/// through its `/proc/self/fd/N` magic link, which names that inode itself
+/// (what glibc does to emulate `AT_SYMLINK_NOFOLLOW`).
+fn chmod_special_at(dir: BorrowedFd<'_>, name: &CStr, kind: u32, mode: u32) -> io::Result<()> {
+    let fd = open_at(dir, name, libc::O_PATH, 0)?;
+    let st = fstat(fd.as_fd())?;
+    if st.st_mode & libc::S_IFMT != kind {
+        return Err(io::Error::other(format!(
+            "{}: not the special file just made (type {:o}), its mode is left alone",
+            name.to_string_lossy(),
+            st.st_mode & libc::S_IFMT
+        )));
+    }
+    let magic = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: magic is a valid C string.
+    cvt(unsafe { libc::chmod(magic.as_ptr(), mode) })
+}
+
 impl Meta {
     /// The metadata of an open file or directory.
     fn of_fd(fd: BorrowedFd<'_>) -> io::Result<Meta> {
@@ -292,13 +314,8 @@ impl Meta {
     /// (AT_SYMLINK_NOFOLLOW, Linux 6.6+; a symlink has no mode of its own).
     /// Their xattrs (rare: security labels) need a path: `path` is the same
     /// entry by name.
-    fn apply_at(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
-        path: &Path,
-        symlink: bool,
-    ) -> io::Result<()> {
+    fn apply_at(&self, dir: BorrowedFd<'_>, name: &CStr, path: &Path, kind: u32) -> io::Result<()> {
+        let symlink = kind == libc::S_IFLNK;
         // SAFETY: name is a valid C string.
         cvt(unsafe {
             libc::fchownat(
@@ -325,10 +342,7 @@ impl Meta {
                 if err.raw_os_error() != Some(libc::ENOSYS) {
                     return Err(err);
                 }
-                // An older kernel: the entry was just made by root in a
-                // directory reached without symlinks.
-                // SAFETY: name is a valid C string.
-                cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), self.mode, 0) })?;
+                chmod_special_at(dir, name, kind, self.mode)?;
             }
         }
         if !self.xattrs.is_empty() || !entry::own_xattrs(path)?.is_empty() {
@@ -476,7 +490,7 @@ impl Trees {
                         libc::mknodat(dir.as_raw_fd(), tmp.as_ptr(), kind | 0o600, st.st_rdev)
                     })?;
                 }
-                meta.apply_at(dir, tmp, path, kind == libc::S_IFLNK)
+                meta.apply_at(dir, tmp, path, kind)
             }
         }
     }
@@ -681,6 +695,37 @@ mod tests {
     use super::*;
     use crate::layer::LayerMeta;
     use crate::layer::commit::journal::{Expectation, Phase};
+
+    // Checks the mode of a special file on a kernel without fchmodat2
+    // (chmod_special_at, the fallback): a fifo gets its mode; a symlink in
+    // its name (to a file outside) is refused and the outside file keeps
+    // its mode. With fchmodat(dirfd, name, mode, 0), the symlink was
+    // followed and the outside file chmodded.
+    #[test]
+    fn the_mode_of_a_special_file_without_fchmodat2_does_not_follow_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, outside) = (dir.path().join("tree"), dir.path().join("outside"));
+        fs::create_dir(&tree).unwrap();
+        fs::write(&outside, "outside\n").unwrap();
+        fs::set_permissions(&outside, fs::Permissions::from_mode(0o600)).unwrap();
+        nix::unistd::mkfifo(
+            &tree.join("p"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("l")).unwrap();
+        let fd = open_path(&tree, DIR_FLAGS).unwrap();
+
+        chmod_special_at(fd.as_fd(), c"p", libc::S_IFIFO, 0o640).unwrap();
+        assert_eq!(
+            fs::symlink_metadata(tree.join("p")).unwrap().mode() & 0o7777,
+            0o640
+        );
+        let err = chmod_special_at(fd.as_fd(), c"l", libc::S_IFIFO, 0o777)
+            .expect_err("a symlink is not the fifo expected");
+        assert!(err.to_string().contains("not the special file"), "{err}");
+        assert_eq!(fs::metadata(&outside).unwrap().mode() & 0o7777, 0o600);
+    }
 
     // Checks that the forward step reaches every target through directory
     // fds opened beneath the tree without symlinks: a plan made over
