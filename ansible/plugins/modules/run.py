@@ -54,8 +54,8 @@ attributes:
     support: none
     description: What a command changes is not known beforehand.
 notes:
-  - The command's standard output is returned in RV(stdout) as it printed it: almost's own
-    JSON lines go to a descriptor of their own (C(almost run --json-fd)).
+  - The command's standard output is returned in RV(stdout) as it printed it, since almost's
+    own JSON lines go to a descriptor of their own (C(almost run --json-fd)).
 seealso:
   - module: almost.system.protection
 '''
