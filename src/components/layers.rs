@@ -204,7 +204,7 @@ impl SimpleComponent for Layers {
         adw::PreferencesGroup::builder()
             .title(i18n("Layers"))
             .description(i18n(
-                "Try changes in a layer over a system directory: they stay in the layer until you review and commit them, or discard them.",
+                "A layer over a system directory keeps what an installation or a change writes there apart: review it, then apply it to the directory or discard it.",
             ))
             .build()
     }
