@@ -251,9 +251,7 @@ fn the_guard_reads_the_top_flags_and_respects_runs() {
     // Only /opt's top directory carries the flag: that is enough.
     common::sh("chattr", &["+i".as_ref(), sb.path("/opt").as_os_str()]);
     let r = sb.almost_json(&["apt-guard"]);
-    r.expect_code(9);
-    let e = r.error_event().expect("error event");
-    assert_eq!(e["kind"], "locked");
+    let e = r.expect_error(9, "locked");
     assert!(
         e["message"]
             .as_str()

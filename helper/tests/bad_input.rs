@@ -31,12 +31,7 @@ fn lock_with_bad_config(sb: &Sandbox, config: &str) -> String {
         r.describe()
     );
     let r = sb.almost_json(&["lock"]);
-    r.expect_code(4);
-    let e = r
-        .error_event()
-        .unwrap_or_else(|| panic!("no JSON error event\n{}", r.describe()));
-    assert_eq!(e["kind"], "config", "{}", r.describe());
-    assert_eq!(e["exit_code"], 4, "{}", r.describe());
+    let e = r.expect_error(4, "config");
     nothing_flagged(sb);
     assert_eq!(sb.read("/etc/almost/almost.toml"), config.as_bytes());
     e["message"].as_str().expect("message").to_owned()
@@ -159,11 +154,7 @@ fn config_set_bad_paths() {
     let sb = Sandbox::new();
     for bad in ["../x", "usr", "/usr/../etc", "/etc", "/"] {
         let r = sb.almost_json(&["config", "set", "paths", bad]);
-        r.expect_code(5);
-        let e = r
-            .error_event()
-            .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-        assert_eq!(e["kind"], "invalid-path", "{}", r.describe());
+        r.expect_error(5, "invalid-path");
         assert!(!sb.config_path().exists(), "config written for {bad:?}");
     }
     let good = "# mine\npaths = [\"/usr\"]\n";
@@ -202,11 +193,7 @@ fn bad_root() {
             assert!(!r.stderr.trim().is_empty(), "no message\n{}", r.describe());
         }
         let r = almost_raw(root, &["--json", "lock"], cwd);
-        r.expect_code(5);
-        let e = r
-            .error_event()
-            .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-        assert_eq!(e["kind"], "invalid-path", "{}", r.describe());
+        r.expect_error(5, "invalid-path");
     }
     assert!(!missing.exists());
     nothing_flagged(&sb);
@@ -237,11 +224,7 @@ fn filesystem_without_flag_support() {
     sb.assert_locked("/usr");
 
     let r = sb.almost_json(&["lock"]);
-    r.expect_code(7);
-    let e = r
-        .error_event()
-        .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-    assert_eq!(e["kind"], "unsupported", "{}", r.describe());
+    r.expect_error(7, "unsupported");
     assert!(
         !r.stdout.contains("/opt/sub"),
         "per-file entries for an unsupported filesystem\n{}",
@@ -277,11 +260,7 @@ fn read_only_mount() {
     sb.assert_unlocked("/opt");
 
     let r = sb.almost_json(&["lock"]);
-    r.expect_code(7);
-    let e = r
-        .error_event()
-        .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-    assert_eq!(e["kind"], "unsupported", "{}", r.describe());
+    r.expect_error(7, "unsupported");
 
     let r = sb.almost_json(&["status"]);
     assert!(matches!(r.code, Some(0) | Some(7)), "{}", r.describe());
@@ -379,11 +358,7 @@ fn entries_that_cannot_be_changed_give_partial() {
     .arg(&sb.root)
     .arg("lock");
     let r = Spawned::spawn(c).wait(Duration::from_secs(60));
-    r.expect_code(6);
-    let e = r
-        .error_event()
-        .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-    assert_eq!(e["kind"], "partial", "{}", r.describe());
+    r.expect_error(6, "partial");
     let res = r.result();
     let root = sb.root.to_string_lossy().into_owned();
     for (path, n) in [("/usr", usr_n), ("/opt", opt_n)] {
@@ -453,9 +428,7 @@ fn full_disk() {
     fill_disk(&sb);
 
     let r = sb.almost_json(&["config", "set", "default_mode", "unlocked"]);
-    r.expect_code(11);
-    let err = r.error_event().expect("an error event");
-    assert_eq!(err["kind"], "no-space", "{}", r.describe());
+    let err = r.expect_error(11, "no-space");
     let msg = err["message"].as_str().unwrap_or_default();
     assert!(
         msg.contains("almost.toml") && msg.contains("No space left"),
@@ -472,8 +445,7 @@ fn full_disk() {
     sb.assert_locked("/opt");
 
     let r = sb.almost_json(&["layer", "new", "/usr/share"]);
-    r.expect_code(11);
-    assert_eq!(r.error_event().expect("error")["kind"], "no-space");
+    r.expect_error(11, "no-space");
     let list = sb.almost_json(&["layer", "list"]);
     list.expect_ok();
     assert_eq!(

@@ -43,13 +43,7 @@ fn disk_usage(dir: &Path) -> u64 {
 /// The expected error of a refused command: exit code and JSON kind.
 #[track_caller]
 fn expect_refusal(sb: &LayerBox, args: &[&str], code: i32, kind: &str) {
-    let r = sb.almost_json(args);
-    r.expect_code(code);
-    let err = r
-        .error_event()
-        .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-    assert_eq!(err["kind"], kind, "{}", r.describe());
-    assert_eq!(err["exit_code"], code, "{}", r.describe());
+    sb.almost_json(args).expect_error(code, kind);
 }
 
 // Checks: `layer new /usr/lib` on a locked tree prints the id

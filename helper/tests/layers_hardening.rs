@@ -44,9 +44,7 @@ fn undo_refuses_to_overwrite_later_changes() {
     let changed = manifest(&sb.path("/usr"));
 
     let r = sb.almost_json(&["layer", "undo", "--yes"]);
-    r.expect_code(8);
-    let err = r.error_event().expect("an error event");
-    assert_eq!(err["kind"], "busy", "{}", r.describe());
+    let err = r.expect_error(8, "busy");
     let message = err["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("/usr/lib/pkg/a.txt")

@@ -24,11 +24,7 @@ fn seed(sb: &LayerBox) {
 #[track_caller]
 fn expect_busy(sb: &LayerBox, args: &[&str], pid: i32, command: &str) {
     let r = sb.almost_json(args);
-    r.expect_code(8);
-    let err = r
-        .error_event()
-        .unwrap_or_else(|| panic!("no error event\n{}", r.describe()));
-    assert_eq!(err["kind"], "busy", "{}", r.describe());
+    let err = r.expect_error(8, "busy");
     let msg = err["message"].as_str().unwrap_or_default();
     assert!(
         msg.contains(&pid.to_string()) && msg.contains(command),

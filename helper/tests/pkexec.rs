@@ -43,11 +43,7 @@ fn under_pkexec_the_root_must_be_root_only() {
     chmod(&sb.root, 0o777);
     refused_root(&as_pkexec(&sb, &["lock"]), "writable by group or others");
     let r = as_pkexec(&sb, &["lock", "--json"]);
-    r.expect_code(5);
-    assert_eq!(
-        r.error_event().expect("error event")["kind"],
-        "invalid-path"
-    );
+    r.expect_error(5, "invalid-path");
     chmod(&sb.root, 0o755);
 
     chmod(&sb.dir, 0o775);
@@ -159,9 +155,7 @@ fn under_pkexec_run_and_options_first_are_refused() {
     let marker = sb.dir.join("ran-as-root");
     let touch = format!("touch {}", common::q(&marker));
     let r = as_pkexec(&sb, &["run", "--json", "--", "sh", "-c", &touch]);
-    r.expect_code(12);
-    let err = r.error_event().expect("error event");
-    assert_eq!(err["kind"], "forbidden", "{}", r.describe());
+    let err = r.expect_error(12, "forbidden");
     assert!(
         err["message"].as_str().unwrap_or("").contains("sudo"),
         "{}",

@@ -402,9 +402,7 @@ fn lock_is_refused_while_a_run_is_under_way() {
         let mut a = args.to_vec();
         a.insert(0, "--json");
         let r = sb.almost(&a);
-        r.expect_code(8);
-        let e = r.error_event().expect("an error event");
-        assert_eq!(e["kind"], "busy", "{}", r.describe());
+        let e = r.expect_error(8, "busy");
         let message = e["message"].as_str().expect("message");
         assert!(
             message.contains(&format!("pid {child}")) && message.contains("while [ ! -e"),

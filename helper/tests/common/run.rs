@@ -91,6 +91,20 @@ impl Run {
         r.pop()
     }
 
+    /// Expects the documented failure: exit `code` and exactly one JSON
+    /// error event of `kind` that names the same exit code. Returns the event
+    /// (for checks of its message).
+    #[track_caller]
+    pub fn expect_error(&self, code: i32, kind: &str) -> Value {
+        self.expect_code(code);
+        let e = self
+            .error_event()
+            .unwrap_or_else(|| panic!("no JSON error event\n{}", self.describe()));
+        assert_eq!(e["kind"], kind, "{}", self.describe());
+        assert_eq!(e["exit_code"], code, "{}", self.describe());
+        e
+    }
+
     /// stdout and stderr together, for "the message says …" checks.
     pub fn all_output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
