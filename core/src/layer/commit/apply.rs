@@ -6,7 +6,7 @@ use std::ffi::{CStr, CString};
 use std::fs;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -250,6 +250,19 @@ fn timespecs(meta: &Meta) -> [libc::timespec; 2] {
 /// of type `kind` (a symlink swapped in is refused), and is chmodded
 /// through its `/proc/self/fd/N` magic link, which names that inode itself
 /// (what glibc does to emulate `AT_SYMLINK_NOFOLLOW`).
+/// `name` in the directory `dir` as a path for the `l*xattr` calls, which
+/// have no `*at` form before Linux 6.13 and cannot be made through an fd
+/// on a symlink or a special file: `/proc/self/fd/DIRFD/NAME`. The magic
+/// link is the directory `dir` itself (pinned by the fd, reached beneath
+/// the tree), and the `l*` calls do not follow `NAME`. (Through an `O_PATH`
+/// fd of the entry, `lsetxattr` on its magic link is ENOTSUP on 6.18;
+/// `setxattr` through it reaches the entry there, not known on 6.1.)
+fn name_in(dir: BorrowedFd<'_>, name: &CStr) -> PathBuf {
+    let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    path.extend_from_slice(name.to_bytes());
+    PathBuf::from(std::ffi::OsString::from_vec(path))
+}
+
 fn chmod_special_at(dir: BorrowedFd<'_>, name: &CStr, kind: u32, mode: u32) -> io::Result<()> {
     let fd = open_at(dir, name, libc::O_PATH, 0)?;
     let st = fstat(fd.as_fd())?;
@@ -312,9 +325,9 @@ impl Meta {
     /// special file (which cannot be opened to be changed): `*at` calls
     /// that do not follow a symlink; the mode through `fchmodat2`
     /// (AT_SYMLINK_NOFOLLOW, Linux 6.6+; a symlink has no mode of its own).
-    /// Their xattrs (rare: security labels) need a path: `path` is the same
-    /// entry by name.
-    fn apply_at(&self, dir: BorrowedFd<'_>, name: &CStr, path: &Path, kind: u32) -> io::Result<()> {
+    /// Their xattrs (rare: security labels) are read and set with the `l*`
+    /// calls on `name` in `dir` by [`name_in`].
+    fn apply_at(&self, dir: BorrowedFd<'_>, name: &CStr, kind: u32) -> io::Result<()> {
         let symlink = kind == libc::S_IFLNK;
         // SAFETY: name is a valid C string.
         cvt(unsafe {
@@ -345,14 +358,15 @@ impl Meta {
                 chmod_special_at(dir, name, kind, self.mode)?;
             }
         }
-        if !self.xattrs.is_empty() || !entry::own_xattrs(path)?.is_empty() {
-            let current = entry::own_xattrs(path)?;
+        let path = name_in(dir, name);
+        let current = entry::own_xattrs(&path)?;
+        if !self.xattrs.is_empty() || !current.is_empty() {
             for n in current.keys().filter(|k| !self.xattrs.contains_key(*k)) {
-                entry::remove_xattr(path, n)?;
+                entry::remove_xattr(&path, n)?;
             }
             for (n, v) in &self.xattrs {
                 if current.get(n) != Some(v) {
-                    entry::set_xattr(path, n, v)?;
+                    entry::set_xattr(&path, n, v)?;
                 }
             }
         }
@@ -437,17 +451,8 @@ impl Trees {
     }
 
     /// Writes the upper entry `rel` as `tmp` in `dir`, with all its
-    /// metadata; `src` is the upper entry by name and `path` is `tmp` by
-    /// name (for the xattrs of a symlink or a special file only: they
-    /// cannot be opened).
-    fn write_entry(
-        &self,
-        rel: &Path,
-        src: &Path,
-        dir: BorrowedFd<'_>,
-        tmp: &CStr,
-        path: &Path,
-    ) -> io::Result<()> {
+    /// metadata.
+    fn write_entry(&self, rel: &Path, dir: BorrowedFd<'_>, tmp: &CStr) -> io::Result<()> {
         let (sdir, sname) = Self::parent_in(self.upper()?, rel)?;
         let st = lstat_at(sdir.as_fd(), &sname)?
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
@@ -473,7 +478,7 @@ impl Trees {
                     mode: st.st_mode & 0o7777,
                     uid: st.st_uid,
                     gid: st.st_gid,
-                    xattrs: entry::own_xattrs(src)?,
+                    xattrs: entry::own_xattrs(&name_in(sdir.as_fd(), &sname))?,
                     atime: (st.st_atime, st.st_atime_nsec),
                     mtime: (st.st_mtime, st.st_mtime_nsec),
                 };
@@ -490,7 +495,7 @@ impl Trees {
                         libc::mknodat(dir.as_raw_fd(), tmp.as_ptr(), kind | 0o600, st.st_rdev)
                     })?;
                 }
-                meta.apply_at(dir, tmp, path, kind)
+                meta.apply_at(dir, tmp, kind)
             }
         }
     }
@@ -538,7 +543,7 @@ impl Committer<'_> {
                     // Not synced one by one: forward() ends with one
                     // syncfs, and until then a crash is repaired by
                     // replaying the plan from the upper tree.
-                    _ => t.write_entry(&op.rel, &self.upper.join(&op.rel), dir, &tmp, &tmp_path)?,
+                    _ => t.write_entry(&op.rel, dir, &tmp)?,
                 }
                 if lstat_at(dir, &name)?.is_some_and(|st| is_dir(&st)) {
                     // A directory replaced by a file: its original is saved.
@@ -725,6 +730,77 @@ mod tests {
             .expect_err("a symlink is not the fifo expected");
         assert!(err.to_string().contains("not the special file"), "{err}");
         assert_eq!(fs::metadata(&outside).unwrap().mode() & 0o7777, 0o600);
+    }
+
+    // Checks the xattrs of a symlink and of a fifo, which no fd can be
+    // opened on to change them: read from the upper tree and set on the
+    // new entry with the l*xattr calls on /proc/self/fd/DIRFD/NAME (name_in:
+    // the directory fds opened beneath the trees, the names not followed).
+    // After the commit each has exactly the trusted.* xattrs of the upper
+    // entry (names that are not UTF-8 included), and the symlink's target
+    // did not get them.
+    #[test]
+    fn the_xattrs_of_a_symlink_and_a_fifo_are_committed_by_their_directory_fd() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+        for d in [&lower, &upper] {
+            fs::create_dir_all(d.join("d")).unwrap();
+        }
+        fs::write(lower.join("d/target"), "t\n").unwrap();
+        let (link, fifo) = (
+            PathBuf::from(std::ffi::OsStr::from_bytes(b"d/l\xff")),
+            PathBuf::from("d/p"),
+        );
+        std::os::unix::fs::symlink("target", upper.join(&link)).unwrap();
+        nix::unistd::mkfifo(
+            &upper.join(&fifo),
+            nix::sys::stat::Mode::from_bits_truncate(0o640),
+        )
+        .unwrap();
+        entry::set_xattr(&upper.join(&link), "trusted.almost-link", b"l").unwrap();
+        entry::set_xattr(&upper.join(&fifo), "trusted.almost-fifo", b"f").unwrap();
+        entry::set_xattr(&upper.join(&fifo), "trusted.almost-two", b"2").unwrap();
+
+        let ops = super::super::plan::plan(&upper, &lower).unwrap();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        let journal = Journal {
+            layer: LayerMeta {
+                id: "test".to_owned(),
+                path: PathBuf::from("/usr"),
+                created: 0,
+                temporary: false,
+                was_locked: false,
+            },
+            phase: Phase::Applying,
+            ops,
+            after: Expectation::default(),
+            before: Expectation::default(),
+            relock: false,
+        };
+        Committer {
+            backup: lower.join(".almost-backup-test"),
+            lower: lower.clone(),
+            upper: upper.clone(),
+            journal: &journal,
+        }
+        .forward()
+        .unwrap();
+        for rel in [&link, &fifo] {
+            let committed = entry::own_xattrs(&lower.join(rel)).unwrap();
+            assert!(!committed.is_empty(), "{}", rel.display());
+            assert_eq!(committed, entry::own_xattrs(&upper.join(rel)).unwrap());
+        }
+        assert!(fs::read_link(lower.join(&link)).unwrap() == Path::new("target"));
+        assert!(
+            entry::own_xattrs(&lower.join("d/target"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            fs::symlink_metadata(lower.join(&fifo)).unwrap().mode() & 0o7777,
+            0o640
+        );
     }
 
     // Checks that the forward step reaches every target through directory
