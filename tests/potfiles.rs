@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Translation hygiene: every source file that calls the gettext wrappers
 //! is listed in po/POTFILES.in, every string they mark is in po/almost.pot
-//! (so the template is not stale and xgettext read it), and po/fr.po
-//! translates every message of the template.
+//! (so the template is not stale and xgettext read it), and each language
+//! of po/LINGUAS (fr, de, es) translates every message of the template.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -87,8 +87,9 @@ fn potfiles() -> BTreeSet<String> {
         .collect()
 }
 
-/// One entry of a .po/.pot file: msgid, msgstr (all plural forms), fuzzy.
-type Entry = (String, Vec<String>, bool);
+/// One entry of a .po/.pot file: msgid, msgid_plural (empty if none),
+/// msgstr (all plural forms), fuzzy.
+type Entry = (String, String, Vec<String>, bool);
 
 /// The entries of a .po/.pot file, and the plural msgids.
 fn po_file(path: &Path) -> (Vec<Entry>, Vec<String>) {
@@ -128,10 +129,10 @@ fn po_file(path: &Path) -> (Vec<Entry>, Vec<String>) {
             }
         }
         if !plural.is_empty() {
-            plurals.push(plural);
+            plurals.push(plural.clone());
         }
         if !strs.is_empty() {
-            entries.push((id, strs, fuzzy));
+            entries.push((id, plural, strs, fuzzy));
         }
     }
     (entries, plurals)
@@ -172,7 +173,7 @@ fn the_template_holds_every_marked_string() {
     let (entries, plurals) = po_file(&root().join("po/almost.pot"));
     let pot: BTreeSet<String> = entries
         .into_iter()
-        .map(|(id, _, _)| id)
+        .map(|(id, _, _, _)| id)
         .chain(plurals)
         .collect();
     let mut missing = Vec::new();
@@ -190,36 +191,84 @@ fn the_template_holds_every_marked_string() {
     );
 }
 
-#[test]
-fn french_is_complete() {
+/// Checks that po/LANG.po translates every message of the template: its
+/// header declares UTF-8 and the language's `plural_forms`, no entry is
+/// missing, empty or fuzzy (a plural entry has all nplurals forms), and every
+/// translation keeps the `{}` placeholders of its msgid (the plural forms
+/// after the first, those of msgid_plural).
+fn assert_complete(lang: &str, plural_forms: &str) {
     let pot: BTreeSet<String> = po_entries(&root().join("po/almost.pot"))
         .into_iter()
-        .map(|(id, _, _)| id)
+        .map(|(id, _, _, _)| id)
         .filter(|id| !id.is_empty())
         .collect();
-    let fr = po_entries(&root().join("po/fr.po"));
-    let header = &fr.iter().find(|(id, _, _)| id.is_empty()).unwrap().1[0];
+    let po = po_entries(&root().join(format!("po/{lang}.po")));
+    let header = &po.iter().find(|(id, _, _, _)| id.is_empty()).unwrap().2[0];
     assert!(
-        header.contains("Plural-Forms: nplurals=2; plural=(n > 1);"),
-        "{header}"
+        header.contains(&format!("Plural-Forms: {plural_forms}")),
+        "{lang}.po: {header}"
     );
-    assert!(header.contains("charset=UTF-8"), "{header}");
+    assert!(header.contains("charset=UTF-8"), "{lang}.po: {header}");
+    let nplurals: usize = plural_forms
+        .strip_prefix("nplurals=")
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
     let mut untranslated = Vec::new();
     for id in &pot {
-        match fr.iter().find(|(i, _, _)| i == id) {
-            Some((_, strs, false)) if strs.iter().all(|s| !s.is_empty()) => {
-                for s in strs {
+        match po.iter().find(|(i, _, _, _)| i == id) {
+            Some((_, plural, strs, false)) if strs.iter().all(|s| !s.is_empty()) => {
+                if !plural.is_empty() {
+                    assert_eq!(strs.len(), nplurals, "plural forms of {id:?} in {lang}.po");
+                }
+                for (form, s) in strs.iter().enumerate() {
+                    let source = if form == 0 || plural.is_empty() {
+                        id
+                    } else {
+                        plural
+                    };
                     assert_eq!(
                         s.matches("{}").count(),
-                        id.matches("{}").count(),
-                        "placeholders of {id:?} in fr.po"
+                        source.matches("{}").count(),
+                        "placeholders of {source:?} in {lang}.po: {s:?}"
                     );
                 }
             }
             _ => untranslated.push(id.clone()),
         }
     }
-    assert!(untranslated.is_empty(), "fr.po misses {untranslated:#?}");
+    assert!(
+        untranslated.is_empty(),
+        "{lang}.po misses {untranslated:#?}"
+    );
+}
+
+#[test]
+fn french_is_complete() {
+    assert_complete("fr", "nplurals=2; plural=(n > 1);");
+}
+
+#[test]
+fn german_is_complete() {
+    assert_complete("de", "nplurals=2; plural=(n != 1);");
+}
+
+#[test]
+fn spanish_is_complete() {
+    assert_complete("es", "nplurals=2; plural=(n != 1);");
+}
+
+/// Every language of po/LINGUAS has a test above (a language added to
+/// LINGUAS without one would not be checked for completeness).
+#[test]
+fn every_language_is_checked() {
+    let linguas = fs::read_to_string(root().join("po/LINGUAS")).unwrap();
+    let langs: Vec<&str> = linguas
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(langs, ["de", "es", "fr"]);
 }
 
 #[test]

@@ -66,6 +66,7 @@ done
 for f in /usr/bin/almost-panel /usr/share/applications/org.almost.Panel.desktop \
     /usr/share/metainfo/org.almost.Panel.metainfo.xml \
     /usr/share/icons/hicolor/scalable/apps/org.almost.Panel.svg \
+    /usr/share/locale/de/LC_MESSAGES/almost.mo /usr/share/locale/es/LC_MESSAGES/almost.mo \
     /usr/share/locale/fr/LC_MESSAGES/almost.mo /usr/share/man/man1/almost-panel.1.gz; do
     check "almost-panel ships $f" has panel "$f"
 done
