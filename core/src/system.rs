@@ -521,7 +521,48 @@ impl System {
         say: &mut dyn FnMut(String),
     ) -> Result<Act> {
         let inhibitor = opening.why.map(|why| Inhibitor::shutdown(bus, why));
-        let mut guard = state::lock(&self.root)?;
+        let guard = state::lock(&self.root)?;
+        self.open_act(guard, inhibitor, opening, progress, say)
+    }
+
+    /// [`begin`](Self::begin) for a reader that repairs only in passing
+    /// (`status` as root): it waits for the state lock only when a crash
+    /// left a commit to finish; otherwise, if another `almost` holds the
+    /// lock, it is that one's business and `None` comes back at once. The
+    /// shutdown is held off (`why`) only when there is something to do.
+    pub fn try_begin(
+        &self,
+        bus: &SystemBus,
+        opening: Opening,
+        progress: &Arc<Progress>,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Option<Act>> {
+        let pending = crate::layer::Layers::new(self).needs_recovery();
+        let guard = if pending {
+            state::lock(&self.root)?
+        } else {
+            match state::try_lock(&self.root)? {
+                Some(guard) => guard,
+                None => return Ok(None),
+            }
+        };
+        let work = pending || guard.state().restore.is_some();
+        let inhibitor = opening
+            .why
+            .filter(|_| work)
+            .map(|why| Inhibitor::shutdown(bus, why));
+        self.open_act(guard, inhibitor, opening, progress, say)
+            .map(Some)
+    }
+
+    fn open_act(
+        &self,
+        mut guard: StateGuard,
+        inhibitor: Option<Inhibitor>,
+        opening: Opening,
+        progress: &Arc<Progress>,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Act> {
         match opening.recover {
             Recovery::None => {}
             Recovery::Now => self

@@ -90,14 +90,6 @@ pub fn finish_report(
     }
 }
 
-/// Finishes what a crash interrupted (see [`System::recover`]), saying
-/// what it did.
-pub fn recover(sys: &System, out: &Output, progress: &Arc<Progress>) {
-    for said in sys.recover(progress, false) {
-        out.warning(&said);
-    }
-}
-
 /// Opens a privileged act (see [`System::begin`]); what the recovery did
 /// is said as warnings.
 pub fn begin(

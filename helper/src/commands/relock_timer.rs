@@ -4,8 +4,10 @@
 
 use almost_core::Result;
 use almost_core::state;
-use almost_core::sysbus::{Inhibitor, SystemBus};
-use almost_core::system::{Progress, System};
+use std::sync::Arc;
+
+use almost_core::sysbus::SystemBus;
+use almost_core::system::{Opening, Progress, Recovery, System};
 
 use super::{Ctx, WHY_RESTORE};
 
@@ -15,17 +17,26 @@ pub fn run(ctx: Ctx) -> Result<i32> {
 
 fn relock_timer(sys: &System, bus: &SystemBus) -> Result<i32> {
     loop {
-        let mut guard = state::lock(&sys.root)?;
-        let Some(at) = guard.state().relock_at else {
+        // A look under the state lock (the unlock that started this
+        // process records the deadline under it: waiting for it is how the
+        // deadline is seen); the settling below reads the state again under
+        // the lock, as a later lock or unlock may have cancelled it.
+        let Some(at) = state::lock(&sys.root)?.state().relock_at else {
             return Ok(0);
         };
         let now = state::now();
         if at <= now {
-            let _inhibit = Inhibitor::shutdown(bus, WHY_RESTORE);
-            sys.settle(&mut guard, &Progress::default())?;
+            let opening = Opening {
+                why: Some(WHY_RESTORE),
+                recover: Recovery::None,
+                settle: true,
+            };
+            let progress = Arc::new(Progress::default());
+            drop(sys.begin(bus, opening, &progress, &mut |said| {
+                tracing::warn!("{said}")
+            })?);
             return Ok(0);
         }
-        drop(guard);
         std::thread::sleep(std::time::Duration::from_secs((at - now).min(30)));
     }
 }

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use almost_core::Result;
 use almost_core::layer::Layers;
 use almost_core::protocol::{OfflineUpdate, Report};
-use almost_core::state;
-use almost_core::sysbus::{self, Inhibitor, SystemBus};
-use almost_core::system::{Progress, System};
+use almost_core::sysbus::{self, SystemBus};
+use almost_core::system::{Opening, Progress, Recovery, System};
 use almost_protocol::{CommandResult, Phase};
 
-use super::{Ctx, WHY_RESTORE, recover};
+use super::{Ctx, WHY_RESTORE};
 use crate::output::{self, Output};
 
 pub fn run(ctx: Ctx) -> Result<i32> {
@@ -40,19 +39,14 @@ pub fn report(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Res
     if is_root {
         // The next invocation after a killed run or an expired timer
         // restores: a status as root is such an invocation.
-        let pending = Layers::new(sys).needs_recovery();
-        let guard = if pending {
-            Some(state::lock(&sys.root)?)
-        } else {
-            state::try_lock(&sys.root)?
+        let opening = Opening {
+            why: Some(WHY_RESTORE),
+            recover: Recovery::Now,
+            settle: true,
         };
-        if let Some(mut guard) = guard {
-            let _inhibit = (pending || guard.state().restore.is_some())
-                .then(|| Inhibitor::shutdown(bus, WHY_RESTORE));
-            let _shown = out.progress(Phase::Restore, progress.clone());
-            recover(sys, out, &progress);
-            sys.settle(&mut guard, &progress)?;
-        }
+        let _shown = out.progress(Phase::Restore, progress.clone());
+        let mut say = |said: String| out.warning(&said);
+        drop(sys.try_begin(bus, opening, &progress, &mut say)?);
     }
     let _shown = out.progress(Phase::Check, progress.clone());
     let mut report = sys.measure(&progress)?;
