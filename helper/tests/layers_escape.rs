@@ -180,3 +180,46 @@ fn a_directory_swapped_for_a_symlink_during_a_commit_leads_nowhere() {
     let _ = fs::remove_file(&sub);
     sb.finish();
 }
+
+// Checks: the tree a layer covers is opened beneath the root without a
+// symlink anywhere on the way, not only in its last name. After `layer
+// new /usr/share/app`, /usr/share (the covered directory's parent) is
+// swapped for a symlink to a directory outside the root holding an `app`
+// of its own. The commit is refused with an error, and what the symlink
+// leads to is unchanged (no file of the layer written there, no backup
+// made in it); once the parent is put back, the layer is still there to
+// commit. Today the first walk of the tree refuses it ("is a symlink"),
+// before the commit opens anything to write: this passed before the trees
+// were opened beneath the root too. The window after that walk (a swap
+// once the plan is made) is apply::tests::a_symlink_above_the_tree_is_refused.
+#[test]
+fn a_parent_of_the_tree_swapped_for_a_symlink_is_refused() {
+    let sb = LayerBox::new();
+    sb.write("/usr/share/app/keep", "k\n");
+    let outside = sb.dir.join("outside");
+    fs::create_dir_all(outside.join("app")).expect("mkdir outside");
+    fs::write(outside.join("app/keep"), "outside\n").expect("write");
+    let outside_before = manifest(&outside);
+
+    let id = sb.new_layer("/usr/share/app", &[]);
+    sb.write("/usr/share/app/new", "from the layer\n");
+    sb.write("/usr/share/app/keep", "changed\n");
+    let share = sb.lower("/usr/share");
+    fs::rename(&share, sb.lower("/usr/share.real")).expect("move share away");
+    symlink(&outside, &share).expect("plant the symlink");
+
+    let r = sb.almost(&["layer", "commit", &id, "--yes"]);
+    eprintln!("{}", r.describe());
+    assert_ne!(r.code, Some(0), "{}", r.describe());
+    assert!(
+        r.stderr.contains("symbolic links") || r.stderr.contains("symlink"),
+        "{}",
+        r.describe()
+    );
+    assert_manifest_eq("outside", &manifest(&outside), &outside_before);
+
+    fs::remove_file(&share).expect("remove the symlink");
+    fs::rename(sb.lower("/usr/share.real"), &share).expect("put share back");
+    assert!(sb.listed(&id).is_some(), "the layer is kept");
+    sb.finish();
+}

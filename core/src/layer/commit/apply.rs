@@ -127,9 +127,14 @@ pub(super) fn exists(path: &Path) -> bool {
 }
 
 pub(super) struct Committer<'a> {
+    /// The tree by path: for messages and the verification.
     pub(super) lower: PathBuf,
-    pub(super) upper: PathBuf,
     pub(super) backup: PathBuf,
+    /// The trusted root's fd, and the lower and upper trees relative to it:
+    /// they are opened beneath it without any symlink on the way.
+    pub(super) root: BorrowedFd<'a>,
+    pub(super) lower_in_root: PathBuf,
+    pub(super) upper_in_root: PathBuf,
     pub(super) journal: &'a Journal,
 }
 
@@ -161,6 +166,7 @@ fn cvt(rc: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
 fn open_path(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     let c = cname(path.as_os_str())?;
     // SAFETY: c is a valid C string; the fd returned is owned by us.
@@ -502,17 +508,50 @@ impl Trees {
 }
 
 impl Committer<'_> {
+    /// Opens the lower tree, the layer's upper tree (`with_backup`) and the
+    /// backup beneath the trusted root, without any symlink on the way: a
+    /// directory above either swapped for a symlink is refused (ELOOP).
     fn open(&self, with_backup: bool) -> io::Result<Trees> {
-        let lower = open_path(&self.lower, DIR_FLAGS)?;
+        let beneath = |rel: &Path, what: &str| {
+            crate::fs::open_beneath(self.root, rel, DIR_FLAGS, 0).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "opening {what} /{} beneath the root without symlinks: {e}",
+                        rel.display()
+                    ),
+                )
+            })
+        };
+        let lower = beneath(&self.lower_in_root, "the tree")?;
         let upper = with_backup
-            .then(|| open_path(&self.upper, DIR_FLAGS))
+            .then(|| beneath(&self.upper_in_root, "the layer's upper tree"))
             .transpose()?;
         let name = self
             .backup
             .file_name()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        if with_backup {
+            // Made in the lower tree's fd, root's only (0700).
+            let cname = cname(name)?;
+            // SAFETY: cname is a valid C string.
+            let rc = unsafe { libc::mkdirat(lower.as_raw_fd(), cname.as_ptr(), 0o700) };
+            if rc != 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(err);
+                }
+            }
+        }
         let backup = match crate::fs::open_beneath(lower.as_fd(), Path::new(name), DIR_FLAGS, 0) {
-            Ok(fd) => Some(fd),
+            Ok(fd) => {
+                if with_backup {
+                    // One an older almost made under a caller's umask.
+                    // SAFETY: fd is open.
+                    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), 0o700) })?;
+                }
+                Some(fd)
+            }
             Err(e) if !with_backup && e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
@@ -597,7 +636,6 @@ impl Committer<'_> {
     /// Applies every op (again, after a crash: they are idempotent), then
     /// the directory times, then syncs the filesystem.
     pub(super) fn forward(&self) -> io::Result<()> {
-        crate::layer::private_dir(&self.backup)?;
         let t = self.open(true)?;
         for (index, op) in self.journal.ops.iter().enumerate() {
             self.apply_op(&t, index, op)
@@ -778,10 +816,13 @@ mod tests {
             before: Expectation::default(),
             relock: false,
         };
+        let top = open_path(dir.path(), DIR_FLAGS).unwrap();
         Committer {
             backup: lower.join(".almost-backup-test"),
             lower: lower.clone(),
-            upper: upper.clone(),
+            root: top.as_fd(),
+            lower_in_root: PathBuf::from("lower"),
+            upper_in_root: PathBuf::from("upper"),
             journal: &journal,
         }
         .forward()
@@ -801,6 +842,81 @@ mod tests {
             fs::symlink_metadata(lower.join(&fifo)).unwrap().mode() & 0o7777,
             0o640
         );
+    }
+
+    // Checks that the lower and upper trees are opened beneath the trusted
+    // root without any symlink on the way: the directory above the lower
+    // tree (top/a) is swapped for a symlink to an outside copy of it after
+    // the plan. The commit stops naming the tree, and the outside copy is
+    // unchanged: its file keeps content, mode and inode, no backup is made
+    // in it. With the trees opened by path (O_NOFOLLOW on the last name
+    // only) the symlink was followed and the outside file replaced.
+    #[test]
+    fn a_symlink_above_the_tree_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path();
+        let (lower, upper) = (top.join("a/lower"), top.join("upper"));
+        fs::create_dir_all(lower.join("d")).unwrap();
+        fs::create_dir_all(upper.join("d")).unwrap();
+        fs::write(lower.join("d/x"), "old\n").unwrap();
+        fs::write(upper.join("d/x"), "new\n").unwrap();
+        let outside = top.join("outside");
+        fs::create_dir_all(outside.join("lower/d")).unwrap();
+        fs::write(outside.join("lower/d/x"), "outside\n").unwrap();
+        let state = |p: &Path| {
+            let m = fs::symlink_metadata(p).unwrap();
+            (m.mode(), m.ino(), fs::read(p).ok())
+        };
+        let before = (
+            state(&outside.join("lower/d/x")),
+            fs::read_dir(outside.join("lower")).unwrap().count(),
+        );
+
+        let ops = super::super::plan::plan(&upper, &lower).unwrap();
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        fs::rename(top.join("a"), top.join("a.real")).unwrap();
+        std::os::unix::fs::symlink(&outside, top.join("a")).unwrap();
+        let journal = Journal {
+            layer: LayerMeta {
+                id: "test".to_owned(),
+                path: PathBuf::from("/a/lower"),
+                created: 0,
+                temporary: false,
+                was_locked: false,
+            },
+            phase: Phase::Applying,
+            ops,
+            after: Expectation::default(),
+            before: Expectation::default(),
+            relock: false,
+        };
+        let root = open_path(top, DIR_FLAGS).unwrap();
+        let c = Committer {
+            backup: lower.join(".almost-backup-test"),
+            lower: lower.clone(),
+            root: root.as_fd(),
+            lower_in_root: PathBuf::from("a/lower"),
+            upper_in_root: PathBuf::from("upper"),
+            journal: &journal,
+        };
+        let err = c
+            .forward()
+            .expect_err("the symlink above must stop the commit");
+        assert!(
+            err.to_string()
+                .contains("opening the tree /a/lower beneath the root without symlinks"),
+            "{err}"
+        );
+        assert_eq!(
+            (
+                state(&outside.join("lower/d/x")),
+                fs::read_dir(outside.join("lower")).unwrap().count()
+            ),
+            before
+        );
+        // The roll-back meets the same symlink: refused, nothing touched.
+        assert!(c.backward().is_err());
+        assert_eq!(state(&outside.join("lower/d/x")), before.0);
     }
 
     // Checks that the forward step reaches every target through directory
@@ -857,10 +973,13 @@ mod tests {
             before: Expectation::default(),
             relock: false,
         };
+        let top = open_path(dir.path(), DIR_FLAGS).unwrap();
         let c = Committer {
             backup: lower.join(".almost-backup-test"),
             lower: lower.clone(),
-            upper,
+            root: top.as_fd(),
+            lower_in_root: PathBuf::from("lower"),
+            upper_in_root: PathBuf::from("upper"),
             journal: &journal,
         };
         let err = c

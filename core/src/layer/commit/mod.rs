@@ -82,12 +82,16 @@ fn tmp_name(index: usize) -> String {
 }
 
 impl Layers<'_> {
-    fn committer<'j>(&self, journal: &'j Journal) -> Committer<'j> {
+    fn committer<'j>(&'j self, journal: &'j Journal) -> Committer<'j> {
         let lower = self.sys.root.host(&journal.layer.path);
         Committer {
             backup: lower.join(backup_name(&journal.layer)),
-            upper: self.upper(&journal.layer.id),
             lower,
+            root: self.sys.root.fd(),
+            lower_in_root: crate::paths::relative(&journal.layer.path).to_owned(),
+            upper_in_root: crate::paths::relative(Path::new(super::STORE))
+                .join(&journal.layer.id)
+                .join("upper"),
             journal,
         }
     }
