@@ -93,6 +93,7 @@ impl RunRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunState {
     /// The mode to restore when no temporary unlock remains.
+    #[serde(default, with = "stored_mode")]
     pub restore: Option<Mode>,
     /// Unix time at which a timed unlock ends.
     pub relock_at: Option<u64>,
@@ -104,6 +105,40 @@ pub struct RunState {
     /// is then taken as "restore locked" (see [`read`]).
     #[serde(skip)]
     pub damaged: Option<String>,
+}
+
+/// How `state.json` writes a mode: a spelling of its own, so that the
+/// protocol's `Mode` can change without changing (or breaking the reading
+/// of) the file a boot restores from.
+mod stored_mode {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::protocol::Mode;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Stored {
+        Locked,
+        Unlocked,
+        Partial,
+    }
+
+    pub fn serialize<S: Serializer>(mode: &Option<Mode>, s: S) -> Result<S::Ok, S::Error> {
+        mode.map(|m| match m {
+            Mode::Locked => Stored::Locked,
+            Mode::Unlocked => Stored::Unlocked,
+            Mode::Partial => Stored::Partial,
+        })
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {
+        Ok(Option::<Stored>::deserialize(d)?.map(|m| match m {
+            Stored::Locked => Mode::Locked,
+            Stored::Unlocked => Mode::Unlocked,
+            Stored::Partial => Mode::Partial,
+        }))
+    }
 }
 
 impl RunState {
@@ -362,6 +397,26 @@ impl StateGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The file's spelling of the mode is its own and stays as it was
+    // ("locked", "unlocked", absent): a state written before still reads.
+    #[test]
+    fn the_file_spells_the_mode_as_before() {
+        let state = RunState {
+            restore: Some(Mode::Unlocked),
+            ..RunState::default()
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        assert!(text.contains(r#""restore":"unlocked""#), "{text}");
+        assert_eq!(
+            parse(br#"{"restore":"locked","relock_at":null,"runs":[]}"#).restore,
+            Some(Mode::Locked)
+        );
+        let none = parse(br#"{"restore":null,"relock_at":null,"runs":[]}"#);
+        assert_eq!((none.restore, none.damaged), (None, None));
+        let absent = parse(br#"{"relock_at":null,"runs":[]}"#);
+        assert_eq!((absent.restore, absent.damaged), (None, None));
+    }
 
     #[test]
     fn own_process_is_alive_and_a_fake_one_is_not() {
