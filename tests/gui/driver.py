@@ -965,11 +965,18 @@ def narrow_review(dialog):
     wait_for(lambda: inside(modified, 360) and not inside(back, 360), 5, "the list again")
     key("Escape")
     wait_for(lambda: not dialogs(r"Review Changes"), 10, "Esc to close the review")
-    stop_panel()
+    # The translations at 360 px too (German's words are the longest).
+    headlines = {
+        "fr": r"^Les fichiers système sont protégés$",
+        "de": r"^Systemdateien sind geschützt$",
+        "es": r"^Los archivos del sistema están protegidos$",
+    }
     try:
-        start_panel({"LANGUAGE": "fr", "LANG": "C.UTF-8"})
-        sees(r"^Les fichiers système sont protégés$", 20)
-        check_narrow("fr")
+        for lang, headline in headlines.items():
+            stop_panel()
+            start_panel({"LANGUAGE": lang, "LANG": "C.UTF-8"})
+            sees(headline, 20)
+            check_narrow(lang)
     finally:
         stop_panel()
         start_panel()
