@@ -282,9 +282,16 @@ impl System {
             Err(e) => {
                 report.unsupported = Some(match e.raw_os_error() {
                     Some(libc::ENOENT) => "does not exist".to_owned(),
-                    Some(libc::ELOOP) => {
-                        "is a symlink (its target is managed on its own, if at all)".to_owned()
-                    }
+                    Some(libc::ELOOP) => match self.first_symlink(path) {
+                        Some(link) if link != path => format!(
+                            "lies beneath a symlink, {} (a managed path is walked only \
+                             through real directories)",
+                            almost_protocol::path::encode(&link)
+                        ),
+                        _ => {
+                            "is a symlink (its target is managed on its own, if at all)".to_owned()
+                        }
+                    },
                     Some(libc::ENOTDIR) => "is not a directory".to_owned(),
                     _ => e.to_string(),
                 });
@@ -505,6 +512,21 @@ impl System {
             said.push(e.to_string());
         }
         said
+    }
+
+    /// The first component of `inside` (a path inside the root) that is a
+    /// symlink, for saying which one refused a walk; read without
+    /// following any.
+    fn first_symlink(&self, inside: &Path) -> Option<PathBuf> {
+        let mut at = PathBuf::from("/");
+        for part in inside.components().skip(1) {
+            at.push(part);
+            let meta = std::fs::symlink_metadata(self.root.host(&at)).ok()?;
+            if meta.file_type().is_symlink() {
+                return Some(at);
+            }
+        }
+        None
     }
 
     /// The one opening of a privileged act: hold off a shutdown (`why`,
