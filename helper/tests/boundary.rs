@@ -129,8 +129,7 @@ fn a_damaged_state_file_fails_closed() {
 fn stored_layer_metadata_is_checked() {
     let sb = LayerBox::new();
     sb.write("/usr/lib/pkg/a", "a\n");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
     let file = sb.path(&format!("/var/lib/almost/layers/{id}/layer.json"));
     let good = fs::read_to_string(&file).unwrap();
 
@@ -162,7 +161,7 @@ fn stored_layer_metadata_is_checked() {
         assert!(r.stderr.contains("skipping"), "{what}: {}", r.describe());
     }
     fs::write(&file, &good).unwrap();
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.assert_locked("/usr");
     sb.finish();
 }

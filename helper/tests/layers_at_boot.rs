@@ -130,8 +130,7 @@ fn a_layer_used_only_by_almost_itself_is_detached_a_real_user_is_named() {
     let mut sb = LayerBox::with_size_mib(512);
     seed(&sb);
     fs::copy(common::ALMOST, sb.path("/usr/bin/almost")).expect("copy almost into the tree");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr", &[]);
+    let id = sb.locked_with_layer("/usr");
     sb.write("/usr/share/doc/pkg/README", "new readme\n");
     let merged = manifest(&sb.path("/usr"));
 
@@ -221,8 +220,7 @@ fn a_commit_at_boot_cut_while_preparing_is_done_by_the_next_boot_unmounted() {
     }
     let sb = LayerBox::new();
     seed(&sb);
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr", &[]);
+    let id = sb.locked_with_layer("/usr");
     change_through_layer(&sb);
     let merged = manifest(&sb.path("/usr"));
     sb.almost(&["layer", "commit", "--at-boot", "--yes", &id])

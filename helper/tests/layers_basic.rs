@@ -200,7 +200,7 @@ fn lifecycle_new_write_list_status_discard() {
     let r = sb.almost_json(&["layer", "discard", &opt_id, "--yes"]);
     r.expect_ok();
     assert_eq!(r.result()["id"], opt_id.as_str());
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     assert!(
         sb.overlays().is_empty(),
         "still mounted: {:?}",
@@ -244,8 +244,7 @@ fn new_layer_refusals_change_nothing() {
     seed_usr_lib(&sb);
     std::os::unix::fs::symlink("lib", sb.path("/usr/lib64")).expect("symlink");
     sb.mount_tmpfs("/usr/share/mnt");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
 
     let list = sb.layer_list();
     let store = sb.store_entries();
@@ -299,7 +298,7 @@ fn new_layer_refusals_change_nothing() {
     }
     assert_eq!(sb.layer_list(), list, "layers changed");
 
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.finish();
 }
 
@@ -310,8 +309,7 @@ fn new_layer_refusals_change_nothing() {
 fn layer_over_usr_refuses_usr_lib() {
     let sb = LayerBox::new();
     seed_usr_lib(&sb);
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr", &[]);
+    let id = sb.locked_with_layer("/usr");
     let real = manifest(&sb.lower("/usr"));
     for args in [
         ["layer", "new", "/usr/lib"],
@@ -325,7 +323,7 @@ fn layer_over_usr_refuses_usr_lib() {
     assert_eq!(list[0]["id"], id.as_str());
     assert_eq!(sb.overlays(), vec![sb.path("/usr")]);
     assert_manifest_eq("real /usr", &manifest(&sb.lower("/usr")), &real);
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.assert_locked("/usr");
     sb.finish();
 }
@@ -418,14 +416,14 @@ fn unlocked_system_stays_unlocked() {
 
     let id = sb.new_layer("/usr/lib", &[]);
     sb.write("/usr/lib/pkg/discarded.txt", "x\n");
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     assert_manifest_eq("after discard", &manifest(&sb.path("/usr")), &before);
     sb.assert_unlocked("/usr");
     sb.assert_unlocked("/opt");
 
     let id = sb.new_layer("/usr/lib", &[]);
     sb.write("/usr/lib/pkg/committed.txt", "y\n");
-    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    sb.commit(&id);
     assert_eq!(sb.read("/usr/lib/pkg/committed.txt"), b"y\n");
     sb.assert_unlocked("/usr");
     sb.assert_unlocked("/opt");

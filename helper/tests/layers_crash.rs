@@ -143,7 +143,7 @@ impl<'a> Rig<'a> {
         let sb = self.sb;
         for l in sb.layer_list() {
             let id = l["id"].as_str().unwrap_or_default().to_owned();
-            sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+            sb.discard(&id);
         }
         let usr = sb.path("/usr");
         let _ = Command::new("chattr")
@@ -574,7 +574,7 @@ impl<'a> UndoRig<'a> {
         let id = sb.new_layer("/usr", &[]);
         change_small(sb);
         let view = manifest(&sb.path("/usr"));
-        sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+        sb.commit(&id);
         assert_manifest_eq("commit", &manifest(&sb.lower("/usr")), &view);
         self.new = view;
         self.committed = true;
@@ -795,7 +795,7 @@ fn full_disk_during_commit_rolls_back() {
     );
 
     fs::remove_file(sb.path("/home/filler")).expect("rm filler");
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     assert_manifest_eq("/usr after discard", &manifest(&sb.path("/usr")), &before);
     assert_eq!(sb.flag_map("/usr"), flags_before, "flags after discard");
     sb.finish();

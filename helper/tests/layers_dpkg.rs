@@ -216,7 +216,7 @@ fn dpkg_install_into_layer_then_commit() {
     assert_eq!(added, package_own_paths(&src), "layer diff vs the package");
     let merged = manifest(&sb.path("/usr"));
 
-    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    sb.commit(&id);
     assert!(sb.overlays().is_empty(), "{:?}", sb.overlays());
     assert!(sb.layer_list().is_empty());
     assert_manifest_eq(
@@ -291,7 +291,7 @@ fn dpkg_install_into_layer_then_discard() {
         "layer diff"
     );
 
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     assert!(sb.overlays().is_empty());
     assert!(sb.store_entries().is_empty(), "{:?}", sb.store_entries());
     for p in package_own_paths(&src) {

@@ -31,7 +31,7 @@ fn undo_refuses_to_overwrite_later_changes() {
     let id = sb.new_layer("/usr/lib", &[]);
     sb.write("/usr/lib/pkg/a.txt", "from the layer\n");
     sb.write("/usr/lib/pkg/new.txt", "new\n");
-    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    sb.commit(&id);
 
     let a = sb.path("/usr/lib/pkg/a.txt");
     let later = sb.path("/usr/lib/pkg/later.txt");
@@ -92,8 +92,7 @@ fn undo_refuses_to_overwrite_later_changes() {
 fn commit_keeps_hard_links_of_every_kind() {
     let sb = LayerBox::new();
     sb.write("/usr/lib/pkg/keep.txt", "keep\n");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
     let dir = sb.path("/usr/lib/pkg");
     let script = "set -e; ln -s keep.txt s1; ln -P s1 s2; mkfifo p1; ln p1 p2; \
                   mknod c1 c 1 3; ln c1 c2; echo f > f1; ln f1 f2";
@@ -109,7 +108,7 @@ fn commit_keeps_hard_links_of_every_kind() {
         let [a, b] = pair.map(|n| fs::symlink_metadata(dir.join(n)).expect("lstat").ino());
         assert_eq!(a, b, "{pair:?} are not one inode in the merged view");
     }
-    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    sb.commit(&id);
     assert_manifest_eq(
         "real tree after the commit vs the merged view",
         &manifest(&sb.lower("/usr/lib")),
@@ -137,8 +136,7 @@ fn the_undo_copy_is_synced_before_the_backup_goes() {
     sb.mount_big_tmpfs("/var/lib/almost", 32);
     sb.write("/usr/lib/pkg/a.txt", "old\n");
     sb.write("/usr/lib/pkg/gone.txt", "gone\n");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
     sb.write("/usr/lib/pkg/a.txt", "new\n");
     fs::remove_file(sb.path("/usr/lib/pkg/gone.txt")).expect("rm");
     let log = sb.dir.join("strace.log");
@@ -235,7 +233,7 @@ fn recovery_says_it_abandoned_a_commit_still_preparing() {
     assert_eq!(listed["mounted"], true, "{listed}");
     assert_eq!(sb.read("/usr/lib/pkg/a.txt"), b"new\n");
     assert_manifest_eq("real tree", &manifest(&sb.lower("/usr")), &before);
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.finish();
 }
 
@@ -294,8 +292,7 @@ fn a_crashed_layer_new_leaves_nothing_after_the_next_run() {
         .iter()
         .map(|l| l["id"].as_str().unwrap().to_owned())
         .collect();
-    sb.almost(&["layer", "discard", &ids[0], "--yes"])
-        .expect_ok();
+    sb.discard(&ids[0]);
     assert!(sb.store_entries().is_empty(), "{:?}", sb.store_entries());
 
     let r = traced(&[

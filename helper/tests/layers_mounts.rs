@@ -129,7 +129,7 @@ fn busy_layer_refuses_commit_and_discard() {
     assert!(st.events("warning").is_empty(), "{}", st.describe());
     sb.end_child(tail);
 
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     assert!(sb.overlays().is_empty());
     assert!(sb.layer_list().is_empty());
     assert_manifest_eq("after discard", &manifest(&sb.path("/usr")), &before);
@@ -185,7 +185,7 @@ fn vanished_mount_list_mount_commit_discard() {
 
     // Commit of an unmounted layer.
     sb.umount_overlays_by_hand();
-    sb.almost(&["layer", "commit", &id, "--yes"]).expect_ok();
+    sb.commit(&id);
     assert!(sb.overlays().is_empty(), "{:?}", sb.overlays());
     let after = manifest(&sb.path("/usr"));
     assert_manifest_eq("/usr/lib after commit", &after.subtree("lib"), &view);
@@ -203,7 +203,7 @@ fn vanished_mount_list_mount_commit_discard() {
     sb.write("/usr/lib/pkg/a.txt", "never\n");
     sb.write("/usr/lib/pkg/e.txt", "never\n");
     sb.umount_overlays_by_hand();
-    sb.almost(&["layer", "discard", &id2, "--yes"]).expect_ok();
+    sb.discard(&id2);
     assert!(sb.overlays().is_empty());
     assert!(sb.store_entries().is_empty(), "{:?}", sb.store_entries());
     assert_manifest_eq("after discard", &manifest(&sb.path("/usr")), &committed);
@@ -315,6 +315,6 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
     assert!(propagation.contains("master:"), "{propagation}");
     let listed = r.result();
     assert_eq!(listed["layers"][0]["id"], id.as_str(), "{}", r.describe());
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.finish();
 }

@@ -42,8 +42,7 @@ fn assert_all(sb: &LayerBox, locked: bool) {
 fn refuses_with_a_layer_or_an_unfinished_commit_then_unlocks() {
     let sb = LayerBox::new();
     seed(&sb);
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
 
     let r = sb.almost(&["package-remove"]);
     r.expect_code(8);

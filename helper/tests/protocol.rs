@@ -50,8 +50,7 @@ fn typed(r: &Run) -> (Vec<Event>, CommandResult) {
 fn every_command_answers_with_its_typed_result() {
     let sb = LayerBox::new();
     sb.write("/usr/lib/pkg/a.txt", "a\n");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
     sb.write("/usr/lib/pkg/b.txt", "b\n");
     let cases: [(&[&str], &str); 9] = [
         (&["status"], "status"),
@@ -91,7 +90,7 @@ fn every_command_answers_with_its_typed_result() {
     };
     assert_eq!(failure.protocol, almost_protocol::VERSION);
     assert_eq!(Some(failure.exit_code), r.code, "{}", r.describe());
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.finish();
 }
 
@@ -99,8 +98,7 @@ fn every_command_answers_with_its_typed_result() {
 fn overview_is_status_layers_and_config_in_one_answer() {
     let sb = LayerBox::new();
     sb.write("/usr/lib/pkg/a.txt", "a\n");
-    sb.almost(&["lock"]).expect_ok();
-    let id = sb.new_layer("/usr/lib", &[]);
+    let id = sb.locked_with_layer("/usr/lib");
     sb.write("/usr/lib/pkg/b.txt", "b\n");
     let overview = match typed(&sb.almost_json(&["overview"])).1 {
         CommandResult::Overview(o) => *o,
@@ -130,7 +128,7 @@ fn overview_is_status_layers_and_config_in_one_answer() {
             sb.root.join("etc/almost/almost.toml")
         ]
     );
-    sb.almost(&["layer", "discard", &id, "--yes"]).expect_ok();
+    sb.discard(&id);
     sb.finish();
 }
 
@@ -150,7 +148,6 @@ fn layer_new_host_takes_a_host_path_below_the_root_only() {
         panic!("{}", r.describe())
     };
     assert_eq!(layer.path, std::path::Path::new("/usr/share"));
-    sb.almost(&["layer", "discard", &layer.id, "--yes"])
-        .expect_ok();
+    sb.discard(&layer.id);
     sb.finish();
 }

@@ -281,6 +281,26 @@ impl LayerBox {
         last_line_id(&r)
     }
 
+    /// `layer commit ID --yes`, expected to succeed.
+    #[track_caller]
+    pub fn commit(&self, id: &str) {
+        self.almost(&["layer", "commit", id, "--yes"]).expect_ok();
+    }
+
+    /// `layer discard ID --yes`, expected to succeed.
+    #[track_caller]
+    pub fn discard(&self, id: &str) {
+        self.almost(&["layer", "discard", id, "--yes"]).expect_ok();
+    }
+
+    /// `lock`, then `layer new PATH`: the usual start of a layer test (a
+    /// locked system, a layer over PATH); returns the id.
+    #[track_caller]
+    pub fn locked_with_layer(&self, path: &str) -> String {
+        self.almost(&["lock"]).expect_ok();
+        self.new_layer(path, &[])
+    }
+
     /// `layer list --json`: the layers array.
     #[track_caller]
     pub fn layer_list(&self) -> Vec<Value> {
