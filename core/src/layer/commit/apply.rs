@@ -739,6 +739,24 @@ mod tests {
     use crate::layer::LayerMeta;
     use crate::layer::commit::journal::{Expectation, Phase};
 
+    /// The journal of a commit of the layer over `path` applying `ops`.
+    fn applying(path: &str, ops: Vec<Op>) -> Journal {
+        Journal {
+            layer: LayerMeta {
+                id: "test".to_owned(),
+                path: PathBuf::from(path),
+                created: 0,
+                temporary: false,
+                was_locked: false,
+            },
+            phase: Phase::Applying,
+            ops,
+            after: Expectation::default(),
+            before: Expectation::default(),
+            relock: false,
+        }
+    }
+
     // Checks the mode of a special file on a kernel without fchmodat2
     // (chmod_special_at, the fallback): a fifo gets its mode; a symlink in
     // its name (to a file outside) is refused and the outside file keeps
@@ -802,20 +820,7 @@ mod tests {
 
         let ops = super::super::plan::plan(&upper, &lower).unwrap();
         assert_eq!(ops.len(), 2, "{ops:?}");
-        let journal = Journal {
-            layer: LayerMeta {
-                id: "test".to_owned(),
-                path: PathBuf::from("/usr"),
-                created: 0,
-                temporary: false,
-                was_locked: false,
-            },
-            phase: Phase::Applying,
-            ops,
-            after: Expectation::default(),
-            before: Expectation::default(),
-            relock: false,
-        };
+        let journal = applying("/usr", ops);
         let top = open_path(dir.path(), DIR_FLAGS).unwrap();
         Committer {
             backup: lower.join(".almost-backup-test"),
@@ -876,20 +881,7 @@ mod tests {
         assert_eq!(ops.len(), 1, "{ops:?}");
         fs::rename(top.join("a"), top.join("a.real")).unwrap();
         std::os::unix::fs::symlink(&outside, top.join("a")).unwrap();
-        let journal = Journal {
-            layer: LayerMeta {
-                id: "test".to_owned(),
-                path: PathBuf::from("/a/lower"),
-                created: 0,
-                temporary: false,
-                was_locked: false,
-            },
-            phase: Phase::Applying,
-            ops,
-            after: Expectation::default(),
-            before: Expectation::default(),
-            relock: false,
-        };
+        let journal = applying("/a/lower", ops);
         let root = open_path(top, DIR_FLAGS).unwrap();
         let c = Committer {
             backup: lower.join(".almost-backup-test"),
@@ -959,20 +951,7 @@ mod tests {
         assert_eq!(ops.len(), 2, "{ops:?}");
         fs::rename(lower.join("d"), lower.join("d.real")).unwrap();
         std::os::unix::fs::symlink(&outside, lower.join("d")).unwrap();
-        let journal = Journal {
-            layer: LayerMeta {
-                id: "test".to_owned(),
-                path: PathBuf::from("/usr"),
-                created: 0,
-                temporary: false,
-                was_locked: false,
-            },
-            phase: Phase::Applying,
-            ops,
-            after: Expectation::default(),
-            before: Expectation::default(),
-            relock: false,
-        };
+        let journal = applying("/usr", ops);
         let top = open_path(dir.path(), DIR_FLAGS).unwrap();
         let c = Committer {
             backup: lower.join(".almost-backup-test"),
