@@ -55,17 +55,8 @@ options:
       - An empty list excludes nothing (not even C(/usr/local)).
     type: list
     elements: path
-  root:
-    description:
-      - The system Almost works on, C(almost --root). Its configuration, managed trees and
-        state are all inside it. Tests point it at a sandbox.
-    type: path
-    default: /
-  executable:
-    description:
-      - The C(almost) program to run. By default C(almost) is looked up on the managed
-        host's PATH; the task fails, saying so, when it is not installed.
-    type: path
+extends_documentation_fragment:
+  - almost.system.almost
 attributes:
   check_mode:
     support: full

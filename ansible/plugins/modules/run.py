@@ -34,16 +34,8 @@ options:
     type: list
     elements: str
     required: true
-  root:
-    description:
-      - The system Almost works on, C(almost --root). Tests point it at a sandbox.
-    type: path
-    default: /
-  executable:
-    description:
-      - The C(almost) program to run. By default C(almost) is looked up on the managed
-        host's PATH; the task fails, saying so, when it is not installed.
-    type: path
+extends_documentation_fragment:
+  - almost.system.almost
 attributes:
   check_mode:
     support: partial
