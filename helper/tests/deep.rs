@@ -23,7 +23,7 @@ const LEVELS: usize = 100_000;
 /// The chain written inside a layer (through the overlay, into its upper
 /// directory on the same image): far past PATH_MAX and past the 1,900
 /// levels that aborted `layer diff` before.
-const LAYER_LEVELS: usize = 20_000;
+const LAYER_LEVELS: usize = 100_000;
 
 /// Makes `levels` nested directories `d/d/d/…` under `top` and a file
 /// `bottom` in the last one.
@@ -60,12 +60,12 @@ fn path_counts(r: &common::Run, path: &str) -> (u64, u64) {
 // chain's directories and the file at the bottom are all locked, then all
 // unlocked); `layer new` over it works and leaves a complete store entry,
 // `layer list` works, a change beside the chain is diffed and committed;
-// a 20,000-level chain written inside a layer is listed, makes
+// a 100,000-level chain written inside a layer is listed, makes
 // `layer diff` and `layer commit` fail cleanly (exit 1, nothing changed,
 // no signal) and is removed whole by `layer discard`.
 #[test]
 fn a_100000_level_chain_is_walked_without_recursion() {
-    let sb = LayerBox::with_mkfs(600, &["-N", "260000"]);
+    let sb = LayerBox::with_mkfs(1200, &["-N", "260000"]);
     sb.write("/usr/share/doc/keep", "keep\n");
     sb.mkdir("/usr/share/deep");
     chain(&sb.path("/usr/share/deep"), LEVELS);
