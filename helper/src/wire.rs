@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use almost_core::audit;
 use almost_core::config;
 use almost_core::layer::commit::CommitReport;
-use almost_core::layer::diff::{self, Change};
+use almost_core::layer::diff::Change;
 use almost_core::layer::entry::EntryType;
 use almost_core::layer::{self, LayerInfo, LayerMeta};
 use almost_protocol as wire;
@@ -71,23 +71,13 @@ pub fn entry_type(t: EntryType) -> wire::EntryType {
     }
 }
 
-pub fn change_kind(k: diff::ChangeKind) -> wire::ChangeKind {
-    match k {
-        diff::ChangeKind::Added => wire::ChangeKind::Added,
-        diff::ChangeKind::Modified => wire::ChangeKind::Modified,
-        diff::ChangeKind::Metadata => wire::ChangeKind::Metadata,
-        diff::ChangeKind::Deleted => wire::ChangeKind::Deleted,
-        diff::ChangeKind::Replaced => wire::ChangeKind::Replaced,
-    }
-}
-
 // core's `Change::path` turns from a `String` into a `PathBuf`: the
 // conversion holds for both.
 #[allow(clippy::useless_conversion)]
 pub fn change(c: &Change) -> wire::Change {
     wire::Change {
         path: PathBuf::from(c.path.clone()),
-        change: change_kind(c.change),
+        change: c.change,
         kind: entry_type(c.kind),
         old_type: c.old_type.map(entry_type),
         old_size: c.old_size,

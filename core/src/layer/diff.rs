@@ -18,27 +18,9 @@ use super::entry::{self, Description, EntryType};
 /// Text files up to this size get a unified diff with `--patch`.
 const MAX_PATCH_BYTES: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    Added,
-    Modified,
-    Metadata,
-    Deleted,
-    Replaced,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Added => "added",
-            ChangeKind::Modified => "modified",
-            ChangeKind::Metadata => "metadata",
-            ChangeKind::Deleted => "deleted",
-            ChangeKind::Replaced => "replaced",
-        }
-    }
-}
+/// What happened to a path: the protocol's word for it (a diff is
+/// computed, never stored, so it has no private form).
+pub use almost_protocol::ChangeKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
