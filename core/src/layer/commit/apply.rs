@@ -37,16 +37,30 @@ impl Meta {
             // After chown, which clears set-id bits.
             fs::set_permissions(path, fs::Permissions::from_mode(self.mode))?;
         }
-        let current = entry::own_xattrs(path)?;
+        self.sync_xattrs(
+            &entry::own_xattrs(path)?,
+            |name| entry::remove_xattr(path, name),
+            |name, value| entry::set_xattr(path, name, value),
+        )
+    }
+
+    /// Makes an entry's xattrs (`current`) this meta's: removes the extra
+    /// ones, sets the missing or different ones, security.capability last
+    /// (it is what chown clears).
+    fn sync_xattrs(
+        &self,
+        current: &std::collections::BTreeMap<String, Vec<u8>>,
+        mut remove: impl FnMut(&str) -> io::Result<()>,
+        mut set: impl FnMut(&str, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
         for name in current.keys().filter(|k| !self.xattrs.contains_key(*k)) {
-            entry::remove_xattr(path, name)?;
+            remove(name)?;
         }
-        // security.capability last: it is what chown clears.
         let mut names: Vec<&String> = self.xattrs.keys().collect();
         names.sort_by_key(|n| *n == "security.capability");
         for name in names {
             if current.get(name) != self.xattrs.get(name) {
-                entry::set_xattr(path, name, &self.xattrs[name])?;
+                set(name, &self.xattrs[name])?;
             }
         }
         Ok(())
@@ -306,19 +320,11 @@ impl Meta {
         // After chown, which clears set-id bits.
         // SAFETY: fd is open.
         cvt(unsafe { libc::fchmod(fd.as_raw_fd(), self.mode) })?;
-        let current = entry::own_xattrs_fd(fd)?;
-        for name in current.keys().filter(|k| !self.xattrs.contains_key(*k)) {
-            entry::remove_xattr_fd(fd, name)?;
-        }
-        // security.capability last: it is what chown clears.
-        let mut names: Vec<&String> = self.xattrs.keys().collect();
-        names.sort_by_key(|n| *n == "security.capability");
-        for name in names {
-            if current.get(name) != self.xattrs.get(name) {
-                entry::set_xattr_fd(fd, name, &self.xattrs[name])?;
-            }
-        }
-        Ok(())
+        self.sync_xattrs(
+            &entry::own_xattrs_fd(fd)?,
+            |name| entry::remove_xattr_fd(fd, name),
+            |name, value| entry::set_xattr_fd(fd, name, value),
+        )
     }
 
     fn apply_times_fd(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
