@@ -139,6 +139,16 @@ fn sighup_is_forwarded_and_state_restored() {
     signal_reaches_command(Signal::SIGHUP, "HUP", 44);
 }
 
+/// A command that writes its pid to `pidfile` as soon as it runs, then
+/// waits for `go` to exist and exits 0.
+fn pid_then_wait(pidfile: &Path, go: &Path) -> String {
+    let p = q(pidfile);
+    format!(
+        "echo $$ > {p}.tmp; mv {p}.tmp {p}; while [ ! -e {} ]; do sleep 0.05; done; exit 0",
+        q(go)
+    )
+}
+
 // Checks: almost killed with SIGKILL while its command runs:
 // while the command is alive nobody re-locks under it (status leaves the
 // tree unlocked); once the command has ended, the next `almost status` run
@@ -149,13 +159,7 @@ fn sigkill_of_almost_is_repaired_by_next_status() {
     sb.almost(&["lock"]).expect_ok();
     let pidfile = sb.dir.join("cmd.pid");
     let go = sb.dir.join("go");
-    let script = format!(
-        "echo $$ > {}.tmp; mv {}.tmp {}; while [ ! -e {} ]; do sleep 0.05; done; exit 0",
-        q(&pidfile),
-        q(&pidfile),
-        q(&pidfile),
-        q(&go)
-    );
+    let script = pid_then_wait(&pidfile, &go);
     let run = sb.spawn(&["run", "--", "sh", "-c", &script]);
     let cmd_pid = read_pid_file(&pidfile);
     run.signal(Signal::SIGKILL);
@@ -206,13 +210,7 @@ fn a_command_never_runs_before_its_pid_is_recorded() {
     sb.almost(&["lock"]).expect_ok();
     let pidfile = sb.dir.join("cmd.pid");
     let go = sb.dir.join("go");
-    let script = format!(
-        "echo $$ > {}.tmp; mv {}.tmp {}; while [ ! -e {} ]; do sleep 0.05; done; exit 0",
-        q(&pidfile),
-        q(&pidfile),
-        q(&pidfile),
-        q(&go)
-    );
+    let script = pid_then_wait(&pidfile, &go);
     let mut c = std::process::Command::new("strace");
     c.args([
         "-qq",
