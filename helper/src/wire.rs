@@ -24,6 +24,8 @@ pub fn layer(info: &LayerInfo) -> wire::Layer {
     wire::Layer {
         id: info.meta.id.clone(),
         path: info.meta.path.clone(),
+        paths: info.meta.parts().to_vec(),
+        system: info.meta.system,
         created: info.meta.created,
         temporary: info.meta.temporary,
         mounted: info.mounted,
@@ -33,10 +35,13 @@ pub fn layer(info: &LayerInfo) -> wire::Layer {
     }
 }
 
-pub fn new_layer(meta: &LayerMeta) -> wire::NewLayer {
+pub fn new_layer(meta: &LayerMeta, left_out: &[PathBuf]) -> wire::NewLayer {
     wire::NewLayer {
         id: meta.id.clone(),
         path: meta.path.clone(),
+        paths: meta.parts().to_vec(),
+        system: meta.system,
+        left_out: left_out.to_vec(),
         created: meta.created,
         temporary: meta.temporary,
     }
@@ -46,6 +51,7 @@ pub fn layer_ref(meta: &LayerMeta, at_boot: bool) -> wire::LayerRef {
     wire::LayerRef {
         id: meta.id.clone(),
         path: meta.path.clone(),
+        paths: meta.parts().to_vec(),
         at_boot,
     }
 }
@@ -54,6 +60,7 @@ pub fn commit_report(report: &CommitReport) -> wire::CommitReport {
     wire::CommitReport {
         id: report.id.clone(),
         path: report.path.clone(),
+        paths: report.paths.clone(),
         applied: report.applied as u64,
         outcome: report.outcome.clone(),
     }
@@ -94,6 +101,7 @@ pub fn diff(meta: &LayerMeta, changes: &[Change]) -> wire::Diff {
     wire::Diff {
         id: meta.id.clone(),
         path: meta.path.clone(),
+        paths: meta.parts().to_vec(),
         changes: changes.iter().map(change).collect(),
     }
 }

@@ -284,6 +284,7 @@ mod tests {
             CommandResult::LayerDiscard(LayerRef {
                 id: "ab".into(),
                 path: "/usr".into(),
+                paths: vec!["/usr".into(), "/etc".into()],
                 at_boot: true,
             }),
             CommandResult::Run(RunResult { exit_code: 3 }),
@@ -323,6 +324,7 @@ mod tests {
         let diff = CommandResult::LayerDiff(Diff {
             id: "ab".into(),
             path: "/usr".into(),
+            paths: vec!["/usr".into()],
             changes: vec![change(b"\xff"), change(b"\xfe")],
         });
         let line = Event::result(diff.clone()).to_line();
@@ -332,6 +334,33 @@ mod tests {
             Event::Result(answer) => assert_eq!(answer.result, diff),
             other => panic!("{other:?}"),
         }
+    }
+
+    // A layer has every directory it covers in `paths` (`path`, the first,
+    // stays for older clients); an older almost's answer without `paths`
+    // reads as a layer over `path` alone.
+    #[test]
+    fn a_layer_lists_its_directories() {
+        let line = r#"{"event":"result","protocol":1,"command":"layer list","layers":[
+            {"id":"ab","path":"/usr","paths":["/usr","/etc"],"system":true,"created":1,
+             "temporary":false,"mounted":true,"changes":null,"size":0},
+            {"id":"cd","path":"/opt","created":1,"temporary":false,"mounted":false,
+             "changes":2,"size":9}]}"#
+            .replace('\n', "");
+        let Event::Result(answer) = Event::from_line(&line).unwrap() else {
+            panic!("not a result");
+        };
+        let CommandResult::LayerList(list) = answer.result else {
+            panic!("not a list");
+        };
+        let parts: Vec<Vec<String>> = list
+            .layers
+            .iter()
+            .map(|l| l.parts().iter().map(|p| p.display().to_string()).collect())
+            .collect();
+        assert_eq!(parts, vec![vec!["/usr", "/etc"], vec!["/opt"]]);
+        assert!(list.layers[0].system && !list.layers[1].system);
+        assert_eq!(list.layers[0].paths_text(), "/usr, /etc");
     }
 
     // A line that is not one of these events is refused, not guessed at.

@@ -20,9 +20,19 @@ pub enum AtBoot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layer {
     pub id: String,
-    /// The directory the layer covers, inside the root.
+    /// The first directory the layer covers, inside the root (kept for
+    /// clients that know of one directory only: all of them are `paths`).
     #[serde(with = "crate::path")]
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first (a layer covers
+    /// one or several directories, committed, discarded and undone as
+    /// one). Absent from an older almost's answer: then `[path]`.
+    #[serde(default, with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
+    /// A system layer (`layer new --system`): the managed trees, `/etc`
+    /// and the package manager's state, for a software change.
+    #[serde(default)]
+    pub system: bool,
     /// Unix time of creation.
     pub created: u64,
     /// Discarded at boot instead of re-mounted.
@@ -43,6 +53,29 @@ impl Layer {
     pub fn path_text(&self) -> String {
         crate::path::encode(&self.path)
     }
+
+    /// Every covered directory (`[path]` from an older almost).
+    pub fn parts(&self) -> &[PathBuf] {
+        parts(&self.path, &self.paths)
+    }
+
+    /// Every covered directory as the protocol writes them, comma-separated.
+    pub fn paths_text(&self) -> String {
+        self.parts()
+            .iter()
+            .map(|p| crate::path::encode(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `paths`, or `[path]` when an older almost sent none.
+fn parts<'a>(path: &'a PathBuf, paths: &'a [PathBuf]) -> &'a [PathBuf] {
+    if paths.is_empty() {
+        std::slice::from_ref(path)
+    } else {
+        paths
+    }
 }
 
 /// `layer list`.
@@ -57,6 +90,17 @@ pub struct NewLayer {
     pub id: String,
     #[serde(with = "crate::path")]
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first (a layer covers
+    /// one or several directories, committed, discarded and undone as
+    /// one). Absent from an older almost's answer: then `[path]`.
+    #[serde(default, with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub system: bool,
+    /// `--system`: the directories of the system set that the root does
+    /// not have, left out of the layer.
+    #[serde(default, with = "crate::path::list")]
+    pub left_out: Vec<PathBuf>,
     pub created: u64,
     pub temporary: bool,
 }
@@ -68,6 +112,11 @@ pub struct LayerRef {
     pub id: String,
     #[serde(with = "crate::path")]
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first (a layer covers
+    /// one or several directories, committed, discarded and undone as
+    /// one). Absent from an older almost's answer: then `[path]`.
+    #[serde(default, with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
     #[serde(default)]
     pub at_boot: bool,
 }
@@ -79,6 +128,11 @@ pub struct LayerCommit {
     pub id: String,
     #[serde(with = "crate::path")]
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first (a layer covers
+    /// one or several directories, committed, discarded and undone as
+    /// one). Absent from an older almost's answer: then `[path]`.
+    #[serde(default, with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
     #[serde(default)]
     pub at_boot: bool,
     #[serde(default)]
@@ -94,6 +148,11 @@ pub struct CommitReport {
     pub id: String,
     #[serde(with = "crate::path")]
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first (a layer covers
+    /// one or several directories, committed, discarded and undone as
+    /// one). Absent from an older almost's answer: then `[path]`.
+    #[serde(default, with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
     pub applied: u64,
     pub outcome: String,
 }
@@ -171,6 +230,13 @@ pub struct Change {
     pub patch: Option<String>,
 }
 
+impl Diff {
+    /// Every covered directory (`[path]` from an older almost).
+    pub fn parts(&self) -> &[PathBuf] {
+        parts(&self.path, &self.paths)
+    }
+}
+
 impl Change {
     /// The path as the protocol writes it (what a reader shows).
     pub fn path_text(&self) -> String {
@@ -184,5 +250,10 @@ pub struct Diff {
     pub id: String,
     #[serde(with = "crate::path")]
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first. `changes` are
+    /// grouped by them, in this order: each change lies under exactly one
+    /// (the parts of a layer never overlap). Absent from an older almost.
+    #[serde(default, with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
     pub changes: Vec<Change>,
 }

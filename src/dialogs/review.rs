@@ -941,6 +941,7 @@ mod tests {
         r.diff = Some(Diff {
             id: "a".into(),
             path: "/usr".into(),
+            paths: vec!["/usr".into()],
             changes: vec![],
         });
         assert!(!r.can_commit());

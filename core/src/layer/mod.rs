@@ -48,8 +48,13 @@ const TRASH_PREFIX: &str = ".trash-";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerMeta {
     pub id: String,
-    /// The directory the layer covers, inside the root.
+    /// The first directory the layer covers, inside the root.
     pub path: PathBuf,
+    /// Every directory the layer covers, `path` first ([`LayerMeta::parts`]).
+    /// Empty in a `layer.json` written before a layer could cover several
+    /// (then the layer covers `path` alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathBuf>,
     /// Unix time of creation.
     pub created: u64,
     /// Discarded at boot instead of re-mounted.
@@ -57,6 +62,23 @@ pub struct LayerMeta {
     /// Whether the covered tree was locked when the layer was made: the
     /// fallback when the rest of the system says nothing.
     pub was_locked: bool,
+    /// Made by `layer new --system` (the managed trees, `/etc` and the
+    /// package manager's state).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub system: bool,
+}
+
+impl LayerMeta {
+    /// Every directory the layer covers (its parts), `path` first: each has
+    /// its own upper and work directories and its own overlay mount, and
+    /// all are committed, discarded and undone as one.
+    pub fn parts(&self) -> &[PathBuf] {
+        if self.paths.is_empty() {
+            std::slice::from_ref(&self.path)
+        } else {
+            &self.paths
+        }
+    }
 }
 
 /// A layer as `layer list` shows it.
@@ -708,6 +730,8 @@ impl<'a> Layers<'a> {
                             created: 0,
                             temporary,
                             was_locked: true,
+                            paths: Vec::new(),
+                            system: false,
                         };
                         self.should_relock(&probe).unwrap_or(true)
                     }
@@ -748,6 +772,8 @@ impl<'a> Layers<'a> {
             created: state::now(),
             temporary,
             was_locked: true,
+            paths: Vec::new(),
+            system: false,
         };
         let file = staging.join(META_FILE);
         let write_meta = |meta: &LayerMeta| {

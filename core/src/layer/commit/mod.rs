@@ -69,6 +69,9 @@ pub const OUTCOME_ABANDONED_UNMOUNTED: &str = "abandoned-unmounted";
 pub struct CommitReport {
     pub id: String,
     pub path: PathBuf,
+    /// Every directory of the layer, `path` first.
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
     pub applied: usize,
     pub outcome: String,
 }
@@ -190,6 +193,7 @@ impl Layers<'_> {
         CommitReport {
             id: journal.layer.id.clone(),
             path: journal.layer.path.clone(),
+            paths: journal.layer.parts().to_vec(),
             applied: journal.ops.len(),
             outcome: outcome.to_owned(),
         }

@@ -230,6 +230,7 @@ impl Layers<'_> {
         Ok(CommitReport {
             id: journal.layer.id.clone(),
             path: journal.layer.path.clone(),
+            paths: journal.layer.parts().to_vec(),
             applied: journal.ops.len(),
             outcome: "undone".to_owned(),
         })

@@ -43,6 +43,7 @@ pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
     let result = almost_protocol::LayerCommit {
         id: report.id.clone(),
         path: report.path.clone(),
+        paths: report.paths.clone(),
         at_boot: false,
         applied: Some(report.applied as u64),
         outcome: Some(report.outcome.clone()),

@@ -102,6 +102,7 @@ pub(super) fn leave_to_boot(
             let result = almost_protocol::LayerCommit {
                 id: meta.id.clone(),
                 path: meta.path.clone(),
+                paths: meta.parts().to_vec(),
                 at_boot: true,
                 applied: None,
                 outcome: None,

@@ -24,13 +24,17 @@ pub fn run(ctx: Ctx, path: &str, temporary: bool, host: bool) -> Result<i32> {
     };
     let _act = begin(sys, out, bus, layer_opening(None), &progress)?;
     let meta = layers.create(&path, temporary, &progress)?;
-    out.answer(wire::new_layer(&meta), CommandResult::LayerNew, |meta| {
-        format!(
-            "Layer {} is mounted over {}: changes there now go into the layer.\n\
+    out.answer(
+        wire::new_layer(&meta, &[]),
+        CommandResult::LayerNew,
+        |meta| {
+            format!(
+                "Layer {} is mounted over {}: changes there now go into the layer.\n\
              Review them with `almost layer diff {0}`, then commit or discard.\n{0}\n",
-            meta.id,
-            shown(&meta.path)
-        )
-    });
+                meta.id,
+                shown(&meta.path)
+            )
+        },
+    );
     Ok(0)
 }
