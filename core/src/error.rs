@@ -35,6 +35,19 @@ pub enum Error {
     Partial { failed: u64, first: String },
     #[error("{what} is busy: {detail}")]
     Busy { what: String, detail: String },
+    /// A layer's mount is in use by these processes (never empty).
+    #[error(
+        "layer {id} over {} is busy: in use by {}. A layer over what the running system \
+         executes from stays in use until those programs end: `almost layer commit --at-boot \
+         {id}` (or `discard --at-boot`) does it at the next boot, before anything starts",
+        .path.display(),
+        .holders.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    LayerBusy {
+        id: String,
+        path: PathBuf,
+        holders: Vec<crate::layer::busy::Holder>,
+    },
     /// `layer undo` would throw away what changed after the commit.
     #[error(
         "not undoing the commit of layer {id}: changed since the commit, an undo would \
@@ -78,7 +91,9 @@ impl Error {
             Error::Partial { .. } => ErrorKind::Partial,
             // The tree is in use by what changed it since: as for a busy
             // mount, the user decides (force, or leave it).
-            Error::Busy { .. } | Error::ChangedSinceCommit { .. } => ErrorKind::Busy,
+            Error::Busy { .. } | Error::LayerBusy { .. } | Error::ChangedSinceCommit { .. } => {
+                ErrorKind::Busy
+            }
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Forbidden(_) => ErrorKind::Forbidden,
@@ -96,6 +111,14 @@ impl Error {
                 ErrorKind::NoSpace
             }
             Error::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The processes a `busy` refusal names (none for other errors).
+    pub fn processes(&self) -> &[almost_protocol::Process] {
+        match self {
+            Error::LayerBusy { holders, .. } => holders,
+            _ => &[],
         }
     }
 

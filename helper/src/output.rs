@@ -80,7 +80,9 @@ impl Output {
 
     pub fn error(&self, err: &Error) {
         if self.json {
-            self.event(&Event::error(err.kind(), err.to_string()));
+            let mut failure = almost_protocol::Failure::new(err.kind(), err.to_string());
+            failure.processes = err.processes().to_vec();
+            self.event(&Event::Error(failure));
         } else {
             eprintln!("almost: error: {err}");
         }

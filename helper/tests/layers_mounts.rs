@@ -19,8 +19,9 @@ fn seed(sb: &LayerBox) {
     sb.write("/usr/lib/pkg/sub/c.txt", "c\n");
 }
 
-/// Asserts a refusal because of a busy mount: exit 8, kind `busy`, and the
-/// message names `pid` and `command`.
+/// Asserts a refusal because of a busy mount: exit 8, kind `busy`, the
+/// message names `pid` and `command`, and so does the error's `processes`
+/// list (the data a reader names them from in its own words).
 #[track_caller]
 fn expect_busy(sb: &LayerBox, args: &[&str], pid: i32, command: &str) {
     let r = sb.almost_json(args);
@@ -30,6 +31,11 @@ fn expect_busy(sb: &LayerBox, args: &[&str], pid: i32, command: &str) {
         msg.contains(&pid.to_string()) && msg.contains(command),
         "the message does not name pid {pid} ({command}): {msg:?}"
     );
+    let named = err["processes"].as_array().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| p["pid"] == pid && p["command"] == command)
+    });
+    assert!(named, "processes does not hold {pid} ({command}): {err}");
     // The same in text mode, on stderr.
     let r = sb.almost(args);
     r.expect_code(8);

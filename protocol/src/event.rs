@@ -58,6 +58,20 @@ impl Progress {
     }
 }
 
+/// A process that keeps something in use (a `busy` layer's mount).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: i32,
+    /// Its command name (`/proc/PID/comm`).
+    pub command: String,
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.pid, self.command)
+    }
+}
+
 /// The final line of a run that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -65,6 +79,10 @@ pub struct Failure {
     pub kind: ErrorKind,
     pub message: String,
     pub exit_code: i32,
+    /// `busy` because processes use a layer: those processes, for a
+    /// reader that names them in its own words (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Process>,
 }
 
 impl Failure {
@@ -74,6 +92,7 @@ impl Failure {
             kind,
             message,
             exit_code: kind.exit_code(),
+            processes: Vec::new(),
         }
     }
 }
@@ -260,6 +279,18 @@ mod tests {
             r#"{"event":"error","protocol":1,"kind":"not-root","message":"m","exit_code":3}"#
         );
         assert_eq!(Event::from_line(&error.to_line()).unwrap(), error);
+        // A busy layer's error names its processes; read back the same.
+        let mut busy = Failure::new(ErrorKind::Busy, "m".into());
+        busy.processes.push(Process {
+            pid: 12,
+            command: "bash".into(),
+        });
+        let line = Event::Error(busy.clone()).to_line();
+        assert_eq!(
+            line,
+            r#"{"event":"error","protocol":1,"kind":"busy","message":"m","exit_code":8,"processes":[{"pid":12,"command":"bash"}]}"#
+        );
+        assert_eq!(Event::from_line(&line).unwrap(), Event::Error(busy));
         let report = Report::of_paths(Mode::Locked, vec![PathReport::new("/usr")]);
         let result = Event::result(CommandResult::Lock(report));
         let line = result.to_line();

@@ -21,7 +21,9 @@ pub mod status;
 
 pub use config::{Config, ConfigValue, DefaultMode};
 pub use error::ErrorKind;
-pub use event::{Answer, CommandResult, Event, Failure, Overview, Phase, Progress, RunResult};
+pub use event::{
+    Answer, CommandResult, Event, Failure, Overview, Phase, Process, Progress, RunResult,
+};
 pub use layer::{
     AtBoot, Change, ChangeKind, CommitReport, Diff, EntryType, Layer, LayerCommit, LayerList,
     LayerRef, NewLayer,

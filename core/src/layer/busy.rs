@@ -8,19 +8,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub pid: i32,
-    pub command: String,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.pid, self.command)
-    }
-}
+/// A process using a mount: the protocol's, so a refusal can name it to
+/// the reader as data (its pid and command), not only in the message.
+pub use almost_protocol::Process as Holder;
 
 fn on_device(path: &Path, dev: u64) -> bool {
     fs::metadata(path).is_ok_and(|m| m.dev() == dev)

@@ -887,20 +887,10 @@ impl<'a> Layers<'a> {
                         |e| Error::io(format!("detaching {}", target.display()), e.into()),
                     );
                 }
-                Err(Error::Busy {
-                    what: format!("layer {} over {}", meta.id, meta.path.display()),
-                    detail: format!(
-                        "in use by {}. A layer over what the running system executes from \
-                         stays in use until those programs end: `almost layer commit --at-boot \
-                         {id}` (or `discard --at-boot`) does it at the next boot, before \
-                         anything starts",
-                        holders
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        id = meta.id
-                    ),
+                Err(Error::LayerBusy {
+                    id: meta.id.clone(),
+                    path: meta.path.clone(),
+                    holders,
                 })
             }
             Err(e) => Err(Error::io(
