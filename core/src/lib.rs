@@ -12,6 +12,7 @@ pub mod layer;
 pub mod mounts;
 pub mod paths;
 pub mod protocol;
+pub mod restart;
 pub mod state;
 pub mod sysbus;
 pub mod system;

@@ -103,6 +103,12 @@ pub struct Answer {
     pub protocol: u32,
     #[serde(flatten)]
     pub result: CommandResult,
+    /// After an act that changed the system files (`layer commit`, `layer
+    /// undo`, `run`): the running processes that still use files it
+    /// replaced or deleted, in the result as its `restart` field. Absent
+    /// when not looked for (other commands, a commit left to the boot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Vec<crate::restart::NeedsRestart>>,
 }
 
 impl From<CommandResult> for Answer {
@@ -110,6 +116,7 @@ impl From<CommandResult> for Answer {
         Answer {
             protocol: crate::VERSION,
             result,
+            restart: None,
         }
     }
 }
@@ -392,6 +399,40 @@ mod tests {
         assert_eq!(parts, vec![vec!["/usr", "/etc"], vec!["/opt"]]);
         assert!(list.layers[0].system && !list.layers[1].system);
         assert_eq!(list.layers[0].paths_text(), "/usr, /etc");
+    }
+
+    // The processes to restart cross as the result's `restart` field
+    // (after the command's own fields); a result without it reads as not
+    // looked for, one with an empty list as nothing to restart.
+    #[test]
+    fn the_restart_list_is_a_field_of_the_result() {
+        let mut answer = Answer::from(CommandResult::Run(RunResult { exit_code: 0 }));
+        let line = Event::Result(Box::new(answer.clone())).to_line();
+        assert_eq!(
+            line,
+            r#"{"event":"result","protocol":1,"command":"run","exit_code":0}"#
+        );
+        answer.restart = Some(vec![crate::restart::NeedsRestart {
+            pid: 7,
+            command: "sleep".into(),
+            unit: None,
+            user: None,
+            files: vec!["/usr/bin/sleep".into()],
+        }]);
+        let line = Event::Result(Box::new(answer.clone())).to_line();
+        assert_eq!(
+            line,
+            r#"{"event":"result","protocol":1,"command":"run","exit_code":0,"restart":[{"pid":7,"command":"sleep","unit":null,"user":null,"files":["/usr/bin/sleep"]}]}"#
+        );
+        match Event::from_line(&line).unwrap() {
+            Event::Result(read) => assert_eq!(*read, answer),
+            other => panic!("{other:?}"),
+        }
+        let none = r#"{"event":"result","protocol":1,"command":"run","exit_code":0,"restart":[]}"#;
+        match Event::from_line(none).unwrap() {
+            Event::Result(read) => assert_eq!(read.restart, Some(vec![])),
+            other => panic!("{other:?}"),
+        }
     }
 
     // A line that is not one of these events is refused, not guessed at.

@@ -17,6 +17,7 @@ pub mod event;
 pub mod layer;
 pub mod log;
 pub mod path;
+pub mod restart;
 pub mod status;
 
 pub use config::{Config, ConfigValue, DefaultMode};
@@ -29,6 +30,7 @@ pub use layer::{
     LayerRef, NewLayer,
 };
 pub use log::{LogEntries, LogEntry};
+pub use restart::NeedsRestart;
 pub use status::{
     EntryError, Mode, OfflineKind, OfflineSource, OfflineUpdate, PathReport, Report, RunInfo,
     UndoInfo,

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! What needs a restart after an act changed the system files: the running
+//! processes that still map (`/proc/PID/maps`) or execute (`/proc/PID/exe`)
+//! a file under the trees the act concerned whose inode the path no longer
+//! holds (replaced, or deleted), each with its systemd unit
+//! (`/proc/PID/cgroup`).
+//!
+//! "(deleted)" in maps is not the test: a commit keeps the originals
+//! hard-linked in its undo data, and an undo puts those very inodes back,
+//! so a process started before the commit uses the current file again
+//! after the undo although maps still says "(deleted)". What counts is
+//! whether the `dev:inode` a process uses is the one the path holds now —
+//! in this process's view or in the process's own (`/proc/PID/root`: a
+//! sandboxed program whose `/usr` is another tree is not listed for ours).
+//!
+//! Processes come and go while they are read: one that vanishes, a kernel
+//! thread (no maps, no exe) and an entry that cannot be read are left out,
+//! never an error. Only reading `/proc` itself can fail.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use almost_protocol::restart::NeedsRestart;
+
+use crate::paths::Root;
+use crate::{Error, Result};
+
+/// A file as a process uses it: the device (major, minor) and inode the
+/// kernel gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    major: u64,
+    minor: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> FileId {
+        let dev = meta.dev();
+        FileId {
+            major: u64::from(libc::major(dev)),
+            minor: u64::from(libc::minor(dev)),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// The running processes that still use a replaced or deleted file under
+/// `trees` (paths inside `root`), sorted by pid, each file named inside
+/// the root. This process itself is left out (it ends with the act).
+pub fn scan(root: &Root, trees: &[PathBuf]) -> Result<Vec<NeedsRestart>> {
+    let hosts: Vec<PathBuf> = trees.iter().map(|t| root.host(t)).collect();
+    scan_proc(Path::new("/proc"), &hosts, std::process::id())
+        .map(|found| {
+            found
+                .into_iter()
+                .map(|mut p| {
+                    for f in &mut p.files {
+                        if let Some(inside) = root.inside(f) {
+                            *f = inside;
+                        }
+                    }
+                    p.files.sort();
+                    p
+                })
+                .collect()
+        })
+        .map_err(|e| Error::io("reading /proc for the processes to restart", e))
+}
+
+fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRestart>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(proc)? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Some(p) = process(&entry.path(), pid, trees) {
+            found.push(p);
+        }
+    }
+    found.sort_by_key(|p| p.pid);
+    Ok(found)
+}
+
+/// One process, if it uses a replaced file under `trees` (host paths).
+fn process(dir: &Path, pid: u32, trees: &[PathBuf]) -> Option<NeedsRestart> {
+    let under = |p: &Path| trees.iter().any(|t| p.starts_with(t));
+    // Kernel threads have empty maps and no exe: nothing to read.
+    let maps = fs::read(dir.join("maps")).ok()?;
+    let mut used: BTreeMap<PathBuf, FileId> = BTreeMap::new();
+    for (path, id) in parse_maps(&maps) {
+        if under(&path) {
+            used.entry(path).or_insert(id);
+        }
+    }
+    if let Ok(target) = fs::read_link(dir.join("exe")) {
+        let target = strip_deleted(target.into_os_string().into_vec());
+        if under(&target)
+            && !used.contains_key(&target)
+            && let Ok(meta) = fs::metadata(dir.join("exe"))
+        {
+            used.insert(target, FileId::of(&meta));
+        }
+    }
+    if used.is_empty() {
+        return None;
+    }
+    // The magic link followed: the directory the process sees as /.
+    let proc_root = openat2(libc::AT_FDCWD, &dir.join("root"), 0).ok();
+    let files: Vec<PathBuf> = used
+        .into_iter()
+        .filter(|(path, id)| replaced(path, *id, proc_root.as_ref()))
+        .map(|(path, _)| path)
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let command = fs::read(dir.join("comm"))
+        .map(|c| String::from_utf8_lossy(c.strip_suffix(b"\n").unwrap_or(&c)).into_owned())
+        .unwrap_or_default();
+    let (unit, user) = fs::read(dir.join("cgroup"))
+        .ok()
+        .and_then(|c| unit_of(&String::from_utf8_lossy(&c)))
+        .map_or((None, None), |(u, uid)| (Some(u), uid));
+    Some(NeedsRestart {
+        pid: i32::try_from(pid).ok()?,
+        command,
+        unit,
+        user,
+        files,
+    })
+}
+
+/// Whether the file a process uses (`id`, under the name `path`) is no
+/// longer what `path` holds: neither in our view nor in the process's own
+/// (through its root). A path beneath a mounted overlay is not judged: the
+/// kernel gives the inode of the layer's underlying file, stat the
+/// overlay's, and that layer's own commit reports it.
+fn replaced(path: &Path, id: FileId, proc_root: Option<&OwnedFd>) -> bool {
+    let ours = fs::metadata(path);
+    if let Ok(meta) = &ours {
+        if FileId::of(meta) == id {
+            return false;
+        }
+        if on_overlay(path) {
+            return false;
+        }
+    }
+    if let Some(root) = proc_root
+        && let Ok(fd) = open_path_in(root, path)
+    {
+        let file = fs::File::from(fd);
+        if file.metadata().is_ok_and(|m| FileId::of(&m) == id) {
+            return false;
+        }
+    }
+    true
+}
+
+fn on_overlay(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC)
+}
+
+/// `O_PATH` open of `path` (absolute) resolved as the process whose root
+/// `root` is resolves it: absolute symlinks on the way stay in that root.
+fn open_path_in(root: &OwnedFd, path: &Path) -> io::Result<OwnedFd> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    openat2(
+        root.as_raw_fd(),
+        rel,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(dirfd: libc::c_int, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
+    let name = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain data; zeroed is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    // SAFETY: name is a valid C string, how a valid open_how of the size
+    // passed; the fd returned is owned by us.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// The files of a `/proc/PID/maps` text with the device and inode each
+/// mapping has: `ADDR PERMS OFFSET MAJ:MIN INODE PATH`, the path after
+/// the spaces that align it, " (deleted)" at its end when its name was
+/// removed, a newline in it written `\012`. Anonymous and special mappings
+/// (`[heap]`, no path, inode 0) are left out.
+fn parse_maps(text: &[u8]) -> Vec<(PathBuf, FileId)> {
+    let mut out = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let mut rest = line;
+        let mut fields = [&b""[..]; 5];
+        let mut ok = true;
+        for field in &mut fields {
+            let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+            rest = &rest[start..];
+            let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            if end == 0 {
+                ok = false;
+                break;
+            }
+            *field = &rest[..end];
+            rest = &rest[end..];
+        }
+        if !ok {
+            continue;
+        }
+        let path_start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+        let path = &rest[path_start..];
+        if path.first() != Some(&b'/') {
+            continue;
+        }
+        let (Some((major, minor)), Some(ino)) = (
+            std::str::from_utf8(fields[3])
+                .ok()
+                .and_then(|d| d.split_once(':')),
+            std::str::from_utf8(fields[4])
+                .ok()
+                .and_then(|i| i.parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (
+            u64::from_str_radix(major, 16),
+            u64::from_str_radix(minor, 16),
+        ) else {
+            continue;
+        };
+        if ino == 0 {
+            continue;
+        }
+        let path = unescape_newlines(strip_deleted(path.to_vec()));
+        out.push((path, FileId { major, minor, ino }));
+    }
+    out
+}
+
+fn strip_deleted(mut bytes: Vec<u8>) -> PathBuf {
+    if bytes.ends_with(b" (deleted)") {
+        bytes.truncate(bytes.len() - b" (deleted)".len());
+    }
+    PathBuf::from(OsString::from_vec(bytes))
+}
+
+fn unescape_newlines(path: PathBuf) -> PathBuf {
+    let bytes = path.as_os_str().as_bytes();
+    if !bytes.windows(4).any(|w| w == b"\\012") {
+        return path;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"\\012") {
+            out.push(b'\n');
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
+}
+
+/// The systemd service a process runs in, from its `/proc/PID/cgroup`: the
+/// innermost unit of its cgroup path when it is a service (the unified hierarchy's `0::`
+/// line, else cgroup v1's `name=systemd`), and for a service below a
+/// user's manager (`user@UID.service/…/foo.service`) that uid. A process
+/// in a scope (a login session, a container) has no service.
+pub fn unit_of(cgroup: &str) -> Option<(String, Option<u32>)> {
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .or_else(|| {
+            cgroup.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                (controllers == "name=systemd").then_some(path)
+            })
+        })?;
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "init.scope")
+        .collect();
+    // The innermost unit; a scope (a session, a terminal's tab, a
+    // container) is not restarted, so it has none to name. A delegated
+    // service's own sub-cgroups lie below it and are not units.
+    let at = parts
+        .iter()
+        .rposition(|p| p.ends_with(".service") || p.ends_with(".scope"))?;
+    let unit = parts[at]
+        .strip_suffix(".scope")
+        .map_or(Some(parts[at]), |_| None)?;
+    let user = parts[..at].iter().rev().find_map(|p| {
+        p.strip_prefix("user@")?
+            .strip_suffix(".service")?
+            .parse::<u32>()
+            .ok()
+    });
+    Some((unit.to_owned(), user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Maps lines as the kernel writes them: the path after aligning
+    // spaces, spaces inside a name kept, " (deleted)" taken off, `\012`
+    // read as a newline; anonymous, special and inode-0 mappings left out.
+    #[test]
+    fn maps_lines_give_path_device_and_inode() {
+        let text = b"55d0c0a00000-55d0c0a02000 r--p 00000000 fd:01 1048603                    /usr/bin/sleep\n\
+7f1e2c000000-7f1e2c021000 rw-p 00000000 00:00 0 \n\
+7f1e2c400000-7f1e2c428000 r--p 00000000 103:02 2361 /tmp/r/usr/lib/my lib.so (deleted)\n\
+7f1e2c600000-7f1e2c628000 r--p 00000000 08:11 77 /usr/lib/odd\\012name\n\
+7ffd3e5f0000-7ffd3e611000 rw-p 00000000 00:00 0                          [stack]\n\
+7f0000000000-7f0000001000 rw-s 00000000 00:01 0 /dev/zero (deleted)\n";
+        let got = parse_maps(text);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    PathBuf::from("/usr/bin/sleep"),
+                    FileId {
+                        major: 0xfd,
+                        minor: 1,
+                        ino: 1048603
+                    }
+                ),
+                (
+                    PathBuf::from("/tmp/r/usr/lib/my lib.so"),
+                    FileId {
+                        major: 0x103,
+                        minor: 2,
+                        ino: 2361
+                    }
+                ),
+                (
+                    PathBuf::from("/usr/lib/odd\nname"),
+                    FileId {
+                        major: 8,
+                        minor: 0x11,
+                        ino: 77
+                    }
+                ),
+            ]
+        );
+    }
+
+    // The unit of each cgroup shape systemd makes: a system service, a
+    // user's service (with the uid of its manager), a terminal's scope
+    // under the user's manager (none: not the manager's service), the user
+    // manager itself (init.scope: a system service), a session scope
+    // (none), a delegated service's sub-cgroup (the service), cgroup v1's
+    // name=systemd line, and a container's scope (none).
+    #[test]
+    fn the_unit_comes_from_the_cgroup_path() {
+        assert_eq!(
+            unit_of("0::/system.slice/foo.service\n"),
+            Some(("foo.service".into(), None))
+        );
+        assert_eq!(
+            unit_of("0::/system.slice/system-getty.slice/getty@tty1.service\n"),
+            Some(("getty@tty1.service".into(), None))
+        );
+        assert_eq!(
+            unit_of(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-gnome-org.gnome.Terminal.slice/vte-spawn.scope\n"
+            ),
+            None
+        );
+        assert_eq!(
+            unit_of(
+                "0::/user.slice/user-1000.slice/user@1000.service/session.slice/pipewire.service\n"
+            ),
+            Some(("pipewire.service".into(), Some(1000)))
+        );
+        assert_eq!(
+            unit_of("0::/user.slice/user-1000.slice/user@1000.service/init.scope\n"),
+            Some(("user@1000.service".into(), None))
+        );
+        assert_eq!(
+            unit_of("0::/user.slice/user-1000.slice/session-2.scope\n"),
+            None
+        );
+        assert_eq!(
+            unit_of(
+                "12:pids:/system.slice/cron.service\n1:name=systemd:/system.slice/cron.service\n0::/\n"
+            ),
+            None,
+            "the unified line wins when there is one (here: the root cgroup)"
+        );
+        assert_eq!(
+            unit_of(
+                "12:pids:/system.slice/cron.service\n1:name=systemd:/system.slice/cron.service\n"
+            ),
+            Some(("cron.service".into(), None))
+        );
+        assert_eq!(
+            unit_of("0::/system.slice/foo.service/payload/sub\n"),
+            Some(("foo.service".into(), None))
+        );
+        assert_eq!(unit_of("0::/system.slice/docker-0123abcd.scope\n"), None);
+        assert_eq!(unit_of(""), None);
+    }
+
+    // This machine's own cgroup file has the shape the parser reads (no
+    // systemd runs here as PID 1, so no service is expected; the parse must
+    // not fail on the real text).
+    #[test]
+    fn the_real_cgroup_file_parses() {
+        let text = fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
+        assert!(text.lines().any(|l| l.starts_with("0::")), "{text}");
+        let _ = unit_of(&text);
+    }
+
+    // A process that maps a file which is then replaced (a new inode under
+    // the name) is listed with that file; one whose file is unchanged is
+    // not; a file put back under its name (the undo's hard link) is not
+    // either, though maps says "(deleted)".
+    #[test]
+    fn a_replaced_mapped_file_is_found() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("usr");
+        fs::create_dir(&tree).unwrap();
+        let bin = tree.join("sleep");
+        fs::copy("/bin/sleep", &bin).unwrap();
+        let mut child = std::process::Command::new(&bin)
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Until exec has happened, the child maps the test binary.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while fs::read_link(format!("/proc/{pid}/exe")).ok().as_deref() != Some(&bin) {
+            assert!(std::time::Instant::now() < deadline, "the child never ran");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let trees = [tree.clone()];
+        let found = |me| scan_proc(Path::new("/proc"), &trees, me).unwrap();
+        assert!(found(std::process::id()).is_empty(), "nothing replaced yet");
+        let kept = dir.path().join("kept");
+        fs::hard_link(&bin, &kept).unwrap();
+        let new = tree.join(".new");
+        fs::copy("/bin/sleep", &new).unwrap();
+        fs::rename(&new, &bin).unwrap();
+        let list = found(std::process::id());
+        let listed: Vec<_> = list.iter().filter(|p| p.pid == pid as i32).collect();
+        assert_eq!(listed.len(), 1, "{list:?}");
+        assert_eq!(listed[0].files, vec![bin.clone()]);
+        assert_eq!(listed[0].command, "sleep");
+        fs::rename(&kept, &bin).unwrap();
+        let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        assert!(maps.contains(" (deleted)"), "{maps}");
+        let list = found(std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(list.iter().all(|p| p.pid != pid as i32), "{list:?}");
+    }
+}
