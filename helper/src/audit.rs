@@ -98,20 +98,40 @@ fn layer_paths(sys: &System, action: &LayerAction) -> Vec<String> {
     let of_id = |id: &str| {
         layers
             .get(id)
-            .map(|m| vec![m.path.to_string_lossy().into_owned()])
+            .map(|m| {
+                m.parts()
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     match action {
+        LayerAction::New { system: true, .. } => layers
+            .system_parts()
+            .0
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
         LayerAction::New {
-            path, host: true, ..
-        } => inside_of_host(sys, path).map_or_else(|_| vec![path.clone()], |p| vec![p]),
-        LayerAction::New { path, .. } => vec![path.clone()],
+            paths, host: true, ..
+        } => paths
+            .iter()
+            .map(|path| inside_of_host(sys, path).unwrap_or_else(|_| path.clone()))
+            .collect(),
+        LayerAction::New { paths, .. } => paths.clone(),
         LayerAction::Commit { id, .. }
         | LayerAction::Discard { id, .. }
         | LayerAction::Mount { id } => of_id(id),
         LayerAction::Undo { .. } => layers
             .last_commit()
-            .map(|j| vec![j.layer.path.to_string_lossy().into_owned()])
+            .map(|j| {
+                j.layer
+                    .parts()
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default(),
         LayerAction::List | LayerAction::Diff { .. } => Vec::new(),
     }

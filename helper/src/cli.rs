@@ -166,14 +166,20 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum LayerAction {
-    /// Mount a new layer over PATH (a managed directory or one inside it)
+    /// Mount a new layer over PATH… (managed directories or ones inside
+    /// them, /etc, the package manager's state), one layer over them all
     New {
-        path: String,
+        #[arg(required_unless_present = "system", value_name = "PATH")]
+        paths: Vec<String>,
+        /// The layer a software change needs: the managed trees, /etc and
+        /// the package manager's state (/var/lib/dpkg, /var/lib/apt, …)
+        #[arg(long, conflicts_with_all = ["paths", "host"])]
+        system: bool,
         /// Discard the layer at the next boot instead of re-mounting it
         #[arg(long)]
         temporary: bool,
-        /// PATH is a path of this machine below --root's directory (what a
-        /// file chooser gives), not a path inside the root
+        /// Each PATH is a path of this machine below --root's directory
+        /// (what a file chooser gives), not a path inside the root
         #[arg(long)]
         host: bool,
     },

@@ -232,7 +232,8 @@ fn lifecycle_new_write_list_status_discard() {
 }
 
 // Checks: with a layer over /usr/lib, `layer new` refuses a
-// path outside the managed set (/home/x, /etc), an overlapping path (a parent
+// path outside the managed set and the system layer's directories (/home/x,
+// /var/lib: /etc is one of those now), an overlapping path (a parent
 // /usr and a child /usr/lib/pkg), a path that does not exist, a file, a
 // symlink, a relative path, a path with `..`, and a directory with a mount
 // point inside: each with exit 5 and kind `invalid-path`, and after all of
@@ -255,7 +256,7 @@ fn new_layer_refusals_change_nothing() {
 
     for path in [
         "/home/x",
-        "/etc",
+        "/var/lib",
         "/usr",
         "/usr/lib",
         "/usr/lib/pkg",

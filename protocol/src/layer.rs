@@ -237,6 +237,34 @@ impl Diff {
     }
 }
 
+impl NewLayer {
+    /// Every covered directory (`[path]` from an older almost).
+    pub fn parts(&self) -> &[PathBuf] {
+        parts(&self.path, &self.paths)
+    }
+}
+
+impl LayerRef {
+    /// Every covered directory (`[path]` from an older almost).
+    pub fn parts(&self) -> &[PathBuf] {
+        parts(&self.path, &self.paths)
+    }
+}
+
+impl LayerCommit {
+    /// Every covered directory (`[path]` from an older almost).
+    pub fn parts(&self) -> &[PathBuf] {
+        parts(&self.path, &self.paths)
+    }
+}
+
+impl CommitReport {
+    /// Every covered directory (`[path]` from an older almost).
+    pub fn parts(&self) -> &[PathBuf] {
+        parts(&self.path, &self.paths)
+    }
+}
+
 impl Change {
     /// The path as the protocol writes it (what a reader shows).
     pub fn path_text(&self) -> String {

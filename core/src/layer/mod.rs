@@ -11,9 +11,16 @@
 //! mount: the only way to it is the layer, whose changes stay in the upper
 //! directory. See docs/ARCHITECTURE.md for the costs measured.
 //!
+//! A layer covers one directory or several (its parts: `almost layer new
+//! /usr /etc`, or `--system`), each with its own overlay mount, committed,
+//! discarded and undone as one.
+//!
 //! Everything is derived from the store (`/var/lib/almost/layers/<id>/`,
-//! holding `layer.json`, `upper/`, `work/`) and from the mount table, so
-//! the list never goes stale: after a reboot a layer shows as not mounted.
+//! holding `layer.json`, `upper/` and `work/` for the first part,
+//! `upper-N/` and `work-N/` for part N) and from the mount table, so the
+//! list never goes stale: after a reboot a layer shows as not mounted. A
+//! store directory made before layers had parts (one `path` in
+//! `layer.json`) is a layer of one part: the same layout.
 
 pub mod busy;
 pub mod commit;
@@ -43,6 +50,38 @@ const META_FILE: &str = "layer.json";
 const NEW_PREFIX: &str = ".new-";
 /// Prefix of what is being deleted from the store.
 const TRASH_PREFIX: &str = ".trash-";
+
+/// The directories `layer new --system` covers besides the managed trees:
+/// `/etc` and the package manager's state, measured in
+/// docs/dev/package-manager-writes.md (not `/var/lib/almost`, logs or
+/// caches). All lie outside every managed tree (`/etc` and `/var` are never
+/// managed): a layer over them is for review and undo, and never sets or
+/// clears a flag there. Also the only places outside the managed trees a
+/// layer may cover.
+pub const SYSTEM_PARTS: &[&str] = &[
+    "/etc",
+    "/var/lib/dpkg",
+    "/var/lib/apt",
+    "/var/cache/debconf",
+    "/var/lib/ucf",
+    "/var/lib/systemd/deb-systemd-helper-enabled",
+    "/var/lib/pam",
+];
+
+/// Whether `path` is one of [`SYSTEM_PARTS`].
+pub fn is_system_part(path: &Path) -> bool {
+    SYSTEM_PARTS.iter().any(|p| Path::new(p) == path)
+}
+
+/// Two of `parts` of which one lies inside the other or both are the same,
+/// if any (`(a, b)`: indices, a < b).
+fn overlapping(parts: &[PathBuf]) -> Option<(usize, usize)> {
+    (0..parts.len()).find_map(|b| {
+        (0..b)
+            .find(|&a| parts[a].starts_with(&parts[b]) || parts[b].starts_with(&parts[a]))
+            .map(|a| (a, b))
+    })
+}
 
 /// What `layer.json` records of a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,9 +432,11 @@ pub fn parse_meta(file: &Path, id: &str, config: &Config, bytes: &[u8]) -> Resul
 }
 
 /// Checks a layer's metadata read from `file`: its id must be `id` (the
-/// name of its directory), and its path a normalised path inside a managed
-/// tree of `config` (not excluded). A layer whose file says `/etc` would
-/// otherwise have its "covered tree" locked on discard.
+/// name of its directory), and each of its parts a normalised path inside
+/// a managed tree of `config` (not excluded) or one of [`SYSTEM_PARTS`],
+/// the first being `path`, no two overlapping. A layer whose file says
+/// `/home` would otherwise be mounted over it, and one whose managed part
+/// is forged would have that tree locked on discard.
 pub(crate) fn check_meta(file: &Path, meta: &LayerMeta, id: &str, config: &Config) -> Result<()> {
     let bad = |reason: String| Error::InvalidPath {
         path: file.display().to_string(),
@@ -407,15 +448,30 @@ pub(crate) fn check_meta(file: &Path, meta: &LayerMeta, id: &str, config: &Confi
             meta.id
         )));
     }
-    let raw = meta.path.to_string_lossy();
-    let path = paths::check_syntax(&raw).map_err(|e| bad(e.to_string()))?;
-    if path != meta.path
-        || !config.paths.iter().any(|m| path.starts_with(m))
-        || config.exclude.iter().any(|x| path.starts_with(x))
-    {
+    let parts = meta.parts();
+    if parts[0] != meta.path {
         return Err(bad(format!(
-            "its path {} is not inside a managed path",
+            "its paths do not begin with its path {}",
             meta.path.display()
+        )));
+    }
+    for part in parts {
+        let raw = part.to_string_lossy();
+        let path = paths::check_syntax(&raw).map_err(|e| bad(e.to_string()))?;
+        let managed = config.paths.iter().any(|m| path.starts_with(m))
+            && !config.exclude.iter().any(|x| path.starts_with(x));
+        if path != *part || !(managed || is_system_part(&path)) {
+            return Err(bad(format!(
+                "its path {} is not inside a managed path (nor one of the system layer's)",
+                part.display()
+            )));
+        }
+    }
+    if let Some((a, b)) = overlapping(parts) {
+        return Err(bad(format!(
+            "its paths {} and {} overlap",
+            parts[a].display(),
+            parts[b].display()
         )));
     }
     Ok(())
@@ -438,12 +494,69 @@ impl<'a> Layers<'a> {
         self.store().join(id)
     }
 
+    /// The upper directory of a layer's first part.
     pub fn upper(&self, id: &str) -> PathBuf {
-        self.dir(id).join("upper")
+        self.upper_of(id, 0)
     }
 
-    fn work(&self, id: &str) -> PathBuf {
-        self.dir(id).join("work")
+    /// The upper directory of part `index` of a layer: `upper/` for the
+    /// first (as before layers had parts), `upper-N/` for the others.
+    pub fn upper_of(&self, id: &str, index: usize) -> PathBuf {
+        self.dir(id).join(Self::numbered("upper", index))
+    }
+
+    fn work_of(&self, id: &str, index: usize) -> PathBuf {
+        self.dir(id).join(Self::numbered("work", index))
+    }
+
+    fn numbered(name: &str, index: usize) -> String {
+        if index == 0 {
+            name.to_owned()
+        } else {
+            format!("{name}-{index}")
+        }
+    }
+
+    /// Whether almost sets and clears the flag in a part of a layer: the
+    /// parts inside a managed tree. The system parts (`/etc`, `/var/…`)
+    /// never: a layer over them is only about review and undo.
+    pub fn lockable(&self, part: &Path) -> bool {
+        self.sys.config.paths.iter().any(|m| part.starts_with(m))
+    }
+
+    /// Sets (`on`) or clears the flag in every lockable part of a layer.
+    pub fn apply_parts(&self, meta: &LayerMeta, on: bool, progress: &Progress) -> Result<u64> {
+        let mut changed = 0;
+        for part in meta.parts().iter().filter(|p| self.lockable(p)) {
+            changed += self.sys.apply_subtree(part, on, progress)?.changed;
+        }
+        Ok(changed)
+    }
+
+    /// Mounts a layer again (after a reboot, `layer mount`): its lockable
+    /// parts cleared first (overlayfs honours the flag of lower entries).
+    pub fn remount(&self, meta: &LayerMeta, progress: &Progress) -> Result<()> {
+        self.apply_parts(meta, false, progress)?;
+        self.mount(meta)
+    }
+
+    /// The directories of the system layer (`layer new --system`) this
+    /// root has: the managed trees that are directories, then
+    /// [`SYSTEM_PARTS`] that exist; and those it lacks, left out.
+    pub fn system_parts(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let (mut have, mut lack) = (Vec::new(), Vec::new());
+        let managed = self.sys.config.paths.iter().cloned();
+        for part in managed.chain(SYSTEM_PARTS.iter().map(PathBuf::from)) {
+            match self.sys.root.open_dir(&part) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => lack.push(part),
+                // A managed path that is a symlink (a merged /bin) is not
+                // a tree of its own: lock skips it too.
+                Err(_) if self.lockable(&part) => lack.push(part),
+                // Anything else is said by the checks of `layer new`.
+                _ => have.push(part),
+            }
+        }
+        (have, lack)
     }
 
     /// Every layer in the store, oldest first. Unreadable entries are skipped
@@ -495,17 +608,25 @@ impl<'a> Layers<'a> {
     pub fn by_path(&self, path: &Path) -> Result<LayerMeta> {
         self.all()?
             .into_iter()
-            .find(|l| l.path == path)
+            .find(|l| l.parts().iter().any(|p| p == path))
             .ok_or_else(|| Error::InvalidPath {
                 path: path.to_string_lossy().into_owned(),
                 reason: "no layer covers this path".to_owned(),
             })
     }
 
-    /// The overlay mount of this layer, if it is mounted.
-    pub fn mount_of<'m>(&self, meta: &LayerMeta, table: &'m [Mount]) -> Option<&'m Mount> {
-        let target = self.sys.root.host(&meta.path);
-        let upper = format!("upperdir={}", escape_option(&self.upper(&meta.id)));
+    /// The overlay mount of part `index` of this layer, if it is mounted.
+    pub fn mount_of<'m>(
+        &self,
+        meta: &LayerMeta,
+        index: usize,
+        table: &'m [Mount],
+    ) -> Option<&'m Mount> {
+        let target = self.sys.root.host(meta.parts().get(index)?);
+        let upper = format!(
+            "upperdir={}",
+            escape_option(&self.upper_of(&meta.id, index))
+        );
         table.iter().rev().find(|m| {
             m.fstype == "overlay"
                 && m.mount_point == target
@@ -513,15 +634,24 @@ impl<'a> Layers<'a> {
         })
     }
 
+    /// Whether part `index` of the layer is mounted.
+    pub fn part_mounted(&self, meta: &LayerMeta, index: usize) -> bool {
+        let table = mounts::read().unwrap_or_default();
+        self.mount_of(meta, index, &table).is_some()
+    }
+
+    /// Whether every part of the layer is mounted.
     pub fn is_mounted(&self, meta: &LayerMeta) -> bool {
         let table = mounts::read().unwrap_or_default();
-        self.mount_of(meta, &table).is_some()
+        (0..meta.parts().len()).all(|i| self.mount_of(meta, i, &table).is_some())
     }
 
     pub fn info(&self, meta: LayerMeta, changes: Option<u64>) -> LayerInfo {
         LayerInfo {
             mounted: self.is_mounted(&meta),
-            size: disk_usage(&self.upper(&meta.id)),
+            size: (0..meta.parts().len())
+                .map(|i| disk_usage(&self.upper_of(&meta.id, i)))
+                .sum(),
             changes,
             pending: self.at_boot(&meta.id),
             meta,
@@ -559,44 +689,102 @@ impl<'a> Layers<'a> {
         })
     }
 
-    /// Checks that a new layer may cover `path`.
-    fn check_new_path(&self, raw: &str) -> Result<PathBuf> {
-        let path = paths::check_syntax(raw)?;
+    /// Checks that a new layer may cover the directories `raws`: each a
+    /// normalised path inside a managed tree or one of [`SYSTEM_PARTS`], a
+    /// directory reached without symlinks, in which users change nothing,
+    /// holding no mount point and not the layer store; none given twice or
+    /// inside another, none overlapping an existing layer.
+    fn check_new_parts(&self, raws: &[String]) -> Result<Vec<PathBuf>> {
+        if raws.is_empty() {
+            return Err(Error::Usage(
+                "layer new: give at least one directory (or --system)".to_owned(),
+            ));
+        }
+        let mut parts = Vec::new();
+        for raw in raws {
+            let path = paths::check_syntax(raw)?;
+            let bad = |reason: String| Error::InvalidPath {
+                path: raw.to_owned(),
+                reason,
+            };
+            if !self.sys.config.paths.iter().any(|m| path.starts_with(m)) && !is_system_part(&path)
+            {
+                return Err(bad(format!(
+                    "not inside a managed path ({}) nor one of the system layer's ({})",
+                    self.sys
+                        .config
+                        .paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    SYSTEM_PARTS.join(", ")
+                )));
+            }
+            parts.push(path);
+        }
+        if let Some((a, b)) = overlapping(&parts) {
+            let reason = if parts[a] == parts[b] {
+                "given twice".to_owned()
+            } else {
+                format!(
+                    "overlaps {}, also given: a layer's directories must not lie inside \
+                     one another",
+                    if parts[b].starts_with(&parts[a]) {
+                        &parts[a]
+                    } else {
+                        &parts[b]
+                    }
+                    .display()
+                )
+            };
+            return Err(Error::InvalidPath {
+                path: raws[b].clone(),
+                reason,
+            });
+        }
+        let others = self.all()?;
+        let table = mounts::read().map_err(|e| Error::io("reading the mount table", e))?;
+        for (raw, path) in raws.iter().zip(&parts) {
+            self.check_new_part(raw, path, &others, &table)?;
+        }
+        Ok(parts)
+    }
+
+    /// The checks of [`Layers::check_new_parts`] that look at one part.
+    fn check_new_part(
+        &self,
+        raw: &str,
+        path: &Path,
+        others: &[LayerMeta],
+        table: &[Mount],
+    ) -> Result<()> {
         let bad = |reason: String| Error::InvalidPath {
             path: raw.to_owned(),
             reason,
         };
-        if !self.sys.config.paths.iter().any(|m| path.starts_with(m)) {
-            return Err(bad(format!(
-                "not inside a managed path ({})",
-                self.sys
-                    .config
-                    .paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
         self.sys
             .root
-            .open_dir(&path)
+            .open_dir(path)
             .map_err(|e| bad(format!("not a directory reachable without symlinks: {e}")))?;
-        for other in self.all()? {
-            if other.path.starts_with(&path) || path.starts_with(&other.path) {
+        for other in others {
+            if let Some(part) = other
+                .parts()
+                .iter()
+                .find(|p| p.starts_with(path) || path.starts_with(p))
+            {
                 return Err(bad(format!(
                     "overlaps layer {} over {}",
                     other.id,
-                    other.path.display()
+                    part.display()
                 )));
             }
         }
-        self.refuse_user_writable(&path, &self.sys.root.host(&path), true)?;
-        let host = self.sys.root.host(&path);
+        self.refuse_user_writable(path, &self.sys.root.host(path), true)?;
+        let host = self.sys.root.host(path);
         if self.store().starts_with(&host) {
             return Err(bad("the layer store would lie inside the layer".to_owned()));
         }
-        let table = mounts::read().map_err(|e| Error::io("reading the mount table", e))?;
         let inside: Vec<String> = table
             .iter()
             .filter(|m| m.mount_point.starts_with(&host) && m.mount_point != host)
@@ -615,7 +803,7 @@ impl<'a> Layers<'a> {
                 inside.join(", ")
             )));
         }
-        Ok(path)
+        Ok(())
     }
 
     /// Refuses a layer over a tree in which a user can change a directory
@@ -683,14 +871,16 @@ impl<'a> Layers<'a> {
         })
     }
 
-    /// Makes a new layer over `path` and mounts it.
+    /// Makes a new layer over the directories `raws` (one or several: its
+    /// parts) and mounts it; `system`: made by `layer new --system`.
     pub fn create(
         &self,
-        raw_path: &str,
+        raws: &[String],
         temporary: bool,
+        system: bool,
         progress: &Arc<Progress>,
     ) -> Result<LayerMeta> {
-        let path = self.check_new_path(raw_path)?;
+        let parts = self.check_new_parts(raws)?;
         let mut id = format!("{:08x}", fastrand::u32(..));
         while self.dir(&id).exists() {
             id = format!("{:08x}", fastrand::u32(..));
@@ -707,12 +897,22 @@ impl<'a> Layers<'a> {
         // without `layer.json` (a hidden leftover is trash, removed by the
         // next privileged run).
         let staging = store.join(format!("{NEW_PREFIX}{id}"));
+        let mut meta = LayerMeta {
+            id,
+            path: parts[0].clone(),
+            paths: parts,
+            created: state::now(),
+            temporary,
+            was_locked: true,
+            system,
+        };
         let mut cleared = None;
-        let result = self.assemble(&staging, &dir, &path, temporary, &mut cleared, progress);
+        let result = self.assemble(&staging, &dir, &mut meta, &mut cleared, progress);
         match result {
-            Ok(meta) => Ok(meta),
+            Ok(()) => Ok(meta),
             Err(e) => {
-                // Leave nothing behind: not the store, not an unlocked tree.
+                // Leave nothing behind: not the store, not an unlocked tree
+                // (`mount` unmounts what it mounted when it fails).
                 for leftover in [&dir, &staging] {
                     if leftover.exists() {
                         let _ = self.sys.apply_host_tree(leftover, false, progress);
@@ -724,20 +924,12 @@ impl<'a> Layers<'a> {
                     // Cut short while clearing: lock again unless the rest
                     // of the system is unlocked (fail closed).
                     None => {
-                        let probe = LayerMeta {
-                            id: String::new(),
-                            path: path.clone(),
-                            created: 0,
-                            temporary,
-                            was_locked: true,
-                            paths: Vec::new(),
-                            system: false,
-                        };
-                        self.should_relock(&probe).unwrap_or(true)
+                        meta.was_locked = true;
+                        self.should_relock(&meta).unwrap_or(true)
                     }
                 };
                 if relock {
-                    let _ = self.sys.apply_subtree(&path, true, progress);
+                    let _ = self.apply_parts(&meta, true, progress);
                 }
                 Err(e)
             }
@@ -749,101 +941,101 @@ impl<'a> Layers<'a> {
         &self,
         staging: &Path,
         dir: &Path,
-        path: &Path,
-        temporary: bool,
+        meta: &mut LayerMeta,
         cleared: &mut Option<u64>,
         progress: &Arc<Progress>,
-    ) -> Result<LayerMeta> {
-        let lower = fs::symlink_metadata(self.sys.root.host(path))
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let upper = staging.join("upper");
-        for sub in [&upper, &staging.join("work")] {
-            fs::create_dir_all(sub)
-                .map_err(|e| Error::io(format!("creating {}", sub.display()), e))?;
+    ) -> Result<()> {
+        for (index, part) in meta.parts().iter().enumerate() {
+            let lower = fs::symlink_metadata(self.sys.root.host(part))
+                .map_err(|e| Error::io(format!("reading {}", part.display()), e))?;
+            let upper = staging.join(Self::numbered("upper", index));
+            for sub in [&upper, &staging.join(Self::numbered("work", index))] {
+                fs::create_dir_all(sub)
+                    .map_err(|e| Error::io(format!("creating {}", sub.display()), e))?;
+            }
+            match_top(&upper, &lower)
+                .map_err(|e| Error::io(format!("creating {}", upper.display()), e))?;
         }
-        match_top(&upper, &lower)
-            .map_err(|e| Error::io(format!("creating {}", upper.display()), e))?;
-        let mut meta = LayerMeta {
-            id: dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            path: path.to_owned(),
-            created: state::now(),
-            temporary,
-            was_locked: true,
-            paths: Vec::new(),
-            system: false,
-        };
         let file = staging.join(META_FILE);
         let write_meta = |meta: &LayerMeta| {
             write_atomic(&file, &serde_json::to_vec_pretty(meta).unwrap_or_default())
                 .map_err(|e| Error::io(format!("writing {}", file.display()), e))
         };
         // Written before the flags are cleared too: after a crash, the
-        // staging directory says which tree to lock again when it is
+        // staging directory says which trees to lock again when it is
         // thrown away (`empty_trash`).
-        write_meta(&meta)?;
-        let changed = self.sys.apply_subtree(path, false, progress)?.changed;
+        write_meta(meta)?;
+        let changed = self.apply_parts(meta, false, progress)?;
         *cleared = Some(changed);
         meta.was_locked = changed > 0;
-        write_meta(&meta)?;
+        write_meta(meta)?;
         fs::rename(staging, dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        self.mount(&meta)?;
-        Ok(meta)
+        self.mount(meta)
     }
 
-    /// Mounts (or re-mounts, after a reboot) a layer.
+    /// Mounts (or re-mounts, after a reboot) a layer: every part not
+    /// mounted yet. If one cannot be, those this call mounted are
+    /// unmounted again.
     pub fn mount(&self, meta: &LayerMeta) -> Result<()> {
-        if self.is_mounted(meta) {
-            return Ok(());
+        let mut done: Vec<PathBuf> = Vec::new();
+        for (index, part) in meta.parts().iter().enumerate() {
+            if self.part_mounted(meta, index) {
+                continue;
+            }
+            let target = self.sys.root.host(part);
+            let data = self.overlay_options(meta, index);
+            let mounted = nix::mount::mount(
+                Some("almost-layer"),
+                &target,
+                Some("overlay"),
+                nix::mount::MsFlags::empty(),
+                Some(data.as_str()),
+            );
+            if let Err(e) = mounted {
+                for target in done.iter().rev() {
+                    let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+                }
+                return Err(Error::io(
+                    format!("mounting layer {} over {}", meta.id, part.display()),
+                    e.into(),
+                ));
+            }
+            done.push(target);
         }
-        let target = self.sys.root.host(&meta.path);
-        let data = self.overlay_options(meta);
-        nix::mount::mount(
-            Some("almost-layer"),
-            &target,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .map_err(|e| {
-            Error::io(
-                format!("mounting layer {} over {}", meta.id, meta.path.display()),
-                e.into(),
-            )
-        })
+        Ok(())
     }
 
-    /// The overlayfs options of a layer: its tree beneath, its upper and
-    /// work directories.
-    fn overlay_options(&self, meta: &LayerMeta) -> String {
+    /// The overlayfs options of part `index` of a layer: its tree beneath,
+    /// its upper and work directories.
+    fn overlay_options(&self, meta: &LayerMeta, index: usize) -> String {
         format!(
             "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
-            escape_option(&self.sys.root.host(&meta.path)),
-            escape_option(&self.upper(&meta.id)),
-            escape_option(&self.work(&meta.id)),
+            escape_option(&self.sys.root.host(&meta.parts()[index])),
+            escape_option(&self.upper_of(&meta.id, index)),
+            escape_option(&self.work_of(&meta.id, index)),
         )
     }
 
-    /// Mounts the merged view of a layer that is not mounted over its tree
-    /// at a place of its own under `/run/almost`, for reading: nothing
-    /// running looks there, so it can be taken away again at once. (Mounted
-    /// over its tree, even for a moment, a layer over `/usr` at boot could
-    /// be taken into use by whatever starts then, udevd's helpers first.)
-    pub fn mount_view(&self, meta: &LayerMeta) -> Result<PathBuf> {
-        let dir = self
-            .sys
-            .root
-            .host(Path::new(state::STATE_DIR))
-            .join(format!("view-{}", meta.id));
+    /// Mounts the merged view of part `index` of a layer that is not
+    /// mounted over its tree at a place of its own under `/run/almost`, for
+    /// reading: nothing running looks there, so it can be taken away again
+    /// at once. (Mounted over its tree, even for a moment, a layer over
+    /// `/usr` at boot could be taken into use by whatever starts then,
+    /// udevd's helpers first.)
+    pub fn mount_view(&self, meta: &LayerMeta, index: usize) -> Result<PathBuf> {
+        let name = if index == 0 {
+            format!("view-{}", meta.id)
+        } else {
+            format!("view-{}-{index}", meta.id)
+        };
+        let dir = self.sys.root.host(Path::new(state::STATE_DIR)).join(name);
         let made = fs::create_dir_all(&dir).and_then(|()| {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
         });
         made.map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let data = self.overlay_options(meta);
+        let data = self.overlay_options(meta, index);
         nix::mount::mount(
             Some("almost-layer-view"),
             &dir,
@@ -863,12 +1055,27 @@ impl<'a> Layers<'a> {
         let _ = fs::remove_dir(dir);
     }
 
-    /// Unmounts a layer; refuses, naming the processes, when it is in use.
+    /// Unmounts a layer, every part of it; refuses, naming the processes,
+    /// when one is in use (the parts unmounted by then are mounted again:
+    /// a layer is used whole).
     pub fn unmount(&self, meta: &LayerMeta) -> Result<()> {
-        if !self.is_mounted(meta) {
+        for index in 0..meta.parts().len() {
+            if let Err(e) = self.unmount_part(meta, index) {
+                if let Err(again) = self.mount(meta) {
+                    tracing::warn!("layer {} could not be mounted again: {again}", meta.id);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn unmount_part(&self, meta: &LayerMeta, index: usize) -> Result<()> {
+        if !self.part_mounted(meta, index) {
             return Ok(());
         }
-        let target = self.sys.root.host(&meta.path);
+        let part = &meta.parts()[index];
+        let target = self.sys.root.host(part);
         match nix::mount::umount2(&target, nix::mount::MntFlags::empty()) {
             Ok(()) => Ok(()),
             Err(nix::errno::Errno::EBUSY) => {
@@ -889,7 +1096,7 @@ impl<'a> Layers<'a> {
                 }
                 Err(Error::LayerBusy {
                     id: meta.id.clone(),
-                    path: meta.path.clone(),
+                    path: part.clone(),
                     holders,
                 })
             }
@@ -900,8 +1107,9 @@ impl<'a> Layers<'a> {
         }
     }
 
-    /// Whether the tree a layer covered should be locked again once the
-    /// layer is gone: as the rest of the system is, or as it was.
+    /// Whether the trees a layer covered should be locked again once the
+    /// layer is gone: as the rest of the system is, or as it was. (Only
+    /// its lockable parts ever are: [`Layers::apply_parts`].)
     pub fn should_relock(&self, meta: &LayerMeta) -> Result<bool> {
         let report = self.sys.measure(&Progress::default())?;
         let measured: u64 = report
@@ -918,13 +1126,13 @@ impl<'a> Layers<'a> {
     }
 
     /// Unmounts the layer and deletes its storage. Touches nothing else,
-    /// but locks the covered tree again if the system is locked.
+    /// but locks the covered trees again if the system is locked.
     pub fn discard(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<()> {
         let relock = self.should_relock(meta)?;
         self.unmount(meta)?;
         self.remove_storage(&meta.id, progress)?;
         if relock {
-            self.sys.apply_subtree(&meta.path, true, progress)?;
+            self.apply_parts(meta, true, progress)?;
         }
         Ok(())
     }
@@ -943,9 +1151,9 @@ impl<'a> Layers<'a> {
     }
 
     /// Deletes what `remove_storage` left in the store's trash, and what a
-    /// crashed `layer new` left under `.new-ID`: then the tree it had
-    /// cleared for the layer is locked again, unless the rest of the
-    /// system is unlocked or a layer covers it now.
+    /// crashed `layer new` left under `.new-ID`: then the trees it had
+    /// cleared for the layer are locked again, unless the rest of the
+    /// system is unlocked or a layer covers them now.
     pub fn empty_trash(&self, progress: &Arc<Progress>) -> Result<()> {
         let Ok(read) = fs::read_dir(self.store()) else {
             return Ok(());
@@ -962,47 +1170,60 @@ impl<'a> Layers<'a> {
                 .and_then(|id| {
                     let file = path.join(META_FILE);
                     let bytes = fs::read(&file).ok()?;
-                    // Input like any layer.json: a path inside a managed,
-                    // not excluded tree, or nothing is locked.
+                    // Input like any layer.json: paths inside managed, not
+                    // excluded trees (or the system parts, never locked),
+                    // or nothing is locked.
                     parse_meta(&file, id, &self.sys.config, &bytes)
                         .map_err(|e| tracing::warn!("{e}"))
                         .ok()
                 });
             self.sys.apply_host_tree(&path, false, progress)?;
             remove_tree(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
-            if let Some(meta) = unborn {
-                let covered = self.all().is_ok_and(|all| {
-                    all.iter()
-                        .any(|l| l.path.starts_with(&meta.path) || meta.path.starts_with(&l.path))
-                });
-                if !covered && self.should_relock(&meta).unwrap_or(true) {
+            let Some(meta) = unborn else {
+                continue;
+            };
+            let all = self.all().unwrap_or_default();
+            let relock = self.should_relock(&meta).unwrap_or(true);
+            for part in meta.parts().iter().filter(|p| self.lockable(p)) {
+                let covered = all
+                    .iter()
+                    .flat_map(|l| l.parts())
+                    .any(|l| l.starts_with(part) || part.starts_with(l));
+                if !covered && relock {
                     tracing::warn!(
                         "locking {} again: a layer new over it was interrupted",
-                        meta.path.display()
+                        part.display()
                     );
-                    self.sys.apply_subtree(&meta.path, true, progress)?;
+                    self.sys.apply_subtree(part, true, progress)?;
                 }
             }
         }
         Ok(())
     }
 
-    /// The changes of a layer. A mounted layer hides the tree beneath it, so
-    /// the lower side is read in this process's private mount namespace,
-    /// where the layer's mount is taken away.
+    /// The changes of a layer, part after part. A mounted layer hides the
+    /// tree beneath it, so the lower side is read in this process's private
+    /// mount namespace, where the layer's mounts are taken away.
     pub fn diff(
         &self,
         meta: &LayerMeta,
         patches: bool,
         _private: &PrivateMounts,
     ) -> Result<Vec<diff::Change>> {
-        let target = self.sys.root.host(&meta.path);
-        while self.is_mounted(meta) {
-            nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
-                .map_err(|e| Error::io("looking beneath the layer", e.into()))?;
+        let mut changes = Vec::new();
+        for (index, part) in meta.parts().iter().enumerate() {
+            let target = self.sys.root.host(part);
+            while self.part_mounted(meta, index) {
+                nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(|e| Error::io("looking beneath the layer", e.into()))?;
+            }
+            let upper = self.upper_of(&meta.id, index);
+            changes.extend(
+                diff::diff(&upper, &target, part, patches)
+                    .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))?,
+            );
         }
-        diff::diff(&self.upper(&meta.id), &target, &meta.path, patches)
-            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))
+        Ok(changes)
     }
 }
 
@@ -1026,8 +1247,14 @@ mod tests {
         };
         assert_eq!(parse("/usr/lib").unwrap().path, PathBuf::from("/usr/lib"));
         assert!(parse("/opt").is_ok());
+        // The system layer's own directories, exactly.
+        assert!(parse("/etc").is_ok());
+        assert!(parse("/var/lib/dpkg").is_ok());
         for bad in [
-            "/etc",
+            "/etc/ssh",
+            "/var/lib",
+            "/var/lib/almost",
+            "/home",
             "/usr/local/bin",
             "/usr/../etc",
             "/usr/",
@@ -1040,6 +1267,86 @@ mod tests {
         let other = br#"{"id":"1","path":"/usr","created":1,"temporary":false,"was_locked":true}"#;
         assert!(parse_meta(file, "0badc0de", &config, other).is_err());
         assert!(parse_meta(file, "0badc0de", &config, b"{").is_err());
+    }
+
+    // Checks a layer.json of several parts: every part is checked as the
+    // single path is (managed and not excluded, or a system part), `path`
+    // must be the first of `paths`, and no two parts may overlap or repeat;
+    // a file without `paths` (made before layers had parts) is a layer of
+    // its one `path`; `system` reads back.
+    #[test]
+    fn parts_of_layer_json_are_checked_as_input() {
+        let config = Config {
+            default_mode: crate::config::DefaultMode::Locked,
+            paths: vec![PathBuf::from("/usr"), PathBuf::from("/opt")],
+            exclude: vec![PathBuf::from("/usr/local")],
+        };
+        let file = Path::new("/s/0badc0de/layer.json");
+        let parse = |path: &str, paths: &[&str]| {
+            let json = format!(
+                r#"{{"id":"0badc0de","path":{path:?},"paths":{paths:?},"created":1,"temporary":false,"was_locked":true,"system":true}}"#
+            );
+            parse_meta(file, "0badc0de", &config, json.as_bytes())
+        };
+        let good = parse("/usr", &["/usr", "/etc", "/var/lib/dpkg", "/opt"]).unwrap();
+        assert_eq!(good.parts().len(), 4);
+        assert!(good.system);
+        for (path, paths) in [
+            ("/usr", &["/usr", "/usr/share"][..]),
+            ("/usr", &["/usr", "/usr"]),
+            ("/usr", &["/usr", "/etc/ssh"]),
+            ("/usr", &["/usr", "/usr/local/bin"]),
+            ("/usr", &["/usr", "/var/lib/almost"]),
+            ("/usr", &["/usr", "/var"]),
+            ("/usr", &["/etc", "/usr"]),
+            ("/etc", &["/usr", "/etc"]),
+        ] {
+            assert!(parse(path, paths).is_err(), "{path} {paths:?} accepted");
+        }
+        let old = br#"{"id":"0badc0de","path":"/usr/lib","created":1,"temporary":false,"was_locked":true}"#;
+        let old = parse_meta(file, "0badc0de", &config, old).unwrap();
+        assert_eq!(old.parts(), [PathBuf::from("/usr/lib")]);
+        assert!(!old.system);
+        // Written back, a layer of one part made before parts is unchanged.
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(
+            !text.contains("paths") && !text.contains("system"),
+            "{text}"
+        );
+    }
+
+    // Checks that a journal written before layers had parts (the one
+    // part's ops, after and before at the top: an interrupted commit or the
+    // undo data an upgrade finds) reads as a journal of one part, and that
+    // one of several parts must have one plan per part.
+    #[test]
+    fn an_old_journal_reads_as_one_part() {
+        let config = Config {
+            default_mode: crate::config::DefaultMode::Locked,
+            paths: vec![PathBuf::from("/usr")],
+            exclude: Vec::new(),
+        };
+        let file = Path::new("/s/0badc0de/commit.json");
+        let old = br#"{"layer":{"id":"0badc0de","path":"/usr/lib","created":1,"temporary":false,"was_locked":true},
+            "phase":"applying","relock":true,
+            "ops":[{"kind":"write","rel":"a","existed":false,"link_to":null,"old_meta":null}],
+            "after":{"entries":{},"listings":{}},"before":{"entries":{},"listings":{}}}"#;
+        let j = commit::parse_journal(file, &config, old).unwrap();
+        assert_eq!(j.parts.len(), 1);
+        assert_eq!(j.op_count(), 1);
+        let again = serde_json::to_vec(&j).unwrap();
+        assert_eq!(commit::parse_journal(file, &config, &again).unwrap(), j);
+        let two = |plans: usize| {
+            let plan = r#"{"ops":[],"after":{"entries":{},"listings":{}},"before":{"entries":{},"listings":{}}}"#;
+            let json = format!(
+                r#"{{"layer":{{"id":"0badc0de","path":"/usr/lib","paths":["/usr/lib","/etc"],"created":1,"temporary":false,"was_locked":true}},
+                "phase":"applying","relock":true,"parts":[{}]}}"#,
+                vec![plan; plans].join(",")
+            );
+            commit::parse_journal(file, &config, json.as_bytes())
+        };
+        assert_eq!(two(2).unwrap().parts.len(), 2);
+        assert!(two(1).is_err() && two(3).is_err());
     }
 
     #[test]
@@ -1061,7 +1368,7 @@ mod tests {
             commit::parse_journal(file, &config, json.as_bytes())
         };
         let good = journal("/usr/lib", "a/b", "").unwrap();
-        assert_eq!(good.ops[0].rel, PathBuf::from("a/b"));
+        assert_eq!(good.parts[0].ops[0].rel, PathBuf::from("a/b"));
         assert!(journal("/usr/lib", "a", "a").is_ok());
         for rel in ["/etc/shadow", "../../etc/shadow", "a/../../x", "./a", ""] {
             assert!(
@@ -1074,7 +1381,7 @@ mod tests {
             "listing accepted"
         );
         assert!(
-            journal("/etc", "a", "").is_err(),
+            journal("/home", "a", "").is_err(),
             "unmanaged layer accepted"
         );
         assert!(commit::parse_journal(file, &config, b"[]").is_err());

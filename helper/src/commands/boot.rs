@@ -87,8 +87,7 @@ fn boot(sys: &System, out: &Output, bus: &SystemBus) -> Result<i32> {
                 .unmount(&meta)
                 .and_then(|()| layers.remove_storage(&meta.id, &progress))
         } else {
-            sys.apply_subtree(&meta.path, false, &progress)
-                .and_then(|_| layers.mount(&meta))
+            layers.remount(&meta, &progress)
         };
         if let Err(e) = result {
             out.warning(&format!(

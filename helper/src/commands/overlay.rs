@@ -16,7 +16,8 @@ pub fn run(ctx: Ctx, action: &OverlayAction) -> Result<i32> {
     };
     let action = match action {
         OverlayAction::New { path } => LayerAction::New {
-            path: path.clone(),
+            paths: vec![path.clone()],
+            system: false,
             temporary: false,
             host: false,
         },

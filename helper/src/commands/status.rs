@@ -57,9 +57,9 @@ pub fn report(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Res
     report.undo = layers
         .last_commit()
         .map(|j| almost_core::protocol::UndoInfo {
+            operations: j.op_count(),
             id: j.layer.id,
             path: j.layer.path.to_string_lossy().into_owned(),
-            operations: j.ops.len(),
         });
     Ok(report)
 }

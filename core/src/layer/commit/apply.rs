@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{SFlag, UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 
-use super::journal::{Journal, Meta, Op, OpKind};
+use super::journal::{Meta, Op, OpKind};
 use super::tmp_name;
 use crate::layer::entry::{self, EntryType};
 
@@ -149,7 +149,8 @@ pub(super) struct Committer<'a> {
     pub(super) root: BorrowedFd<'a>,
     pub(super) lower_in_root: PathBuf,
     pub(super) upper_in_root: PathBuf,
-    pub(super) journal: &'a Journal,
+    /// The ops of this part of the layer.
+    pub(super) ops: &'a [Op],
 }
 
 /// Every file operation of a commit and of an undo goes through directory
@@ -643,11 +644,11 @@ impl Committer<'_> {
     /// the directory times, then syncs the filesystem.
     pub(super) fn forward(&self) -> io::Result<()> {
         let t = self.open(true)?;
-        for (index, op) in self.journal.ops.iter().enumerate() {
+        for (index, op) in self.ops.iter().enumerate() {
             self.apply_op(&t, index, op)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", op.rel.display())))?;
         }
-        for op in self.journal.ops.iter().rev() {
+        for op in self.ops.iter().rev() {
             if matches!(
                 op.kind,
                 OpKind::MakeDir | OpKind::ReplaceDir | OpKind::UpdateDir
@@ -663,7 +664,7 @@ impl Committer<'_> {
     /// Puts the lower tree back as it was, from the backup.
     pub(super) fn backward(&self) -> io::Result<()> {
         let t = self.open(false)?;
-        for (index, op) in self.journal.ops.iter().enumerate().rev() {
+        for (index, op) in self.ops.iter().enumerate().rev() {
             let saved = CString::new(index.to_string()).map_err(io::Error::other)?;
             let (dir, name) = match Trees::parent_in(t.lower.as_fd(), &op.rel) {
                 Ok(found) => found,
@@ -743,7 +744,7 @@ mod tests {
 
     use super::*;
     use crate::layer::LayerMeta;
-    use crate::layer::commit::journal::{Expectation, Phase};
+    use crate::layer::commit::journal::{Expectation, Journal, PartPlan, Phase};
 
     /// The journal of a commit of the layer over `path` applying `ops`.
     fn applying(path: &str, ops: Vec<Op>) -> Journal {
@@ -754,11 +755,15 @@ mod tests {
                 created: 0,
                 temporary: false,
                 was_locked: false,
+                paths: Vec::new(),
+                system: false,
             },
             phase: Phase::Applying,
-            ops,
-            after: Expectation::default(),
-            before: Expectation::default(),
+            parts: vec![PartPlan {
+                ops,
+                after: Expectation::default(),
+                before: Expectation::default(),
+            }],
             relock: false,
         }
     }
@@ -834,7 +839,7 @@ mod tests {
             root: top.as_fd(),
             lower_in_root: PathBuf::from("lower"),
             upper_in_root: PathBuf::from("upper"),
-            journal: &journal,
+            ops: &journal.parts[0].ops,
         }
         .forward()
         .unwrap();
@@ -895,7 +900,7 @@ mod tests {
             root: root.as_fd(),
             lower_in_root: PathBuf::from("a/lower"),
             upper_in_root: PathBuf::from("upper"),
-            journal: &journal,
+            ops: &journal.parts[0].ops,
         };
         let err = c
             .forward()
@@ -965,7 +970,7 @@ mod tests {
             root: top.as_fd(),
             lower_in_root: PathBuf::from("lower"),
             upper_in_root: PathBuf::from("upper"),
-            journal: &journal,
+            ops: &journal.parts[0].ops,
         };
         let err = c
             .forward()

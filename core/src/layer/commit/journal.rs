@@ -172,17 +172,80 @@ pub enum Phase {
     Finishing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Journal {
-    pub layer: LayerMeta,
-    pub phase: Phase,
+/// What a commit does in one part of the layer (one directory it covers),
+/// and what that directory must look like after it and before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartPlan {
     pub ops: Vec<Op>,
     /// The merged view before the commit.
     pub after: Expectation,
     /// The lower tree before the commit (what undo and roll-back restore).
     pub before: Expectation,
-    /// Whether to lock the covered tree once done.
+}
+
+/// One journal for the whole layer: one phase for all its parts, so a
+/// crash leaves every part old or every part new (recovery rolls them all
+/// forward, or all back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawJournal")]
+pub struct Journal {
+    pub layer: LayerMeta,
+    pub phase: Phase,
+    /// One per part of the layer, in the order of its paths.
+    pub parts: Vec<PartPlan>,
+    /// Whether to lock the covered trees (those that are lockable) once
+    /// done.
     pub relock: bool,
+}
+
+impl Journal {
+    /// The number of ops over all parts.
+    pub fn op_count(&self) -> usize {
+        self.parts.iter().map(|p| p.ops.len()).sum()
+    }
+}
+
+/// A journal as written: `parts`, or, from an almost before layers had
+/// parts, the one part's `ops`, `after` and `before` at the top (an
+/// interrupted commit or the undo data left by an upgrade).
+#[derive(Deserialize)]
+struct RawJournal {
+    layer: LayerMeta,
+    phase: Phase,
+    #[serde(default)]
+    parts: Option<Vec<PartPlan>>,
+    #[serde(default)]
+    ops: Option<Vec<Op>>,
+    #[serde(default)]
+    after: Option<Expectation>,
+    #[serde(default)]
+    before: Option<Expectation>,
+    relock: bool,
+}
+
+impl TryFrom<RawJournal> for Journal {
+    type Error = String;
+
+    fn try_from(raw: RawJournal) -> std::result::Result<Journal, String> {
+        let parts = match (raw.parts, raw.ops, raw.after, raw.before) {
+            (Some(parts), None, None, None) => parts,
+            (None, Some(ops), Some(after), Some(before)) => vec![PartPlan { ops, after, before }],
+            _ => return Err("neither parts nor one part's ops, after and before".to_owned()),
+        };
+        if parts.len() != raw.layer.parts().len() {
+            return Err(format!(
+                "{} parts for a layer of {}",
+                parts.len(),
+                raw.layer.parts().len()
+            ));
+        }
+        Ok(Journal {
+            layer: raw.layer,
+            phase: raw.phase,
+            parts,
+            relock: raw.relock,
+        })
+    }
 }
 
 /// Parses `bytes`, read from `file` (a layer's `commit.json` or the undo
@@ -204,23 +267,25 @@ pub fn parse_journal(file: &Path, config: &Config, bytes: &[u8]) -> Result<Journ
     }
     check_meta(file, &journal.layer, id, config)?;
     let plain = |rel: &Path| rel.components().all(|c| matches!(c, Component::Normal(_)));
-    let mut named: Vec<&PathBuf> = Vec::new();
-    for op in &journal.ops {
-        named.extend(std::iter::once(&op.rel).chain(op.link_to.as_ref()));
-    }
-    for exp in [&journal.after, &journal.before] {
-        named.extend(exp.entries.keys());
-        named.extend(exp.links.iter().flatten().flatten());
-    }
-    // Listings are also kept of the layer's top: the empty path.
-    let listed = [&journal.after, &journal.before].map(|exp| exp.listings.keys());
-    let wrong = named
-        .iter()
-        .copied()
-        .find(|rel| rel.as_os_str().is_empty() || !plain(rel))
-        .or_else(|| listed.into_iter().flatten().find(|rel| !plain(rel)));
-    if let Some(rel) = wrong {
-        return Err(bad(format!("{rel:?} is not a path inside the layer")));
+    for part in &journal.parts {
+        let mut named: Vec<&PathBuf> = Vec::new();
+        for op in &part.ops {
+            named.extend(std::iter::once(&op.rel).chain(op.link_to.as_ref()));
+        }
+        for exp in [&part.after, &part.before] {
+            named.extend(exp.entries.keys());
+            named.extend(exp.links.iter().flatten().flatten());
+        }
+        // Listings are also kept of the layer's top: the empty path.
+        let listed = [&part.after, &part.before].map(|exp| exp.listings.keys());
+        let wrong = named
+            .iter()
+            .copied()
+            .find(|rel| rel.as_os_str().is_empty() || !plain(rel))
+            .or_else(|| listed.into_iter().flatten().find(|rel| !plain(rel)));
+        if let Some(rel) = wrong {
+            return Err(bad(format!("{rel:?} is not a path inside the layer")));
+        }
     }
     Ok(journal)
 }

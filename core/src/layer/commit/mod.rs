@@ -22,6 +22,12 @@
 //! The next `almost` run after a crash finds the journal: it re-applies the
 //! plan (every op is idempotent) and verifies; if that cannot succeed it
 //! rolls back from the backup, and re-mounts the layer.
+//!
+//! A layer of several parts (directories) has one journal: one phase for
+//! all of them, a plan, expectations and a backup (in that directory) per
+//! part. Every part is applied and verified before the undo data is kept;
+//! a failure in any rolls every part back. So a crash leaves every part old
+//! or every part new.
 
 mod apply;
 mod journal;
@@ -30,7 +36,7 @@ mod recovery;
 mod undo;
 mod verify;
 
-pub use journal::{Expectation, Journal, Meta, Op, OpKind, Phase, parse_journal};
+pub use journal::{Expectation, Journal, Meta, Op, OpKind, PartPlan, Phase, parse_journal};
 
 use std::fs;
 use std::io;
@@ -42,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use super::{LayerMeta, Layers};
 use crate::error::{Error, Result};
 use crate::system::Progress;
-use apply::{Committer, exists, remove_any, sync_fs};
+use apply::{Committer, remove_any, sync_fs};
 use verify::{capture, compare};
 
 const JOURNAL: &str = "commit.json";
@@ -85,79 +91,95 @@ fn tmp_name(index: usize) -> String {
 }
 
 impl Layers<'_> {
-    fn committer<'j>(&'j self, journal: &'j Journal) -> Committer<'j> {
-        let lower = self.sys.root.host(&journal.layer.path);
+    /// The committer of part `index` of a journal's layer.
+    fn committer<'j>(&'j self, journal: &'j Journal, index: usize) -> Committer<'j> {
+        let part = &journal.layer.parts()[index];
+        let lower = self.sys.root.host(part);
         Committer {
             backup: lower.join(backup_name(&journal.layer)),
             lower,
             root: self.sys.root.fd(),
-            lower_in_root: crate::paths::relative(&journal.layer.path).to_owned(),
+            lower_in_root: crate::paths::relative(part).to_owned(),
             upper_in_root: crate::paths::relative(Path::new(super::STORE))
                 .join(&journal.layer.id)
-                .join("upper"),
-            journal,
+                .join(Layers::numbered("upper", index)),
+            ops: &journal.parts[index].ops,
         }
     }
 
-    /// Commits a layer. Refuses while its mount is busy.
+    /// Commits a layer, all its parts as one. Refuses while its mount is
+    /// busy.
     pub fn commit(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<CommitReport> {
-        let lower = self.sys.root.host(&meta.path);
         let relock = self.should_relock(meta)?;
         // The merged view is the expectation. A layer a reboot left
         // unmounted (a commit at boot) is read through a view of its own,
         // not mounted over its tree, where it would be in use at once.
-        self.sys.apply_subtree(&meta.path, false, progress)?;
-        let view = if self.is_mounted(meta) {
-            None
-        } else {
-            Some(self.mount_view(meta)?)
-        };
-        // Every directory of the merged view: the tree's and the layer's.
-        let checked =
-            self.refuse_user_writable(&meta.path, view.as_deref().unwrap_or(&lower), true);
-        if let Err(e) = checked {
-            if let Some(view) = &view {
-                self.unmount_view(view);
-            }
-            return Err(e);
-        }
-        let upper = self.upper(&meta.id);
-        let touched = super::diff::touched(&upper)
-            .map_err(|e| Error::io(format!("reading layer {}", meta.id), e));
+        self.apply_parts(meta, false, progress)?;
         let skip = backup_name(meta);
-        let after = touched.and_then(|touched| {
-            capture(view.as_deref().unwrap_or(&lower), &touched, &skip)
-                .map(|after| (touched, after))
-                .map_err(|e| Error::io("reading the layer's merged view", e))
-        });
-        if let Some(view) = &view {
+        let mut views: Vec<Option<PathBuf>> = Vec::new();
+        let mut seen = || -> Result<Vec<(Vec<PathBuf>, Expectation)>> {
+            let mut seen = Vec::new();
+            for (index, part) in meta.parts().iter().enumerate() {
+                let lower = self.sys.root.host(part);
+                let view = if self.part_mounted(meta, index) {
+                    None
+                } else {
+                    Some(self.mount_view(meta, index)?)
+                };
+                views.push(view.clone());
+                let merged = view.as_deref().unwrap_or(&lower);
+                // Every directory of the merged view: the tree's and the layer's.
+                self.refuse_user_writable(part, merged, true)?;
+                let upper = self.upper_of(&meta.id, index);
+                let touched = super::diff::touched(&upper)
+                    .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))?;
+                let after = capture(merged, &touched, &skip)
+                    .map_err(|e| Error::io("reading the layer's merged view", e))?;
+                seen.push((touched, after));
+            }
+            Ok(seen)
+        };
+        let seen = seen();
+        for view in views.iter().flatten() {
             self.unmount_view(view);
         }
-        let (touched, after) = after?;
+        let seen = seen?;
         let mut journal = Journal {
             layer: meta.clone(),
             phase: Phase::Preparing,
-            ops: Vec::new(),
-            after,
-            before: Expectation::default(),
+            parts: seen
+                .iter()
+                .map(|(_, after)| PartPlan {
+                    after: after.clone(),
+                    ..PartPlan::default()
+                })
+                .collect(),
             relock,
         };
         self.save_journal(&journal)?;
         let prepared = self.unmount(meta).and_then(|()| {
-            // What a replay after a crash reads must be on disk before the
-            // first change: the files written into the tree are not synced
-            // one by one.
-            sync_fs(&upper).map_err(|e| Error::io(format!("syncing layer {}", meta.id), e))?;
-            let ops = plan::plan(&upper, &lower)
-                .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
-            let before = capture(&lower, &touched, &skip)
-                .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
-            Ok((ops, before))
+            let mut plans = Vec::new();
+            for (index, part) in meta.parts().iter().enumerate() {
+                let lower = self.sys.root.host(part);
+                let upper = self.upper_of(&meta.id, index);
+                // What a replay after a crash reads must be on disk before
+                // the first change: the files written into the tree are not
+                // synced one by one.
+                sync_fs(&upper).map_err(|e| Error::io(format!("syncing layer {}", meta.id), e))?;
+                let ops = plan::plan(&upper, &lower)
+                    .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
+                let before = capture(&lower, &seen[index].0, &skip)
+                    .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
+                plans.push((ops, before));
+            }
+            Ok(plans)
         });
         match prepared {
-            Ok((ops, before)) => {
-                journal.ops = ops;
-                journal.before = before;
+            Ok(plans) => {
+                for (part, (ops, before)) in journal.parts.iter_mut().zip(plans) {
+                    part.ops = ops;
+                    part.before = before;
+                }
                 journal.phase = Phase::Applying;
                 self.save_journal(&journal)?;
             }
@@ -170,7 +192,7 @@ impl Layers<'_> {
     }
 
     /// Gives up a commit that changed nothing yet: the layer is mounted
-    /// again as it was (the tree beneath is still unlocked), unless
+    /// again as it was (the trees beneath are still unlocked), unless
     /// `remount` is false (at boot, which mounts the layers itself once it
     /// has done what it was asked to do with them). Returns whether it is
     /// mounted again.
@@ -194,14 +216,41 @@ impl Layers<'_> {
             id: journal.layer.id.clone(),
             path: journal.layer.path.clone(),
             paths: journal.layer.parts().to_vec(),
-            applied: journal.ops.len(),
+            applied: journal.op_count(),
             outcome: outcome.to_owned(),
         }
     }
 
+    /// Applies every part of a journal and verifies each; the first
+    /// failure (with its kind) stops it.
+    fn forward_all(&self, journal: &Journal, skip: &str) -> Option<(String, io::ErrorKind)> {
+        for index in 0..journal.parts.len() {
+            let c = self.committer(journal, index);
+            if let Err(e) = c.forward() {
+                // The kind goes with the reason: a full disk stays a full
+                // disk (exit 11) after the roll-back.
+                return Some((e.to_string(), e.kind()));
+            }
+        }
+        for (index, part) in journal.parts.iter().enumerate() {
+            let c = self.committer(journal, index);
+            match compare(&c.lower, &part.after, skip) {
+                Ok(wrong) if wrong.is_empty() => {}
+                Ok(wrong) => {
+                    return Some((
+                        format!("the result differs from the layer: {}", wrong.join("; ")),
+                        io::ErrorKind::Other,
+                    ));
+                }
+                Err(e) => return Some((format!("verifying: {e}"), e.kind())),
+            }
+        }
+        None
+    }
+
     /// Drives a journal to its end: forward, verify, keep the undo data,
-    /// finish; or, when that fails, back to the old tree with the layer
-    /// mounted again.
+    /// finish; or, when that fails, back to the old trees with the layer
+    /// mounted again. Every part goes the same way.
     fn finish(
         &self,
         mut journal: Journal,
@@ -227,39 +276,33 @@ impl Layers<'_> {
                 io::ErrorKind::Other,
             )),
             Phase::Applying => {
-                let c = self.committer(&journal);
-                if !exists(&c.backup) && self.undo_holds(&journal) {
-                    // A crash during the hand-over of the undo data: the
-                    // tree is the new one already.
+                if self.undo_holds(&journal) {
+                    // A crash during the hand-over of the undo data, which
+                    // begins only once every part is applied and verified:
+                    // the trees are the new ones already. (Applied again, a
+                    // part whose backup has moved into the undo data would
+                    // back up its new files as the originals.)
                     None
                 } else {
-                    match c.forward() {
-                        Ok(()) => match compare(&c.lower, &journal.after, &skip) {
-                            Ok(wrong) if wrong.is_empty() => None,
-                            Ok(wrong) => Some((
-                                format!("the result differs from the layer: {}", wrong.join("; ")),
-                                io::ErrorKind::Other,
-                            )),
-                            Err(e) => Some((format!("verifying: {e}"), e.kind())),
-                        },
-                        // The kind goes with the reason: a full disk stays
-                        // a full disk (exit 11) after the roll-back.
-                        Err(e) => Some((e.to_string(), e.kind())),
-                    }
+                    self.forward_all(&journal, &skip)
                 }
             }
         };
         if let Some((reason, kind)) = failure {
             journal.phase = Phase::RollingBack;
             self.save_journal(&journal)?;
-            let c = self.committer(&journal);
-            c.backward().map_err(|e| {
-                Error::io(
-                    format!("rolling back the commit of layer {id} ({reason})"),
-                    e,
-                )
-            })?;
-            let _ = remove_any(&c.backup);
+            for index in (0..journal.parts.len()).rev() {
+                let c = self.committer(&journal, index);
+                c.backward().map_err(|e| {
+                    Error::io(
+                        format!("rolling back the commit of layer {id} ({reason})"),
+                        e,
+                    )
+                })?;
+            }
+            for index in 0..journal.parts.len() {
+                let _ = remove_any(&self.committer(&journal, index).backup);
+            }
             let _ = fs::remove_file(self.journal_path(&id));
             let remount = if remount {
                 self.mount(&journal.layer)
@@ -278,18 +321,17 @@ impl Layers<'_> {
                 io::Error::new(kind, reason),
             ));
         }
-        self.keep_undo(&journal, &self.committer(&journal).backup)?;
+        self.keep_undo(&journal)?;
         journal.phase = Phase::Finishing;
         self.save_journal(&journal)?;
         self.finish_up(&journal, progress)
     }
 
-    /// The last steps, each safe to repeat: lock the tree again if it was,
-    /// then remove the layer (its journal goes with it).
+    /// The last steps, each safe to repeat: lock the trees again if they
+    /// were, then remove the layer (its journal goes with it).
     fn finish_up(&self, journal: &Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
         if journal.relock {
-            self.sys
-                .apply_subtree(&journal.layer.path, true, progress)?;
+            self.apply_parts(&journal.layer, true, progress)?;
         }
         self.remove_storage(&journal.layer.id, progress)?;
         Ok(Self::report(journal, "committed"))

@@ -63,7 +63,9 @@ impl Layers<'_> {
             let file = self.journal_path(&meta.id);
             let bytes = fs::read(&file).ok()?;
             let journal = match parse_journal(&file, &self.sys.config, &bytes) {
-                Ok(j) if j.layer == meta => j,
+                // The same layer over the same directories (an older
+                // almost wrote `path` alone, a newer one `paths` too).
+                Ok(j) if j.layer.id == meta.id && j.layer.parts() == meta.parts() => j,
                 Ok(_) => {
                     return Some(Err(Error::InvalidPath {
                         path: file.display().to_string(),

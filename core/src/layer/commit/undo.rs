@@ -18,6 +18,24 @@ use crate::fs::write_atomic;
 use crate::layer::Layers;
 use crate::system::Progress;
 
+/// Whether two journals are of the same commit: one layer, the same ops
+/// in every part.
+fn same_commit(a: &Journal, b: &Journal) -> bool {
+    a.layer == b.layer
+        && a.parts.len() == b.parts.len()
+        && a.parts.iter().zip(&b.parts).all(|(x, y)| x.ops == y.ops)
+}
+
+/// Where the undo data keeps the saved originals of part `index`: `saved`
+/// for the first (as before layers had parts), `saved-N` for the others.
+fn saved_name(index: usize) -> String {
+    if index == 0 {
+        "saved".to_owned()
+    } else {
+        format!("saved-{index}")
+    }
+}
+
 impl Layers<'_> {
     /// Whether the undo data of this very commit is already in place (in
     /// the stage or handed over): the commit went through.
@@ -27,16 +45,17 @@ impl Layers<'_> {
             fs::read(&file)
                 .ok()
                 .and_then(|b| parse_journal(&file, &self.sys.config, &b).ok())
-                .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
+                .is_some_and(|j| same_commit(&j, journal))
         })
     }
 
-    /// Turns a commit's backup into the undo data of the last commit. The
-    /// new undo data is assembled in a stage (its description first, then
-    /// the saved originals) and only then replaces the old one, so a crash
-    /// at any point leaves one complete set, and recovery can tell whether
-    /// this commit's originals are safe.
-    pub(super) fn keep_undo(&self, journal: &Journal, backup: &Path) -> Result<()> {
+    /// Turns a commit's backups (one per part) into the undo data of the
+    /// last commit. The new undo data is assembled in a stage (its
+    /// description first, then the saved originals of every part) and only
+    /// then replaces the old one, so a crash at any point leaves one
+    /// complete set, and recovery can tell whether this commit's originals
+    /// are safe.
+    pub(super) fn keep_undo(&self, journal: &Journal) -> Result<()> {
         let undo = self.sys.root.host(Path::new(UNDO_DIR));
         let stage = self.sys.root.host(Path::new(UNDO_STAGE));
         let err = |what: &str, e: io::Error| Error::io(format!("keeping the undo data: {what}"), e);
@@ -54,25 +73,28 @@ impl Layers<'_> {
             write_atomic(&stage.join("undo.json"), &bytes)
                 .map_err(|e| err("writing undo.json", e))?;
         }
-        let saved = stage.join("saved");
-        if exists(backup) {
-            if exists(&saved) {
-                // A copy across filesystems that a crash cut short.
-                self.remove_tree(&saved)?;
+        for index in 0..journal.parts.len() {
+            let backup = self.committer(journal, index).backup;
+            let saved = stage.join(saved_name(index));
+            if exists(&backup) {
+                if exists(&saved) {
+                    // A copy across filesystems that a crash cut short.
+                    self.remove_tree(&saved)?;
+                }
+                fs::rename(&backup, &saved)
+                    .or_else(|_| {
+                        copy_tree(&backup, &saved)?;
+                        // Across filesystems: the copy, its directories too
+                        // (one syncfs of the undo data's filesystem, not a
+                        // fsync per file and directory), is on disk before
+                        // the originals' only other copy goes.
+                        sync_fs(&saved)?;
+                        remove_any(&backup)
+                    })
+                    .map_err(|e| err("moving the saved originals", e))?;
+            } else if !exists(&saved) {
+                crate::layer::private_dir(&saved).map_err(|e| err("creating saved", e))?;
             }
-            fs::rename(backup, &saved)
-                .or_else(|_| {
-                    copy_tree(backup, &saved)?;
-                    // Across filesystems: the copy, its directories too
-                    // (one syncfs of the undo data's filesystem, not a
-                    // fsync per file and directory), is on disk before the
-                    // originals' only other copy goes.
-                    sync_fs(&saved)?;
-                    remove_any(backup)
-                })
-                .map_err(|e| err("moving the saved originals", e))?;
-        } else if !exists(&saved) {
-            crate::layer::private_dir(&saved).map_err(|e| err("creating saved", e))?;
         }
         if exists(&undo) {
             self.remove_tree(&undo)?;
@@ -86,7 +108,7 @@ impl Layers<'_> {
         fs::read(&file)
             .ok()
             .and_then(|b| parse_journal(&file, &self.sys.config, &b).ok())
-            .is_some_and(|j| j.layer == journal.layer && j.ops == journal.ops)
+            .is_some_and(|j| same_commit(&j, journal))
     }
 
     /// Whether there is a commit to undo, and of what.
@@ -135,45 +157,49 @@ impl Layers<'_> {
             reason: "there is no commit to undo".to_owned(),
         })?;
         let undo = self.sys.root.host(Path::new(UNDO_DIR));
-        let lower = self.sys.root.host(&journal.layer.path);
+        let parts = journal.layer.parts();
         let skip = backup_name(&journal.layer);
-        let backup = lower.join(&skip);
         let restored = undo.join(UNDO_RESTORED);
         let started = undo.join(UNDO_STARTED);
-        // Directories whose names changed since the commit: with `force`,
-        // the undo leaves what it never knew of, so they differ after it.
-        let mut renamed_dirs = Vec::new();
+        // Per part, directories whose names changed since the commit: with
+        // `force`, the undo leaves what it never knew of, so they differ
+        // after it.
+        let mut renamed_dirs: Vec<Vec<String>> = vec![Vec::new(); parts.len()];
         if !exists(&started) && !exists(&restored) {
-            // Undo writes beneath the tree's directories as root, as a
-            // commit does (also with `force`).
-            self.refuse_user_writable(&journal.layer.path, &lower, true)?;
-            let changed = differing(&lower, &journal.after, &skip)
-                .map_err(|e| Error::io("comparing the tree with the last commit", e))?;
-            if force {
-                renamed_dirs = changed
-                    .into_iter()
-                    .filter(|(_, listing, _)| *listing)
-                    .map(|(_, _, what)| what)
-                    .collect();
-            } else if !changed.is_empty() {
+            let mut changed_paths = Vec::new();
+            for (index, part) in parts.iter().enumerate() {
+                let lower = self.sys.root.host(part);
+                // Undo writes beneath the tree's directories as root, as a
+                // commit does (also with `force`).
+                self.refuse_user_writable(part, &lower, true)?;
+                let changed = differing(&lower, &journal.parts[index].after, &skip)
+                    .map_err(|e| Error::io("comparing the tree with the last commit", e))?;
+                if force {
+                    renamed_dirs[index] = changed
+                        .into_iter()
+                        .filter(|(_, listing, _)| *listing)
+                        .map(|(_, _, what)| what)
+                        .collect();
+                } else {
+                    changed_paths.extend(changed.iter().map(|(rel, listing, _)| {
+                        let path = part.join(rel).display().to_string();
+                        if *listing {
+                            format!("{path}/ (names added or removed)")
+                        } else {
+                            path
+                        }
+                    }));
+                }
+            }
+            if !changed_paths.is_empty() {
                 return Err(Error::ChangedSinceCommit {
                     id: journal.layer.id.clone(),
-                    paths: changed
-                        .iter()
-                        .map(|(rel, listing, _)| {
-                            let path = journal.layer.path.join(rel).display().to_string();
-                            if *listing {
-                                format!("{path}/ (names added or removed)")
-                            } else {
-                                path
-                            }
-                        })
-                        .collect(),
+                    paths: changed_paths,
                 });
             }
         }
         // Decided once, before anything is unlocked: after a crash the
-        // tree's own state no longer tells.
+        // trees' own state no longer tells.
         let relock = match fs::read_to_string(&started) {
             Ok(text) => text.trim() == "relock",
             Err(_) => {
@@ -185,29 +211,45 @@ impl Layers<'_> {
         };
         let mut wrong = Vec::new();
         if !exists(&restored) {
-            self.sys
-                .apply_subtree(&journal.layer.path, false, progress)?;
-            if !exists(&backup) {
-                self.bring_back_saved(&undo.join("saved"), &backup)?;
+            self.apply_parts(&journal.layer, false, progress)?;
+            for index in 0..parts.len() {
+                let backup = self.committer(&journal, index).backup;
+                if !exists(&backup) {
+                    self.bring_back_saved(&undo.join(saved_name(index)), &backup)?;
+                }
             }
-            let c = self.committer(&journal);
-            c.backward()
-                .map_err(|e| Error::io("undoing the last commit", e))?;
-            wrong = compare(&lower, &journal.before, &skip)
-                .map_err(|e| Error::io("verifying the undo", e))?;
-            wrong.retain(|w| !renamed_dirs.contains(w));
+            for index in (0..parts.len()).rev() {
+                self.committer(&journal, index)
+                    .backward()
+                    .map_err(|e| Error::io("undoing the last commit", e))?;
+            }
+            for (index, part) in parts.iter().enumerate() {
+                let lower = self.sys.root.host(part);
+                let mut differs = compare(&lower, &journal.parts[index].before, &skip)
+                    .map_err(|e| Error::io("verifying the undo", e))?;
+                differs.retain(|w| !renamed_dirs[index].contains(w));
+                wrong.extend(differs.into_iter().map(|w| {
+                    if parts.len() > 1 {
+                        format!("{}: {w}", part.display())
+                    } else {
+                        w
+                    }
+                }));
+            }
             write_atomic(&restored, wrong.join("\n").as_bytes())
                 .map_err(|e| Error::io("recording the undo", e))?;
         } else if let Ok(text) = fs::read_to_string(&restored) {
             // Carried on after a crash: the differences found then.
             wrong = text.lines().map(str::to_owned).collect();
         }
-        if exists(&backup) {
-            self.remove_tree(&backup)?;
+        for index in 0..parts.len() {
+            let backup = self.committer(&journal, index).backup;
+            if exists(&backup) {
+                self.remove_tree(&backup)?;
+            }
         }
         if relock {
-            self.sys
-                .apply_subtree(&journal.layer.path, true, progress)?;
+            self.apply_parts(&journal.layer, true, progress)?;
         }
         // Out of sight at once (one rename into the store's trash), then
         // deleted: a crash cannot leave half the undo data looking like an
@@ -227,13 +269,7 @@ impl Layers<'_> {
                 io::Error::other(wrong.join("; ")),
             ));
         }
-        Ok(CommitReport {
-            id: journal.layer.id.clone(),
-            path: journal.layer.path.clone(),
-            paths: journal.layer.parts().to_vec(),
-            applied: journal.ops.len(),
-            outcome: "undone".to_owned(),
-        })
+        Ok(Self::report(&journal, "undone"))
     }
 
     /// Step 1 of an undo: the saved originals become the backup the plan is

@@ -12,7 +12,7 @@ use almost_protocol::{CommandResult, Phase};
 
 use super::leave_to_boot;
 use crate::commands::{Ctx, begin, layer_opening};
-use crate::output::{ask, shown};
+use crate::output::ask;
 
 pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
     let Ctx { sys, out, bus, .. } = ctx;
@@ -27,7 +27,7 @@ pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
         yes,
         &format!(
             "Apply these changes to {}{}?",
-            meta.path.display(),
+            super::shown_parts(meta.parts()),
             if at_boot { " at the next boot" } else { "" }
         ),
     )?;
@@ -52,7 +52,7 @@ pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
         format!(
             "Committed layer {} into {} ({} operations). `almost layer undo` reverts it.\n",
             r.id,
-            shown(&r.path),
+            super::shown_parts(r.parts()),
             r.applied.unwrap_or(0)
         )
     });

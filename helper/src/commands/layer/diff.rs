@@ -28,20 +28,38 @@ pub fn run(ctx: Ctx, id: &str, patch: bool) -> Result<i32> {
 }
 
 /// The text of `layer diff`: a summary, then one line per change (and its
-/// patch, if asked for).
+/// patch, if asked for); for a layer of several directories, a heading
+/// with its own summary before the changes of each.
 fn diff_text(diff: &almost_protocol::Diff) -> String {
+    let parts = diff.parts();
     let mut text = format!(
         "Layer {} over {}: {}\n",
         diff.id,
-        shown(&diff.path),
+        super::shown_parts(parts),
         summary(&diff.changes)
     );
-    for c in &diff.changes {
-        text.push_str(&change_line(c));
-        text.push('\n');
-        if let Some(p) = &c.patch {
-            text.push_str(p);
+    let lines = |text: &mut String, changes: &[&Change]| {
+        for c in changes {
+            text.push_str(&change_line(c));
+            text.push('\n');
+            if let Some(p) = &c.patch {
+                text.push_str(p);
+            }
         }
+    };
+    if parts.len() == 1 {
+        lines(&mut text, &diff.changes.iter().collect::<Vec<_>>());
+        return text;
+    }
+    for part in parts {
+        let mine: Vec<&Change> = diff
+            .changes
+            .iter()
+            .filter(|c| c.path.starts_with(part))
+            .collect();
+        let owned: Vec<Change> = mine.iter().map(|c| (*c).clone()).collect();
+        text.push_str(&format!("\n{}: {}\n", shown(part), summary(&owned)));
+        lines(&mut text, &mine);
     }
     text
 }

@@ -11,7 +11,7 @@ use almost_protocol::CommandResult;
 
 use super::leave_to_boot;
 use crate::commands::{Ctx, begin, layer_opening};
-use crate::output::{ask, shown};
+use crate::output::ask;
 use crate::wire;
 
 pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
@@ -25,7 +25,7 @@ pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
         &format!(
             "Discard layer {} over {} and all its changes{}?",
             meta.id,
-            meta.path.display(),
+            super::shown_parts(meta.parts()),
             if at_boot { " at the next boot" } else { "" }
         ),
     )?;
@@ -37,7 +37,13 @@ pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
     out.answer(
         wire::layer_ref(&meta, false),
         CommandResult::LayerDiscard,
-        |l| format!("Discarded layer {} over {}.\n", l.id, shown(&l.path)),
+        |l| {
+            format!(
+                "Discarded layer {} over {}.\n",
+                l.id,
+                super::shown_parts(l.parts())
+            )
+        },
     );
     Ok(0)
 }

@@ -8,7 +8,6 @@ use almost_core::system::System;
 use almost_protocol::CommandResult;
 
 use crate::commands::Ctx;
-use crate::output::shown;
 use crate::wire;
 
 pub fn run(ctx: Ctx) -> Result<i32> {
@@ -55,9 +54,9 @@ pub fn list_text(infos: &[LayerInfo]) -> String {
     for i in infos {
         let age = state::now().saturating_sub(i.meta.created);
         text.push_str(&format!(
-            "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}\n",
+            "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}{}\n",
             i.meta.id,
-            shown(&i.meta.path),
+            super::shown_parts(i.meta.parts()),
             age_words(age),
             if i.mounted { "yes" } else { "no" },
             i.changes.map_or("?".to_owned(), |c| c.to_string()),
@@ -67,6 +66,11 @@ pub fn list_text(infos: &[LayerInfo]) -> String {
                 (Some(AtBoot::Discard), _) => "  (discarded at the next boot)",
                 (None, true) => "  (temporary)",
                 (None, false) => "",
+            },
+            if i.meta.system {
+                "  (system layer)"
+            } else {
+                ""
             }
         ));
     }

@@ -28,10 +28,11 @@ use crate::wire;
 pub fn run(ctx: Ctx, action: &LayerAction) -> Result<i32> {
     match action {
         LayerAction::New {
-            path,
+            paths,
+            system,
             temporary,
             host,
-        } => new::run(ctx, path, *temporary, *host),
+        } => new::run(ctx, paths, *system, *temporary, *host),
         LayerAction::List => list::run(ctx),
         LayerAction::Diff { id, patch } => diff::run(ctx, id, *patch),
         LayerAction::Commit { id, yes, at_boot } => commit::run(ctx, id, *yes, *at_boot),
@@ -39,6 +40,15 @@ pub fn run(ctx: Ctx, action: &LayerAction) -> Result<i32> {
         LayerAction::Mount { id } => mount::run(ctx, id),
         LayerAction::Undo { yes, force } => undo::run(ctx, *yes, *force),
     }
+}
+
+/// The directories a layer covers, as a reader is shown them: "/usr, /etc".
+pub fn shown_parts(parts: &[std::path::PathBuf]) -> String {
+    parts
+        .iter()
+        .map(|p| shown(p))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The commands that must look beneath mounted layers enter a private mount
@@ -94,7 +104,7 @@ pub(super) fn leave_to_boot(
             "Layer {} will be {verb} {} at the next boot, before anything starts. Until then it \
              stays mounted and in use.\n",
             meta.id,
-            shown(&meta.path)
+            shown_parts(meta.parts())
         )
     };
     match act {

@@ -9,7 +9,6 @@ use almost_core::system::Progress;
 use almost_protocol::CommandResult;
 
 use crate::commands::{Ctx, begin, layer_opening};
-use crate::output::shown;
 use crate::wire;
 
 pub fn run(ctx: Ctx, id: &str) -> Result<i32> {
@@ -18,12 +17,17 @@ pub fn run(ctx: Ctx, id: &str) -> Result<i32> {
     let progress = Arc::new(Progress::default());
     let meta = layers.get(id)?;
     let _act = begin(sys, out, bus, layer_opening(None), &progress)?;
-    sys.apply_subtree(&meta.path, false, &progress)?;
-    layers.mount(&meta)?;
+    layers.remount(&meta, &progress)?;
     out.answer(
         wire::layer_ref(&meta, false),
         CommandResult::LayerMount,
-        |l| format!("Layer {} is mounted over {}.\n", l.id, shown(&l.path)),
+        |l| {
+            format!(
+                "Layer {} is mounted over {}.\n",
+                l.id,
+                super::shown_parts(l.parts())
+            )
+        },
     );
     Ok(0)
 }

@@ -9,7 +9,7 @@ use almost_core::{Error, Result};
 use almost_protocol::CommandResult;
 
 use crate::commands::{Ctx, begin, layer_opening};
-use crate::output::{ask, shown};
+use crate::output::ask;
 use crate::wire;
 
 pub fn run(ctx: Ctx, yes: bool, force: bool) -> Result<i32> {
@@ -26,8 +26,8 @@ pub fn run(ctx: Ctx, yes: bool, force: bool) -> Result<i32> {
         &format!(
             "Undo the commit of layer {} ({} operations in {})?",
             last.layer.id,
-            last.ops.len(),
-            last.layer.path.display()
+            last.op_count(),
+            super::shown_parts(last.layer.parts())
         ),
     )?;
     let why = Some("Undoing the last commit of a layer");
@@ -40,7 +40,7 @@ pub fn run(ctx: Ctx, yes: bool, force: bool) -> Result<i32> {
             format!(
                 "Undid the commit of layer {} in {}.\n",
                 r.id,
-                shown(&r.path)
+                super::shown_parts(r.parts())
             )
         },
     );
