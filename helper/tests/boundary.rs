@@ -134,7 +134,13 @@ fn stored_layer_metadata_is_checked() {
     let good = fs::read_to_string(&file).unwrap();
 
     for (what, forged) in [
-        ("a path outside", good.replace("\"/usr/lib\"", "\"/etc\"")),
+        // (/etc is one of the system layer's directories now, which a
+        // layer may cover and which is never locked: layers_multi and
+        // layers_system check that with lsattr.)
+        (
+            "a path outside",
+            good.replace("\"/usr/lib\"", "\"/home/user\""),
+        ),
         (
             "a path with ..",
             good.replace("\"/usr/lib\"", "\"/usr/lib/../../etc\""),
@@ -149,6 +155,10 @@ fn stored_layer_metadata_is_checked() {
         let r = sb.almost_json(&["layer", "discard", &id, "--yes"]);
         r.expect_code(5);
         assert!(!common::has_i(&sb.path("/etc")), "{what}: /etc locked");
+        assert!(
+            !common::has_i(&sb.path("/home/user")),
+            "{what}: /home locked"
+        );
         assert!(!common::has_i(&sb.path("/etc/hostname")), "{what}");
         let r = sb.almost_json(&["layer", "list"]);
         r.expect_ok();
