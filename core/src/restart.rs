@@ -293,22 +293,26 @@ fn unescape_newlines(path: PathBuf) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&out))
 }
 
-/// The systemd service a process runs in, from its `/proc/PID/cgroup`: the
-/// innermost unit of its cgroup path when it is a service (the unified hierarchy's `0::`
-/// line, else cgroup v1's `name=systemd`), and for a service below a
-/// user's manager (`user@UID.service/…/foo.service`) that uid. A process
-/// in a scope (a login session, a container) has no service.
+/// The systemd service a process runs in, from its `/proc/PID/cgroup`:
+/// the innermost unit of its cgroup path when it is a service (cgroup
+/// v1's `name=systemd` line, else the unified hierarchy's `0::`), and for
+/// a service below a user's manager (`user@UID.service/…/foo.service`)
+/// that uid. A process in a scope (a login session, a container) has none.
 pub fn unit_of(cgroup: &str) -> Option<(String, Option<u32>)> {
-    let path = cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .or_else(|| {
-            cgroup.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-                (controllers == "name=systemd").then_some(path)
-            })
-        })?;
+    let of = |wanted: &str| {
+        cgroup.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            (controllers == wanted).then_some(path)
+        })
+    };
+    // systemd tracks its units in its own v1 hierarchy on a legacy or
+    // hybrid system (where the unified line may say only "/"), in the
+    // unified one otherwise: the first of them not at the top.
+    let path = [of("name=systemd"), of("")]
+        .into_iter()
+        .flatten()
+        .find(|p| !p.trim_matches('/').is_empty())?;
     let parts: Vec<&str> = path
         .split('/')
         .filter(|p| !p.is_empty() && *p != "init.scope")
@@ -418,8 +422,13 @@ mod tests {
             unit_of(
                 "12:pids:/system.slice/cron.service\n1:name=systemd:/system.slice/cron.service\n0::/\n"
             ),
-            None,
-            "the unified line wins when there is one (here: the root cgroup)"
+            Some(("cron.service".into(), None)),
+            "legacy: the unified line says only / (the kernel prints it always)"
+        );
+        assert_eq!(
+            unit_of("9:name=systemd:/\n4:memory:/x\n0::/system.slice/foo.service\n"),
+            Some(("foo.service".into(), None)),
+            "v1 name=systemd at the top, the unit in the unified hierarchy (this machine's shape)"
         );
         assert_eq!(
             unit_of(

@@ -17,6 +17,7 @@ pub mod overlay;
 pub mod overview;
 pub mod package_remove;
 pub mod relock_timer;
+pub mod restart;
 pub mod run;
 pub mod status;
 pub mod unlock;

@@ -93,15 +93,20 @@ fn finish(sys: &System, out: &Output, bus: &SystemBus, me: Proc) -> Result<()> {
     Ok(())
 }
 
-/// Runs `argv` unlocked; answers with its exit status (`run` result).
+/// Runs `argv` unlocked; answers with its exit status and the programs
+/// that still use files it replaced or deleted in the managed trees (`run`
+/// result).
 pub fn run(ctx: Ctx, argv: &[OsString]) -> Result<i32> {
     let exit_code = run_unlocked(ctx.sys, ctx.out, ctx.bus, argv)?;
-    // The text is the command's own output: nothing to add.
-    ctx.out.answer(
-        almost_protocol::RunResult { exit_code },
-        almost_protocol::CommandResult::Run,
-        |_| String::new(),
-    );
+    let found = super::restart::look(ctx.sys, ctx.out, &ctx.sys.config.paths);
+    let result = almost_protocol::CommandResult::Run(almost_protocol::RunResult { exit_code });
+    if ctx.out.json {
+        ctx.out.event(&super::restart::with_restart(result, found));
+    } else {
+        // Standard output is the command's own, byte for byte: the
+        // programs to restart are said beside almost's other words.
+        eprint!("{}", super::restart::text(found.as_deref().unwrap_or(&[])));
+    }
     Ok(exit_code)
 }
 

@@ -48,6 +48,8 @@ pub fn run(ctx: Ctx, id: &str, yes: bool, at_boot: bool) -> Result<i32> {
         applied: Some(report.applied as u64),
         outcome: Some(report.outcome.clone()),
     };
+    // The programs still running what the commit replaced are named.
+    let out = &crate::commands::restart::Answering::new(sys, out, meta.parts());
     out.answer(result, CommandResult::LayerCommit, |r| {
         format!(
             "Committed layer {} into {} ({} operations). `almost layer undo` reverts it.\n",

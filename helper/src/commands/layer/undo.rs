@@ -33,6 +33,8 @@ pub fn run(ctx: Ctx, yes: bool, force: bool) -> Result<i32> {
     let why = Some("Undoing the last commit of a layer");
     let _act = begin(sys, out, bus, layer_opening(why), &progress)?;
     let report = layers.undo(&progress, force)?;
+    // The programs still running what the undo replaced are named.
+    let out = &crate::commands::restart::Answering::new(sys, out, last.layer.parts());
     out.answer(
         wire::commit_report(&report),
         CommandResult::LayerUndo,
