@@ -23,6 +23,7 @@
 #          --almost FILE benchmark this almost binary instead of building one
 #          --journal-mib N  journal size; 0: what mke2fs picks for the image (256)
 #          --loop-io direct|buffered  how the loop device writes the image (direct)
+#          --commit-files N  files rewritten in the commit measurement (entries / 10)
 
 set -euo pipefail
 
@@ -36,6 +37,7 @@ outdir=''
 almost=''
 journal_mib=256
 loop_io=direct
+commit_files=''
 args=("$@")
 while (($#)); do
     case $1 in
@@ -46,8 +48,9 @@ while (($#)); do
     --almost) almost=${2:?--almost needs a file}; shift 2 ;;
     --journal-mib) journal_mib=${2:?--journal-mib needs a number}; shift 2 ;;
     --loop-io) loop_io=${2:?--loop-io needs direct or buffered}; shift 2 ;;
+    --commit-files) commit_files=${2:?--commit-files needs a number}; shift 2 ;;
     -h | --help)
-        sed -n '4,26s/^# \{0,1\}//p' "$0"
+        sed -n '4,27s/^# \{0,1\}//p' "$0"
         exit 0
         ;;
     *) sb_die "unknown option: $1 (try --help)" ;;
@@ -63,6 +66,10 @@ if ! [[ $journal_mib =~ ^[0-9]+$ ]] || ((journal_mib != 0 && (journal_mib < 4 ||
     sb_die "--journal-mib must be 0 (mke2fs's choice) or a number of MiB from 4 to 10240"
 fi
 [[ $loop_io == direct || $loop_io == buffered ]] || sb_die "--loop-io must be direct or buffered"
+commit_files=${commit_files:-$((entries / 10))}
+if ! [[ $commit_files =~ ^[0-9]+$ ]] || ((commit_files < 10)); then
+    sb_die "--commit-files must be a number >= 10"
+fi
 [[ -d $workdir ]] || sb_die "--workdir $workdir is not a directory"
 workdir=$(readlink -f "$workdir")
 if [[ -n $almost ]]; then
@@ -99,9 +106,13 @@ files=$((others - links))
 # Every directory and file takes one 4 KiB block; leave room for the journal
 # and metadata.
 size_mib=$(((dirs + files) * 4 * 14 / 10 / 1024 + 160 + journal_mib))
+# The commit measurement's 8 KiB files live at once in the tree, the
+# layer's upper directory, the copy for the by-hand baseline and the undo
+# data (twice while a commit hands it over), with a directory per 100.
+size_mib=$((size_mib + commit_files * 8 * 6 / 1024))
 # mke2fs refuses a journal of more than half the filesystem.
 ((size_mib >= 2 * journal_mib + 64)) || size_mib=$((2 * journal_mib + 64))
-inodes=$((entries + entries / 5 + 4096))
+inodes=$((entries + entries / 5 + 4096 + commit_files * 6))
 
 sb_section "making a tree of $entries entries in a ${size_mib} MiB ext4 image"
 SB_TMPDIR=$workdir
@@ -370,6 +381,120 @@ EOF
         L[undo_kib]=$(du -sk "$R/var/lib/almost/undo" | cut -f1)
 fi
 
+# --- a commit of many changed files against doing it by hand ------------------
+
+# A tree of its own, /opt/commit, managed alone while this runs (so that the
+# figures are the commit's, not the size of /usr: a commit measures every
+# managed path once to know whether to lock again, about an `almost status`,
+# timed above): commit_files files of 8 KiB, 100 to a directory. Each round
+# changes every one of them in the same way twice, and times:
+#  - almost: over the locked tree a layer is made (its flags cleared beneath,
+#    not timed), every file is rewritten through it (new content of the same
+#    size, written in place at offset 0: the layer copies it up), then
+#    `almost layer commit --yes` is timed: capture, plan, journal, backup,
+#    writes, syncfs, verification, undo data, and the tree locked again;
+#  - by hand: the same tree unlocked (chattr -R -i, not timed, as the layer
+#    did), the same kind of new content made in a copy of the changed files
+#    outside the tree (not timed, as the layer's copy-up), then timed:
+#    `cp -a` of that copy over the tree (every changed file, with its
+#    metadata), `sync -f` of the filesystem (the one syncfs a commit does)
+#    and `chattr -R +i` of the tree.
+# Each round's content differs from the last, so every file really changes.
+# The times are medians over the rounds, with the filesystem quiesced before
+# each timed run and caches warm.
+CT=/opt/commit
+declare -a CTIMES=() HTIMES=()
+commit_note=''
+# commit_files_write DIR ROUND: writes ROUND's content into the
+# commit_files files below DIR (made if absent), 8 KiB each.
+commit_files_write() {
+    sb_assert_sandbox
+    python3 - "$1" "$commit_files" "$2" <<'PYEOF'
+import os, sys
+top, n, rnd = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for k in range(n):
+    d = os.path.join(top, "d%d" % (k // 100))
+    if k % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    line = ("round %s file %d\n" % (rnd, k)).encode()
+    data = (line * (8192 // len(line) + 1))[:8192]
+    fd = os.open(os.path.join(d, "f%d" % k), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    os.pwrite(fd, data, 0)
+    os.close(fd)
+PYEOF
+}
+# commit_check ROUND WHAT: whether the last file of the tree holds ROUND's
+# content and the tree is locked again (a run that did less is no figure).
+commit_check() {
+    local last=$((commit_files - 1))
+    local f="$R$CT/d$((last / 100))/f$last"
+    if ! head -c 64 "$f" | grep -q "^round $1 file $last\$" ||
+        [[ $(lsattr -d "$R$CT" | cut -d' ' -f1) != *i* || $(lsattr "$f" | cut -d' ' -f1) != *i* ]]; then
+        sb_warn "$2 of round $1 did not leave the new content in a locked tree"
+        return 1
+    fi
+}
+# commit_time VAR CMD...: one timed run, the filesystem quiesced first;
+# appends the wall time to the array VAR.
+commit_time() {
+    local -n into=$1
+    local t0 t1
+    shift
+    quiesce
+    sb_assert_sandbox
+    t0=$EPOCHREALTIME
+    if ! "$@" >"$tmp/out" 2>"$tmp/err"; then
+        sb_warn "$* failed: $(head -c 300 "$tmp/err" | tr '\n' ' ')"
+        return 1
+    fi
+    t1=$EPOCHREALTIME
+    into+=("$(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { printf "%.4f", b - a }')")
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+sb_section "a commit of $commit_files changed 8 KiB files against cp -a + sync + chattr -R +i ($runs rounds)"
+cat >"$R/etc/almost/almost.toml" <<'TOML'
+# Benchmark sandbox, the commit measurement: only /opt/commit is managed.
+default_mode = "keep"
+paths = ["/opt/commit"]
+TOML
+mkdir -p "$R$CT"
+commit_files_write "$R$CT" 0
+sync -f "$R"
+"${A[@]}" lock >/dev/null 2>"$tmp/err" || sb_warn "almost lock of $CT failed: $(head -c 300 "$tmp/err")"
+load_commit_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((round = 1; round <= runs; round++)); do
+    printf '  round %d of %d\n' "$round" "$runs"
+    sb_assert_sandbox
+    if ! "${A[@]}" layer new "$CT" >"$tmp/out" 2>"$tmp/err"; then
+        sb_warn "layer new $CT failed: $(head -c 300 "$tmp/err" | tr '\n' ' ')"
+        commit_note=failed
+        break
+    fi
+    cid=$(tail -n 1 "$tmp/out")
+    commit_files_write "$R$CT" "a$round"
+    if ! commit_time CTIMES "${A[@]}" layer commit --yes "$cid" || ! commit_check "a$round" "the commit"; then
+        commit_note=failed
+        break
+    fi
+    rm -rf "$R/var/tmp/commit-copy"
+    chattr -R -i "$R$CT"
+    commit_files_write "$R/var/tmp/commit-copy" "h$round"
+    # shellcheck disable=SC2016 # expanded by that bash, from its arguments
+    if ! commit_time HTIMES bash -c 'cp -a "$1/." "$2/" && sync -f "$2" && chattr -R +i "$2"' \
+        by-hand "$R/var/tmp/commit-copy" "$R$CT" || ! commit_check "h$round" "by hand"; then
+        commit_note=failed
+        break
+    fi
+done
+load_commit_after=$(cut -d' ' -f1-3 /proc/loadavg)
+rm -rf "$R/var/tmp/commit-copy"
+C_ALMOST=$(median "${CTIMES[@]}")
+C_HAND=$(median "${HTIMES[@]}")
+printf '  %-38s %s-> median %s s\n' "layer commit --yes" "${CTIMES[*]} " "${C_ALMOST:-n/a}"
+printf '  %-38s %s-> median %s s\n' "cp -a + sync -f + chattr -R +i" "${HTIMES[*]} " "${C_HAND:-n/a}"
+[[ -n $commit_note ]] && C_ALMOST='' C_HAND=''
+
 # --- the table ----------------------------------------------------------------
 
 secs() { if [[ -n ${T[$1]:-} ]]; then printf '%.3f%s' "${T[$1]}" "${NOTE[$1]:-}"; else printf '%s' "${FAIL[$1]:-n/a}"; fi; }
@@ -430,12 +555,26 @@ report() {
     printf '  %-41s: %s s\n' "layer commit, ${changes:-0} changes + re-lock" \
         "${L[layer commit (then re-lock /usr)]:-failed}"
     printf '  disk: upper dir %s KiB, undo data %s KiB\n' "${L[upper_kib]:-?}" "${L[undo_kib]:-?}"
+    printf '\na commit of %s changed 8 KiB files (rewritten, same size) in a tree of its own, locked\n' "$commit_files"
+    printf 'before and after, median of %s rounds (load average before / after: %s / %s):\n' \
+        "$runs" "${load_commit_before:-?}" "${load_commit_after:-?}"
+    printf '  %-41s: %s s\n' "almost layer commit --yes (+ re-lock)" "${C_ALMOST:-failed}"
+    printf '  %-41s: %s s\n' "by hand: cp -a, sync -f, chattr -R +i" "${C_HAND:-failed}"
+    if [[ -n $C_ALMOST && -n $C_HAND ]]; then
+        awk -v a="$C_ALMOST" -v b="$C_HAND" 'BEGIN { printf "  commit / by hand: %.2fx\n", (b > 0 ? a / b : 0) }'
+    fi
     printf '\ntargets:\n'
     printf '  lock   >= 4x faster than chattr -R +i : %s\n' "$(meets "almost lock" "chattr -R +i" 4)"
     printf '  unlock >= 4x faster than chattr -R -i : %s\n' "$(meets "almost unlock" "chattr -R -i" 4)"
     printf '  re-lock >= 5x faster than lsattr -R   : %s\n' \
         "$(meets "almost lock (already locked)" "lsattr -R" 5)"
     printf '  status  >= 5x faster than lsattr -R   : %s\n' "$(meets "almost status" "lsattr -R" 5)"
+    if [[ -n $C_ALMOST && -n $C_HAND ]]; then
+        awk -v a="$C_ALMOST" -v b="$C_HAND" 'BEGIN { r = (b > 0 ? a / b : 1e9)
+            printf "  commit within 1.5x of by hand        : %s (%.2fx)\n", (r <= 1.5 ? "met" : "NOT MET"), r }'
+    else
+        printf '  commit within 1.5x of by hand        : NOT MET (no measurement)\n'
+    fi
     if ((peak > 0)); then
         awk -v k="$peak" 'BEGIN { printf "  peak RSS of almost < 32 MiB          : %s (%.1f MiB)\n",
             (k < 32 * 1024 ? "met" : "NOT MET"), k / 1024 }'
