@@ -41,7 +41,8 @@ pub struct Change {
     pub detail: Option<String>,
     /// The content is not text (no patch can be shown).
     pub binary: bool,
-    /// Unified diff of a modified text file, when asked for.
+    /// Unified diff of a modified text file, or a new text file's whole
+    /// content as one (from nothing), when asked for.
     pub patch: Option<String>,
 }
 
@@ -102,6 +103,23 @@ fn patch(old: &Path, new: &Path, name: &str) -> io::Result<Option<String>> {
         diff.unified_diff()
             .context_radius(3)
             .header(&format!("a{name}"), &format!("b{name}"))
+            .to_string(),
+    ))
+}
+
+/// A new text file's content as a unified diff from nothing ("@@ -0,0
+/// +1,N @@", every line added), or `None` when it is not text.
+fn added_patch(new: &Path, name: &str) -> io::Result<Option<String>> {
+    let b = fs::read(new)?;
+    if !is_text(&b) {
+        return Ok(None);
+    }
+    let b = String::from_utf8_lossy(&b);
+    let diff = similar::TextDiff::from_lines("", b.as_ref());
+    Ok(Some(
+        diff.unified_diff()
+            .context_radius(3)
+            .header("/dev/null", &format!("b{name}"))
             .to_string(),
     ))
 }
@@ -226,8 +244,15 @@ impl Differ<'_> {
                     self.push(&rel, ChangeKind::Added, None, Some(&new));
                     if new.kind == EntryType::File {
                         let binary = binary_file(&upper, &meta)?;
+                        // A reviewer reads a new text file's content.
+                        let p = if !binary && self.patches {
+                            added_patch(&upper, &almost_protocol::path::encode(&self.name(&rel)))?
+                        } else {
+                            None
+                        };
                         if let Some(last) = self.out.last_mut() {
                             last.binary = binary;
+                            last.patch = p;
                         }
                     }
                 }
@@ -348,6 +373,11 @@ mod tests {
         assert!(p.contains("-two\n+TWO\n"), "{p}");
         fs::write(&b, [0u8, 1, 2]).unwrap();
         assert!(patch(&a, &b, "/x").unwrap().is_none());
+        // A new text file: its content, every line added; binary: none.
+        assert!(added_patch(&b, "/x").unwrap().is_none());
+        fs::write(&b, "first\nsecond\n").unwrap();
+        let p = added_patch(&b, "/usr/new").unwrap().unwrap();
+        assert!(p.contains("@@ -0,0 +1,2 @@\n+first\n+second\n"), "{p}");
     }
 
     // Without overlayfs: an upper tree made by hand with the kernel's marks.
@@ -410,6 +440,8 @@ mod tests {
                 .unwrap()
                 .contains("-old\n+new\n")
         );
+        // The new text file's content comes as a patch too.
+        assert!(changes[3].patch.as_deref().unwrap().contains("@@ -0,0 +1 @@\n+n"));
         assert_eq!(changes[5].old_type, Some(EntryType::File));
         assert_eq!(touched(&upper).unwrap().len(), 8);
     }
