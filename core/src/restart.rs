@@ -17,7 +17,7 @@
 //! thread (no maps, no exe) and an entry that cannot be read are left out,
 //! never an error. Only reading `/proc` itself can fail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs;
 use std::io;
@@ -76,6 +76,8 @@ pub fn scan(root: &Root, trees: &[PathBuf]) -> Result<Vec<NeedsRestart>> {
 
 fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRestart>> {
     let mut found = Vec::new();
+    // Most processes map the same libraries: each path is looked at once.
+    let mut now = Now::default();
     for entry in fs::read_dir(proc)? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry
@@ -88,7 +90,7 @@ fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRes
         if pid == me {
             continue;
         }
-        if let Some(p) = process(&entry.path(), pid, trees) {
+        if let Some(p) = process(&entry.path(), pid, trees, &mut now) {
             found.push(p);
         }
     }
@@ -97,7 +99,7 @@ fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRes
 }
 
 /// One process, if it uses a replaced file under `trees` (host paths).
-fn process(dir: &Path, pid: u32, trees: &[PathBuf]) -> Option<NeedsRestart> {
+fn process(dir: &Path, pid: u32, trees: &[PathBuf], now: &mut Now) -> Option<NeedsRestart> {
     let under = |p: &Path| trees.iter().any(|t| p.starts_with(t));
     // Kernel threads have empty maps and no exe: nothing to read.
     let maps = fs::read(dir.join("maps")).ok()?;
@@ -120,10 +122,19 @@ fn process(dir: &Path, pid: u32, trees: &[PathBuf]) -> Option<NeedsRestart> {
         return None;
     }
     // The magic link followed: the directory the process sees as /.
-    let proc_root = openat2(libc::AT_FDCWD, &dir.join("root"), 0).ok();
+    // The magic link followed (only when needed): the directory the
+    // process sees as /.
+    let mut proc_root: Option<Option<OwnedFd>> = None;
     let files: Vec<PathBuf> = used
         .into_iter()
-        .filter(|(path, id)| replaced(path, *id, proc_root.as_ref()))
+        .filter(|(path, id)| {
+            if now.holds(path, *id) {
+                return false;
+            }
+            let root =
+                proc_root.get_or_insert_with(|| openat2(libc::AT_FDCWD, &dir.join("root"), 0).ok());
+            replaced(path, *id, root.as_ref())
+        })
         .map(|(path, _)| path)
         .collect();
     if files.is_empty() {
@@ -145,20 +156,30 @@ fn process(dir: &Path, pid: u32, trees: &[PathBuf]) -> Option<NeedsRestart> {
     })
 }
 
-/// Whether the file a process uses (`id`, under the name `path`) is no
-/// longer what `path` holds: neither in our view nor in the process's own
-/// (through its root). A path beneath a mounted overlay is not judged: the
-/// kernel gives the inode of the layer's underlying file, stat the
-/// overlay's, and that layer's own commit reports it.
+/// What the paths hold now in our view, each stat'ed once per scan.
+#[derive(Default)]
+struct Now(HashMap<PathBuf, Option<FileId>>);
+
+impl Now {
+    /// Whether `path` holds the file `id` now, in our view.
+    fn holds(&mut self, path: &Path, id: FileId) -> bool {
+        let now = self
+            .0
+            .entry(path.to_owned())
+            .or_insert_with(|| fs::metadata(path).ok().map(|m| FileId::of(&m)));
+        *now == Some(id)
+    }
+}
+
+/// Whether the file a process uses (`id`, under the name `path`), which
+/// `path` no longer holds in our view, is not what `path` holds in the
+/// process's own view either (through its root). A path beneath a mounted
+/// overlay is not judged: the kernel gives the inode of the layer's
+/// underlying file, stat the overlay's, and that layer's own commit
+/// reports it.
 fn replaced(path: &Path, id: FileId, proc_root: Option<&OwnedFd>) -> bool {
-    let ours = fs::metadata(path);
-    if let Ok(meta) = &ours {
-        if FileId::of(meta) == id {
-            return false;
-        }
-        if on_overlay(path) {
-            return false;
-        }
+    if on_overlay(path) {
+        return false;
     }
     if let Some(root) = proc_root
         && let Ok(fd) = open_path_in(root, path)
