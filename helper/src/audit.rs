@@ -78,6 +78,7 @@ pub fn act_paths(command: &Command, sys: &System) -> Vec<String> {
         | Command::Unlock(_)
         | Command::Enter { .. }
         | Command::Run { .. }
+        | Command::Shell
         | Command::Boot
         | Command::PackageRemove
         | Command::RelockTimer => sys
@@ -89,6 +90,7 @@ pub fn act_paths(command: &Command, sys: &System) -> Vec<String> {
         Command::Status | Command::Overview | Command::Log { .. } | Command::AptGuard => Vec::new(),
         Command::Layer { action } => layer_paths(sys, action),
         Command::Overlay { action } => overlay_paths(action),
+        Command::State { action } => layer_paths(sys, &action.as_layer()),
     }
 }
 

@@ -152,6 +152,22 @@ pub enum Command {
         #[command(subcommand)]
         action: OverlayAction,
     },
+    /// The original almost's shell: your login shell, run as root with the
+    /// system files writable until it exits (`run` of that shell)
+    #[command(
+        long_about = "The original almost's `shell`: `almost run` of the login shell of the \
+                      user who ran sudo (root's without sudo), as the root's passwd \
+                      database names it. The system files are writable until the shell \
+                      exits; then the mode from before comes back (locked again if it was \
+                      locked), and the programs still running files replaced meanwhile are \
+                      named. Refused under pkexec, as run is."
+    )]
+    Shell,
+    /// The original almost's states, as layers: state new, state rollback ID
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// What the boot unit runs: finish interrupted commits, re-mount layers,
     /// apply the default mode
     Boot,
@@ -245,6 +261,42 @@ pub enum OverlayAction {
     },
 }
 
+/// The original almost's `state` spellings, each one a layer command.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// A new state: a persistent system layer (`layer new --system`)
+    New,
+    /// Go back to before the commit ID (`layer undo`; for now only the
+    /// last commit, named by its layer's id as `status` shows it)
+    Rollback {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+        /// Roll back even though paths the commit wrote have changed since
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl StateAction {
+    /// The layer command it stands for (`state rollback`'s id is checked
+    /// by the command itself).
+    pub fn as_layer(&self) -> LayerAction {
+        match self {
+            StateAction::New => LayerAction::New {
+                paths: Vec::new(),
+                system: true,
+                temporary: false,
+                host: false,
+            },
+            StateAction::Rollback { yes, force, .. } => LayerAction::Undo {
+                yes: *yes,
+                force: *force,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// Do not ask for confirmation
@@ -321,6 +373,9 @@ impl Command {
                 Command::Run { .. } => "`almost run` would run a program of the caller's \
                                         choosing as root; use sudo"
                     .to_owned(),
+                Command::Shell => {
+                    "`almost shell` would give the caller a root shell; use sudo".to_owned()
+                }
                 _ => format!(
                     "`almost {name}` has no polkit action (only {} do); use sudo",
                     PKEXEC_COMMANDS.join(", ")
@@ -384,6 +439,8 @@ impl Command {
             Command::AptGuard => "apt-guard",
             Command::Layer { .. } => "layer",
             Command::Overlay { .. } => "overlay",
+            Command::Shell => "shell",
+            Command::State { .. } => "state",
             Command::Boot => "boot",
             Command::RelockTimer => "__relock-timer",
             Command::PackageRemove => "package-remove",
@@ -468,6 +525,9 @@ mod tests {
             &["almost", "status"],
             &["almost", "overlay", "list"],
             &["almost", "__relock-timer"],
+            &["almost", "shell"],
+            &["almost", "state", "new"],
+            &["almost", "state", "rollback", "ab12"],
         ] {
             assert!(refusal(refused).is_some(), "{refused:?}");
         }

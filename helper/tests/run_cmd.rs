@@ -3,7 +3,8 @@
 //! through, the command can write into the managed trees, the mode that was
 //! there before is restored after success, failure and signals, a killed
 //! `almost` is repaired by the next invocation once its command has ended,
-//! and concurrent runs share the unlock.
+//! and concurrent runs share the unlock. `almost shell` (the original
+//! almost's spelling) is `run` of the invoking user's login shell.
 
 mod common;
 
@@ -533,4 +534,141 @@ fn timed_relock_waits_for_a_run() {
     assert_eq!(sb.read("/usr/bin/from-a"), b"a\n");
     sb.assert_locked("/usr");
     sb.assert_locked("/opt");
+}
+
+/// `almost --root R [--json] shell` as root, with SUDO_UID when given, the
+/// script on the shell's standard input.
+fn shell(sb: &Sandbox, json: bool, sudo_uid: Option<u32>, script: &str) -> std::process::Output {
+    let input = sb.dir.join("shell-input");
+    fs::write(&input, script).expect("write the script");
+    let mut c = sb.command(if json {
+        &["--json", "shell"][..]
+    } else {
+        &["shell"]
+    });
+    c.env_remove("SUDO_UID").env_remove("PKEXEC_UID");
+    if let Some(uid) = sudo_uid {
+        c.env("SUDO_UID", uid.to_string());
+    }
+    c.stdin(fs::File::open(&input).expect("open the script"))
+        .output()
+        .expect("run almost shell")
+}
+
+/// The sandbox's passwd database: root's shell is /bin/sh, alice's (1000)
+/// /bin/bash, nobody's (65534) nologin.
+fn with_passwd(sb: &Sandbox) {
+    sb.write(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\n\
+         alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    );
+}
+
+// Checks: `almost shell` run by sudo for alice runs alice's login shell
+// from the root's passwd (bash, not root's sh), as root, in the unlocked
+// system: it can write in /usr; it says on entry that the system is
+// writable until the shell exits and on exit that it is protected again;
+// the exit status is the shell's; the tree is locked again afterwards.
+#[test]
+fn shell_runs_the_sudo_users_login_shell_with_the_system_writable() {
+    let sb = Sandbox::new();
+    with_passwd(&sb);
+    sb.almost(&["lock"]).expect_ok();
+    let seen = sb.dir.join("seen");
+    let script = format!(
+        "touch {}\nprintf '%s %s' \"$(readlink /proc/$$/exe)\" \"$(id -u)\" > {}\nexit 3\n",
+        q(&sb.path("/usr/bin/from-shell")),
+        q(&seen)
+    );
+    let out = shell(&sb, false, Some(1000), &script);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(sb.path("/usr/bin/from-shell").exists(), "{stderr}");
+    let bash = fs::canonicalize("/bin/bash").expect("bash");
+    assert_eq!(
+        fs::read_to_string(&seen).expect("the shell ran"),
+        format!("{} 0", bash.display())
+    );
+    assert!(
+        stderr.contains("writable until you leave this shell"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("protected again"), "{stderr}");
+    let entered = stderr.find("writable until").unwrap();
+    let left = stderr.find("protected again").unwrap();
+    assert!(entered < left, "{stderr}");
+    sb.assert_locked("/usr");
+    assert!(sb.has_i("/usr/bin/from-shell"));
+}
+
+// Checks: without sudo the shell is root's (from the root's passwd: sh);
+// a sudo user whose shell refuses logins (nologin), or who has no entry,
+// gets root's too; an unlocked system stays unlocked and the exit says
+// so; with --json the answer is `run`'s (command `run`, the exit code,
+// the restart list) and the entry and exit lines are not printed.
+#[test]
+fn shell_falls_back_to_roots_shell_and_answers_as_run() {
+    let sb = Sandbox::new();
+    with_passwd(&sb);
+    sb.almost(&["lock"]).expect_ok();
+    let seen = sb.dir.join("seen");
+    let script = format!("readlink /proc/$$/exe > {}\n", q(&seen));
+    let sh = fs::canonicalize("/bin/sh").expect("sh");
+    for sudo in [None, Some(65534), Some(4242)] {
+        let out = shell(&sb, false, sudo, &script);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            fs::read_to_string(&seen).expect("the shell ran").trim(),
+            sh.to_str().unwrap(),
+            "sudo uid {sudo:?}"
+        );
+    }
+    let out = shell(&sb, true, Some(1000), "exit 0\n");
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let result = lines.last().expect("a result");
+    assert_eq!(result["event"], "result");
+    assert_eq!(result["command"], "run");
+    assert_eq!(result["exit_code"], 0);
+    assert_eq!(result["restart"], Value::Array(vec![]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("writable until"), "{stderr}");
+    sb.assert_locked("/usr");
+
+    sb.almost(&["unlock", "--yes"]).expect_ok();
+    let out = shell(&sb, false, None, "exit 0\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("stay writable"), "{stderr}");
+    sb.assert_unlocked("/usr");
+}
+
+// Attack: `pkexec almost shell` would give whoever polkit let through a
+// root shell. Checks: under pkexec (PKEXEC_UID set, the subcommand first)
+// it is refused as `run` is, exit 12 `forbidden` saying to use sudo, and
+// no shell starts (its script would leave a marker); the tree stays locked.
+#[test]
+fn shell_is_refused_under_pkexec() {
+    let sb = Sandbox::new();
+    with_passwd(&sb);
+    sb.almost(&["lock"]).expect_ok();
+    let marker = sb.dir.join("shell-ran");
+    let input = sb.dir.join("shell-input");
+    fs::write(&input, format!("touch {}\n", q(&marker))).unwrap();
+    let mut c = sb.command_pkexec_order(&["shell", "--json"]);
+    c.env("PKEXEC_UID", "1000")
+        .stdin(fs::File::open(&input).unwrap());
+    let out = c.output().expect("run almost");
+    assert_eq!(out.status.code(), Some(12), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let err: Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(err["kind"], "forbidden");
+    assert!(err["message"].as_str().unwrap().contains("sudo"), "{err}");
+    assert!(!marker.exists(), "a shell ran under pkexec");
+    sb.assert_locked("/usr");
 }

@@ -19,6 +19,8 @@ pub mod package_remove;
 pub mod relock_timer;
 pub mod restart;
 pub mod run;
+pub mod shell;
+pub mod state;
 pub mod status;
 pub mod unlock;
 
@@ -56,6 +58,8 @@ pub fn run(command: &Command, ctx: Ctx) -> Result<i32> {
         Command::Unlock(args) => unlock::run(ctx, args),
         Command::Enter { mode, yes, force } => enter::run(ctx, mode, *yes, *force),
         Command::Run { command } => run::run(ctx, command),
+        Command::Shell => shell::run(ctx),
+        Command::State { action } => state::run(ctx, action),
         Command::Config { action } => config::run(ctx, action),
         Command::Log { lines } => log::run(ctx, *lines),
         Command::AptGuard => apt_guard::run(ctx),

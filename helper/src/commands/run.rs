@@ -97,7 +97,13 @@ fn finish(sys: &System, out: &Output, bus: &SystemBus, me: Proc) -> Result<()> {
 /// that still use files it replaced or deleted in the managed trees (`run`
 /// result).
 pub fn run(ctx: Ctx, argv: &[OsString]) -> Result<i32> {
-    let exit_code = run_unlocked(ctx.sys, ctx.out, ctx.bus, argv)?;
+    run_saying(ctx, argv, None)
+}
+
+/// As [`run`], saying `entered` on a terminal (stderr; not with `--json`)
+/// once the system is writable, before the command starts.
+pub fn run_saying(ctx: Ctx, argv: &[OsString], entered: Option<&str>) -> Result<i32> {
+    let exit_code = run_unlocked(ctx.sys, ctx.out, ctx.bus, argv, entered)?;
     let found = super::restart::look(ctx.sys, ctx.out, &ctx.sys.config.paths);
     let result = almost_protocol::CommandResult::Run(almost_protocol::RunResult { exit_code });
     if ctx.out.json {
@@ -110,7 +116,13 @@ pub fn run(ctx: Ctx, argv: &[OsString]) -> Result<i32> {
     Ok(exit_code)
 }
 
-fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) -> Result<i32> {
+fn run_unlocked(
+    sys: &System,
+    out: &Output,
+    bus: &SystemBus,
+    argv: &[OsString],
+    entered: Option<&str>,
+) -> Result<i32> {
     install_handlers()?;
     // almost's stdout is the protocol under --json: the command's output
     // goes to stderr, so a caller reads the result without sorting lines
@@ -172,6 +184,11 @@ fn run_unlocked(sys: &System, out: &Output, bus: &SystemBus, argv: &[OsString]) 
         out.warning(&format!("cannot run {}: {e}", argv[0].to_string_lossy()));
         finish(sys, out, bus, me)?;
         return Ok(code);
+    }
+    if let Some(said) = entered
+        && !out.json
+    {
+        eprintln!("{said}");
     }
     let (mut command, go) = held(argv)?;
     if let Some(stdout) = command_stdout {
