@@ -9,9 +9,14 @@
 //! hard-linked in its undo data, and an undo puts those very inodes back,
 //! so a process started before the commit uses the current file again
 //! after the undo although maps still says "(deleted)". What counts is
-//! whether the `dev:inode` a process uses is the one the path holds now —
-//! in this process's view or in the process's own (`/proc/PID/root`: a
-//! sandboxed program whose `/usr` is another tree is not listed for ours).
+//! whether the `dev:inode` a process uses is the one the path holds now:
+//! in our view for a process that sees the tree as we do; for one with a
+//! mount namespace or root of its own (a service's private mounts, a
+//! sandbox, a container), in its view (`/proc/PID/root`), so that a
+//! program whose `/usr` is another tree is not listed for ours. A path
+//! that holds a file of another filesystem in our view (a layer mounted
+//! there, whose files stat as the overlay's while the kernel maps the
+//! layer's underlying file) is not judged: the act did not replace it.
 //!
 //! Processes come and go while they are read: one that vanishes, a kernel
 //! thread (no maps, no exe) and an entry that cannot be read are left out,
@@ -25,6 +30,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use almost_protocol::restart::NeedsRestart;
 
@@ -41,6 +48,10 @@ struct FileId {
 }
 
 impl FileId {
+    fn dev(self) -> (u64, u64) {
+        (self.major, self.minor)
+    }
+
     fn of(meta: &fs::Metadata) -> FileId {
         let dev = meta.dev();
         FileId {
@@ -51,33 +62,53 @@ impl FileId {
     }
 }
 
+/// How long a scan may take before it is given up: a path lookup in a
+/// process's own view could meet a filesystem (FUSE in a user's namespace)
+/// that never answers; the act the scan follows is done by then.
+pub const TIME_LIMIT: Duration = Duration::from_secs(5);
+
 /// The running processes that still use a replaced or deleted file under
 /// `trees` (paths inside `root`), sorted by pid, each file named inside
-/// the root. This process itself is left out (it ends with the act).
-pub fn scan(root: &Root, trees: &[PathBuf]) -> Result<Vec<NeedsRestart>> {
+/// the root. This process itself is left out (it ends with the act). The
+/// scan runs in a thread of its own and is given up after `limit` (an
+/// error; the thread is left to end with the process).
+pub fn scan(root: &Root, trees: &[PathBuf], limit: Duration) -> Result<Vec<NeedsRestart>> {
+    let root_path = root.path().to_owned();
     let hosts: Vec<PathBuf> = trees.iter().map(|t| root.host(t)).collect();
-    scan_proc(Path::new("/proc"), &hosts, std::process::id())
-        .map(|found| {
-            found
-                .into_iter()
-                .map(|mut p| {
-                    for f in &mut p.files {
-                        if let Some(inside) = root.inside(f) {
-                            *f = inside;
-                        }
-                    }
-                    p.files.sort();
-                    p
-                })
-                .collect()
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("restart-scan".to_owned())
+        .spawn(move || {
+            let _ = tx.send(scan_proc(Path::new("/proc"), &hosts, std::process::id()));
         })
-        .map_err(|e| Error::io("reading /proc for the processes to restart", e))
+        .map_err(|e| Error::io("starting the look for the processes to restart", e))?;
+    let found = match rx.recv_timeout(limit) {
+        Ok(found) => found,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("gave up after {} s", limit.as_secs()),
+        )),
+    }
+    .map_err(|e| Error::io("reading /proc for the processes to restart", e))?;
+    Ok(found
+        .into_iter()
+        .map(|mut p| {
+            for f in &mut p.files {
+                if let Ok(rel) = f.strip_prefix(&root_path) {
+                    *f = Path::new("/").join(rel);
+                }
+            }
+            p.files.sort();
+            p
+        })
+        .collect())
 }
 
 fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRestart>> {
     let mut found = Vec::new();
     // Most processes map the same libraries: each path is looked at once.
     let mut now = Now::default();
+    let ours = View::of(Path::new("/proc/self"));
     for entry in fs::read_dir(proc)? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry
@@ -90,7 +121,7 @@ fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRes
         if pid == me {
             continue;
         }
-        if let Some(p) = process(&entry.path(), pid, trees, &mut now) {
+        if let Some(p) = process(&entry.path(), pid, trees, &mut now, ours) {
             found.push(p);
         }
     }
@@ -99,7 +130,13 @@ fn scan_proc(proc: &Path, trees: &[PathBuf], me: u32) -> io::Result<Vec<NeedsRes
 }
 
 /// One process, if it uses a replaced file under `trees` (host paths).
-fn process(dir: &Path, pid: u32, trees: &[PathBuf], now: &mut Now) -> Option<NeedsRestart> {
+fn process(
+    dir: &Path,
+    pid: u32,
+    trees: &[PathBuf],
+    now: &mut Now,
+    ours: Option<View>,
+) -> Option<NeedsRestart> {
     let under = |p: &Path| trees.iter().any(|t| p.starts_with(t));
     // Kernel threads have empty maps and no exe: nothing to read.
     let maps = fs::read(dir.join("maps")).ok()?;
@@ -121,22 +158,30 @@ fn process(dir: &Path, pid: u32, trees: &[PathBuf], now: &mut Now) -> Option<Nee
     if used.is_empty() {
         return None;
     }
-    // The magic link followed: the directory the process sees as /.
-    // The magic link followed (only when needed): the directory the
-    // process sees as /.
-    let mut proc_root: Option<Option<OwnedFd>> = None;
-    let files: Vec<PathBuf> = used
+    // What our view says: the same file (not replaced), a file on another
+    // filesystem (not the one the process used: a layer mounted there, or
+    // the process's own tree under that name), or another file of the
+    // same filesystem or none (replaced or deleted, in our view).
+    let mut differ: Vec<(PathBuf, FileId)> = used
         .into_iter()
-        .filter(|(path, id)| {
-            if now.holds(path, *id) {
-                return false;
-            }
-            let root =
-                proc_root.get_or_insert_with(|| openat2(libc::AT_FDCWD, &dir.join("root"), 0).ok());
-            replaced(path, *id, root.as_ref())
+        .filter(|(path, id)| match now.get(path) {
+            Some(now) => now != *id && now.dev() == id.dev(),
+            None => true,
         })
-        .map(|(path, _)| path)
         .collect();
+    // A process that sees the tree as we do is judged by our view; one in
+    // a mount namespace or root of its own (a service's private mounts, a
+    // sandbox, a container) by what the path holds in its view.
+    if !differ.is_empty() && (ours.is_none() || View::of(dir) != ours) {
+        let root = openat2(libc::AT_FDCWD, &dir.join("root"), 0).ok()?;
+        differ.retain(|(path, id)| {
+            let held = open_path_in(&root, path)
+                .and_then(|fd| fs::File::from(fd).metadata())
+                .is_ok_and(|m| FileId::of(&m) == *id);
+            !held
+        });
+    }
+    let files: Vec<PathBuf> = differ.into_iter().map(|(path, _)| path).collect();
     if files.is_empty() {
         return None;
     }
@@ -161,40 +206,32 @@ fn process(dir: &Path, pid: u32, trees: &[PathBuf], now: &mut Now) -> Option<Nee
 struct Now(HashMap<PathBuf, Option<FileId>>);
 
 impl Now {
-    /// Whether `path` holds the file `id` now, in our view.
-    fn holds(&mut self, path: &Path, id: FileId) -> bool {
-        let now = self
+    /// What `path` holds now in our view (`None`: nothing, or unreadable).
+    fn get(&mut self, path: &Path) -> Option<FileId> {
+        *self
             .0
             .entry(path.to_owned())
-            .or_insert_with(|| fs::metadata(path).ok().map(|m| FileId::of(&m)));
-        *now == Some(id)
+            .or_insert_with(|| fs::metadata(path).ok().map(|m| FileId::of(&m)))
     }
 }
 
-/// Whether the file a process uses (`id`, under the name `path`), which
-/// `path` no longer holds in our view, is not what `path` holds in the
-/// process's own view either (through its root). A path beneath a mounted
-/// overlay is not judged: the kernel gives the inode of the layer's
-/// underlying file, stat the overlay's, and that layer's own commit
-/// reports it.
-fn replaced(path: &Path, id: FileId, proc_root: Option<&OwnedFd>) -> bool {
-    if on_overlay(path) {
-        return false;
-    }
-    if let Some(root) = proc_root
-        && let Ok(fd) = open_path_in(root, path)
-    {
-        let file = fs::File::from(fd);
-        if file.metadata().is_ok_and(|m| FileId::of(&m) == id) {
-            return false;
-        }
-    }
-    true
+/// How a process sees the file tree: its mount namespace and its root
+/// directory (two processes with both equal resolve a path the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct View {
+    mnt_ns: (u64, u64),
+    root: (u64, u64),
 }
 
-fn on_overlay(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC)
+impl View {
+    /// The view of the process whose `/proc` directory is `dir`.
+    fn of(dir: &Path) -> Option<View> {
+        let id = |m: fs::Metadata| (m.dev(), m.ino());
+        Some(View {
+            mnt_ns: id(fs::metadata(dir.join("ns/mnt")).ok()?),
+            root: id(fs::metadata(dir.join("root")).ok()?),
+        })
+    }
 }
 
 /// `O_PATH` open of `path` (absolute) resolved as the process whose root
@@ -473,6 +510,53 @@ mod tests {
         let text = fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
         assert!(text.lines().any(|l| l.starts_with("0::")), "{text}");
         let _ = unit_of(&text);
+    }
+
+    // A process in a mount namespace of its own, which sees another file
+    // under the tree's name (a bind mount there, as a sandbox or a
+    // container has), is judged by its own view: not listed although our
+    // view holds another inode under that name; once the file it sees is
+    // replaced in its view, it is.
+    #[test]
+    fn a_process_with_its_own_view_is_judged_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("usr");
+        let theirs = dir.path().join("theirs");
+        fs::create_dir(&tree).unwrap();
+        fs::create_dir(&theirs).unwrap();
+        fs::copy("/bin/sleep", tree.join("sleep")).unwrap();
+        fs::copy("/bin/sleep", theirs.join("sleep")).unwrap();
+        let bin = tree.join("sleep");
+        let script = format!(
+            "mount --bind '{}' '{}' && exec '{}' 30",
+            theirs.display(),
+            tree.display(),
+            bin.display()
+        );
+        let mut child = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|e| e.file_name() == Some(OsStr::new("sleep")))
+        {
+            assert!(std::time::Instant::now() < deadline, "the child never ran");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let trees = [tree.clone()];
+        let found = || scan_proc(Path::new("/proc"), &trees, std::process::id()).unwrap();
+        let before = found();
+        // Replaced in its view (the bind mount's source), not in ours.
+        let new = theirs.join(".new");
+        fs::copy("/bin/sleep", &new).unwrap();
+        fs::rename(&new, theirs.join("sleep")).unwrap();
+        let after = found();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(before.iter().all(|p| p.pid != pid as i32), "{before:?}");
+        assert!(after.iter().any(|p| p.pid == pid as i32), "{after:?}");
     }
 
     // A process that maps a file which is then replaced (a new inode under

@@ -21,7 +21,7 @@ const FILES_SHOWN: usize = 4;
 /// done: this is only a hint).
 pub fn look(sys: &System, out: &Output, trees: &[PathBuf]) -> Option<Vec<NeedsRestart>> {
     let started = Instant::now();
-    match restart::scan(&sys.root, trees) {
+    match restart::scan(&sys.root, trees, restart::TIME_LIMIT) {
         Ok(found) => {
             tracing::debug!(
                 "processes to restart: {} found in {:?}",
