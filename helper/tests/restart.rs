@@ -208,7 +208,8 @@ fn an_undo_lists_the_programs_running_the_files_it_changed_back() {
 
 // Checks (b): `almost run` whose command replaces the library the way an
 // installer does (a copy beside it, then a rename over it) lists the
-// program that still maps the old one, with that file only; the text of a
+// program that still maps the old one, with that file only; a run that
+// deletes a program's executable lists that program with it; the text of a
 // run goes to stderr (stdout is the command's), and a run that changes
 // nothing lists nobody (an empty list, not an absent one).
 #[test]
@@ -237,6 +238,18 @@ fn a_run_lists_the_programs_still_running_what_its_command_replaced() {
     assert_eq!(files_of(&list, user), vec![LIB]);
     assert!(!pids(&list).contains(&i64::from(other)));
     sb.assert_locked("/usr");
+    // A file deleted (not replaced) counts too: the program that runs it
+    // is listed with it, the other one still with the library.
+    let r = sb.almost_json(&["run", "--", "rm", sb.path(OTHER).to_str().unwrap()]);
+    r.expect_ok();
+    let list = restart_of(&r);
+    assert_eq!(
+        pids(&list),
+        BTreeSet::from([i64::from(user), i64::from(other)]),
+        "{list:?}"
+    );
+    assert_eq!(files_of(&list, other), vec![OTHER]);
+    assert_eq!(files_of(&list, user), vec![LIB]);
     // Text: the command's output alone on stdout, the list on stderr.
     let r = sb.almost(&["run", "--", "echo", "hello"]);
     r.expect_ok();
