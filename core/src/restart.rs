@@ -73,28 +73,41 @@ pub const TIME_LIMIT: Duration = Duration::from_secs(5);
 /// scan runs in a thread of its own and is given up after `limit` (an
 /// error; the thread is left to end with the process).
 pub fn scan(root: &Root, trees: &[PathBuf], limit: Duration) -> Result<Vec<NeedsRestart>> {
-    let root_path = root.path().to_owned();
     let hosts: Vec<PathBuf> = trees.iter().map(|t| root.host(t)).collect();
+    scan_within(PathBuf::from("/proc"), root.path(), hosts, limit)
+}
+
+/// [`scan`] of the processes under `proc`, for the trees `hosts` (host
+/// paths) of the root `root_path`.
+fn scan_within(
+    proc: PathBuf,
+    root_path: &Path,
+    hosts: Vec<PathBuf>,
+    limit: Duration,
+) -> Result<Vec<NeedsRestart>> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("restart-scan".to_owned())
         .spawn(move || {
-            let _ = tx.send(scan_proc(Path::new("/proc"), &hosts, std::process::id()));
+            let _ = tx.send(scan_proc(&proc, &hosts, std::process::id()));
         })
         .map_err(|e| Error::io("starting the look for the processes to restart", e))?;
     let found = match rx.recv_timeout(limit) {
         Ok(found) => found,
-        Err(_) => Err(io::Error::new(
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("gave up after {} s", limit.as_secs()),
+            format!("gave up after {limit:?}"),
         )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(io::Error::other("the look ended without an answer"))
+        }
     }
     .map_err(|e| Error::io("reading /proc for the processes to restart", e))?;
     Ok(found
         .into_iter()
         .map(|mut p| {
             for f in &mut p.files {
-                if let Ok(rel) = f.strip_prefix(&root_path) {
+                if let Ok(rel) = f.strip_prefix(root_path) {
                     *f = Path::new("/").join(rel);
                 }
             }
@@ -557,6 +570,37 @@ mod tests {
         let _ = child.wait();
         assert!(before.iter().all(|p| p.pid != pid as i32), "{before:?}");
         assert!(after.iter().any(|p| p.pid == pid as i32), "{after:?}");
+    }
+
+    // A look that cannot finish (here a maps file that is a fifo nobody
+    // writes, standing for a filesystem that never answers) is given up
+    // after the limit, as an error saying so, instead of holding the act's
+    // answer back.
+    #[test]
+    fn a_look_that_hangs_is_given_up() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let proc = tempfile::tempdir().unwrap();
+        fs::create_dir(proc.path().join("42")).unwrap();
+        nix::unistd::mkfifo(
+            &proc.path().join("42/maps"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let got = scan_within(
+            proc.path().to_owned(),
+            Path::new("/"),
+            vec![PathBuf::from("/usr")],
+            Duration::from_millis(300),
+        );
+        let err = got.expect_err("a hung look answered");
+        assert!(err.to_string().contains("gave up after"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // The thread stays blocked in the fifo's open: let it go.
+        let _ = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(proc.path().join("42/maps"));
     }
 
     // A process that maps a file which is then replaced (a new inode under
