@@ -16,7 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub use almost_protocol::Progress;
-use almost_protocol::{CommandResult, DefaultMode, Diff, ErrorKind, Event, Overview, Report};
+use almost_protocol::{
+    CommandResult, DefaultMode, Diff, ErrorKind, Event, Overview, Process, Report,
+};
 
 use crate::config;
 
@@ -38,6 +40,8 @@ pub enum AlmostError {
         kind: ErrorKind,
         message: String,
         exit_code: i32,
+        /// The processes a `busy` refusal names (its pid and command).
+        processes: Vec<Process>,
     },
     /// The program could not be started.
     Spawn { program: String, message: String },
@@ -131,6 +135,7 @@ pub fn outcome(
                     kind: failure.kind,
                     message: failure.message,
                     exit_code: failure.exit_code,
+                    processes: failure.processes,
                 })
             }
             Event::Progress(_) => {}
@@ -165,6 +170,7 @@ pub fn outcome(
                 detail.to_owned()
             },
             exit_code: code,
+            processes: Vec::new(),
         }),
         (None, _) => Err(AlmostError::Protocol {
             detail: if detail.is_empty() {
@@ -442,14 +448,19 @@ mod tests {
     #[test]
     fn an_error_event_wins_over_the_exit_code() {
         let out = r#"{"event":"warning","message":"w"}
-{"event":"error","protocol":1,"kind":"busy","message":"layer 1 over /usr is busy: in use by 42 (sleep)","exit_code":8}"#;
+{"event":"error","protocol":1,"kind":"busy","message":"layer 1 over /usr is busy: in use by 42 (sleep)","exit_code":8,"processes":[{"pid":42,"command":"sleep"}]}"#;
         let err = outcome(events(out), Some(8), true, "").unwrap_err();
         assert_eq!(
             err,
             AlmostError::Failed {
                 kind: ErrorKind::Busy,
                 message: "layer 1 over /usr is busy: in use by 42 (sleep)".into(),
-                exit_code: 8
+                exit_code: 8,
+                // The processes as data, for the panel's own words.
+                processes: vec![Process {
+                    pid: 42,
+                    command: "sleep".into()
+                }],
             }
         );
     }
@@ -483,7 +494,8 @@ mod tests {
             AlmostError::Failed {
                 kind: ErrorKind::NotRoot,
                 message: "almost: error: must run as root".into(),
-                exit_code: 3
+                exit_code: 3,
+                processes: vec![],
             }
         );
         assert!(matches!(

@@ -17,7 +17,7 @@ use gtk::gio;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
 
 use crate::client::{Almost, AlmostError, Progress, Reply, Status};
-use crate::components::header::{Header, HeaderInput};
+use crate::components::header::{Header, HeaderInput, headline};
 use crate::components::layers::{Layers, LayersInput, LayersOutput};
 use crate::components::protection::{Protection, ProtectionInput, ProtectionOutput};
 use crate::config;
@@ -64,10 +64,12 @@ pub enum AppCmd {
 /// What "Undo last commit" says it does, when the status says there is a
 /// commit to undo (whoever made it: this window, another one, a terminal).
 pub fn undo_words(report: &Report) -> Option<String> {
-    report
-        .undo
-        .as_ref()
-        .map(|u| i18n_f("Puts {} back as it was before the commit", &[&u.path]))
+    report.undo.as_ref().map(|u| {
+        i18n_f(
+            "Puts {} back as it was before the changes were applied",
+            &[&u.path],
+        )
+    })
 }
 
 pub struct App {
@@ -103,12 +105,38 @@ impl App {
         self.toasts.add_toast(toast);
     }
 
-    fn show_error(&self, err: &AlmostError, failed: &str) {
-        match error::describe(err, failed) {
+    /// Shows a failure: a toast, or a dialog over the review when one is
+    /// open (it stays open: the user can try again or discard from it),
+    /// with Try Again when `retry` is given and the failure allows it.
+    fn show(&self, shown: Shown, retry: Option<(Op, ComponentSender<Self>)>) {
+        match shown {
             Shown::Toast(text) => self.toast(&text),
-            Shown::Dialog { heading, body } => {
-                error::present(&self.window, &heading, &body);
+            Shown::Dialog(message) => {
+                let retry = retry.map(|(op, s)| -> Box<dyn Fn()> {
+                    Box::new(move || s.input(AppInput::Act(op.clone())))
+                });
+                error::present(&self.dialog_parent(), &message, retry);
             }
+        }
+    }
+
+    fn show_error(&self, err: &AlmostError, failed: &str) {
+        self.show(error::describe(err, failed), None);
+    }
+
+    /// The window a dialog goes over: the review while it is open.
+    fn dialog_parent(&self) -> gtk::Window {
+        match &self.review {
+            Some(review) if review.widget().is_visible() => review.widget().clone().upcast(),
+            _ => self.window.clone().upcast(),
+        }
+    }
+
+    /// Tells the open review something (nothing when it has closed: its
+    /// component has ended).
+    fn to_review(&self, msg: ReviewInput) {
+        if let Some(review) = &self.review {
+            let _ = review.sender().send(msg);
         }
     }
 
@@ -117,6 +145,7 @@ impl App {
         self.header.emit(HeaderInput::Busy(op.map(Op::busy_words)));
         self.protection.emit(ProtectionInput::Busy(busy));
         self.layers.emit(LayersInput::Busy(busy));
+        self.to_review(ReviewInput::Busy(busy));
     }
 }
 
@@ -176,6 +205,16 @@ impl Component for App {
         let page = adw::PreferencesPage::new();
         let top = adw::PreferencesGroup::new();
         top.add(header.widget());
+        // A group without a title: its list (the header's row's parent)
+        // is named by the page's name.
+        let mut up = header.widget().parent();
+        while let Some(w) = up {
+            if w.is::<gtk::ListBox>() {
+                crate::components::name(&w, &i18n("Almost"));
+                break;
+            }
+            up = w.parent();
+        }
         page.add(&top);
         page.add(protection.widget());
         page.add(layers.widget());
@@ -188,6 +227,7 @@ impl Component for App {
         content.append(&toasts);
         toasts.set_vexpand(true);
         window.set_content(Some(&content));
+        crate::components::name_containers(&window, &i18n("Almost"));
 
         let state = AppState::default();
         // The timer also ticks the countdowns (a timed unlock's re-lock).
@@ -248,6 +288,7 @@ impl Component for App {
                         ReviewOutput::Commit { id, path, count } => {
                             AppInput::Act(Op::Commit { id, path, count })
                         }
+                        ReviewOutput::Discard(info) => AppInput::AskDiscard(info),
                         ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
                     });
                 review.emit(ReviewInput::Open(info));
@@ -267,7 +308,7 @@ impl Component for App {
                     path: path.clone(),
                 };
                 confirm::ask(
-                    &self.window,
+                    &self.dialog_parent(),
                     &heading,
                     &body,
                     &i18n("_Discard"),
@@ -278,8 +319,8 @@ impl Component for App {
                 let s = sender.clone();
                 confirm::ask(
                     &self.window,
-                    &i18n("Undo the Last Commit?"),
-                    &i18n("The files it changed are put back as they were before it."),
+                    &i18n("Undo the Applied Changes?"),
+                    &i18n("The files they changed are put back as they were before."),
                     &i18n("_Undo"),
                     move || s.input(AppInput::Act(Op::Undo)),
                 );
@@ -342,6 +383,9 @@ impl Component for App {
                             .emit(LayersInput::Undo(undo_words(&status.report)));
                         self.protection
                             .emit(ProtectionInput::Status(Some(status.report.clone())));
+                        self.protection.emit(ProtectionInput::Headline(
+                            headline(Some(&status), open).title,
+                        ));
                         self.header
                             .emit(HeaderInput::Status(Box::new(status), open));
                         self.layers.emit(LayersInput::Layers(layers));
@@ -350,17 +394,29 @@ impl Component for App {
                         self.layers.emit(LayersInput::Managed(config.paths));
                     }
                     Err(e) => {
-                        self.header.emit(HeaderInput::Unreadable(e.to_string()));
+                        // Nobody asked: a warning row in the window, not a
+                        // dialog (a broken configuration, almost missing).
+                        let message = match error::describe(&e, "") {
+                            Shown::Dialog(m) => m,
+                            Shown::Toast(text) => error::Message {
+                                heading: text,
+                                body: String::new(),
+                                details: e.to_string(),
+                                retry: false,
+                            },
+                        };
+                        self.protection.emit(ProtectionInput::Headline(i18n(
+                            "The state of the system files cannot be read",
+                        )));
+                        self.header.emit(HeaderInput::Unreadable(Box::new(message)));
                         self.protection.emit(ProtectionInput::Status(None));
                         self.protection.emit(ProtectionInput::DefaultMode(None));
                         first_error = Some(e);
                     }
                 }
                 let shown = first_error.as_ref().map(ToString::to_string);
-                if self.state.poll_error(shown).is_some()
-                    && let Some(e) = &first_error
-                {
-                    self.show_error(e, &i18n("The state of the system files could not be read."));
+                if let Some(e) = self.state.poll_error(shown) {
+                    tracing::warn!("the state could not be read: {e}");
                 }
             }
             AppCmd::Progress(p) => self.header.emit(HeaderInput::Progress(p)),
@@ -384,10 +440,16 @@ impl Component for App {
                             };
                             status.report = report.clone();
                             self.protection.emit(ProtectionInput::Status(Some(report)));
+                            self.protection.emit(ProtectionInput::Headline(
+                                headline(Some(status), self.state.open_layers).title,
+                            ));
                             self.header.emit(HeaderInput::Status(
                                 Box::new(status.clone()),
                                 self.state.open_layers,
                             ));
+                        }
+                        if matches!(op, Op::Commit { .. } | Op::Discard { .. }) {
+                            self.to_review(ReviewInput::Done);
                         }
                         match op {
                             // An instant setting, as in Settings: no toast.
@@ -408,14 +470,14 @@ impl Component for App {
                         }
                     }
                     Err(e) if op == Op::Undo => {
-                        match error::describe_undo(&e, &op.failed_words()) {
-                            Shown::Toast(text) => self.toast(&text),
-                            Shown::Dialog { heading, body } => {
-                                error::present(&self.window, &heading, &body);
-                            }
-                        }
+                        self.show(error::describe_undo(&e, &op.failed_words()), None);
                     }
-                    Err(e) => self.show_error(&e, &op.failed_words()),
+                    Err(e) => {
+                        // The review stays open over a failed commit.
+                        self.to_review(ReviewInput::Failed);
+                        let shown = error::describe(&e, &op.failed_words());
+                        self.show(shown, Some((op, sender.clone())));
+                    }
                 }
                 // What the act changed is read at once, not after a pause.
                 self.state.next_poll = None;
@@ -440,7 +502,7 @@ mod tests {
         });
         assert_eq!(
             undo_words(&report).as_deref(),
-            Some("Puts /usr/share back as it was before the commit")
+            Some("Puts /usr/share back as it was before the changes were applied")
         );
     }
 }

@@ -53,7 +53,7 @@ impl Op {
             Op::NewLayer(p) => i18n_f("Making a layer over {}…", &[&p.text()]),
             Op::Commit { path, .. } => i18n_f("Applying the changes to {}…", &[path]),
             Op::Discard { path, .. } => i18n_f("Discarding the layer over {}…", &[path]),
-            Op::Undo => i18n("Undoing the last commit…"),
+            Op::Undo => i18n("Undoing the last applied changes…"),
         }
     }
 
@@ -73,7 +73,7 @@ impl Op {
                 &[&count.to_string(), path],
             ),
             Op::Discard { path, .. } => i18n_f("The layer over {} is discarded", &[path]),
-            Op::Undo => i18n("The last commit is undone"),
+            Op::Undo => i18n("The applied changes are undone"),
         }
     }
 
@@ -88,7 +88,7 @@ impl Op {
             Op::Discard { path, .. } => {
                 i18n_f("The layer over {} could not be discarded.", &[path])
             }
-            Op::Undo => i18n("The last commit could not be undone."),
+            Op::Undo => i18n("The applied changes could not be undone."),
         }
     }
 }

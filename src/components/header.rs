@@ -10,14 +10,15 @@ use relm4::{ComponentParts, ComponentSender, SimpleComponent};
 
 use super::{now, time_left_words};
 use crate::client::{Progress, Status};
+use crate::dialogs::error::Message;
 use crate::i18n::{i18n, i18n_f, ni18n, ni18n_f};
 
 #[derive(Debug)]
 pub enum HeaderInput {
     /// A fresh status and the number of open layers.
     Status(Box<Status>, usize),
-    /// The status could not be read.
-    Unreadable(String),
+    /// The status could not be read: why, in the panel's words.
+    Unreadable(Box<Message>),
     /// An act started (its description), or ended (`None`).
     Busy(Option<String>),
     Progress(Progress),
@@ -116,7 +117,7 @@ pub fn notices(status: &Status, now: u64) -> Vec<String> {
     }
     if report.interrupted_commit.is_some() {
         out.push(i18n(
-            "A commit was interrupted: the next action finishes it or puts the files back.",
+            "Applying a layer's changes was interrupted: the next action finishes it or puts the files back.",
         ));
     }
     if status.report.offline_update.is_some() {
@@ -195,7 +196,7 @@ pub fn progress_words(p: &Progress) -> String {
 pub struct Header {
     status: Option<Status>,
     open_layers: usize,
-    unreadable: Option<String>,
+    unreadable: Option<Message>,
     busy: Option<String>,
     progress: Option<Progress>,
     /// Bumped when the per-path rows must be rebuilt.
@@ -212,6 +213,11 @@ pub struct HeaderWidgets {
     notice_labels: Vec<gtk::Label>,
     banner: adw::ActionRow,
     banner_list: gtk::ListBox,
+    /// A problem found in the background (a broken configuration): a
+    /// warning row with the technical details inside, not a dialog.
+    problem: adw::ActionRow,
+    problem_details: gtk::Label,
+    problem_list: gtk::ListBox,
     busy_row: adw::ActionRow,
     bar: gtk::ProgressBar,
 }
@@ -267,9 +273,62 @@ impl SimpleComponent for Header {
             .visible(false)
             .build();
         banner_list.append(&banner);
+        super::name(&banner_list, &i18n("Layers"));
         root.append(&banner_list);
 
+        let problem = adw::ActionRow::new();
+        let warning = gtk::Image::from_icon_name("dialog-warning-symbolic");
+        warning.add_css_class("warning");
+        problem.add_prefix(&warning);
+        let problem_details = gtk::Label::builder()
+            .wrap(true)
+            .wrap_mode(gtk::pango::WrapMode::WordChar)
+            .selectable(true)
+            .xalign(0.0)
+            .margin_top(12)
+            .margin_bottom(12)
+            .margin_start(12)
+            .margin_end(12)
+            .css_classes(["caption", "monospace"])
+            .build();
+        // What almost said, under "Technical Details" (a row of its own:
+        // AdwExpanderRow offers no action to assistive technologies in
+        // libadwaita 1.2).
+        let expander = gtk::Expander::builder()
+            .label(i18n("Technical Details"))
+            .child(&problem_details)
+            .margin_top(12)
+            .margin_bottom(12)
+            .margin_start(12)
+            .margin_end(12)
+            .build();
+        super::name(&expander, &i18n("Technical Details"));
+        problem_details.set_margin_start(0);
+        problem_details.set_margin_end(0);
+        problem_details.set_margin_bottom(0);
+        let problem_list = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .visible(false)
+            .build();
+        problem_list.append(&problem);
+        super::name(&problem_list, &i18n("Technical Details"));
+        problem_list.append(
+            &gtk::ListBoxRow::builder()
+                .child(&expander)
+                .activatable(false)
+                .focusable(false)
+                .build(),
+        );
+        root.append(&problem_list);
+
         let group = adw::PreferencesGroup::new();
+        // The group has no title: its list is named by its details.
+        for w in super::descendants(&group) {
+            if w.is::<gtk::ListBox>() {
+                super::name(&w, &i18n("Details"));
+            }
+        }
         let busy_row = adw::ActionRow::builder().visible(false).build();
         let bar = gtk::ProgressBar::builder()
             .valign(gtk::Align::Center)
@@ -284,6 +343,12 @@ impl SimpleComponent for Header {
             .subtitle(i18n("Files counted in each managed directory"))
             .build();
         super::name(&details, &i18n("Details"));
+        // AdwExpanderRow's own lists (its header, its rows) have no name.
+        for w in super::descendants(&details) {
+            if w.is::<gtk::ListBox>() {
+                super::name(&w, &i18n("Details"));
+            }
+        }
         group.add(&details);
         root.append(&group);
 
@@ -297,6 +362,9 @@ impl SimpleComponent for Header {
             notice_labels: Vec::new(),
             banner,
             banner_list,
+            problem,
+            problem_details,
+            problem_list,
             busy_row,
             bar,
         };
@@ -332,7 +400,7 @@ impl Header {
                 self.open_layers = open_layers;
                 self.unreadable = None;
             }
-            HeaderInput::Unreadable(e) => self.unreadable = Some(e),
+            HeaderInput::Unreadable(e) => self.unreadable = Some(*e),
             HeaderInput::Busy(what) => {
                 self.busy = what;
                 self.progress = None;
@@ -343,10 +411,10 @@ impl Header {
     }
 
     fn draw(&self, w: &mut HeaderWidgets) {
-        let line = if let Some(error) = &self.unreadable {
+        let line = if self.unreadable.is_some() {
             Headline {
                 title: i18n("The state of the system files cannot be read"),
-                description: error.clone(),
+                description: String::new(),
                 icon: "dialog-warning-symbolic",
             }
         } else {
@@ -375,6 +443,20 @@ impl Header {
                 w.banner_list.set_visible(true);
             }
             None => w.banner_list.set_visible(false),
+        }
+        match &self.unreadable {
+            Some(problem) => {
+                if w.problem.title() != problem.heading
+                    || w.problem_details.label() != problem.details
+                {
+                    w.problem.set_title(&problem.heading);
+                    w.problem.set_subtitle(&problem.body);
+                    w.problem_details.set_label(&problem.details);
+                    super::name(&w.problem, &problem.heading);
+                }
+                w.problem_list.set_visible(true);
+            }
+            None => w.problem_list.set_visible(false),
         }
         w.icon.set_icon_name(Some(line.icon));
         w.title.set_label(&line.title);
@@ -571,7 +653,12 @@ mod tests {
         let mut h = Header {
             status: None,
             open_layers: 0,
-            unreadable: Some("x".into()),
+            unreadable: Some(Message {
+                heading: "x".into(),
+                body: String::new(),
+                details: String::new(),
+                retry: false,
+            }),
             busy: None,
             progress: None,
             paths_changed: false,

@@ -71,10 +71,12 @@ pub fn layer_subtitle(info: &LayerInfo, now: u64) -> String {
         Some(n) => ni18n_f("{} change", "{} changes", n, &[&n.to_string()]),
         None => i18n("changes not counted"),
     };
+    // What the mount means for the user: whether new changes to the
+    // folder go into the layer now.
     let mounted = if info.mounted {
-        i18n("active")
+        i18n("new changes go into it")
     } else {
-        i18n("not mounted")
+        i18n("paused: its changes are hidden")
     };
     i18n_f(
         "Made {} · {} · {} · {}",
@@ -283,14 +285,14 @@ impl SimpleComponent for Layers {
         fixed.append(&problem);
 
         let undo = adw::ActionRow::builder()
-            .title(i18n("Undo Last Commit"))
+            .title(i18n("Undo the Last Applied Changes"))
             .visible(false)
             .build();
         let undo_button = gtk::Button::builder()
             .label(i18n("Undo…"))
             .valign(gtk::Align::Center)
             .build();
-        name(&undo_button, &i18n("Undo last commit"));
+        name(&undo_button, &i18n("Undo the last applied changes"));
         let s = sender.clone();
         undo_button.connect_clicked(move |_| {
             let _ = s.output(LayersOutput::Undo);
@@ -448,6 +450,8 @@ mod tests {
         LayerInfo {
             id: "ab".into(),
             path: "/usr/share".into(),
+            paths: vec!["/usr/share".into()],
+            system: false,
             created: 0,
             temporary: false,
             mounted,
@@ -461,11 +465,11 @@ mod tests {
     fn a_row_says_age_changes_size_and_mount() {
         assert_eq!(
             layer_subtitle(&info(Some(3), true), 300),
-            "Made 5 minutes ago · 3 changes · 2.0\u{a0}KiB · active"
+            "Made 5 minutes ago · 3 changes · 2.0\u{a0}KiB · new changes go into it"
         );
         assert_eq!(
             layer_subtitle(&info(None, false), 10),
-            "Made just now · changes not counted · 2.0\u{a0}KiB · not mounted"
+            "Made just now · changes not counted · 2.0\u{a0}KiB · paused: its changes are hidden"
         );
     }
 

@@ -18,6 +18,10 @@ mod a11y_ffi {
 
     /// `GTK_ACCESSIBLE_PROPERTY_LABEL` (gtk/gtkenums.h, unchanged since 4.0).
     pub const PROPERTY_LABEL: c_int = 4;
+    /// `GTK_ACCESSIBLE_PROPERTY_DESCRIPTION` (gtk/gtkenums.h, since 4.0).
+    pub const PROPERTY_DESCRIPTION: c_int = 1;
+    /// `GTK_ACCESSIBLE_RELATION_LABELLED_BY` (gtk/gtkenums.h, since 4.0).
+    pub const RELATION_LABELLED_BY: c_int = 10;
 
     unsafe extern "C" {
         pub fn gtk_accessible_update_property_value(
@@ -26,12 +30,17 @@ mod a11y_ffi {
             properties: *const c_int,
             values: *const gtk::glib::gobject_ffi::GValue,
         );
+        pub fn gtk_accessible_reset_relation(accessible: *mut c_void, relation: c_int);
     }
 }
 
 /// Gives a widget the accessible name (`GTK_ACCESSIBLE_PROPERTY_LABEL`,
 /// what `gtk::accessible::Property::Label` sets) that screen readers and
-/// the GUI tests use.
+/// the GUI tests use, and only that name: GTK 4.8 reads a name as the
+/// label *and* the text of what the widget is labelled by, so a button
+/// (labelled by its own label child) or a row's switch (by the row's
+/// title) was read twice ("Commit Commit"). The labelled-by relation
+/// goes; call this after whatever sets it (`set_activatable_widget`).
 pub fn name(widget: &impl IsA<gtk::Widget>, label: &str) {
     use gtk::glib::translate::{ToGlibPtr, ToGlibPtrMut};
     let mut value = label.to_value();
@@ -47,6 +56,88 @@ pub fn name(widget: &impl IsA<gtk::Widget>, label: &str) {
             properties.as_ptr(),
             value.to_glib_none_mut().0,
         );
+        a11y_ffi::gtk_accessible_reset_relation(pointer.cast(), a11y_ffi::RELATION_LABELLED_BY);
+    }
+}
+
+/// Sets a widget's accessible description. GTK 4.8 has no way to
+/// announce (`gtk_accessible_announce` is 4.14) nor live regions; what it
+/// does send is a description-changed event for the widget, which a
+/// screen reader reads out for the widget that has the focus.
+pub fn describe(widget: &impl IsA<gtk::Widget>, text: &str) {
+    use gtk::glib::translate::{ToGlibPtr, ToGlibPtrMut};
+    let mut value = text.to_value();
+    let properties = [a11y_ffi::PROPERTY_DESCRIPTION];
+    let widget: &gtk::Widget = widget.upcast_ref();
+    let pointer: *mut gtk::ffi::GtkWidget = widget.to_glib_none().0;
+    // SAFETY: as in `name`: one string property, copied by GTK.
+    unsafe {
+        a11y_ffi::gtk_accessible_update_property_value(
+            pointer.cast(),
+            1,
+            properties.as_ptr(),
+            value.to_glib_none_mut().0,
+        );
+    }
+}
+
+/// A label's text without its mnemonic underscores ("_Close" → "Close").
+pub fn without_mnemonic(label: &str) -> String {
+    let mut out = String::with_capacity(label.len());
+    let mut chars = label.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '_' {
+            // "__" is a literal underscore; a single one marks the key.
+            if chars.peek() == Some(&'_') {
+                chars.next();
+                out.push('_');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Names the lists and scrolled panes inside `root` that libadwaita makes
+/// and leaves unnamed (GTK 4.8 reads them as "GtkListBox" or nothing, and
+/// exposes them as focusable): a group's list by the group's title, the
+/// page's scrolled pane by `page`. The lists of groups without a title
+/// are named where they are made.
+pub fn name_containers(root: &impl IsA<gtk::Widget>, page: &str) {
+    for w in descendants(root) {
+        if w.is::<gtk::ScrolledWindow>()
+            && w.parent().is_some_and(|p| p.is::<adw::PreferencesPage>())
+        {
+            name(&w, page);
+        }
+        if w.is::<gtk::ListBox>() {
+            let mut up = w.parent();
+            while let Some(p) = up {
+                if let Some(group) = p.downcast_ref::<adw::PreferencesGroup>() {
+                    use adw::prelude::PreferencesGroupExt;
+                    let title = group.title();
+                    if !title.is_empty() {
+                        name(&w, &title);
+                    }
+                    break;
+                }
+                up = p.parent();
+            }
+        }
+    }
+}
+
+/// Names every labelled button inside `widget` once, by its label (the
+/// buttons of an `AdwMessageDialog`, made by libadwaita, were read
+/// "_Close Close").
+pub fn name_buttons(widget: &impl IsA<gtk::Widget>) {
+    for w in descendants(widget) {
+        if let Some(button) = w.downcast_ref::<gtk::Button>()
+            && let Some(label) = button.label()
+        {
+            name(button, &without_mnemonic(&label));
+        }
     }
 }
 
@@ -125,6 +216,14 @@ pub fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mnemonics_are_dropped_from_names() {
+        assert_eq!(without_mnemonic("_Close"), "Close");
+        assert_eq!(without_mnemonic("Discard _Layer…"), "Discard Layer…");
+        assert_eq!(without_mnemonic("a__b"), "a_b");
+        assert_eq!(without_mnemonic("plain"), "plain");
+    }
 
     #[test]
     fn sizes_and_times_in_words() {

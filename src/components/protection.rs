@@ -70,6 +70,9 @@ pub enum ProtectionInput {
     BackOnPicked(u32),
     /// "Protect All" in the row of files left unprotected.
     ProtectAll,
+    /// The window's headline: the switch's accessible description, so
+    /// that a screen reader on the switch hears the new state.
+    Headline(String),
     Tick,
 }
 
@@ -100,6 +103,8 @@ pub struct Protection {
     settling: bool,
     /// When protection turns back on, for the next time it is turned off.
     back_on: While,
+    /// The window's headline (see [`ProtectionInput::Headline`]).
+    headline: String,
 }
 
 impl Default for Protection {
@@ -115,6 +120,7 @@ impl Default for Protection {
             wanted: None,
             settling: false,
             back_on: While::UntilRestart,
+            headline: String::new(),
         }
     }
 }
@@ -259,6 +265,10 @@ impl Protection {
                 // for the next time the switch turns protection off.
                 (self.mode == Some(Mode::Unlocked)).then_some(ProtectionOutput::Unlock(picked))
             }
+            ProtectionInput::Headline(text) => {
+                self.headline = text;
+                None
+            }
             ProtectionInput::Tick => None,
         }
     }
@@ -330,6 +340,8 @@ pub struct ProtectionWidgets {
     /// The same for "Turn Back On", in `BACK_ON` order.
     back_on: Vec<(gtk::CheckButton, gtk::glib::SignalHandlerId)>,
     back_on_rows: Vec<adw::ActionRow>,
+    /// The headline the switch's description says now.
+    described: String,
 }
 
 /// Radio rows in `group`, one per `(title, subtitle, accessible name)`;
@@ -355,7 +367,6 @@ fn radio_rows(
         } else {
             first = Some(check.clone());
         }
-        super::name(&check, accessible);
         let s = sender.clone();
         let handler = check.connect_toggled(move |c| {
             if c.is_active() {
@@ -371,6 +382,8 @@ fn radio_rows(
         }
         row.add_prefix(&check);
         row.set_activatable_widget(Some(&check));
+        // After set_activatable_widget, which labels it by the title.
+        super::name(&check, accessible);
         group.add(&row);
         buttons.push((check, handler));
         out_rows.push(row);
@@ -409,7 +422,6 @@ impl SimpleComponent for Protection {
             .valign(gtk::Align::Center)
             .visible(false)
             .build();
-        super::name(&switch, &i18n("Protect System Files"));
         let s = sender.clone();
         let switch_handler = switch.connect_state_set(move |_, on| {
             s.input(ProtectionInput::Switched(on));
@@ -427,6 +439,8 @@ impl SimpleComponent for Protection {
         switch_row.add_suffix(&spinner);
         switch_row.add_suffix(&switch);
         switch_row.set_activatable_widget(Some(&switch));
+        // After set_activatable_widget, which labels it by the title.
+        super::name(&switch, &i18n("Protect System Files"));
         root.add(&switch_row);
 
         let partial_row = adw::ActionRow::builder()
@@ -502,6 +516,7 @@ impl SimpleComponent for Protection {
             back_on_group,
             back_on,
             back_on_rows,
+            described: String::new(),
         };
         ComponentParts {
             model: Protection::default(),
@@ -532,6 +547,10 @@ impl SimpleComponent for Protection {
             w.switch.set_state(state);
         }
         w.switch.unblock_signal(&w.switch_handler);
+        if w.described != self.headline {
+            super::describe(&w.switch, &self.headline);
+            w.described = self.headline.clone();
+        }
         w.switch.set_visible(self.switch_shown());
         w.switch.set_sensitive(!self.busy);
         w.switch_row.set_sensitive(!self.busy || self.switching());

@@ -21,6 +21,7 @@ pub fn ask(
     dialog.set_default_response(Some("cancel"));
     dialog.set_close_response("cancel");
     crate::components::name(&dialog, heading);
+    crate::components::name_buttons(&dialog);
     dialog.connect_response(None, move |_, response| {
         if response == "yes" {
             on_yes();

@@ -6,21 +6,46 @@
 use adw::prelude::*;
 use almost_protocol::ErrorKind;
 
+use almost_protocol::Process;
+
 use crate::client::AlmostError;
-use crate::i18n::i18n;
+use crate::i18n::{i18n, i18n_f, ni18n, ni18n_f};
 
 /// What the user is told about a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shown {
     /// A toast that goes away by itself.
     Toast(String),
-    /// A dialog with a headline and a body.
-    Dialog { heading: String, body: String },
+    /// A dialog (or, for a problem found in the background, a warning row).
+    Dialog(Message),
+}
+
+/// A failure in the panel's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub heading: String,
+    /// What failed and what to do, translated.
+    pub body: String,
+    /// What `almost` said (its English line), for the "Technical Details"
+    /// expander; empty when there is nothing more to say.
+    pub details: String,
+    /// Whether "Try Again" makes sense (something may end or be freed).
+    pub retry: bool,
+}
+
+/// The programs a `busy` refusal names, in words: "“sleep” (process 12)".
+pub fn programs_words(processes: &[Process]) -> String {
+    processes
+        .iter()
+        .map(|p| i18n_f("“{}” (process {})", &[&p.command, &p.pid.to_string()]))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Chooses the words for a failure of the act described by `failed`
 /// (e.g. "The layer could not be committed.").
 pub fn describe(err: &AlmostError, failed: &str) -> Shown {
+    let mut retry = false;
     let (heading, advice) = match err {
         AlmostError::Dismissed => {
             return Shown::Toast(i18n("Authentication was dismissed: nothing changed"));
@@ -34,11 +59,35 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
                 "The change was not allowed: your account may not change the protection of the system files, or the authentication failed.",
             ),
         ),
-        AlmostError::Failed { kind, .. } => match kind {
-            ErrorKind::Busy => (
-                i18n("In Use"),
-                i18n("Close the programs that use it, then try again."),
-            ),
+        AlmostError::Failed {
+            kind, processes, ..
+        } => match kind {
+            ErrorKind::Busy if !processes.is_empty() => {
+                retry = true;
+                let n = processes.len() as u64;
+                (
+                    ni18n(
+                        "A Program Is Using the Files",
+                        "Programs Are Using the Files",
+                        n,
+                    ),
+                    ni18n_f(
+                        "This program still uses files of the layer: {}. Quit it, then try again.",
+                        "These programs still use files of the layer: {}. Quit them, then try again.",
+                        n,
+                        &[&programs_words(processes)],
+                    ),
+                )
+            }
+            ErrorKind::Busy => {
+                retry = true;
+                (
+                    i18n("Not Possible Right Now"),
+                    i18n(
+                        "Something else is using these files. Wait until it ends, then try again.",
+                    ),
+                )
+            }
             ErrorKind::Config => (
                 i18n("Invalid Configuration"),
                 i18n("The configuration file of Almost has an error."),
@@ -66,12 +115,16 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
             ErrorKind::Cancelled => {
                 return Shown::Toast(i18n("Cancelled: nothing changed"));
             }
-            ErrorKind::NoSpace => (
-                i18n("Disk Full"),
-                i18n("Free some space on the disk, then try again."),
-            ),
-            // Forbidden: a command line the panel never builds.
-            ErrorKind::Internal | ErrorKind::Usage | ErrorKind::Forbidden => (
+            ErrorKind::NoSpace => {
+                retry = true;
+                (
+                    i18n("Disk Full"),
+                    i18n("Free some space on the disk, then try again."),
+                )
+            }
+            // Internal, Usage, Forbidden (a command line the panel never
+            // builds), and kinds newer than this panel.
+            _ => (
                 i18n("Something Went Wrong"),
                 i18n("Almost met an unexpected problem."),
             ),
@@ -85,12 +138,17 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
         AlmostError::NotAuthorised => String::new(),
         other => other.to_string(),
     };
-    let mut body = format!("{failed} {advice}");
-    if !details.is_empty() {
-        body.push_str("\n\n");
-        body.push_str(&details);
-    }
-    Shown::Dialog { heading, body }
+    let body = if failed.is_empty() {
+        advice
+    } else {
+        format!("{failed} {advice}")
+    };
+    Shown::Dialog(Message {
+        heading,
+        body,
+        details,
+        retry,
+    })
 }
 
 /// The words for a failed "Undo last commit": `almost layer undo` refuses
@@ -100,28 +158,67 @@ pub fn describe_undo(err: &AlmostError, failed: &str) -> Shown {
     match err {
         AlmostError::Failed {
             kind: ErrorKind::Busy,
+            processes,
             ..
-        } => Shown::Dialog {
-            heading: i18n("Changed Since the Commit"),
+        } if processes.is_empty() => Shown::Dialog(Message {
+            heading: i18n("Changed Since They Were Applied"),
             body: format!(
-                "{failed} {}\n\n{err}",
+                "{failed} {}",
                 i18n(
-                    "Files the commit wrote were changed afterwards, and undoing it would throw those changes away. Nothing was changed. To undo anyway, run “sudo almost layer undo --force” in a terminal."
+                    "Files written when the changes were applied were changed afterwards, and undoing would throw those later changes away. Nothing was changed. To undo anyway, run “sudo almost layer undo --force” in a terminal."
                 )
             ),
-        },
+            details: err.to_string(),
+            retry: false,
+        }),
         other => describe(other, failed),
     }
 }
 
-/// Presents an error dialog over `parent`.
-pub fn present(parent: &impl IsA<gtk::Window>, heading: &str, body: &str) -> adw::MessageDialog {
-    let dialog = adw::MessageDialog::new(Some(parent), Some(heading), Some(body));
+/// The "Technical Details" expander: what `almost` said, selectable.
+pub fn details_expander(details: &str) -> gtk::Expander {
+    let text = gtk::Label::builder()
+        .label(details)
+        .wrap(true)
+        .wrap_mode(gtk::pango::WrapMode::WordChar)
+        .selectable(true)
+        .xalign(0.0)
+        .margin_top(6)
+        .build();
+    text.add_css_class("caption");
+    text.add_css_class("monospace");
+    let expander = gtk::Expander::builder()
+        .label(i18n("Technical Details"))
+        .child(&text)
+        .build();
+    crate::components::name(&expander, &i18n("Technical Details"));
+    expander
+}
+
+/// Presents an error dialog over `parent`: the heading, the body, the
+/// technical details in an expander, and Try Again (`retry`, when given
+/// and the failure allows it) beside Close.
+pub fn present(
+    parent: &impl IsA<gtk::Window>,
+    message: &Message,
+    retry: Option<Box<dyn Fn()>>,
+) -> adw::MessageDialog {
+    let dialog = adw::MessageDialog::new(Some(parent), Some(&message.heading), Some(&message.body));
     dialog.add_responses(&[("close", &i18n("_Close"))]);
-    dialog.set_default_response(Some("close"));
     dialog.set_close_response("close");
+    dialog.set_default_response(Some("close"));
+    if let Some(retry) = retry.filter(|_| message.retry) {
+        dialog.add_response("retry", &i18n("_Try Again"));
+        dialog.set_response_appearance("retry", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("retry"));
+        dialog.connect_response(Some("retry"), move |_, _| retry());
+    }
     dialog.set_body_use_markup(false);
-    crate::components::name(&dialog, heading);
+    if !message.details.is_empty() {
+        dialog.set_extra_child(Some(&details_expander(&message.details)));
+    }
+    crate::components::name(&dialog, &message.heading);
+    crate::components::name_buttons(&dialog);
     dialog.present();
     dialog
 }
@@ -130,66 +227,137 @@ pub fn present(parent: &impl IsA<gtk::Window>, heading: &str, body: &str) -> adw
 mod tests {
     use super::*;
 
+    fn failed(kind: ErrorKind, message: &str, processes: Vec<Process>) -> AlmostError {
+        AlmostError::Failed {
+            kind,
+            message: message.into(),
+            exit_code: kind.exit_code(),
+            processes,
+        }
+    }
+
+    fn dialog(shown: Shown) -> Message {
+        match shown {
+            Shown::Dialog(m) => m,
+            Shown::Toast(t) => panic!("a toast: {t}"),
+        }
+    }
+
+    // Each failure gets a heading and advice of its own, the act's words
+    // first; what almost said goes to the details, never into the body.
     #[test]
     fn each_failure_gets_its_words() {
         assert!(matches!(
             describe(&AlmostError::Dismissed, "x"),
             Shown::Toast(_)
         ));
-        let Shown::Dialog { heading, body } = describe(&AlmostError::NotAuthorised, "F.") else {
-            panic!("a dialog")
-        };
-        assert_eq!(heading, "Not Authorised");
-        assert!(body.starts_with("F. The change was not allowed"));
-        assert!(body.ends_with("or the authentication failed."));
-        let busy = AlmostError::Failed {
-            kind: ErrorKind::Busy,
-            message: "layer x is busy: in use by 12 (sleep)".into(),
-            exit_code: 8,
-        };
-        let Shown::Dialog { heading, body } = describe(&busy, "The layer was not committed.")
-        else {
-            panic!("a dialog")
-        };
-        assert_eq!(heading, "In Use");
-        assert!(body.ends_with("in use by 12 (sleep)"), "{body}");
-        let cancelled = AlmostError::Failed {
-            kind: ErrorKind::Cancelled,
-            message: String::new(),
-            exit_code: 10,
-        };
+        let m = dialog(describe(&AlmostError::NotAuthorised, "F."));
+        assert_eq!(m.heading, "Not Authorised");
+        assert!(m.body.starts_with("F. The change was not allowed"));
+        assert!(m.body.ends_with("or the authentication failed."));
+        assert_eq!(m.details, "");
+        assert!(!m.retry);
+        let cancelled = failed(ErrorKind::Cancelled, "", vec![]);
         assert!(matches!(describe(&cancelled, "x"), Shown::Toast(_)));
-        let full = AlmostError::Failed {
-            kind: ErrorKind::NoSpace,
-            message: "writing /etc/almost/almost.toml: No space left on device".into(),
-            exit_code: 11,
-        };
-        let Shown::Dialog { heading, body } = describe(&full, "The setting was not saved.") else {
-            panic!("a dialog")
-        };
-        assert_eq!(heading, "Disk Full");
-        assert!(body.contains("Free some space"), "{body}");
-        assert!(body.ends_with("No space left on device"), "{body}");
-        // An undo refused because the files changed since the commit is
-        // not "in use".
-        let changed = AlmostError::Failed {
-            kind: ErrorKind::Busy,
-            message: "not undoing the commit of layer ab12: changed since the commit, an undo \
-                      would overwrite /usr/lib/pkg/a.txt"
-                .into(),
-            exit_code: 8,
-        };
-        let Shown::Dialog { heading, body } =
-            describe_undo(&changed, "The last commit could not be undone.")
-        else {
-            panic!("a dialog")
-        };
-        assert_eq!(heading, "Changed Since the Commit");
-        assert!(body.contains("--force"), "{body}");
-        assert!(body.ends_with("/usr/lib/pkg/a.txt"), "{body}");
-        assert!(matches!(
-            describe_undo(&full, "x"),
-            Shown::Dialog { heading, .. } if heading == "Disk Full"
+        let full = failed(
+            ErrorKind::NoSpace,
+            "writing /etc/almost/almost.toml: No space left on device",
+            vec![],
+        );
+        let m = dialog(describe(&full, "The setting was not saved."));
+        assert_eq!(m.heading, "Disk Full");
+        assert_eq!(
+            m.body,
+            "The setting was not saved. Free some space on the disk, then try again."
+        );
+        assert!(m.details.ends_with("No space left on device"), "{m:?}");
+        assert!(m.retry);
+        let config = failed(
+            ErrorKind::Config,
+            "/etc/almost/almost.toml:1:16: bad",
+            vec![],
+        );
+        let m = dialog(describe(&config, ""));
+        assert_eq!(m.body, "The configuration file of Almost has an error.");
+        assert!(!m.retry);
+    }
+
+    // A layer in use: the programs are named from the error's data in the
+    // panel's words (the CLI's English line only in the details), with
+    // Try Again; singular and plural.
+    #[test]
+    fn a_busy_layer_names_its_programs() {
+        let line = "layer 41e04e40 over /usr/lib is busy: in use by 12652 (bash). A layer…";
+        let one = failed(
+            ErrorKind::Busy,
+            line,
+            vec![Process {
+                pid: 12652,
+                command: "bash".into(),
+            }],
+        );
+        let m = dialog(describe(
+            &one,
+            "The changes could not be applied to /usr/lib.",
         ));
+        assert_eq!(m.heading, "A Program Is Using the Files");
+        assert_eq!(
+            m.body,
+            "The changes could not be applied to /usr/lib. This program still uses files of \
+             the layer: “bash” (process 12652). Quit it, then try again."
+        );
+        assert!(!m.body.contains("busy"), "{m:?}");
+        assert_eq!(m.details, line);
+        assert!(m.retry);
+        let two = failed(
+            ErrorKind::Busy,
+            line,
+            vec![
+                Process {
+                    pid: 1,
+                    command: "bash".into(),
+                },
+                Process {
+                    pid: 2,
+                    command: "sleep".into(),
+                },
+            ],
+        );
+        let m = dialog(describe(&two, "F."));
+        assert_eq!(m.heading, "Programs Are Using the Files");
+        assert!(
+            m.body
+                .contains("These programs still use files of the layer: “bash” (process 1), “sleep” (process 2). Quit them"),
+            "{m:?}"
+        );
+        // Busy without processes (a lock while `almost run` is under way).
+        let m = dialog(describe(
+            &failed(ErrorKind::Busy, "the system is busy", vec![]),
+            "F.",
+        ));
+        assert_eq!(m.heading, "Not Possible Right Now");
+        assert!(m.retry);
+    }
+
+    // An undo refused because the files changed since the commit is not
+    // "in use".
+    #[test]
+    fn an_undo_over_changed_files_says_so() {
+        let changed = failed(
+            ErrorKind::Busy,
+            "not undoing the commit of layer ab12: changed since the commit, an undo would \
+             overwrite /usr/lib/pkg/a.txt",
+            vec![],
+        );
+        let m = dialog(describe_undo(
+            &changed,
+            "The applied changes could not be undone.",
+        ));
+        assert_eq!(m.heading, "Changed Since They Were Applied");
+        assert!(m.body.contains("--force"), "{m:?}");
+        assert!(m.details.ends_with("/usr/lib/pkg/a.txt"), "{m:?}");
+        assert!(!m.retry);
+        let full = failed(ErrorKind::NoSpace, "x", vec![]);
+        assert_eq!(dialog(describe_undo(&full, "x")).heading, "Disk Full");
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use adw::prelude::*;
 use almost_protocol::Layer as LayerInfo;
-use almost_protocol::{Change, ChangeKind};
+use almost_protocol::{Change, ChangeKind, EntryType};
 use relm4::{Component, ComponentParts, ComponentSender};
 
 use crate::client::{Almost, AlmostError};
@@ -66,8 +66,29 @@ impl Group {
     }
 }
 
+/// Whether a change is only the folder that holds other changes (a new
+/// folder with new files in it): not listed, its files are. A folder that
+/// changes itself (new and empty, deleted, replaced, its mode or owner) is.
+pub fn is_holder_only(changes: &[Change], i: usize) -> bool {
+    let c = &changes[i];
+    if c.kind != EntryType::Dir || c.change != ChangeKind::Added {
+        return false;
+    }
+    changes
+        .iter()
+        .any(|other| other.path != c.path && other.path.starts_with(&c.path))
+}
+
+/// The changes a reviewer reads (those of [`is_holder_only`] left out).
+pub fn shown_changes(changes: &[Change]) -> Vec<usize> {
+    (0..changes.len())
+        .filter(|&i| !is_holder_only(changes, i))
+        .collect()
+}
+
 /// The changes grouped, keeping each change's index in the diff.
 pub fn group_changes(changes: &[Change]) -> Vec<(Group, Vec<usize>)> {
+    let shown = shown_changes(changes);
     [
         Group::Added,
         Group::Modified,
@@ -76,11 +97,10 @@ pub fn group_changes(changes: &[Change]) -> Vec<(Group, Vec<usize>)> {
     ]
     .into_iter()
     .map(|g| {
-        let mut members = changes
+        let mut members = shown
             .iter()
-            .enumerate()
-            .filter(|(_, c)| Group::of(c.change) == g)
-            .map(|(i, _)| i)
+            .copied()
+            .filter(|&i| Group::of(changes[i].change) == g)
             .collect::<Vec<_>>();
         members.sort_by(|&x, &y| natural_cmp(&changes[x].path_text(), &changes[y].path_text()));
         (g, members)
@@ -162,7 +182,7 @@ pub enum LineKind {
 }
 
 pub fn line_kind(line: &str) -> LineKind {
-    if line.starts_with("+++") || line.starts_with("---") {
+    if line.starts_with("+++ ") || line.starts_with("--- ") || line.starts_with('\\') {
         LineKind::Header
     } else if line.starts_with("@@") {
         LineKind::Hunk
@@ -172,6 +192,22 @@ pub fn line_kind(line: &str) -> LineKind {
         LineKind::Removed
     } else {
         LineKind::Context
+    }
+}
+
+/// A hunk header ("@@ -10,4 +12,5 @@") as the reader's separator: the
+/// line of the new file it starts at ("Line 12"; of the old one when the
+/// new file has none left).
+pub fn hunk_words(line: &str) -> String {
+    let start = |sign: char| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(sign))
+            .and_then(|w| w.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    match start('+').filter(|&n| n > 0).or_else(|| start('-')) {
+        Some(n) => i18n_f("Line {}", &[&n.max(1).to_string()]),
+        None => i18n("Changed lines"),
     }
 }
 
@@ -220,17 +256,44 @@ fn paint_diff(buffer: &gtk::TextBuffer, dark: bool) {
     }
 }
 
+/// An entry's type in words ("file", "folder", …).
+pub fn type_words(t: EntryType) -> String {
+    match t {
+        EntryType::File => i18n("file"),
+        EntryType::Dir => i18n("folder"),
+        EntryType::Symlink => i18n("symbolic link"),
+        EntryType::Char | EntryType::Block => i18n("device"),
+        EntryType::Fifo => i18n("named pipe"),
+        EntryType::Socket => i18n("socket"),
+    }
+}
+
 /// What the text view shows for a change that has no patch.
 pub fn change_text(c: &Change) -> String {
     let size = |s: Option<u64>| s.map_or_else(|| "?".to_owned(), |s| s.to_string());
+    let dir = c.kind == EntryType::Dir;
     let mut text = match c.change {
-        ChangeKind::Added => i18n_f("New {}: {} bytes.", &[c.kind.as_str(), &size(c.new_size)]),
-        ChangeKind::Deleted => i18n_f("The {} is deleted.", &[c.kind.as_str()]),
+        ChangeKind::Added if dir => i18n("A new, empty folder."),
+        ChangeKind::Added if c.kind == EntryType::File => ni18n_f(
+            "A new file of {} byte.",
+            "A new file of {} bytes.",
+            c.new_size.unwrap_or(0),
+            &[&size(c.new_size)],
+        ),
+        ChangeKind::Added => i18n_f("A new {}.", &[&type_words(c.kind)]),
+        ChangeKind::Deleted if dir => i18n("The folder is deleted, with everything in it."),
+        ChangeKind::Deleted => i18n_f("The {} is deleted.", &[&type_words(c.kind)]),
         ChangeKind::Replaced => i18n_f(
             "Replaced: {} → {}.",
-            &[c.old_type.map_or("?", |t| t.as_str()), c.kind.as_str()],
+            &[
+                &c.old_type.map_or_else(|| "?".to_owned(), type_words),
+                &type_words(c.kind),
+            ],
         ),
-        ChangeKind::Metadata => i18n("Only its metadata changes."),
+        ChangeKind::Metadata if dir => {
+            i18n("Only the folder's permissions, owner or attributes change.")
+        }
+        ChangeKind::Metadata => i18n("Only its permissions, owner or attributes change."),
         ChangeKind::Modified if c.binary => i18n_f(
             "Binary content: {} → {} bytes.",
             &[&size(c.old_size), &size(c.new_size)],
@@ -242,6 +305,31 @@ pub fn change_text(c: &Change) -> String {
         text.push_str(detail);
     }
     text
+}
+
+/// At most this many lines of a new text file are shown.
+pub const MAX_SHOWN_LINES: usize = 500;
+
+/// A new text file's content from its patch (every line added): the
+/// lines without the diff's "+", the first [`MAX_SHOWN_LINES`] only, and
+/// the note that says so when there are more.
+pub fn new_file_lines(patch: &str) -> (Vec<&str>, Option<String>) {
+    let lines: Vec<&str> = patch
+        .split_inclusive('\n')
+        .skip_while(|l| !l.starts_with("@@"))
+        .filter_map(|l| l.strip_prefix('+'))
+        .collect();
+    let total = lines.len();
+    if total <= MAX_SHOWN_LINES {
+        return (lines, None);
+    }
+    let note = ni18n_f(
+        "The first {} lines of {} line:",
+        "The first {} lines of {} lines:",
+        total as u64,
+        &[&MAX_SHOWN_LINES.to_string(), &total.to_string()],
+    );
+    (lines[..MAX_SHOWN_LINES].to_vec(), Some(note))
 }
 
 /// Sends to the review from one of its widgets' signals. A signal can
@@ -259,6 +347,14 @@ pub enum ReviewInput {
     Open(Box<LayerInfo>),
     Select(usize),
     Commit,
+    /// The user asks to discard the layer (the window asks to confirm).
+    Discard,
+    /// An act (the commit, the discard) started or ended.
+    Busy(bool),
+    /// The commit or discard succeeded: the review closes.
+    Done,
+    /// It failed: the review stays open (try again, or discard).
+    Failed,
     Close,
 }
 
@@ -270,6 +366,8 @@ pub enum ReviewOutput {
         path: String,
         count: usize,
     },
+    /// Discard this layer (after a confirmation).
+    Discard(Box<LayerInfo>),
     /// The diff could not be read.
     Failed(AlmostError),
 }
@@ -287,12 +385,14 @@ pub struct Review {
     selected: Option<usize>,
     /// The list must be rebuilt.
     fresh: bool,
+    /// A commit or discard is under way.
+    busy: bool,
 }
 
 impl Review {
     /// Whether the Commit button may be pressed.
     pub fn can_commit(&self) -> bool {
-        !self.loading && self.diff.as_ref().is_some_and(|d| !d.changes.is_empty())
+        !self.loading && !self.busy && self.diff.as_ref().is_some_and(|d| !d.changes.is_empty())
     }
 }
 
@@ -307,6 +407,7 @@ pub struct ReviewWidgets {
     quiet: std::rc::Rc<std::cell::Cell<bool>>,
     buffer: gtk::TextBuffer,
     commit: gtk::Button,
+    discard: gtk::Button,
     stack: gtk::Stack,
 }
 
@@ -379,6 +480,7 @@ impl Component for Review {
             .hscrollbar_policy(gtk::PolicyType::Never)
             .vexpand(true)
             .build();
+        name(&list_scroll, &i18n("Changes"));
         // A search entry over the list: rows whose path holds the text.
         let search = gtk::SearchEntry::builder()
             .placeholder_text(i18n("Search the Changes"))
@@ -434,6 +536,7 @@ impl Component for Review {
             .child(&text)
             .hexpand(true)
             .build();
+        name(&text_scroll, &i18n("Difference of the selected file"));
         // List and diff side by side; when the window is too narrow for
         // both (a phone-sized 360 px), the list, then the diff of the
         // chosen file with a way back.
@@ -485,6 +588,16 @@ impl Component for Review {
         stack.add_named(&nothing, Some("nothing"));
         content.append(&gtk::Separator::new(gtk::Orientation::Horizontal));
         content.append(&stack);
+        // Discarding is the other way out of a review (also after a
+        // commit failed): below, apart from Apply Changes.
+        let discard = gtk::Button::with_mnemonic(&i18n("_Discard Layer…"));
+        discard.add_css_class("destructive-action");
+        name(&discard, &i18n("Discard Layer…"));
+        let s = sender.clone();
+        discard.connect_clicked(move |_| send(&s, ReviewInput::Discard));
+        let actions = gtk::ActionBar::new();
+        actions.pack_start(&discard);
+        content.append(&actions);
         window.set_content(Some(&content));
 
         // The window's own selection of the first change must not turn
@@ -535,6 +648,7 @@ impl Component for Review {
             quiet,
             buffer,
             commit,
+            discard,
             stack,
         };
         let model = Review {
@@ -544,6 +658,7 @@ impl Component for Review {
             loading: false,
             selected: None,
             fresh: false,
+            busy: false,
         };
         ComponentParts { model, widgets }
     }
@@ -578,14 +693,26 @@ impl Component for Review {
                 if self.can_commit()
                     && let (Some(layer), Some(diff)) = (&self.layer, &self.diff)
                 {
+                    // The review stays open until the commit ends: closed
+                    // when it succeeded (Done), kept when it failed.
                     let _ = sender.output(ReviewOutput::Commit {
                         id: layer.id.clone(),
                         path: layer.path_text(),
-                        count: diff.changes.len(),
+                        count: shown_changes(&diff.changes).len(),
                     });
-                    self.layer = None;
-                    root.destroy();
                 }
+            }
+            ReviewInput::Discard => {
+                if let Some(layer) = self.layer.as_ref().filter(|_| !self.busy) {
+                    let _ = sender.output(ReviewOutput::Discard(Box::new(layer.clone())));
+                }
+            }
+            ReviewInput::Busy(busy) => self.busy = busy,
+            ReviewInput::Failed => self.busy = false,
+            ReviewInput::Done => {
+                self.layer = None;
+                self.diff = None;
+                root.destroy();
             }
             ReviewInput::Close => {
                 self.layer = None;
@@ -640,6 +767,8 @@ impl Review {
             "changes"
         });
         w.commit.set_sensitive(self.can_commit());
+        w.discard
+            .set_sensitive(!self.busy && !self.loading && self.layer.is_some());
         if self.fresh {
             while let Some(row) = w.list.row_at_index(0) {
                 w.list.remove(&row);
@@ -651,7 +780,7 @@ impl Review {
             } else if changes.is_empty() {
                 i18n("This layer changes nothing")
             } else {
-                summary(changes.len() as u64, &path)
+                summary(shown_changes(changes).len() as u64, &path)
             });
             let groups = group_changes(changes);
             w.counts.set_label(
@@ -669,11 +798,15 @@ impl Review {
                     .margin_top(8)
                     .build();
                 heading.add_css_class("heading");
+                // A heading, not a stop for Tab (it does nothing), named
+                // by its words for screen readers.
                 let row = gtk::ListBoxRow::builder()
                     .child(&heading)
                     .selectable(false)
                     .activatable(false)
+                    .focusable(false)
                     .build();
+                name(&row, &group.title(members.len() as u64));
                 w.list.append(&row);
                 w.row_changes.push(None);
                 for &i in members {
@@ -729,19 +862,47 @@ impl Review {
             &["header"],
         );
         match &change.patch {
+            // A new text file: its content as it will be, not a diff.
+            Some(patch) if change.change == ChangeKind::Added => {
+                let (lines, note) = new_file_lines(patch);
+                let mut end = w.buffer.end_iter();
+                if let Some(note) = note {
+                    w.buffer
+                        .insert_with_tags_by_name(&mut end, &format!("{note}\n"), &["hunk"]);
+                }
+                let mut end = w.buffer.end_iter();
+                w.buffer.insert(&mut end, &lines.concat());
+            }
             Some(patch) => {
+                // No diff syntax for the reader: the file headers
+                // ("--- a/…", "+++ b/…") go, each hunk header becomes
+                // "Line N" above its lines.
+                let mut first_hunk = true;
                 for line in patch.split_inclusive('\n') {
-                    let tag = match line_kind(line) {
-                        LineKind::Header => Some("header"),
-                        LineKind::Hunk => Some("hunk"),
-                        LineKind::Added => Some("added"),
-                        LineKind::Removed => Some("removed"),
-                        LineKind::Context => None,
+                    let kind = match line_kind(line) {
+                        // Below the first hunk, "--- x" is a removed line
+                        // "-- x" (file headers come only before it).
+                        LineKind::Header if !first_hunk && line.starts_with('+') => LineKind::Added,
+                        LineKind::Header if !first_hunk && line.starts_with('-') => {
+                            LineKind::Removed
+                        }
+                        kind => kind,
+                    };
+                    let (text, tag) = match kind {
+                        LineKind::Header => continue,
+                        LineKind::Hunk => {
+                            let gap = if first_hunk { "" } else { "\n" };
+                            first_hunk = false;
+                            (format!("{gap}{}\n", hunk_words(line)), Some("hunk"))
+                        }
+                        LineKind::Added => (line.to_owned(), Some("added")),
+                        LineKind::Removed => (line.to_owned(), Some("removed")),
+                        LineKind::Context => (line.to_owned(), None),
                     };
                     let mut end = w.buffer.end_iter();
                     match tag {
-                        Some(tag) => w.buffer.insert_with_tags_by_name(&mut end, line, &[tag]),
-                        None => w.buffer.insert(&mut end, line),
+                        Some(tag) => w.buffer.insert_with_tags_by_name(&mut end, &text, &[tag]),
+                        None => w.buffer.insert(&mut end, &text),
                     }
                 }
             }
@@ -829,6 +990,62 @@ mod tests {
         assert_eq!(group_changes(&changes), vec![(Group::Added, vec![1, 0])]);
     }
 
+    fn dir(path: &str, kind: ChangeKind) -> Change {
+        Change {
+            kind: EntryType::Dir,
+            ..change(path, kind)
+        }
+    }
+
+    // A new folder that only holds new files is not a change of its own
+    // (its files are listed); a new empty folder, a deleted one and one
+    // whose mode changed are, and say so.
+    #[test]
+    fn folders_are_listed_only_when_they_change_themselves() {
+        let changes = vec![
+            dir("/usr/share/app", ChangeKind::Added),
+            change("/usr/share/app/a.txt", ChangeKind::Added),
+            dir("/usr/share/empty", ChangeKind::Added),
+            dir("/usr/share/gone", ChangeKind::Deleted),
+            dir("/usr/share/mode", ChangeKind::Metadata),
+            // Not a parent: a sibling whose name starts the same.
+            dir("/usr/share/ap", ChangeKind::Added),
+        ];
+        assert_eq!(shown_changes(&changes), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            group_changes(&changes),
+            vec![
+                (Group::Added, vec![5, 1, 2]),
+                (Group::Modified, vec![4]),
+                (Group::Deleted, vec![3]),
+            ]
+        );
+        assert_eq!(change_text(&changes[2]), "A new, empty folder.");
+        assert_eq!(
+            change_text(&changes[3]),
+            "The folder is deleted, with everything in it."
+        );
+        assert_eq!(
+            change_text(&changes[4]),
+            "Only the folder's permissions, owner or attributes change."
+        );
+    }
+
+    // A new text file shows its lines (no "+", no "@@"), the first 500 of
+    // a longer one with a note that says so.
+    #[test]
+    fn a_new_text_file_shows_its_content() {
+        let patch = "--- /dev/null\n+++ b/usr/x\n@@ -0,0 +1,2 @@\n+one\n+two\n";
+        assert_eq!(new_file_lines(patch), (vec!["one\n", "two\n"], None));
+        let long: String = std::iter::once("@@ -0,0 +1,600 @@\n".to_owned())
+            .chain((0..600).map(|i| format!("+line {i}\n")))
+            .collect();
+        let (lines, note) = new_file_lines(&long);
+        assert_eq!(lines.len(), MAX_SHOWN_LINES);
+        assert_eq!(lines[499], "line 499\n");
+        assert_eq!(note.as_deref(), Some("The first 500 lines of 600 lines:"));
+    }
+
     #[test]
     fn the_search_keeps_the_paths_holding_its_text() {
         assert!(search_keeps(None, ""));
@@ -900,13 +1117,27 @@ mod tests {
         assert_eq!(line_kind("+new"), LineKind::Added);
         assert_eq!(line_kind("-old"), LineKind::Removed);
         assert_eq!(line_kind(" same"), LineKind::Context);
+        assert_eq!(line_kind("\\ No newline at end of file"), LineKind::Header);
+        // A removed line that starts with "--" is still a removed line.
+        assert_eq!(line_kind("--x"), LineKind::Removed);
+    }
+
+    // Hunk headers read as the line they start at, never as "@@".
+    #[test]
+    fn hunk_headers_read_as_lines() {
+        assert_eq!(hunk_words("@@ -10,4 +12,5 @@"), "Line 12");
+        assert_eq!(hunk_words("@@ -1 +1 @@"), "Line 1");
+        assert_eq!(hunk_words("@@ -0,0 +1,3 @@"), "Line 1");
+        // Everything removed: where it was.
+        assert_eq!(hunk_words("@@ -7,2 +0,0 @@"), "Line 7");
+        assert_eq!(hunk_words("@@ nonsense @@"), "Changed lines");
     }
 
     #[test]
     fn a_change_without_patch_is_described() {
         assert_eq!(
             change_text(&change("/a", ChangeKind::Added)),
-            "New file: 5 bytes."
+            "A new file of 5 bytes."
         );
         assert_eq!(
             change_text(&change("/a", ChangeKind::Deleted)),
@@ -935,6 +1166,7 @@ mod tests {
             loading: true,
             selected: None,
             fresh: false,
+            busy: false,
         };
         assert!(!r.can_commit());
         r.loading = false;
@@ -951,5 +1183,8 @@ mod tests {
             .changes
             .push(change("/usr/a", ChangeKind::Added));
         assert!(r.can_commit());
+        // Not twice: while its commit runs, the button is off.
+        r.busy = true;
+        assert!(!r.can_commit());
     }
 }
