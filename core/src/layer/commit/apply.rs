@@ -249,6 +249,17 @@ fn link_at(from: BorrowedFd<'_>, a: &CStr, to: BorrowedFd<'_>, b: &CStr) -> io::
     cvt(unsafe { libc::linkat(from.as_raw_fd(), a.as_ptr(), to.as_raw_fd(), b.as_ptr(), 0) })
 }
 
+/// Removes the temp name `tmp` in `dir` if it is there (left by a crash):
+/// one unlink, and only if that finds a directory, its whole tree.
+fn remove_tmp(dir: BorrowedFd<'_>, tmp: &CStr, path: &Path) -> io::Result<()> {
+    // SAFETY: tmp is a valid C string.
+    match cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) }) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => crate::layer::remove_at(dir, tmp, path),
+        done => done,
+    }
+}
+
 fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     // SAFETY: st is written by fstat before it is read.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -396,6 +407,46 @@ impl Meta {
     }
 }
 
+/// The directory of the last op's entry in one tree, kept open for the
+/// next op if it is in the same directory (ops come parents first, names
+/// sorted: a directory's entries are neighbours). It was opened beneath
+/// the tree without symlinks like any other, and is held as the fd of one
+/// op is held between its calls.
+#[derive(Default)]
+struct ParentCache(Option<(PathBuf, OwnedFd)>);
+
+impl ParentCache {
+    /// The directory holding `rel` (opened beneath `top`) and its name.
+    fn open(&mut self, top: BorrowedFd<'_>, rel: &Path) -> io::Result<(BorrowedFd<'_>, CString)> {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let name = match &self.0 {
+            Some((p, _)) if p == parent => rel
+                .file_name()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+                .and_then(cname)?,
+            _ => {
+                self.0 = None;
+                let (dir, name) = Trees::parent_in(top, rel)?;
+                self.0 = Some((parent.to_owned(), dir));
+                name
+            }
+        };
+        let fd = self.0.as_ref().map(|(_, fd)| fd.as_fd());
+        Ok((fd.expect("opened above"), name))
+    }
+}
+
+/// The parent directories an op works in, in the lower and upper trees.
+#[derive(Default)]
+struct Parents {
+    lower: ParentCache,
+    upper: ParentCache,
+}
+
+/// Ops applied one after the other by one worker of [`Committer::forward`]
+/// at most (each keeps its parent directories open across them).
+const OPS_PER_JOB: usize = 64;
+
 impl Trees {
     /// The directory holding `rel` (opened beneath `top`) and its name.
     fn parent_in(top: BorrowedFd<'_>, rel: &Path) -> io::Result<(OwnedFd, CString)> {
@@ -430,30 +481,28 @@ impl Trees {
 
     /// Moves the original `name` in `dir` to the backup as `saved`, once: a
     /// directory is renamed, anything else hard-linked (so it stays in place
-    /// until the new version is renamed over it).
+    /// until the new version is renamed over it). Each is one atomic call
+    /// that makes `saved` the original or does nothing, so a `saved` that
+    /// exists is the original: it is never made twice (a link made before
+    /// a crash makes the next one EEXIST, and a directory is not renamed
+    /// over one).
     fn save_original(&self, dir: BorrowedFd<'_>, name: &CStr, saved: &CStr) -> io::Result<()> {
         let backup = self
             .backup()
             .ok_or_else(|| io::Error::other("the backup directory is missing"))?;
-        if lstat_at(backup, saved)?.is_some() {
-            return Ok(());
-        }
         let Some(st) = lstat_at(dir, name)? else {
             return Ok(());
         };
-        let mut partial = saved.to_bytes().to_vec();
-        partial.extend_from_slice(b".partial");
-        let partial =
-            CString::new(partial).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        if lstat_at(backup, &partial)?.is_some() {
-            // SAFETY: partial is a valid C string.
-            cvt(unsafe { libc::unlinkat(backup.as_raw_fd(), partial.as_ptr(), 0) })?;
-        }
         if is_dir(&st) {
+            if lstat_at(backup, saved)?.is_some() {
+                return Ok(());
+            }
             rename_at(dir, name, backup, saved)
         } else {
-            link_at(dir, name, backup, &partial)?;
-            rename_at(backup, &partial, backup, saved)
+            match link_at(dir, name, backup, saved) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                done => done,
+            }
         }
     }
 
@@ -465,8 +514,14 @@ impl Trees {
 
     /// Writes the upper entry `rel` as `tmp` in `dir`, with all its
     /// metadata.
-    fn write_entry(&self, rel: &Path, dir: BorrowedFd<'_>, tmp: &CStr) -> io::Result<()> {
-        let (sdir, sname) = Self::parent_in(self.upper()?, rel)?;
+    fn write_entry(
+        &self,
+        upper: &mut ParentCache,
+        rel: &Path,
+        dir: BorrowedFd<'_>,
+        tmp: &CStr,
+    ) -> io::Result<()> {
+        let (sdir, sname) = upper.open(self.upper()?, rel)?;
         let st = lstat_at(sdir.as_fd(), &sname)?
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
         match st.st_mode & libc::S_IFMT {
@@ -569,9 +624,8 @@ impl Committer<'_> {
         })
     }
 
-    fn apply_op(&self, t: &Trees, index: usize, op: &Op) -> io::Result<()> {
-        let (dir, name) = Trees::parent_in(t.lower.as_fd(), &op.rel)?;
-        let dir = dir.as_fd();
+    fn apply_op(&self, t: &Trees, parents: &mut Parents, index: usize, op: &Op) -> io::Result<()> {
+        let (dir, name) = parents.lower.open(t.lower.as_fd(), &op.rel)?;
         let tmp = CString::new(tmp_name(index)).map_err(io::Error::other)?;
         let saved = CString::new(index.to_string()).map_err(io::Error::other)?;
         let tmp_path = self.lower.join(&op.rel).with_file_name(tmp_name(index));
@@ -580,7 +634,7 @@ impl Committer<'_> {
                 if op.existed {
                     t.save_original(dir, &name, &saved)?;
                 }
-                crate::layer::remove_at(dir, &tmp, &tmp_path)?;
+                remove_tmp(dir, &tmp, &tmp_path)?;
                 match (op.kind, &op.link_to) {
                     (OpKind::Link, Some(first)) => {
                         let (fdir, fname) = Trees::parent_in(t.lower.as_fd(), first)?;
@@ -589,7 +643,7 @@ impl Committer<'_> {
                     // Not synced one by one: forward() ends with one
                     // syncfs, and until then a crash is repaired by
                     // replaying the plan from the upper tree.
-                    _ => t.write_entry(&op.rel, dir, &tmp)?,
+                    _ => t.write_entry(&mut parents.upper, &op.rel, dir, &tmp)?,
                 }
                 if lstat_at(dir, &name)?.is_some_and(|st| is_dir(&st)) {
                     // A directory replaced by a file: its original is saved.
@@ -642,11 +696,48 @@ impl Committer<'_> {
 
     /// Applies every op (again, after a crash: they are idempotent), then
     /// the directory times, then syncs the filesystem.
+    ///
+    /// A run of ops that write a non-directory entry or delete anything is
+    /// applied in parallel: each such op touches only its own name (and
+    /// what lies below it, which no other op names: nothing is planned
+    /// below a deletion), its own temp name and its own slot in the backup,
+    /// and the directory it is in was made by an earlier op; so their order
+    /// does not matter, as it does not to a replay or a roll-back after a
+    /// crash, which take any subset of the ops as done. The other ops
+    /// (directories, and second names of a file written before them) are
+    /// applied one at a time in plan order, each after every op before it.
     pub(super) fn forward(&self) -> io::Result<()> {
+        use rayon::prelude::*;
         let t = self.open(true)?;
-        for (index, op) in self.ops.iter().enumerate() {
-            self.apply_op(&t, index, op)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", op.rel.display())))?;
+        let ops = self.ops;
+        let apply = |parents: &mut Parents, index: usize| {
+            let op = &ops[index];
+            self.apply_op(&t, parents, index, op)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", op.rel.display())))
+        };
+        let mut start = 0;
+        while start < ops.len() {
+            let run = ops[start..]
+                .iter()
+                .take_while(|op| matches!(op.kind, OpKind::Write | OpKind::Delete))
+                .count();
+            if run <= OPS_PER_JOB {
+                let mut parents = Parents::default();
+                for index in start..start + run.max(1) {
+                    apply(&mut parents, index)?;
+                }
+            } else {
+                (start..start + run)
+                    .step_by(OPS_PER_JOB)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .try_for_each(|first| {
+                        let mut parents = Parents::default();
+                        (first..(first + OPS_PER_JOB).min(start + run))
+                            .try_for_each(|index| apply(&mut parents, index))
+                    })?;
+            }
+            start += run.max(1);
         }
         for op in self.ops.iter().rev() {
             if matches!(
@@ -996,5 +1087,145 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// Every entry below `top` but the backup: its path, and its content
+    /// (a file's bytes, a symlink's target, "dir"), mode and inode.
+    fn snapshot(top: &Path) -> std::collections::BTreeMap<PathBuf, (Vec<u8>, u32, u64)> {
+        let mut out = std::collections::BTreeMap::new();
+        entry::preorder(top, (), |rel, ()| {
+            if rel.starts_with(".almost-backup-test") {
+                return Ok(None);
+            }
+            let p = top.join(rel);
+            let m = fs::symlink_metadata(&p)?;
+            let content = if m.is_dir() {
+                b"dir".to_vec()
+            } else if m.file_type().is_symlink() {
+                fs::read_link(&p)?.into_os_string().into_vec()
+            } else {
+                fs::read(&p)?
+            };
+            out.insert(rel.to_owned(), (content, m.mode(), m.ino()));
+            Ok(m.is_dir().then_some(()))
+        })
+        .unwrap();
+        out
+    }
+
+    /// A lower tree of 3 directories of 100 files, and an upper one that
+    /// rewrites every file of d0 (new content and mode), deletes every
+    /// other file of d1 (whiteouts), adds a new directory of 100 files, and
+    /// adds two names of one new file (the second a Link op) at the end.
+    fn many_changes(lower: &Path, upper: &Path) {
+        for d in 0..3 {
+            fs::create_dir_all(lower.join(format!("d{d}"))).unwrap();
+            fs::create_dir_all(upper.join(format!("d{d}"))).unwrap();
+            for f in 0..100 {
+                fs::write(lower.join(format!("d{d}/f{f}")), format!("old {d} {f}\n")).unwrap();
+            }
+        }
+        for f in 0..100 {
+            let p = upper.join(format!("d0/f{f}"));
+            fs::write(&p, format!("new {f}\n")).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
+            if f % 2 == 0 {
+                nix::sys::stat::mknod(
+                    &upper.join(format!("d1/f{f}")),
+                    SFlag::S_IFCHR,
+                    nix::sys::stat::Mode::empty(),
+                    0,
+                )
+                .unwrap();
+            }
+        }
+        fs::create_dir(upper.join("n")).unwrap();
+        for f in 0..100 {
+            fs::write(upper.join(format!("n/f{f}")), format!("added {f}\n")).unwrap();
+        }
+        fs::write(upper.join("z1"), "one inode, two names\n").unwrap();
+        fs::hard_link(upper.join("z1"), upper.join("z2")).unwrap();
+    }
+
+    // Checks the parallel forward step (runs of more than OPS_PER_JOB
+    // writes and deletes, applied on rayon's threads) on 300 ops: after
+    // it, every upper file is in the tree with its content and mode, the
+    // whited-out files are gone, the two names of one upper file are one
+    // inode, and the backup holds every original replaced or deleted (150,
+    // one per op that had one); the roll-back then gives back the old tree
+    // exactly (content, mode and inode of every entry).
+    #[test]
+    fn a_long_run_of_ops_is_applied_in_parallel_and_rolled_back_exactly() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (whiteouts)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+        many_changes(&lower, &upper);
+        let before = snapshot(&lower);
+        let ops = super::super::plan::plan(&upper, &lower).unwrap();
+        assert_eq!(ops.len(), 100 + 50 + 1 + 100 + 2, "{ops:?}");
+        let journal = applying("/usr", ops);
+        let top = open_path(dir.path(), DIR_FLAGS).unwrap();
+        let c = Committer {
+            backup: lower.join(".almost-backup-test"),
+            lower: lower.clone(),
+            root: top.as_fd(),
+            lower_in_root: PathBuf::from("lower"),
+            upper_in_root: PathBuf::from("upper"),
+            ops: &journal.parts[0].ops,
+        };
+        c.forward().unwrap();
+        for f in 0..100 {
+            let p = lower.join(format!("d0/f{f}"));
+            assert_eq!(fs::read_to_string(&p).unwrap(), format!("new {f}\n"));
+            assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o750);
+            assert_eq!(lower.join(format!("d1/f{f}")).exists(), f % 2 == 1);
+            assert_eq!(
+                fs::read_to_string(lower.join(format!("n/f{f}"))).unwrap(),
+                format!("added {f}\n")
+            );
+        }
+        let ino = |p: &str| fs::metadata(lower.join(p)).unwrap().ino();
+        assert_eq!(ino("z1"), ino("z2"));
+        assert_eq!(fs::read_dir(&c.backup).unwrap().count(), 150);
+        c.backward().unwrap();
+        assert!(snapshot(&lower) == before, "the roll-back differs");
+    }
+
+    // Checks a failure inside a parallel run: the upper file of one op in
+    // the middle of the 100 rewrites of d0 is removed after the plan, so
+    // that op fails while others of its run (on other threads, before and
+    // after it) are applied. forward() returns that op's error, naming
+    // it, and the roll-back gives back the old tree exactly.
+    #[test]
+    fn a_failure_inside_a_parallel_run_is_rolled_back_exactly() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (whiteouts)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+        many_changes(&lower, &upper);
+        let before = snapshot(&lower);
+        let ops = super::super::plan::plan(&upper, &lower).unwrap();
+        fs::remove_file(upper.join("d0/f50")).unwrap();
+        let journal = applying("/usr", ops);
+        let top = open_path(dir.path(), DIR_FLAGS).unwrap();
+        let c = Committer {
+            backup: lower.join(".almost-backup-test"),
+            lower: lower.clone(),
+            root: top.as_fd(),
+            lower_in_root: PathBuf::from("lower"),
+            upper_in_root: PathBuf::from("upper"),
+            ops: &journal.parts[0].ops,
+        };
+        let err = c
+            .forward()
+            .expect_err("the op without its upper file fails");
+        assert!(err.to_string().starts_with("d0/f50: "), "{err}");
+        c.backward().unwrap();
+        assert!(snapshot(&lower) == before, "the roll-back differs");
     }
 }

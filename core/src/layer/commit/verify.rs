@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! What the tree must look like before and after a commit: captured from
 //! a tree, compared with one.
+//!
+//! Both read every touched entry from disk (its content hashed, as
+//! [`Description::of`] does) and every touched directory's listing, on
+//! rayon's threads: each entry and each listing is read on its own, and
+//! the results are put in path order before anything is compared or
+//! kept, so the expectation and the list of differences are the same as
+//! read one by one. The verification of a commit reads back the tree as
+//! it now is on disk; it does not trust what the commit wrote.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use super::journal::Expectation;
 use crate::layer::entry::{self, Description, EntryType};
@@ -16,9 +26,14 @@ pub(super) fn link_groups<'p>(
     base: &Path,
     paths: impl Iterator<Item = &'p PathBuf>,
 ) -> io::Result<Vec<Vec<PathBuf>>> {
+    let paths: Vec<&PathBuf> = paths.collect();
+    let found = paths
+        .par_iter()
+        .map(|rel| entry::lstat(&base.join(rel)))
+        .collect::<io::Result<Vec<_>>>()?;
     let mut inodes: BTreeMap<(u64, u64), Vec<PathBuf>> = BTreeMap::new();
-    for rel in paths {
-        if let Some(meta) = entry::lstat(&base.join(rel))?
+    for (rel, meta) in paths.into_iter().zip(found) {
+        if let Some(meta) = meta
             && !meta.is_dir()
             && meta.nlink() > 1
         {
@@ -48,23 +63,34 @@ pub(super) fn capture(
 ) -> io::Result<Expectation> {
     let mut exp = Expectation::default();
     let mut dirs = vec![PathBuf::new()];
-    for rel in touched {
-        let desc = Description::of(&base.join(rel))?;
+    let descs = touched
+        .par_iter()
+        .map(|rel| Description::of(&base.join(rel)))
+        .collect::<io::Result<Vec<_>>>()?;
+    for (rel, desc) in touched.iter().zip(descs) {
         if desc.as_ref().is_some_and(|d| d.kind == EntryType::Dir) {
             dirs.push(rel.clone());
         }
         exp.entries.insert(rel.clone(), desc);
     }
     exp.links = Some(link_groups(base, touched.iter())?);
-    for dir in dirs {
-        let mut names: Vec<String> = fs::read_dir(base.join(&dir))?
-            .map(|e| e.map(|e| almost_protocol::path::encode_name(&e.file_name())))
-            .collect::<io::Result<_>>()?;
-        names.retain(|n| n != skip_name);
-        names.sort();
-        exp.listings.insert(dir, names);
-    }
+    let listings = dirs
+        .par_iter()
+        .map(|dir| listing(&base.join(dir), skip_name))
+        .collect::<io::Result<Vec<_>>>()?;
+    exp.listings = dirs.into_iter().zip(listings).collect();
     Ok(exp)
+}
+
+/// The names in the directory `path` but `skip_name`, as almost-protocol's
+/// strings, sorted.
+fn listing(path: &Path, skip_name: &str) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = fs::read_dir(path)?
+        .map(|e| e.map(|e| almost_protocol::path::encode_name(&e.file_name())))
+        .collect::<io::Result<_>>()?;
+    names.retain(|n| n != skip_name);
+    names.sort();
+    Ok(names)
 }
 
 /// Lists the differences between `base` and an expectation (empty: equal).
@@ -83,8 +109,12 @@ pub(super) fn differing(
     skip_name: &str,
 ) -> io::Result<Vec<(PathBuf, bool, String)>> {
     let mut wrong = Vec::new();
-    for (rel, want) in &exp.entries {
-        let got = Description::of(&base.join(rel))?;
+    let entries: Vec<_> = exp.entries.iter().collect();
+    let found = entries
+        .par_iter()
+        .map(|(rel, _)| Description::of(&base.join(rel)))
+        .collect::<io::Result<Vec<_>>>()?;
+    for ((rel, want), got) in entries.into_iter().zip(found) {
         if &got != want {
             wrong.push((
                 rel.clone(),
@@ -98,16 +128,15 @@ pub(super) fn differing(
             ));
         }
     }
-    for (rel, want) in &exp.listings {
-        let mut names: Vec<String> = match fs::read_dir(base.join(rel)) {
-            Ok(read) => read
-                .map(|e| e.map(|e| almost_protocol::path::encode_name(&e.file_name())))
-                .collect::<io::Result<_>>()?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        names.retain(|n| n != skip_name);
-        names.sort();
+    let listings: Vec<_> = exp.listings.iter().collect();
+    let found = listings
+        .par_iter()
+        .map(|(rel, _)| match listing(&base.join(rel), skip_name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            found => found,
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    for ((rel, want), names) in listings.into_iter().zip(found) {
         if &names != want {
             wrong.push((
                 rel.clone(),
