@@ -453,6 +453,39 @@ mod tests {
         );
     }
 
+    // Names are chosen by users (a mapped file's path, a cgroup below a
+    // delegated service): no text, however cut up, makes the parsers
+    // panic; a path is always absolute, an inode never 0.
+    #[test]
+    fn the_parsers_take_any_text() {
+        let pieces: [&[u8]; 12] = [
+            b"7f00-7f01 r--p 00000000 fd:01 12 /usr/lib/x.so\n",
+            b" ",
+            b"\n",
+            b":",
+            b"/",
+            b" (deleted)",
+            b"\\012",
+            b"0::",
+            b"name=systemd",
+            b"user@",
+            b".service",
+            b"\xff",
+        ];
+        let mut rng = fastrand::Rng::with_seed(15);
+        for _ in 0..5000 {
+            let mut text = Vec::new();
+            for _ in 0..rng.usize(0..12) {
+                text.extend_from_slice(pieces[rng.usize(..pieces.len())]);
+            }
+            for (path, id) in parse_maps(&text) {
+                assert!(path.is_absolute(), "{text:?}");
+                assert_ne!(id.ino, 0);
+            }
+            let _ = unit_of(&String::from_utf8_lossy(&text));
+        }
+    }
+
     // The unit of each cgroup shape systemd makes: a system service, a
     // user's service (with the uid of its manager), a terminal's scope
     // under the user's manager (none: not the manager's service), the user
