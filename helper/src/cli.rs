@@ -217,6 +217,14 @@ pub enum LayerAction {
         /// use by running programs, such as one over /usr)
         #[arg(long)]
         at_boot: bool,
+        /// Commit only these changes (paths as `layer diff` prints them; a
+        /// directory selects everything below it) and what they need; the
+        /// rest stays in the layer, which stays mounted
+        #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["except", "at_boot"])]
+        only: Vec<String>,
+        /// Commit every change but these (and what the committed ones need)
+        #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "at_boot")]
+        except: Vec<String>,
     },
     /// Unmount a layer and delete its changes
     Discard {

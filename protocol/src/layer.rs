@@ -140,6 +140,41 @@ pub struct LayerCommit {
     /// `committed` (or, after a recovery, what it did); `None` at boot.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// A selective commit (`--only`, `--except`): what it took, what it
+    /// added because needed, and what stays in the layer (which stays
+    /// mounted). Absent for a whole commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<CommitSelection>,
+}
+
+/// What a selective commit took and left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitSelection {
+    /// The paths asked for (with `except`: left out), inside the root.
+    #[serde(with = "crate::path::list")]
+    pub paths: Vec<PathBuf>,
+    pub except: bool,
+    /// The changes committed, the needed ones included.
+    pub selected: u64,
+    /// The changes committed although not asked for, because a selected
+    /// one needs them.
+    pub needed: Vec<NeededChange>,
+    /// The changes left in the layer (`layer diff` lists them).
+    pub rest: u64,
+}
+
+/// A change a selective commit took because another needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeededChange {
+    #[serde(with = "crate::path")]
+    pub path: PathBuf,
+    /// The selected change that needs it.
+    #[serde(with = "crate::path")]
+    pub by: PathBuf,
+    /// `new-directory` (the directory the layer made that holds it),
+    /// `replaced-directory` (the one it replaced), `hard-link` (another
+    /// name of the same file).
+    pub why: String,
 }
 
 /// `layer undo`: what the undo did.

@@ -26,6 +26,8 @@ pub fn run(ctx: Ctx, action: &OverlayAction) -> Result<i32> {
             id: by_path(path)?,
             yes: *yes,
             at_boot: false,
+            only: Vec::new(),
+            except: Vec::new(),
         },
         OverlayAction::Discard { path, yes } => LayerAction::Discard {
             id: by_path(path)?,

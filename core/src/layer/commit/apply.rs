@@ -856,6 +856,7 @@ mod tests {
                 before: Expectation::default(),
             }],
             relock: false,
+            selection: None,
         }
     }
 

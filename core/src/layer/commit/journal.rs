@@ -196,6 +196,12 @@ pub struct Journal {
     /// Whether to lock the covered trees (those that are lockable) once
     /// done.
     pub relock: bool,
+    /// A selective commit (`--only`, `--except`): what was asked and what
+    /// was added because needed. The ops are then the selected ones only,
+    /// `after` what they leave in the tree, and the layer keeps the rest.
+    /// Absent: the whole layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<super::select::Selection>,
 }
 
 impl Journal {
@@ -221,6 +227,8 @@ struct RawJournal {
     #[serde(default)]
     before: Option<Expectation>,
     relock: bool,
+    #[serde(default)]
+    selection: Option<super::select::Selection>,
 }
 
 impl TryFrom<RawJournal> for Journal {
@@ -244,6 +252,7 @@ impl TryFrom<RawJournal> for Journal {
             phase: raw.phase,
             parts,
             relock: raw.relock,
+            selection: raw.selection,
         })
     }
 }

@@ -33,10 +33,12 @@ mod apply;
 mod journal;
 mod plan;
 mod recovery;
+mod select;
 mod undo;
 mod verify;
 
 pub use journal::{Expectation, Journal, Meta, Op, OpKind, PartPlan, Phase, parse_journal};
+pub use select::{Choice, Needed, NeededWhy, Selection};
 
 use std::fs;
 use std::io;
@@ -80,6 +82,9 @@ pub struct CommitReport {
     pub paths: Vec<PathBuf>,
     pub applied: usize,
     pub outcome: String,
+    /// A selective commit's: what it took and what it left in the layer.
+    #[serde(default)]
+    pub selection: Option<Selection>,
 }
 
 fn backup_name(layer: &LayerMeta) -> String {
@@ -110,6 +115,30 @@ impl Layers<'_> {
     /// Commits a layer, all its parts as one. Refuses while its mount is
     /// busy.
     pub fn commit(&self, meta: &LayerMeta, progress: &Arc<Progress>) -> Result<CommitReport> {
+        self.commit_with(meta, None, progress)
+    }
+
+    /// Commits the changes of a layer that `choice` selects, and what they
+    /// need; the layer keeps the rest and is mounted again (empty, if
+    /// nothing is left). The same journal, verification, recovery and undo
+    /// as a whole commit (see `select.rs`). A path naming no change, or a
+    /// selection of nothing, is refused with nothing done.
+    pub fn commit_selected(
+        &self,
+        meta: &LayerMeta,
+        choice: &Choice,
+        progress: &Arc<Progress>,
+    ) -> Result<CommitReport> {
+        self.commit_with(meta, Some(choice), progress)
+    }
+
+    fn commit_with(
+        &self,
+        meta: &LayerMeta,
+        choice: Option<&Choice>,
+        progress: &Arc<Progress>,
+    ) -> Result<CommitReport> {
+        let asked = choice.map(|c| select::resolve(self, meta, c)).transpose()?;
         let relock = self.should_relock(meta)?;
         // The merged view is the expectation. A layer a reboot left
         // unmounted (a commit at boot) is read through a view of its own,
@@ -155,6 +184,7 @@ impl Layers<'_> {
                 })
                 .collect(),
             relock,
+            selection: None,
         };
         self.save_journal(&journal)?;
         let prepared = self.unmount(meta).and_then(|()| {
@@ -171,6 +201,21 @@ impl Layers<'_> {
                 let before = capture(&lower, &seen[index].0, &skip)
                     .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
                 plans.push((ops, before));
+            }
+            Ok(plans)
+        });
+        // Of a selective commit: the chosen ops, and what they leave in
+        // the tree (at their paths, in the directories they write into).
+        let prepared = prepared.and_then(|mut plans| {
+            if let (Some(choice), Some(asked)) = (choice, &asked) {
+                let ops: Vec<Vec<Op>> = plans.iter().map(|(ops, _)| ops.clone()).collect();
+                let (chosen, selection) = select::choose(meta, choice, asked, &ops)?;
+                for (index, ops) in chosen.into_iter().enumerate() {
+                    let part = &mut journal.parts[index];
+                    part.after = select::expectation(&part.after, &plans[index].1, &ops);
+                    plans[index].0 = ops;
+                }
+                journal.selection = Some(selection);
             }
             Ok(plans)
         });
@@ -218,6 +263,7 @@ impl Layers<'_> {
             paths: journal.layer.parts().to_vec(),
             applied: journal.op_count(),
             outcome: outcome.to_owned(),
+            selection: journal.selection.clone(),
         }
     }
 
@@ -270,7 +316,7 @@ impl Layers<'_> {
                 };
                 return Ok(Self::report(&journal, outcome));
             }
-            Phase::Finishing => return self.finish_up(&journal, progress),
+            Phase::Finishing => return self.finish_up(&journal, progress, remount),
             Phase::RollingBack => Some((
                 "an earlier roll-back was interrupted".to_owned(),
                 io::ErrorKind::Other,
@@ -324,12 +370,31 @@ impl Layers<'_> {
         self.keep_undo(&journal)?;
         journal.phase = Phase::Finishing;
         self.save_journal(&journal)?;
-        self.finish_up(&journal, progress)
+        self.finish_up(&journal, progress, remount)
     }
 
     /// The last steps, each safe to repeat: lock the trees again if they
-    /// were, then remove the layer (its journal goes with it).
-    fn finish_up(&self, journal: &Journal, progress: &Arc<Progress>) -> Result<CommitReport> {
+    /// were, then remove the layer (its journal goes with it). A selective
+    /// commit keeps the layer: the committed changes leave its upper trees,
+    /// it is mounted again (not at boot, which mounts the layers itself)
+    /// over its trees, still unlocked, and its journal goes.
+    fn finish_up(
+        &self,
+        journal: &Journal,
+        progress: &Arc<Progress>,
+        remount: bool,
+    ) -> Result<CommitReport> {
+        if journal.selection.is_some() {
+            // The trees stay unlocked beneath the layer, as they were.
+            self.take_out_committed(journal)?;
+            if remount {
+                self.mount(&journal.layer)?;
+            }
+            let file = self.journal_path(&journal.layer.id);
+            fs::remove_file(&file)
+                .map_err(|e| Error::io(format!("removing {}", file.display()), e))?;
+            return Ok(Self::report(journal, "committed"));
+        }
         if journal.relock {
             self.apply_parts(&journal.layer, true, progress)?;
         }

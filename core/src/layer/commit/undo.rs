@@ -156,6 +156,8 @@ impl Layers<'_> {
             path: UNDO_DIR.to_owned(),
             reason: "there is no commit to undo".to_owned(),
         })?;
+        // A selective commit's layer, still over the tree, is taken off.
+        let _rest = self.rest_off(&journal)?;
         let undo = self.sys.root.host(Path::new(UNDO_DIR));
         let parts = journal.layer.parts();
         let skip = backup_name(&journal.layer);

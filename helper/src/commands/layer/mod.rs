@@ -35,7 +35,13 @@ pub fn run(ctx: Ctx, action: &LayerAction) -> Result<i32> {
         } => new::run(ctx, paths, *system, *temporary, *host),
         LayerAction::List => list::run(ctx),
         LayerAction::Diff { id, patch } => diff::run(ctx, id, *patch),
-        LayerAction::Commit { id, yes, at_boot } => commit::run(ctx, id, *yes, *at_boot),
+        LayerAction::Commit {
+            id,
+            yes,
+            at_boot,
+            only,
+            except,
+        } => commit::run(ctx, id, *yes, *at_boot, only, except),
         LayerAction::Discard { id, yes, at_boot } => discard::run(ctx, id, *yes, *at_boot),
         LayerAction::Mount { id } => mount::run(ctx, id),
         LayerAction::Undo { yes, force } => undo::run(ctx, *yes, *force),
@@ -116,6 +122,7 @@ pub(super) fn leave_to_boot(
                 at_boot: true,
                 applied: None,
                 outcome: None,
+                selection: None,
             };
             out.answer(result, CommandResult::LayerCommit, |_| text());
         }
