@@ -62,11 +62,11 @@ pub enum Error {
          \x20 To install or upgrade, run apt through almost, which unlocks and locks again \
          afterwards:\n\
          \x20     sudo almost run -- apt …\n\
-         \x20 or try the change in a layer first:\n\
-         \x20     sudo almost layer new {}\n\
+         \x20 or try the change in a system layer first (the files, /etc and the package \
+         database together; review it, then keep or discard it):\n\
+         \x20     sudo almost layer new --system\n\
          \x20 or unlock the system from the Almost panel.",
-        .paths.join(", "),
-        .paths.first().map_or("/usr", String::as_str)
+        .paths.join(", ")
     )]
     Locked { paths: Vec<String> },
     #[error("cancelled")]
