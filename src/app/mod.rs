@@ -16,7 +16,7 @@ use almost_protocol::{CommandResult, Overview, Report};
 use gtk::gio;
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Controller};
 
-use crate::client::{Almost, AlmostError, Progress, Reply, Status};
+use crate::client::{Almost, AlmostError, LayerPath, Progress, Reply, Status};
 use crate::components::header::{Header, HeaderInput, headline};
 use crate::components::layers::{Layers, LayersInput, LayersOutput};
 use crate::components::protection::{Protection, ProtectionInput, ProtectionOutput};
@@ -48,6 +48,8 @@ pub enum AppInput {
     Review(Box<LayerInfo>),
     AskDiscard(Box<LayerInfo>),
     AskUndo,
+    /// "Add Layer…": a software change, or a folder?
+    AskNew,
     ReviewFailed(AlmostError),
     ChooseFolder(PathBuf),
     /// The folder chooser answered: drop it (no hidden window is kept).
@@ -58,7 +60,7 @@ pub enum AppInput {
 pub enum AppCmd {
     Polled(Box<Polled>),
     Progress(Progress),
-    Finished(Op, Result<Reply, AlmostError>),
+    Finished(Op, Box<Result<Reply, AlmostError>>),
 }
 
 /// What "Undo last commit" says it does, when the status says there is a
@@ -103,6 +105,14 @@ impl App {
             old.dismiss();
         }
         self.toasts.add_toast(toast);
+        // libadwaita's toast has a close button without a name.
+        for w in crate::components::descendants(&self.toasts) {
+            if let Some(button) = w.downcast_ref::<gtk::Button>()
+                && button.icon_name().as_deref() == Some("window-close-symbolic")
+            {
+                crate::components::name(button, &i18n("Close"));
+            }
+        }
     }
 
     /// Shows a failure: a toast, or a dialog over the review when one is
@@ -200,6 +210,7 @@ impl Component for App {
                     LayersOutput::Discard(info) => AppInput::AskDiscard(Box::new(info)),
                     LayersOutput::New(path) => AppInput::Act(Op::NewLayer(path)),
                     LayersOutput::Undo => AppInput::AskUndo,
+                    LayersOutput::AskNew => AppInput::AskNew,
                     LayersOutput::ChooseFolder(at) => AppInput::ChooseFolder(at),
                 });
         let page = adw::PreferencesPage::new();
@@ -278,7 +289,7 @@ impl Component for App {
                 let almost = self.almost.clone();
                 sender.spawn_command(move |out| {
                     let result = op.run(&almost, |p| out.emit(AppCmd::Progress(p)));
-                    out.emit(AppCmd::Finished(op, result));
+                    out.emit(AppCmd::Finished(op, Box::new(result)));
                 });
             }
             AppInput::Review(info) => {
@@ -300,7 +311,7 @@ impl Component for App {
                 self.show_error(&e, &i18n("The changes of the layer could not be read."));
             }
             AppInput::AskDiscard(info) => {
-                let path = info.path_text();
+                let path = info.paths_text();
                 let (heading, body) = confirm::discard_words(&path, info.changes);
                 let s = sender.clone();
                 let op = Op::Discard {
@@ -314,6 +325,35 @@ impl Component for App {
                     &i18n("_Discard"),
                     move || s.input(AppInput::Act(op.clone())),
                 );
+            }
+            AppInput::AskNew => {
+                // The first choice is a software change (the system
+                // layer: what installing or removing software writes);
+                // then a layer over one folder.
+                let dialog = adw::MessageDialog::new(
+                    Some(&self.window),
+                    Some(&i18n("Add a Layer")),
+                    Some(&i18n(
+                        "Try a software change: install, upgrade or remove programs, then review what changed and keep it or discard it. Or choose one folder to try changes in.",
+                    )),
+                );
+                dialog.add_responses(&[
+                    ("cancel", &i18n("_Cancel")),
+                    ("folder", &i18n("Choose a _Folder…")),
+                    ("system", &i18n("_Try a Software Change")),
+                ]);
+                dialog.set_response_appearance("system", adw::ResponseAppearance::Suggested);
+                dialog.set_default_response(Some("system"));
+                dialog.set_close_response("cancel");
+                crate::components::name(&dialog, &i18n("Add a Layer"));
+                crate::components::name_buttons(&dialog);
+                let (s, layers) = (sender.clone(), self.layers.sender().clone());
+                dialog.connect_response(None, move |_, response| match response {
+                    "system" => s.input(AppInput::Act(Op::NewLayer(LayerPath::System))),
+                    "folder" => layers.emit(LayersInput::ChooseFolder),
+                    _ => {}
+                });
+                dialog.present();
             }
             AppInput::AskUndo => {
                 let s = sender.clone();
@@ -423,7 +463,7 @@ impl Component for App {
             AppCmd::Finished(op, result) => {
                 self.state.finish();
                 self.set_busy(None);
-                match result {
+                match *result {
                     Ok(reply) => {
                         // A lock or unlock answers with the new measure:
                         // show it now, the poll confirms it.

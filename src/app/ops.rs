@@ -24,6 +24,11 @@ pub enum Op {
         path: String,
     },
     Undo,
+    /// Undo of a commit the History lists (`paths`: its directories).
+    UndoCommit {
+        id: String,
+        paths: String,
+    },
 }
 
 impl Op {
@@ -41,6 +46,7 @@ impl Op {
             Op::Commit { id, .. } => almost.commit(id, on_progress),
             Op::Discard { id, .. } => almost.discard(id),
             Op::Undo => almost.undo(),
+            Op::UndoCommit { id, .. } => almost.undo_commit(id),
         }
     }
 
@@ -50,10 +56,14 @@ impl Op {
             Op::Lock => i18n("Protecting system files…"),
             Op::Unlock(_) => i18n("Unprotecting system files…"),
             Op::SetDefaultMode(_) => i18n("Saving the mode at startup…"),
+            Op::NewLayer(LayerPath::System) => i18n("Making a layer for a software change…"),
             Op::NewLayer(p) => i18n_f("Making a layer over {}…", &[&p.text()]),
             Op::Commit { path, .. } => i18n_f("Applying the changes to {}…", &[path]),
             Op::Discard { path, .. } => i18n_f("Discarding the layer over {}…", &[path]),
             Op::Undo => i18n("Undoing the last applied changes…"),
+            Op::UndoCommit { paths, .. } => {
+                i18n_f("Undoing the changes applied to {}…", &[paths])
+            }
         }
     }
 
@@ -65,6 +75,9 @@ impl Op {
             Op::Unlock(While::OneHour) => i18n("Protection turned off for 1 hour"),
             Op::Unlock(While::UntilRestart) => i18n("Protection turned off"),
             Op::SetDefaultMode(_) => i18n("Mode at startup saved"),
+            Op::NewLayer(LayerPath::System) => {
+                i18n("Software changes now go into a new layer: install or remove, then review")
+            }
             Op::NewLayer(p) => i18n_f("Changes in {} now go into a new layer", &[&p.text()]),
             Op::Commit { path, count, .. } => ni18n_f(
                 "{} change applied to {}",
@@ -74,6 +87,9 @@ impl Op {
             ),
             Op::Discard { path, .. } => i18n_f("The layer over {} is discarded", &[path]),
             Op::Undo => i18n("The applied changes are undone"),
+            Op::UndoCommit { paths, .. } => {
+                i18n_f("The changes applied to {} are undone", &[paths])
+            }
         }
     }
 
@@ -83,12 +99,18 @@ impl Op {
             Op::Lock => i18n("The system files could not be protected."),
             Op::Unlock(_) => i18n("The system files could not be unprotected."),
             Op::SetDefaultMode(_) => i18n("The mode at startup could not be saved."),
+            Op::NewLayer(LayerPath::System) => {
+                i18n("No layer could be made for a software change.")
+            }
             Op::NewLayer(p) => i18n_f("No layer could be made over {}.", &[&p.text()]),
             Op::Commit { path, .. } => i18n_f("The changes could not be applied to {}.", &[path]),
             Op::Discard { path, .. } => {
                 i18n_f("The layer over {} could not be discarded.", &[path])
             }
             Op::Undo => i18n("The applied changes could not be undone."),
+            Op::UndoCommit { paths, .. } => {
+                i18n_f("The changes applied to {} could not be undone.", &[paths])
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! The "Layers" group: one row per layer (path, age, changes, size, mounted
-//! or not) with Review, Commit and Discard; a row to make a new layer over a
-//! directory inside the managed paths (typed, or picked with a folder
-//! chooser), checked before `almost` is asked; "Undo last commit" when
-//! there is one. Commit opens the review: there is no other way to commit.
+//! The "Layers" group: one row per layer (its directories, or "Software
+//! Change" for a system layer; age, changes, size, whether new changes go
+//! into it) opening the review, and Discard; "Add Layer…" (a software
+//! change first, or a folder: the window asks) and a row to type a
+//! directory for a new layer, which `almost` checks; "Undo the Last
+//! Applied Changes" when there are some. Applying goes through the review
+//! only.
 
 use std::path::PathBuf;
 
@@ -47,6 +49,9 @@ pub enum LayersOutput {
     /// Make a layer over this path.
     New(LayerPath),
     Undo,
+    /// "Add Layer…": ask what the layer is for (a software change, or a
+    /// folder).
+    AskNew,
     /// The folder chooser should open here (a host path).
     ChooseFolder(PathBuf),
 }
@@ -78,7 +83,7 @@ pub fn layer_subtitle(info: &LayerInfo, now: u64) -> String {
     } else {
         i18n("paused: its changes are hidden")
     };
-    i18n_f(
+    let facts = i18n_f(
         "Made {} · {} · {} · {}",
         &[
             &age_words(info.created, now),
@@ -86,7 +91,14 @@ pub fn layer_subtitle(info: &LayerInfo, now: u64) -> String {
             &size_words(info.size),
             &mounted,
         ],
-    )
+    );
+    // The title names one directory; a layer over several (a software
+    // change's) says which.
+    if info.system || info.parts().len() > 1 {
+        format!("{}\n{facts}", i18n_f("Covers {}", &[&info.paths_text()]))
+    } else {
+        facts
+    }
 }
 
 pub struct Layers {
@@ -247,9 +259,11 @@ impl SimpleComponent for Layers {
             .label(i18n("Add Layer…"))
             .valign(gtk::Align::Center)
             .build();
-        name(&add, &i18n("Add a layer over a folder"));
+        name(&add, &i18n("Add a layer"));
         let s = sender.clone();
-        add.connect_clicked(move |_| s.input(LayersInput::ChooseFolder));
+        add.connect_clicked(move |_| {
+            let _ = s.output(LayersOutput::AskNew);
+        });
         group.set_header_suffix(Some(&add));
 
         let entry = adw::EntryRow::builder()
@@ -376,9 +390,19 @@ fn words_whole(row: &adw::ActionRow) {
     }
 }
 
+/// A layer's title: "Software Change" for a system layer, else the
+/// directories it covers.
+pub fn layer_title(info: &LayerInfo) -> String {
+    if info.system {
+        i18n("Software Change")
+    } else {
+        info.paths_text()
+    }
+}
+
 fn layer_row(info: &LayerInfo, sender: &ComponentSender<Layers>) -> (adw::ActionRow, gtk::Box) {
-    let path = info.path_text();
-    let row = adw::ActionRow::builder().title(&path).build();
+    let path = info.paths_text();
+    let row = adw::ActionRow::builder().title(layer_title(info)).build();
     row.add_prefix(&gtk::Image::from_icon_name("view-paged-symbolic"));
     let buttons = gtk::Box::builder()
         .spacing(6)
@@ -459,6 +483,25 @@ mod tests {
             size: 2048,
             pending: None,
         }
+    }
+
+    // A software change (a system layer) is titled as such and says the
+    // directories it covers; so does any layer over several.
+    #[test]
+    fn a_layer_over_several_directories_names_them() {
+        let mut system = info(Some(2), true);
+        system.paths = vec!["/usr".into(), "/etc".into(), "/var/lib/dpkg".into()];
+        system.path = "/usr".into();
+        system.system = true;
+        assert_eq!(layer_title(&system), "Software Change");
+        assert!(
+            layer_subtitle(&system, 0).starts_with("Covers /usr, /etc, /var/lib/dpkg\nMade "),
+            "{}",
+            layer_subtitle(&system, 0)
+        );
+        let one = info(Some(2), true);
+        assert_eq!(layer_title(&one), "/usr/share");
+        assert!(layer_subtitle(&one, 0).starts_with("Made "));
     }
 
     #[test]

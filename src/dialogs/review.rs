@@ -86,9 +86,45 @@ pub fn shown_changes(changes: &[Change]) -> Vec<usize> {
         .collect()
 }
 
+/// The changes grouped by the directory of the layer they lie under (a
+/// layer may cover several: a software change covers /usr, /etc, …), in
+/// the order of `parts`, then by kind: (the directory, when there are
+/// several; the kind; the changes). Headings say "/etc · Added (2)".
+pub fn group_by_part(
+    changes: &[Change],
+    parts: &[std::path::PathBuf],
+) -> Vec<(Option<String>, Group, Vec<usize>)> {
+    if parts.len() < 2 {
+        return group_changes(changes)
+            .into_iter()
+            .map(|(g, m)| (None, g, m))
+            .collect();
+    }
+    let shown = shown_changes(changes);
+    let mut out = Vec::new();
+    for part in parts {
+        let under: Vec<usize> = shown
+            .iter()
+            .copied()
+            .filter(|&i| changes[i].path.starts_with(part))
+            .collect();
+        let label = almost_protocol::path::encode(part);
+        out.extend(
+            group_indices(changes, &under)
+                .into_iter()
+                .map(|(g, m)| (Some(label.clone()), g, m)),
+        );
+    }
+    out
+}
+
 /// The changes grouped, keeping each change's index in the diff.
 pub fn group_changes(changes: &[Change]) -> Vec<(Group, Vec<usize>)> {
-    let shown = shown_changes(changes);
+    group_indices(changes, &shown_changes(changes))
+}
+
+/// The changes at `shown` grouped by kind, each group in natural order.
+fn group_indices(changes: &[Change], shown: &[usize]) -> Vec<(Group, Vec<usize>)> {
     [
         Group::Added,
         Group::Modified,
@@ -697,7 +733,7 @@ impl Component for Review {
                     // when it succeeded (Done), kept when it failed.
                     let _ = sender.output(ReviewOutput::Commit {
                         id: layer.id.clone(),
-                        path: layer.path_text(),
+                        path: layer.paths_text(),
                         count: shown_changes(&diff.changes).len(),
                     });
                 }
@@ -756,7 +792,7 @@ impl Review {
         let path = self
             .layer
             .as_ref()
-            .map(|l| l.path_text())
+            .map(|l| l.paths_text())
             .unwrap_or_default();
         w.title.set_subtitle(&path);
         w.stack.set_visible_child_name(if self.loading {
@@ -782,18 +818,27 @@ impl Review {
             } else {
                 summary(shown_changes(changes).len() as u64, &path)
             });
-            let groups = group_changes(changes);
             w.counts.set_label(
-                &groups
+                &group_changes(changes)
                     .iter()
                     .map(|(g, m)| g.title(m.len() as u64))
                     .collect::<Vec<_>>()
                     .join(" · "),
             );
+            let parts = self
+                .diff
+                .as_ref()
+                .map(|d| d.parts().to_vec())
+                .unwrap_or_default();
+            let groups = group_by_part(changes, &parts);
             let mut first_change_row = None;
-            for (group, members) in &groups {
+            for (part, group, members) in &groups {
+                let words = match part {
+                    Some(part) => i18n_f("{} · {}", &[part, &group.title(members.len() as u64)]),
+                    None => group.title(members.len() as u64),
+                };
                 let heading = gtk::Label::builder()
-                    .label(group.title(members.len() as u64))
+                    .label(&words)
                     .xalign(0.0)
                     .margin_top(8)
                     .build();
@@ -806,7 +851,7 @@ impl Review {
                     .activatable(false)
                     .focusable(false)
                     .build();
-                name(&row, &group.title(members.len() as u64));
+                name(&row, &words);
                 w.list.append(&row);
                 w.row_changes.push(None);
                 for &i in members {
@@ -1028,6 +1073,35 @@ mod tests {
         assert_eq!(
             change_text(&changes[4]),
             "Only the folder's permissions, owner or attributes change."
+        );
+    }
+
+    // A layer over several directories lists its changes by directory,
+    // in the layer's order, then by kind; over one, by kind only.
+    #[test]
+    fn changes_are_grouped_by_directory() {
+        let changes = vec![
+            change("/usr/bin/tool", ChangeKind::Added),
+            change("/etc/tool.conf", ChangeKind::Added),
+            change("/etc/old.conf", ChangeKind::Deleted),
+            change("/usr/lib/x.so", ChangeKind::Modified),
+        ];
+        let parts = vec![
+            std::path::PathBuf::from("/usr"),
+            std::path::PathBuf::from("/etc"),
+        ];
+        assert_eq!(
+            group_by_part(&changes, &parts),
+            vec![
+                (Some("/usr".into()), Group::Added, vec![0]),
+                (Some("/usr".into()), Group::Modified, vec![3]),
+                (Some("/etc".into()), Group::Added, vec![1]),
+                (Some("/etc".into()), Group::Deleted, vec![2]),
+            ]
+        );
+        assert_eq!(
+            group_by_part(&changes, &parts[..1])[0],
+            (None, Group::Added, vec![1, 0])
         );
     }
 
