@@ -437,7 +437,10 @@ impl Almost {
     /// `log -n LINES`, unprivileged: the last privileged acts, oldest
     /// first.
     pub fn log(&self, lines: usize) -> Result<LogEntries, AlmostError> {
-        match self.quiet(false, &["log", "-n", &lines.to_string()])?.result {
+        match self
+            .quiet(false, &["log", "-n", &lines.to_string()])?
+            .result
+        {
             CommandResult::Log(l) => Ok(l),
             other => Err(unexpected(&other)),
         }
@@ -708,10 +711,16 @@ mod tests {
         let out = r#"{"event":"result","protocol":1,"command":"layer undo","id":"cd","path":"/usr","applied":1,"outcome":"undone","restart":[{"pid":7,"command":"sleep","unit":"foo.service","user":null,"files":["/usr/bin/sleep"]}]}"#;
         let reply = outcome(events(out), Some(0), true, "").unwrap();
         let restart = reply.restart.unwrap();
-        assert_eq!((restart[0].pid, restart[0].unit.as_deref()), (7, Some("foo.service")));
+        assert_eq!(
+            (restart[0].pid, restart[0].unit.as_deref()),
+            (7, Some("foo.service"))
+        );
         // Not looked for: none.
         let out = r#"{"event":"result","protocol":1,"command":"log","entries":[]}"#;
-        assert_eq!(outcome(events(out), Some(0), false, "").unwrap().restart, None);
+        assert_eq!(
+            outcome(events(out), Some(0), false, "").unwrap().restart,
+            None
+        );
     }
 
     // The history is read through pkexec (root's data), the log without

@@ -18,6 +18,7 @@ use relm4::{Component, ComponentController, ComponentParts, ComponentSender, Con
 
 use crate::client::{Almost, AlmostError, LayerPath, Progress, Reply, Status};
 use crate::components::header::{Header, HeaderInput, headline};
+use crate::components::history::{History, HistoryInput, HistoryOutput};
 use crate::components::layers::{Layers, LayersInput, LayersOutput};
 use crate::components::protection::{Protection, ProtectionInput, ProtectionOutput};
 use crate::config;
@@ -51,6 +52,8 @@ pub enum AppInput {
     /// "Add Layer…": a software change, or a folder?
     AskNew,
     ReviewFailed(AlmostError),
+    /// The History's commits could not be read.
+    HistoryFailed(AlmostError),
     ChooseFolder(PathBuf),
     /// The folder chooser answered: drop it (no hidden window is kept).
     ChooserDone,
@@ -86,6 +89,7 @@ pub struct App {
     header: Controller<Header>,
     protection: Controller<Protection>,
     layers: Controller<Layers>,
+    history: Controller<History>,
     /// The review window open now (a new one for each review: closed
     /// windows are destroyed, never kept hidden; see dialogs/review.rs).
     review: Option<Controller<Review>>,
@@ -155,6 +159,7 @@ impl App {
         self.header.emit(HeaderInput::Busy(op.map(Op::busy_words)));
         self.protection.emit(ProtectionInput::Busy(busy));
         self.layers.emit(LayersInput::Busy(busy));
+        self.history.emit(HistoryInput::Busy(busy));
         self.to_review(ReviewInput::Busy(busy));
     }
 }
@@ -229,6 +234,14 @@ impl Component for App {
         page.add(&top);
         page.add(protection.widget());
         page.add(layers.widget());
+        let history = History::builder()
+            .launch((almost.clone(), window.clone().upcast()))
+            .forward(sender.input_sender(), |out| match out {
+                HistoryOutput::Undo { id, paths } => AppInput::Act(Op::UndoCommit { id, paths }),
+                HistoryOutput::Failed(e) => AppInput::HistoryFailed(e),
+            });
+        page.add(history.widget());
+        page.add(&history.model().acts_group.clone());
         let toasts = adw::ToastOverlay::new();
         toasts.set_child(Some(&page));
         let bar = adw::HeaderBar::new();
@@ -259,6 +272,7 @@ impl Component for App {
             header,
             protection,
             layers,
+            history,
             review: None,
             chooser: None,
         };
@@ -309,6 +323,9 @@ impl Component for App {
             AppInput::ChooserDone => self.chooser = None,
             AppInput::ReviewFailed(e) => {
                 self.show_error(&e, &i18n("The changes of the layer could not be read."));
+            }
+            AppInput::HistoryFailed(e) => {
+                self.show_error(&e, &i18n("The applied changes could not be read."));
             }
             AppInput::AskDiscard(info) => {
                 let path = info.paths_text();
@@ -508,15 +525,34 @@ impl Component for App {
                         for w in reply.warnings {
                             self.toast(&w);
                         }
+                        // What still runs the replaced files: a dialog
+                        // that stays until read.
+                        if let Some(list) = &reply.restart {
+                            crate::dialogs::restart::present(&self.dialog_parent(), list);
+                        }
+                        self.history.emit(match &op {
+                            Op::UndoCommit { id, .. } => HistoryInput::Undone(id.clone()),
+                            Op::Commit { .. } | Op::Undo => HistoryInput::Stale,
+                            _ => HistoryInput::ReadActs,
+                        });
                     }
-                    Err(e) if op == Op::Undo => {
+                    Err(e) if matches!(e, AlmostError::Conflict { .. }) => {
+                        let id = match &op {
+                            Op::UndoCommit { id, .. } => id.clone(),
+                            _ => String::new(),
+                        };
+                        self.history.emit(HistoryInput::Refused(id, e));
+                    }
+                    Err(e) if matches!(op, Op::Undo | Op::UndoCommit { .. }) => {
                         self.show(error::describe_undo(&e, &op.failed_words()), None);
+                        self.history.emit(HistoryInput::ReadActs);
                     }
                     Err(e) => {
                         // The review stays open over a failed commit.
                         self.to_review(ReviewInput::Failed);
                         let shown = error::describe(&e, &op.failed_words());
                         self.show(shown, Some((op, sender.clone())));
+                        self.history.emit(HistoryInput::ReadActs);
                     }
                 }
                 // What the act changed is read at once, not after a pause.

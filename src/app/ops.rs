@@ -61,9 +61,7 @@ impl Op {
             Op::Commit { path, .. } => i18n_f("Applying the changes to {}…", &[path]),
             Op::Discard { path, .. } => i18n_f("Discarding the layer over {}…", &[path]),
             Op::Undo => i18n("Undoing the last applied changes…"),
-            Op::UndoCommit { paths, .. } => {
-                i18n_f("Undoing the changes applied to {}…", &[paths])
-            }
+            Op::UndoCommit { paths, .. } => i18n_f("Undoing the changes applied to {}…", &[paths]),
         }
     }
 

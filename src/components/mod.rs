@@ -3,6 +3,7 @@
 //! helpers they share (accessible names, words for sizes and ages).
 
 pub mod header;
+pub mod history;
 pub mod layers;
 pub mod protection;
 

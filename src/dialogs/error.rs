@@ -129,6 +129,14 @@ pub fn describe(err: &AlmostError, failed: &str) -> Shown {
                 i18n("Almost met an unexpected problem."),
             ),
         },
+        // The History explains it with the commits named
+        // (components/history.rs); these are the words anywhere else.
+        AlmostError::Conflict { .. } => (
+            i18n("Later Changes Come First"),
+            i18n(
+                "Changes applied later touched the same files. Undo those first, newest first. Nothing was changed.",
+            ),
+        ),
         AlmostError::Spawn { .. } | AlmostError::Protocol { .. } => (
             i18n("Almost Could Not Run"),
             i18n("The almost program is missing or did not answer as expected."),
