@@ -102,8 +102,16 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The uid the act is done for: pkexec's or sudo's caller, else the
+    /// real uid.
+    pub fn for_uid(&self) -> u32 {
+        self.pkexec_uid.or(self.sudo_uid).unwrap_or(self.uid)
+    }
+}
+
 /// The account name of `uid`, from the system's user database.
-fn user_name(uid: u32) -> Option<String> {
+pub fn user_name(uid: u32) -> Option<String> {
     nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
         .flatten()
@@ -126,7 +134,7 @@ impl Entry {
                 Some(e.to_string()),
             ),
         };
-        let for_uid = caller.pkexec_uid.or(caller.sudo_uid).unwrap_or(caller.uid);
+        let for_uid = caller.for_uid();
         Entry {
             time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             user: user_name(for_uid),

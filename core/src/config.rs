@@ -17,7 +17,13 @@ use crate::paths::{self, Root};
 
 pub const CONFIG_FILE: &str = "/etc/almost/almost.toml";
 pub const LEGACY_FILE: &str = "/etc/almost.ini";
-pub const KEYS: &[&str] = &["default_mode", "paths", "exclude"];
+pub const KEYS: &[&str] = &["default_mode", "paths", "exclude", "keep_commits"];
+/// `keep_commits` when the file does not say: the undo data of the last 10
+/// commits is kept.
+pub const DEFAULT_KEEP_COMMITS: u32 = 10;
+/// The most `keep_commits` may be: each kept commit holds the originals it
+/// replaced, and the history is read whole by `layer history` and `undo`.
+pub const MAX_KEEP_COMMITS: u32 = 1000;
 
 /// The mode applied at boot (and by `almost enter default`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -55,6 +61,7 @@ struct RawConfig {
     default_mode: Option<DefaultMode>,
     paths: Option<Vec<Spanned<String>>>,
     exclude: Option<Vec<Spanned<String>>>,
+    keep_commits: Option<Spanned<i64>>,
 }
 
 /// The effective configuration, defaults filled in.
@@ -63,6 +70,23 @@ pub struct Config {
     pub default_mode: DefaultMode,
     pub paths: Vec<PathBuf>,
     pub exclude: Vec<PathBuf>,
+    /// How many commits keep their undo data (0: none is kept, a commit
+    /// cannot be undone).
+    pub keep_commits: u32,
+}
+
+/// Checks a `keep_commits` value: a whole number from 0 to
+/// [`MAX_KEEP_COMMITS`].
+pub fn check_keep_commits(value: i64) -> std::result::Result<u32, String> {
+    u32::try_from(value)
+        .ok()
+        .filter(|&n| n <= MAX_KEEP_COMMITS)
+        .ok_or_else(|| {
+            format!(
+                "keep_commits {value}: expected a whole number from 0 (keep no undo data) to \
+                 {MAX_KEEP_COMMITS}"
+            )
+        })
 }
 
 /// Something worth telling the user about how the config was read.
@@ -207,10 +231,16 @@ pub fn parse(root: &Root, file: &Path, text: &str) -> Result<Config> {
         }
         None => default_exclude(&managed),
     };
+    let keep_commits = match &raw.keep_commits {
+        Some(n) => check_keep_commits(*n.get_ref())
+            .map_err(|e| config_error(file, text, n.span().start, e))?,
+        None => DEFAULT_KEEP_COMMITS,
+    };
     Ok(Config {
         default_mode: raw.default_mode.unwrap_or_default(),
         paths: managed,
         exclude,
+        keep_commits,
     })
 }
 
@@ -256,6 +286,7 @@ pub fn load(root: &Root) -> Result<(Config, Vec<Notice>)> {
         default_mode: DefaultMode::default(),
         exclude: default_exclude(&paths),
         paths,
+        keep_commits: DEFAULT_KEEP_COMMITS,
     };
     let mut notices = Vec::new();
     let legacy = root.host(Path::new(LEGACY_FILE));
@@ -294,10 +325,11 @@ pub fn render(config: &Config) -> String {
         format!("[{}]", quoted.join(", "))
     };
     format!(
-        "default_mode = \"{}\"\npaths = {}\nexclude = {}\n",
+        "default_mode = \"{}\"\npaths = {}\nexclude = {}\nkeep_commits = {}\n",
         config.default_mode.as_str(),
         list(&config.paths),
-        list(&config.exclude)
+        list(&config.exclude),
+        config.keep_commits
     )
 }
 
@@ -308,6 +340,7 @@ pub fn get(config: &Config, key: &str) -> Option<Vec<String>> {
         "default_mode" => Some(vec![config.default_mode.as_str().to_owned()]),
         "paths" => Some(list(&config.paths)),
         "exclude" => Some(list(&config.exclude)),
+        "keep_commits" => Some(vec![config.keep_commits.to_string()]),
         _ => None,
     }
 }
@@ -449,6 +482,22 @@ pub fn edit(root: &Root, changes: &[Change]) -> Result<Config> {
                     }
                     doc[key.as_str()] = toml_edit::value(array);
                 }
+                "keep_commits" => {
+                    let [value] = values.as_slice() else {
+                        return Err(bad_value("keep_commits takes one value".to_owned()));
+                    };
+                    let n = value
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| {
+                            bad_value(format!(
+                                "keep_commits {value:?}: expected a whole number from 0 (keep \
+                                 no undo data) to {MAX_KEEP_COMMITS}"
+                            ))
+                        })
+                        .and_then(|n| check_keep_commits(n).map_err(bad_value))?;
+                    doc["keep_commits"] = toml_edit::value(i64::from(n));
+                }
                 other => return Err(unknown(other)),
             },
         }
@@ -587,6 +636,40 @@ mod tests {
         assert!(e.contains("never managed"), "{e}");
         let e = err(&root, "paths = [\n");
         assert!(e.contains(":2:") || e.contains(":1:"), "{e}");
+    }
+
+    // Checks keep_commits: 10 when absent, a whole number from 0 to 1000
+    // read from the file (a bad one is an error with its line and column),
+    // and `config set` refusing anything else with the range in its error
+    // and the file unchanged; 0 is accepted (no undo data kept).
+    #[test]
+    fn keep_commits_is_a_bounded_whole_number() {
+        let (dir, root) = root_with(&["usr", "etc/almost"]);
+        let file = dir.path().join("etc/almost/almost.toml");
+        let parsed = |text: &str| parse(&root, Path::new(CONFIG_FILE), text);
+        assert_eq!(parsed("").unwrap().keep_commits, DEFAULT_KEEP_COMMITS);
+        assert_eq!(parsed("keep_commits = 0\n").unwrap().keep_commits, 0);
+        assert_eq!(parsed("keep_commits = 1000\n").unwrap().keep_commits, 1000);
+        for bad in ["keep_commits = -1\n", "keep_commits = 1001\n"] {
+            let e = err(&root, bad);
+            assert!(
+                e.starts_with("/etc/almost/almost.toml:1:16:") && e.contains("0 (keep no undo"),
+                "{e}"
+            );
+        }
+        assert!(err(&root, "keep_commits = \"3\"\n").contains(":1:16:"));
+        fs::write(&file, "# mine\n").unwrap();
+        let config = set(&root, "keep_commits", &["3".to_owned()]).unwrap();
+        assert_eq!(config.keep_commits, 3);
+        assert_eq!(get(&config, "keep_commits"), Some(vec!["3".to_owned()]));
+        let before = fs::read_to_string(&file).unwrap();
+        assert!(before.contains("keep_commits = 3") && before.contains("# mine"));
+        for bad in [&["-1"][..], &["abc"], &["1.5"], &["1001"], &["2", "3"], &[]] {
+            let values: Vec<String> = bad.iter().map(|v| (*v).to_owned()).collect();
+            let e = set(&root, "keep_commits", &values).unwrap_err().to_string();
+            assert!(e.contains("keep_commits"), "{bad:?}: {e}");
+            assert_eq!(fs::read_to_string(&file).unwrap(), before, "{bad:?}");
+        }
     }
 
     #[test]

@@ -55,6 +55,14 @@ pub enum Error {
         .paths.join(", ")
     )]
     ChangedSinceCommit { id: String, paths: Vec<String> },
+    /// `layer undo COMMIT` of a commit that later ones touched the same
+    /// paths as (`later`, newest first): they must be undone first.
+    #[error(
+        "not undoing commit {id}: later commits changed the same paths; undo them first, newest \
+         first: {}",
+        .later.iter().map(|c| format!("`almost layer undo {c}`")).collect::<Vec<_>>().join(", then ")
+    )]
+    LaterCommits { id: String, later: Vec<String> },
     /// The system files are locked and a package manager is about to
     /// change them (the apt hook): the message says what to do instead.
     #[error(
@@ -97,6 +105,7 @@ impl Error {
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::LaterCommits { .. } => ErrorKind::Conflict,
             Error::Usage(_) => ErrorKind::Usage,
             // A full disk (or quota) is the machine's state, not a bug:
             // the user can do something about it.
@@ -118,6 +127,14 @@ impl Error {
     pub fn processes(&self) -> &[almost_protocol::Process] {
         match self {
             Error::LayerBusy { holders, .. } => holders,
+            _ => &[],
+        }
+    }
+
+    /// The later commits a [`Error::LaterCommits`] names (none otherwise).
+    pub fn later_commits(&self) -> &[String] {
+        match self {
+            Error::LaterCommits { later, .. } => later,
             _ => &[],
         }
     }

@@ -82,6 +82,7 @@ pub struct System {
 
 /// The directories under the root Almost keeps its own files in: the
 /// config, the audit log, the run state, the layer store and the undo data
+/// (the history of commits, and an older almost's undo data)
 /// (the last good config, the entry counts and the undo stage lie beside
 /// them, in `/var/lib/almost`).
 pub fn own_dirs() -> Vec<&'static Path> {
@@ -92,6 +93,7 @@ pub fn own_dirs() -> Vec<&'static Path> {
         Path::new(state::STATE_DIR),
         Path::new(crate::layer::STORE),
         Path::new(crate::layer::commit::UNDO_DIR),
+        Path::new(crate::layer::commit::COMMITS_DIR),
     ]
 }
 

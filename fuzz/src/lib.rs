@@ -46,6 +46,7 @@ pub fn config() -> &'static Config {
         default_mode: DefaultMode::Locked,
         paths: vec![PathBuf::from("/usr"), PathBuf::from("/opt")],
         exclude: vec![PathBuf::from("/usr/local")],
+        keep_commits: almost_core::config::DEFAULT_KEEP_COMMITS,
     })
 }
 

@@ -125,7 +125,21 @@ fn layer_paths(sys: &System, action: &LayerAction) -> Vec<String> {
         LayerAction::Commit { id, .. }
         | LayerAction::Discard { id, .. }
         | LayerAction::Mount { id } => of_id(id),
-        LayerAction::Undo { .. } => layers
+        LayerAction::Undo {
+            commit: Some(id), ..
+        } => layers
+            .history()
+            .into_iter()
+            .find(|e| e.record.id == *id)
+            .map(|e| {
+                e.record
+                    .paths
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        LayerAction::Undo { commit: None, .. } => layers
             .last_commit()
             .map(|j| {
                 j.layer
@@ -135,7 +149,7 @@ fn layer_paths(sys: &System, action: &LayerAction) -> Vec<String> {
                     .collect()
             })
             .unwrap_or_default(),
-        LayerAction::List | LayerAction::Diff { .. } => Vec::new(),
+        LayerAction::List | LayerAction::Diff { .. } | LayerAction::History => Vec::new(),
     }
 }
 

@@ -237,8 +237,11 @@ pub enum LayerAction {
     },
     /// Mount a layer again (after a reboot, it shows as not mounted)
     Mount { id: String },
-    /// Put the tree back as it was before the last commit
+    /// Take a commit back (default: the last one); an older one only when
+    /// no later commit touched the same paths (else exit 13, naming them)
     Undo {
+        /// The commit's id, as `layer history` lists it
+        commit: Option<String>,
         #[arg(long, short)]
         yes: bool,
         /// Undo even though paths the commit wrote have changed since
@@ -247,6 +250,8 @@ pub enum LayerAction {
         #[arg(long)]
         force: bool,
     },
+    /// The commits that can still be undone, newest first
+    History,
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +303,7 @@ impl StateAction {
                 host: false,
             },
             StateAction::Rollback { yes, force, .. } => LayerAction::Undo {
+                commit: None,
                 yes: *yes,
                 force: *force,
             },

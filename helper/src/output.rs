@@ -82,6 +82,7 @@ impl Output {
         if self.json {
             let mut failure = almost_protocol::Failure::new(err.kind(), err.to_string());
             failure.processes = err.processes().to_vec();
+            failure.commits = err.later_commits().to_vec();
             self.event(&Event::Error(failure));
         } else {
             eprintln!("almost: error: {err}");

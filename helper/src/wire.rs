@@ -119,6 +119,7 @@ pub fn config(c: &config::Config) -> wire::Config {
         default_mode: default_mode(c.default_mode),
         paths: c.paths.clone(),
         exclude: c.exclude.clone(),
+        keep_commits: c.keep_commits,
         file: Path::new(config::CONFIG_FILE).to_owned(),
     }
 }

@@ -78,9 +78,15 @@ fn a_callers_umask_does_not_reach_what_root_creates() {
     .unwrap();
 
     almost_with_umask_000(&sb, &["layer", "commit", &id, "--yes"]).expect_ok();
-    assert_eq!(mode(&sb.path("/var/lib/almost/undo")), 0o700, "undo data");
     assert_eq!(
-        mode(&sb.path("/var/lib/almost/undo/saved")),
+        mode(&sb.path("/var/lib/almost/commits")),
+        0o700,
+        "the history"
+    );
+    let undo = format!("/var/lib/almost/commits/{id}");
+    assert_eq!(mode(&sb.path(&undo)), 0o700, "undo data");
+    assert_eq!(
+        mode(&sb.path(&format!("{undo}/saved"))),
         0o700,
         "the commit's backup directory (now the saved originals)"
     );

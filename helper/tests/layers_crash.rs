@@ -599,7 +599,7 @@ impl<'a> UndoRig<'a> {
                 "{label}: the tree is back but an undo is still offered: {undo}"
             );
             assert!(
-                !sb.path("/var/lib/almost/undo").exists(),
+                fs::read_dir(sb.path("/var/lib/almost/commits")).map_or(true, |d| d.count() == 0),
                 "{label}: the tree is back but the undo data is still there"
             );
         } else if now == self.new {

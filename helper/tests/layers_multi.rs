@@ -281,7 +281,7 @@ fn a_layer_journal_and_undo_data_made_before_parts_work() {
         &merged,
     );
 
-    let undo = sb.path("/var/lib/almost/undo/undo.json");
+    let undo = sb.path(&format!("/var/lib/almost/commits/{id}/undo.json"));
     rewrite(&undo, to_old_journal);
     let text = fs::read_to_string(&undo).expect("undo.json");
     assert!(

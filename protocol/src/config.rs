@@ -34,9 +34,20 @@ pub struct Config {
     pub paths: Vec<PathBuf>,
     #[serde(with = "crate::path::list")]
     pub exclude: Vec<PathBuf>,
+    /// How many commits keep their undo data (`keep_commits`; 0: none).
+    /// Absent from an older almost's answer: then the default, 10.
+    #[serde(default = "default_keep_commits")]
+    pub keep_commits: u32,
     /// The configuration file, inside the root.
     #[serde(with = "crate::path")]
     pub file: PathBuf,
+}
+
+/// The default of `keep_commits`.
+pub const DEFAULT_KEEP_COMMITS: u32 = 10;
+
+fn default_keep_commits() -> u32 {
+    DEFAULT_KEEP_COMMITS
 }
 
 /// `config get KEY`: the value, as its words (a list has one per item).

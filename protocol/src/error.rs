@@ -24,10 +24,14 @@ pub enum ErrorKind {
     /// own (`run` executes a program of the caller's choosing), or a
     /// command line whose subcommand is not where pkexec looked for it.
     Forbidden,
+    /// `layer undo COMMIT` of an older commit that later commits touched
+    /// the same paths as: those must be undone first (the error's
+    /// `commits` names them, newest first).
+    Conflict,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Internal,
         ErrorKind::Usage,
         ErrorKind::NotRoot,
@@ -40,6 +44,7 @@ impl ErrorKind {
         ErrorKind::Cancelled,
         ErrorKind::NoSpace,
         ErrorKind::Forbidden,
+        ErrorKind::Conflict,
     ];
 
     pub fn exit_code(self) -> i32 {
@@ -56,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => 10,
             ErrorKind::NoSpace => 11,
             ErrorKind::Forbidden => 12,
+            ErrorKind::Conflict => 13,
         }
     }
 
@@ -77,6 +83,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::NoSpace => "no-space",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Conflict => "conflict",
         }
     }
 }

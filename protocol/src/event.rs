@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigValue};
 use crate::error::ErrorKind;
+use crate::history::History;
 use crate::layer::{CommitReport, Diff, Layer, LayerCommit, LayerList, LayerRef, NewLayer};
 use crate::log::LogEntries;
 use crate::status::Report;
@@ -83,6 +84,10 @@ pub struct Failure {
     /// reader that names them in its own words (absent when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<Process>,
+    /// `conflict`: the later commits to undo first, newest first (absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
 impl Failure {
@@ -93,6 +98,7 @@ impl Failure {
             message,
             exit_code: kind.exit_code(),
             processes: Vec::new(),
+            commits: Vec::new(),
         }
     }
 }
@@ -181,6 +187,8 @@ pub enum CommandResult {
     LayerMount(LayerRef),
     #[serde(rename = "layer undo")]
     LayerUndo(CommitReport),
+    #[serde(rename = "layer history")]
+    LayerHistory(History),
 }
 
 impl CommandResult {
@@ -205,6 +213,7 @@ impl CommandResult {
             CommandResult::LayerDiscard(_) => "layer discard",
             CommandResult::LayerMount(_) => "layer mount",
             CommandResult::LayerUndo(_) => "layer undo",
+            CommandResult::LayerHistory(_) => "layer history",
         }
     }
 

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod history;
 pub mod layer;
 pub mod log;
 pub mod path;
@@ -29,6 +30,7 @@ pub use layer::{
     AtBoot, Change, ChangeKind, CommitReport, Diff, EntryType, Layer, LayerCommit, LayerList,
     LayerRef, NewLayer,
 };
+pub use history::{History, HistoryEntry};
 pub use log::{LogEntries, LogEntry};
 pub use restart::NeedsRestart;
 pub use status::{

@@ -1237,6 +1237,7 @@ mod tests {
             default_mode: crate::config::DefaultMode::Locked,
             paths: vec![PathBuf::from("/usr"), PathBuf::from("/opt")],
             exclude: vec![PathBuf::from("/usr/local")],
+            keep_commits: crate::config::DEFAULT_KEEP_COMMITS,
         };
         let file = Path::new("/s/0badc0de/layer.json");
         let parse = |path: &str| {
@@ -1280,6 +1281,7 @@ mod tests {
             default_mode: crate::config::DefaultMode::Locked,
             paths: vec![PathBuf::from("/usr"), PathBuf::from("/opt")],
             exclude: vec![PathBuf::from("/usr/local")],
+            keep_commits: crate::config::DEFAULT_KEEP_COMMITS,
         };
         let file = Path::new("/s/0badc0de/layer.json");
         let parse = |path: &str, paths: &[&str]| {
@@ -1325,6 +1327,7 @@ mod tests {
             default_mode: crate::config::DefaultMode::Locked,
             paths: vec![PathBuf::from("/usr")],
             exclude: Vec::new(),
+            keep_commits: crate::config::DEFAULT_KEEP_COMMITS,
         };
         let file = Path::new("/s/0badc0de/commit.json");
         let old = br#"{"layer":{"id":"0badc0de","path":"/usr/lib","created":1,"temporary":false,"was_locked":true},
@@ -1355,6 +1358,7 @@ mod tests {
             default_mode: crate::config::DefaultMode::Locked,
             paths: vec![PathBuf::from("/usr")],
             exclude: Vec::new(),
+            keep_commits: crate::config::DEFAULT_KEEP_COMMITS,
         };
         let file = Path::new("/s/0badc0de/commit.json");
         let journal = |layer_path: &str, rel: &str, listing: &str| {

@@ -17,7 +17,8 @@
 //!    step is repaired by replaying the plan, and the journal moves on
 //!    only after it.
 //! 4. The result is compared with the expectation; then the backup becomes
-//!    the undo data of this commit and the journal is removed.
+//!    the undo data of this commit (its entry of the history, see
+//!    `history.rs`) and the journal is removed.
 //!
 //! The next `almost` run after a crash finds the journal: it re-applies the
 //! plan (every op is idempotent) and verifies; if that cannot succeed it
@@ -30,6 +31,7 @@
 //! or every part new.
 
 mod apply;
+mod history;
 mod journal;
 mod plan;
 mod recovery;
@@ -37,6 +39,7 @@ mod select;
 mod undo;
 mod verify;
 
+pub use history::{COMMITS_DIR, HistoryEntry, Record, kept_size};
 pub use journal::{Expectation, Journal, Meta, Op, OpKind, PartPlan, Phase, parse_journal};
 pub use select::{Choice, Needed, NeededWhy, Selection};
 
@@ -54,8 +57,10 @@ use apply::{Committer, remove_any, sync_fs};
 use verify::{capture, compare};
 
 const JOURNAL: &str = "commit.json";
+/// Where an older almost kept the undo data of the last commit (brought
+/// into the history, [`COMMITS_DIR`], when found).
 pub const UNDO_DIR: &str = "/var/lib/almost/undo";
-/// Where the next undo data is assembled before it replaces the last one.
+/// Where an older almost assembled the next undo data.
 pub const UNDO_STAGE: &str = "/var/lib/almost/undo.new";
 /// In the undo data: an undo has begun; says whether the tree is to be
 /// locked at its end (decided before it unlocks anything).
@@ -140,6 +145,8 @@ impl Layers<'_> {
     ) -> Result<CommitReport> {
         let asked = choice.map(|c| select::resolve(self, meta, c)).transpose()?;
         let relock = self.should_relock(meta)?;
+        // When and for whom, for the history.
+        self.note_commit(meta)?;
         // The merged view is the expectation. A layer a reboot left
         // unmounted (a commit at boot) is read through a view of its own,
         // not mounted over its tree, where it would be in use at once.
@@ -398,6 +405,9 @@ impl Layers<'_> {
         if journal.relock {
             self.apply_parts(&journal.layer, true, progress)?;
         }
+        // Past the point where a crash could apply the commit again (which
+        // needs its undo data): older commits beyond `keep_commits` go.
+        self.prune_history();
         self.remove_storage(&journal.layer.id, progress)?;
         Ok(Self::report(journal, "committed"))
     }

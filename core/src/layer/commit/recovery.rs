@@ -18,7 +18,11 @@ impl Layers<'_> {
             r.filter_map(std::result::Result::ok)
                 .any(|e| crate::layer::is_trash(&e.file_name()))
         });
-        trash || self.interrupted_commit().is_some() || self.interrupted_undo().is_some()
+        trash
+            || self.interrupted_commit().is_some()
+            || self.interrupted_undo().is_some()
+            || self.legacy_pending()
+            || self.history_trash()
     }
 
     /// The layer whose commit a crash interrupted, if any.
@@ -51,10 +55,20 @@ impl Layers<'_> {
         remount: bool,
     ) -> Vec<Result<CommitReport>> {
         let mut done = Vec::new();
+        // An older almost's undo data joins the history (an interrupted
+        // commit's half-made one is left to that commit's recovery).
+        if self.legacy_pending()
+            && let Err(e) = self.upgrade_legacy()
+        {
+            done.push(Err(e));
+        }
+        if let Err(e) = self.empty_history_trash() {
+            done.push(Err(e));
+        }
         if let Some(id) = self.interrupted_undo() {
             tracing::warn!("finishing the interrupted undo of the commit of layer {id}");
             // Begun already: no comparison (the tree is half restored).
-            done.push(self.undo(progress, false));
+            done.push(self.undo(Some(&id), progress, false));
         }
         let Ok(layers) = self.all() else {
             return done;
