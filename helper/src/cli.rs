@@ -279,8 +279,8 @@ pub enum OverlayAction {
 pub enum StateAction {
     /// A new state: a persistent system layer (`layer new --system`)
     New,
-    /// Go back to before the commit ID (`layer undo`; for now only the
-    /// last commit, named by its layer's id as `status` shows it)
+    /// Go back to before the commit ID (`layer undo ID`: any commit of
+    /// `layer history` that no later commit overlaps)
     Rollback {
         id: String,
         #[arg(long, short)]
@@ -292,8 +292,8 @@ pub enum StateAction {
 }
 
 impl StateAction {
-    /// The layer command it stands for (`state rollback`'s id is checked
-    /// by the command itself).
+    /// The layer command it stands for (`state rollback ID` is `layer
+    /// undo ID`).
     pub fn as_layer(&self) -> LayerAction {
         match self {
             StateAction::New => LayerAction::New {
@@ -302,8 +302,8 @@ impl StateAction {
                 temporary: false,
                 host: false,
             },
-            StateAction::Rollback { yes, force, .. } => LayerAction::Undo {
-                commit: None,
+            StateAction::Rollback { id, yes, force } => LayerAction::Undo {
+                commit: Some(id.clone()),
                 yes: *yes,
                 force: *force,
             },

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! End-to-end tests of the original almost's `state` spellings, given
 //! their meaning here: `state new` is `layer new --system`, `state
-//! rollback ID` is `layer undo` of the last commit (the only one Almost
-//! keeps for now; any other ID is refused and nothing changes).
+//! rollback ID` is `layer undo ID` (any commit of the history that no
+//! later one overlaps; an ID not in it is refused and nothing changes).
 
 mod common;
 mod layer_support;
@@ -24,10 +24,10 @@ fn result(r: &Run) -> Value {
 // Checks: `state new` makes a persistent system layer, as `layer new
 // --system` does (the managed trees and /etc among its parts); a change
 // through it committed can be rolled back by `state rollback ID` with the
-// layer's id (the commit `status` offers to undo), which answers as `layer
-// undo` and puts the tree back; another id is refused (exit 5, naming the
-// last commit's layer) and changes nothing; with no commit left it is
-// refused too.
+// layer's id, which answers as `layer undo` and puts the tree back, also
+// when a later commit (over /opt, not overlapping) stays; an id not in the
+// history is refused (exit 5) and changes nothing; once rolled back, the
+// same id is refused too.
 #[test]
 fn state_new_is_a_system_layer_and_rollback_undoes_the_last_commit() {
     let sb = LayerBox::new();
@@ -52,17 +52,15 @@ fn state_new_is_a_system_layer_and_rollback_undoes_the_last_commit() {
     sb.write("/usr/bin/installed", "new program\n");
     sb.commit(&id);
     assert!(sb.path("/usr/bin/installed").exists());
-    let status = sb.status();
-    assert_eq!(status["undo"]["id"], id.as_str(), "{status}");
+
+    let later = sb.new_layer("/opt", &[]);
+    sb.write("/opt/app/later", "later\n");
+    sb.commit(&later);
 
     let r = sb.almost_json(&["state", "rollback", "0000ffff", "--yes"]);
     let err = r.expect_error(5, "invalid-path");
     let message = err["message"].as_str().unwrap_or("");
-    assert!(
-        message.contains("only the last commit") && message.contains(&id),
-        "{}",
-        r.describe()
-    );
+    assert!(message.contains("no such commit"), "{}", r.describe());
     assert!(
         sb.path("/usr/bin/installed").exists(),
         "refused, yet changed"
@@ -72,6 +70,10 @@ fn state_new_is_a_system_layer_and_rollback_undoes_the_last_commit() {
     assert_eq!(undone["command"], "layer undo", "{undone}");
     assert_eq!(undone["id"], id.as_str());
     assert!(!sb.path("/usr/bin/installed").exists(), "not rolled back");
+    assert!(
+        sb.path("/opt/app/later").exists(),
+        "the later commit went too"
+    );
     sb.assert_locked("/usr");
 
     let r = sb.almost_json(&["state", "rollback", &id, "--yes"]);
@@ -80,7 +82,7 @@ fn state_new_is_a_system_layer_and_rollback_undoes_the_last_commit() {
         err["message"]
             .as_str()
             .unwrap_or("")
-            .contains("no commit to roll back"),
+            .contains("no such commit"),
         "{}",
         r.describe()
     );
