@@ -378,7 +378,7 @@ EOF
     layer_step "layer diff" "${A[@]}" --json layer diff "$layer_id" &&
         L[upper_kib]=$(du -sk "$R/var/lib/almost/layers/$layer_id/upper" | cut -f1)
     layer_step "layer commit (then re-lock /usr)" "${A[@]}" layer commit --yes "$layer_id" &&
-        L[undo_kib]=$(du -sk "$R/var/lib/almost/undo" | cut -f1)
+        L[undo_kib]=$(du -sk "$R/var/lib/almost/commits/$layer_id" | cut -f1)
 fi
 
 # --- a commit of many changed files against doing it by hand ------------------

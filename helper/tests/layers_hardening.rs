@@ -122,8 +122,9 @@ fn commit_keeps_hard_links_of_every_kind() {
 // another filesystem than the tree (a tmpfs on /var/lib/almost), a commit
 // copies the backup of the originals into the undo data; under strace
 // (`-y`: each fd's path), a `syncfs` of the undo data's filesystem must come
-// after the last call that names the copy (`undo.new/saved`) and before the
-// first `unlinkat` in the backup (`.almost-backup-ID`): the originals are on
+// after the last call that names the copy (`commits/.new-ID/saved`, the
+// history entry's stage) and before the first `unlinkat` in the backup
+// (`.almost-backup-ID`): the originals are on
 // disk in the undo data before their only other copy goes. (The per-file
 // fsyncs of the copy do not count: they do not make its directories
 // durable.)
@@ -154,13 +155,15 @@ fn the_undo_copy_is_synced_before_the_backup_goes() {
     let text = fs::read_to_string(&log).expect("strace log");
     let lines: Vec<&str> = text.lines().collect();
     let backup = format!(".almost-backup-{id}");
+    // The entry of the history being made (its stage).
+    let stage = format!("commits/.new-{id}/saved");
     let first_unlink = lines
         .iter()
         .position(|l| l.contains("unlinkat(") && l.contains(&backup))
         .unwrap_or_else(|| panic!("the backup was never removed:\n{text}"));
     let last_copy = lines[..first_unlink]
         .iter()
-        .rposition(|l| l.contains("undo.new/saved") && !l.contains("syncfs("))
+        .rposition(|l| l.contains(&stage) && !l.contains("syncfs("))
         .unwrap_or_else(|| panic!("no copy into the undo data before:\n{text}"));
     let synced = lines[last_copy..first_unlink]
         .iter()
