@@ -346,7 +346,7 @@ pub enum EnterMode {
 pub enum ConfigAction {
     /// Print the effective configuration
     Show,
-    /// Print one value (default_mode, paths, exclude)
+    /// Print one value (default_mode, paths, exclude, keep_commits)
     Get { key: String },
     /// Set values (validated together, written atomically, comments kept):
     /// KEY VALUE… for one key, or KEY=VALUE… for several (a list key

@@ -549,8 +549,9 @@ fn a_commit_of_several_directories_is_one_history_entry() {
 
 // Checks that two commits of one layer (a selective commit, `--only`,
 // then the rest) are two entries of the history with ids of their own
-// (the layer's, then the layer's with a suffix), and that the older one,
-// which the later does not overlap, is undone alone, then the later.
+// (the layer's, then the layer's with a suffix; `status` offers the
+// newest by that id), and that the older one, which the later does not
+// overlap, is undone alone, then the later.
 #[test]
 fn two_commits_of_one_layer_have_ids_of_their_own() {
     let sb = LayerBox::new();
@@ -572,6 +573,9 @@ fn two_commits_of_one_layer_have_ids_of_their_own() {
         ids[0] != id && ids[0].starts_with(&format!("{id}-")),
         "{ids:?}"
     );
+    // status offers the newest by the id `layer history` gives it.
+    let status = sb.status();
+    assert_eq!(status["undo"]["id"], ids[0].as_str(), "{status}");
     sb.almost(&["layer", "undo", &id, "--yes"]).expect_ok();
     assert!(!sb.lower("/usr/lib/one").exists());
     assert_eq!(sb.read("/usr/lib/two"), b"2\n");
