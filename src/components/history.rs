@@ -226,10 +226,13 @@ pub fn act_words(entry: &LogEntry, now: u64) -> (String, String) {
         ("config", _) => i18n("Changed the settings"),
         ("run" | "enter" | "shell", _) => i18n("Ran a program with the system files writable"),
         ("layer", _) => {
+            // The word after `layer` that is neither an option nor a
+            // path (`almost --root /r layer --json commit ID`).
             let action = entry
                 .argv
                 .iter()
-                .skip(2)
+                .skip_while(|a| a.as_str() != "layer")
+                .skip(1)
                 .find(|a| !a.starts_with('-') && !a.starts_with('/'))
                 .map(String::as_str);
             match action {
@@ -270,6 +273,23 @@ pub fn act_words(entry: &LogEntry, now: u64) -> (String, String) {
     (what, sub)
 }
 
+/// The acts to list, newest first, from the log's entries (oldest
+/// first): an act's start entry goes when its end is there too (an act
+/// with only a start is one that was killed, or still runs).
+pub fn acts_shown(entries: Vec<LogEntry>) -> Vec<LogEntry> {
+    let ended: std::collections::HashSet<u32> = entries
+        .iter()
+        .filter(|e| e.result != "started")
+        .map(|e| e.pid)
+        .collect();
+    let mut acts: Vec<LogEntry> = entries
+        .into_iter()
+        .filter(|e| e.result != "started" || !ended.contains(&e.pid))
+        .collect();
+    acts.reverse();
+    acts
+}
+
 /// A row whose title and subtitle wrap at word ends (the window is 360 px
 /// at its narrowest).
 fn row(title: &str, subtitle: &str) -> adw::ActionRow {
@@ -294,10 +314,11 @@ impl History {
         let almost = self.almost.clone();
         let lines = if self.all_acts { ALL_ACTS } else { SHORT_ACTS };
         sender.spawn_oneshot_command(move || {
-            HistoryCmd::Acts(almost.log(lines).map(|l| {
-                let mut e = l.entries;
-                e.reverse();
-                e
+            // Each act has a start and an end entry: twice the lines.
+            HistoryCmd::Acts(almost.log(lines * 2).map(|l| {
+                let mut acts = acts_shown(l.entries);
+                acts.truncate(lines);
+                acts
             }))
         });
     }
@@ -461,11 +482,16 @@ impl Component for History {
             self.acts_group.remove(&r);
         }
         w.show.set_sensitive(!self.reading);
-        w.show.set_label(&if self.commits.is_some() {
-            i18n("Read Again")
+        let (label, named) = if self.commits.is_some() {
+            (i18n("Read Again"), i18n("Read the applied changes again"))
         } else {
-            i18n("Show")
-        });
+            (i18n("Show"), i18n("Show the applied changes"))
+        };
+        if w.show.label().as_deref() != Some(label.as_str()) {
+            w.show.set_label(&label);
+            // A new label brings back GTK's labelled-by name.
+            name(&w.show, &named);
+        }
         match &self.commits {
             None => {
                 let r = row(
@@ -627,9 +653,10 @@ mod tests {
             command: "layer".into(),
             argv: vec![
                 "almost".into(),
-                "layer".into(),
                 "--root".into(),
                 "/r".into(),
+                "layer".into(),
+                "--json".into(),
                 "commit".into(),
                 "ab".into(),
             ],
@@ -639,14 +666,27 @@ mod tests {
             message: None,
             user: None,
         };
-        // "--root /r": the first word after the subcommand that is not an
-        // option nor a path.
+        // The first word after `layer` that is not an option nor a path.
         assert_eq!(
             act_words(&act, AT + 30),
             (
                 "Applied the changes of a layer: /usr/share".to_owned(),
                 "just now, by user 1000 · done".to_owned()
             )
+        );
+        // A start entry goes when its act's end is there (same pid); a
+        // start alone stays; newest first.
+        let start = LogEntry {
+            result: "started".into(),
+            ..act.clone()
+        };
+        let lone = LogEntry {
+            pid: 10,
+            ..start.clone()
+        };
+        assert_eq!(
+            acts_shown(vec![start, act.clone(), lone.clone()]),
+            [lone, act.clone()]
         );
         let failed = LogEntry {
             command: "lock".into(),
