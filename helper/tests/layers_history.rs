@@ -585,6 +585,80 @@ fn two_commits_of_one_layer_have_ids_of_their_own() {
     sb.finish();
 }
 
+// Checks the recovery of a later selective commit of a layer (its id the
+// layer's with a suffix) killed once its originals are in its history
+// stage: killed (strace -P) at the move of its backup into the stage, the
+// move then done by hand, so that the stage `.new-ID-xxxx` holds the only
+// copy of the originals. The next run (`status`) must keep that stage,
+// finish the commit (the tree as the layer showed it) and keep its undo
+// data: `layer undo` of that commit then gives back the tree before it.
+// Failed before: the stage, not named by the layer's id, was deleted as
+// stale and the commit applied again, keeping the new files as the
+// originals.
+#[test]
+fn a_later_commit_of_a_layer_killed_after_its_stage_took_the_originals_is_finished() {
+    if !common::strace_available() {
+        return;
+    }
+    let sb = LayerBox::new();
+    seed(&sb);
+    sb.almost(&["lock"]).expect_ok();
+    let r = sb.almost(&["layer", "new", "/usr/lib"]);
+    r.expect_ok();
+    let id = last_line_id(&r);
+    sb.write("/usr/lib/one", "1\n");
+    sb.write("/usr/lib/a.txt", "a changed\n");
+    sb.almost(&["layer", "commit", &id, "--only", "/usr/lib/one", "--yes"])
+        .expect_ok();
+    let before = manifest(&sb.lower("/usr/lib"));
+    let after = manifest(&sb.path("/usr/lib"));
+    let backup = sb.path(&format!("/usr/lib/.almost-backup-{id}"));
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-o", "/dev/null", "-P"])
+        .arg(&backup)
+        .args([
+            "-e",
+            "trace=rename,renameat,renameat2",
+            "-e",
+            "inject=rename,renameat,renameat2:signal=KILL:when=1",
+        ])
+        .arg(common::ALMOST)
+        .arg("--root")
+        .arg(&sb.root)
+        .args(["layer", "commit", &id, "--yes"])
+        .env("LC_ALL", "C.UTF-8");
+    let r = common::Spawned::spawn(c).wait(Duration::from_secs(120));
+    assert!(
+        r.signal == Some(9) || r.code == Some(137),
+        "the commit was not killed at the move of its backup\n{}",
+        r.describe()
+    );
+    let stages: Vec<String> = entries_on_disk(&sb)
+        .into_iter()
+        .filter(|n| n.starts_with(&format!(".new-{id}-")))
+        .collect();
+    assert_eq!(stages.len(), 1, "{:?}", entries_on_disk(&sb));
+    let stage = sb.path(&format!("{COMMITS}/{}", stages[0]));
+    fs::rename(&backup, stage.join("saved")).expect("the move the commit was making");
+
+    sb.almost_json(&["status"]).expect_ok();
+    assert_manifest_eq(
+        "the commit finished",
+        &manifest(&sb.lower("/usr/lib")),
+        &after,
+    );
+    let ids = history_ids(&sb);
+    let second = stages[0].trim_start_matches(".new-").to_owned();
+    assert_eq!(ids, [second.clone(), id.clone()]);
+    sb.almost(&["layer", "undo", &second, "--yes"]).expect_ok();
+    assert_manifest_eq(
+        "the later commit undone",
+        &manifest(&sb.lower("/usr/lib")),
+        &before,
+    );
+    sb.finish();
+}
+
 // --- killing an undo of a middle commit -------------------------------------
 
 /// The syscalls at which the undo is killed: every step that changes the

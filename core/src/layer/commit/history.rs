@@ -489,17 +489,18 @@ impl Layers<'_> {
     }
 
     /// Deletes what a crash left of removed entries, and stages no commit
-    /// is making any more.
+    /// is making any more: while a commit's journal is there (its stage
+    /// may be named by a commit id that is not its layer's), none is
+    /// touched.
     pub(super) fn empty_history_trash(&self) -> Result<()> {
         let dir = self.commits_dir();
         let Ok(names) = entry::sorted_names(&dir) else {
             return Ok(());
         };
+        let committing = self.interrupted_commit().is_some();
         for name in names {
             let Some(text) = name.to_str() else { continue };
-            let stale_stage = text
-                .strip_prefix(STAGE_PREFIX)
-                .is_some_and(|id| !exists(&self.journal_path(id)));
+            let stale_stage = text.starts_with(STAGE_PREFIX) && !committing;
             if text.starts_with(TRASH_PREFIX) || stale_stage {
                 self.remove_tree(&dir.join(&name))?;
             }
@@ -513,8 +514,7 @@ impl Layers<'_> {
             names.iter().any(|n| {
                 n.to_str().is_some_and(|t| {
                     t.starts_with(TRASH_PREFIX)
-                        || t.strip_prefix(STAGE_PREFIX)
-                            .is_some_and(|id| !exists(&self.journal_path(id)))
+                        || (t.starts_with(STAGE_PREFIX) && self.interrupted_commit().is_none())
                 })
             })
         })
