@@ -17,7 +17,8 @@ use std::time::Duration;
 
 pub use almost_protocol::Progress;
 use almost_protocol::{
-    CommandResult, DefaultMode, Diff, ErrorKind, Event, Overview, Process, Report,
+    CommandResult, DefaultMode, Diff, ErrorKind, Event, History, LogEntries, NeedsRestart,
+    Overview, Process, Report,
 };
 
 use crate::config;
@@ -43,6 +44,12 @@ pub enum AlmostError {
         /// The processes a `busy` refusal names (its pid and command).
         processes: Vec<Process>,
     },
+    /// `layer undo COMMIT` refused: later commits touched the same paths
+    /// and must be undone first (`commits`, newest first).
+    Conflict {
+        message: String,
+        commits: Vec<String>,
+    },
     /// The program could not be started.
     Spawn { program: String, message: String },
     /// `almost` ended without a result it should have printed.
@@ -54,7 +61,9 @@ impl std::fmt::Display for AlmostError {
         match self {
             AlmostError::Dismissed => write!(f, "authentication dismissed"),
             AlmostError::NotAuthorised => write!(f, "not authorised"),
-            AlmostError::Failed { message, .. } => write!(f, "{message}"),
+            AlmostError::Failed { message, .. } | AlmostError::Conflict { message, .. } => {
+                write!(f, "{message}")
+            }
             AlmostError::Spawn { program, message } => write!(f, "{program}: {message}"),
             AlmostError::Protocol { detail } => write!(f, "{detail}"),
         }
@@ -68,6 +77,9 @@ impl std::error::Error for AlmostError {}
 pub struct Reply {
     pub result: CommandResult,
     pub warnings: Vec<String>,
+    /// After a commit or an undo: the programs still using files it
+    /// replaced or deleted (`None`: not looked for).
+    pub restart: Option<Vec<NeedsRestart>>,
 }
 
 /// What `status --json` says: the report (mode, counts, timed re-lock,
@@ -130,11 +142,21 @@ pub fn outcome(
 ) -> Result<Reply, AlmostError> {
     let mut warnings = Vec::new();
     let mut result = None;
+    let mut restart = None;
     let mut error = None;
     for event in events {
         match event {
             Event::Warning { message } => warnings.push(message),
-            Event::Result(answer) => result = Some(answer.result),
+            Event::Result(answer) => {
+                restart = answer.restart;
+                result = Some(answer.result);
+            }
+            Event::Error(failure) if failure.kind == ErrorKind::Conflict => {
+                error = Some(AlmostError::Conflict {
+                    message: failure.message,
+                    commits: failure.commits,
+                })
+            }
             Event::Error(failure) => {
                 error = Some(AlmostError::Failed {
                     kind: failure.kind,
@@ -159,7 +181,11 @@ pub fn outcome(
     }
     let detail = stderr.trim();
     match (code, result) {
-        (Some(0), Some(result)) => Ok(Reply { result, warnings }),
+        (Some(0), Some(result)) => Ok(Reply {
+            result,
+            warnings,
+            restart,
+        }),
         (Some(0), None) => Err(AlmostError::Protocol {
             detail: if detail.is_empty() {
                 "almost printed no result".to_owned()
@@ -390,6 +416,34 @@ impl Almost {
     /// `layer undo --yes` (the panel asked already).
     pub fn undo(&self) -> Result<Reply, AlmostError> {
         self.act(words(&["layer", "undo", "--yes"]), |_| {})
+    }
+
+    /// `layer undo COMMIT --yes`: a commit the history lists (the panel
+    /// asked already); refused with [`AlmostError::Conflict`] while later
+    /// commits touched the same paths.
+    pub fn undo_commit(&self, commit: &str) -> Result<Reply, AlmostError> {
+        self.act(words(&["layer", "undo", commit, "--yes"]), |_| {})
+    }
+
+    /// `layer history`, which needs root (the kept originals are root's):
+    /// read only when the user opens the History, never by a poll.
+    pub fn history(&self) -> Result<History, AlmostError> {
+        match self.quiet(true, &["layer", "history"])?.result {
+            CommandResult::LayerHistory(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `log -n LINES`, unprivileged: the last privileged acts, oldest
+    /// first.
+    pub fn log(&self, lines: usize) -> Result<LogEntries, AlmostError> {
+        match self
+            .quiet(false, &["log", "-n", &lines.to_string()])?
+            .result
+        {
+            CommandResult::Log(l) => Ok(l),
+            other => Err(unexpected(&other)),
+        }
     }
 }
 
@@ -639,6 +693,58 @@ mod tests {
         };
         assert_eq!(diff.changes.len(), 1);
         assert_eq!(diff.changes[0].path, Path::new("/usr/share/a"));
+    }
+
+    // A refused undo of an older commit names the later commits as data
+    // (for the panel's own words), and a commit's answer carries the
+    // programs to restart.
+    #[test]
+    fn a_conflict_names_its_commits_and_a_result_its_restarts() {
+        let out = r#"{"event":"error","protocol":1,"kind":"conflict","message":"commit ab touched /usr/a after cd","exit_code":13,"commits":["ef","ab"]}"#;
+        assert_eq!(
+            outcome(events(out), Some(13), true, "").unwrap_err(),
+            AlmostError::Conflict {
+                message: "commit ab touched /usr/a after cd".into(),
+                commits: vec!["ef".into(), "ab".into()],
+            }
+        );
+        let out = r#"{"event":"result","protocol":1,"command":"layer undo","id":"cd","path":"/usr","applied":1,"outcome":"undone","restart":[{"pid":7,"command":"sleep","unit":"foo.service","user":null,"files":["/usr/bin/sleep"]}]}"#;
+        let reply = outcome(events(out), Some(0), true, "").unwrap();
+        let restart = reply.restart.unwrap();
+        assert_eq!(
+            (restart[0].pid, restart[0].unit.as_deref()),
+            (7, Some("foo.service"))
+        );
+        // Not looked for: none.
+        let out = r#"{"event":"result","protocol":1,"command":"log","entries":[]}"#;
+        assert_eq!(
+            outcome(events(out), Some(0), false, "").unwrap().restart,
+            None
+        );
+    }
+
+    // The history is read through pkexec (root's data), the log without
+    // it; an undo names its commit.
+    #[test]
+    fn history_log_and_undo_of_a_commit_have_their_arguments() {
+        let almost = Almost {
+            exe: "/x/almost".into(),
+            root: None,
+            is_root: false,
+            on_host: false,
+        };
+        assert_eq!(
+            almost.argv(true, &words(&["layer", "history"])),
+            words(&["/usr/bin/pkexec", "/x/almost", "layer", "--json", "history"])
+        );
+        assert_eq!(
+            almost.argv(false, &words(&["log", "-n", "50"])),
+            words(&["/x/almost", "log", "--json", "-n", "50"])
+        );
+        assert_eq!(
+            almost.argv(true, &words(&["layer", "undo", "ab12", "--yes"]))[1..],
+            words(&["/x/almost", "layer", "--json", "undo", "ab12", "--yes"])
+        );
     }
 
     // Each act's argv: the subcommand first, then --root and --json, then

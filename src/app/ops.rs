@@ -24,6 +24,11 @@ pub enum Op {
         path: String,
     },
     Undo,
+    /// Undo of a commit the History lists (`paths`: its directories).
+    UndoCommit {
+        id: String,
+        paths: String,
+    },
 }
 
 impl Op {
@@ -41,6 +46,7 @@ impl Op {
             Op::Commit { id, .. } => almost.commit(id, on_progress),
             Op::Discard { id, .. } => almost.discard(id),
             Op::Undo => almost.undo(),
+            Op::UndoCommit { id, .. } => almost.undo_commit(id),
         }
     }
 
@@ -55,6 +61,7 @@ impl Op {
             Op::Commit { path, .. } => i18n_f("Applying the changes to {}…", &[path]),
             Op::Discard { path, .. } => i18n_f("Discarding the layer over {}…", &[path]),
             Op::Undo => i18n("Undoing the last applied changes…"),
+            Op::UndoCommit { paths, .. } => i18n_f("Undoing the changes applied to {}…", &[paths]),
         }
     }
 
@@ -78,6 +85,9 @@ impl Op {
             ),
             Op::Discard { path, .. } => i18n_f("The layer over {} is discarded", &[path]),
             Op::Undo => i18n("The applied changes are undone"),
+            Op::UndoCommit { paths, .. } => {
+                i18n_f("The changes applied to {} are undone", &[paths])
+            }
         }
     }
 
@@ -96,6 +106,9 @@ impl Op {
                 i18n_f("The layer over {} could not be discarded.", &[path])
             }
             Op::Undo => i18n("The applied changes could not be undone."),
+            Op::UndoCommit { paths, .. } => {
+                i18n_f("The changes applied to {} could not be undone.", &[paths])
+            }
         }
     }
 }
