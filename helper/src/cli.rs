@@ -428,14 +428,16 @@ impl Command {
 
     /// Whether the command may change the system, its state or its
     /// config: the privileged ones but `layer diff` (root only because it
-    /// reads overlayfs' trusted xattrs). Their end is marked for the panel
-    /// (`/run/almost/acted`).
+    /// reads overlayfs' trusted xattrs) and `layer history` (root only
+    /// because the undo data is root's; a reader that refreshes it when
+    /// an act ends must not make an act end). Their end is marked for the
+    /// panel (`/run/almost/acted`).
     pub fn may_change(&self) -> bool {
         self.needs_root()
             && !matches!(
                 self,
                 Command::Layer {
-                    action: LayerAction::Diff { .. }
+                    action: LayerAction::Diff { .. } | LayerAction::History
                 }
             )
     }
@@ -572,6 +574,17 @@ mod tests {
             PKEXEC_COMMANDS.len(),
             "an action without argv1 (pkexec would pick it for any command line)"
         );
+    }
+
+    // Reading the history needs root but marks no act's end (a panel that
+    // reads it when an act ends would read it for ever); undo does.
+    #[test]
+    fn layer_history_is_root_only_and_changes_nothing() {
+        let command = |argv: &[&str]| Cli::try_parse_from(argv).unwrap().command;
+        let history = command(&["almost", "layer", "history"]);
+        assert!(history.needs_root() && !history.may_change());
+        let undo = command(&["almost", "layer", "undo", "0badc0de", "--yes"]);
+        assert!(undo.needs_root() && undo.may_change());
     }
 
     #[test]
