@@ -18,7 +18,7 @@
 #
 # Usage: sudo tests/vm/run.sh [--debs DIR] [--keep] [--tcg] [SCENARIO...]
 #   SCENARIO: 1 install, 2 apt, 3 layer, 4 powercut, 5 modes, 6 offline,
-#             7 polkit, 8 upgrade (numbers or names; default: all)
+#             7 polkit, 8 upgrade, 9 system (numbers or names; default: all)
 #   --debs DIR  the almost_*.deb to test (default: build-aux/build-debs.sh)
 #   --keep      keep the work directory (disk image, logs) for a look
 #   --tcg       do not try KVM
@@ -59,10 +59,11 @@ while (($#)); do
     6 | offline) wanted+=(6) && shift ;;
     7 | polkit) wanted+=(7) && shift ;;
     8 | upgrade) wanted+=(8) && shift ;;
+    9 | system) wanted+=(9) && shift ;;
     *) sb_die "unknown argument: $1 (see --help)" ;;
     esac
 done
-((${#wanted[@]})) || wanted=(1 2 3 4 5 6 7 8)
+((${#wanted[@]})) || wanted=(1 2 3 4 5 6 7 8 9)
 want() {
     local w
     for w in "${wanted[@]}"; do [[ $w == "$1" ]] && return 0; done
@@ -169,6 +170,36 @@ EOF
     dpkg-deb --root-owner-group -Zgzip -b "$d" "$out" >/dev/null
 }
 
+# Scenario 9's package: a conffile in /etc, a command, a systemd unit that
+# its postinst enables with deb-systemd-helper (which records it under
+# /var/lib/systemd/deb-systemd-helper-enabled and links it in /etc), as
+# Debian's packages with a service do.
+make_conf_pkg() {
+    local version=$1 out=$2 d=$W/pkg-vmtest-conf-$1
+    mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/etc" "$d/usr/lib/systemd/system" "$d/usr/share/doc/vmtest-conf"
+    printf '#!/bin/sh\ncat /etc/vmtest-conf.conf\n' >"$d/usr/bin/vmtest-conf"
+    chmod 755 "$d/usr/bin/vmtest-conf"
+    printf 'greeting = vmtest-conf %s\n' "$version" >"$d/etc/vmtest-conf.conf"
+    printf '[Unit]\nDescription=vmtest-conf\n[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' \
+        >"$d/usr/lib/systemd/system/vmtest-conf.service"
+    printf 'Test package of the Almost VM rig. Public domain.\n' >"$d/usr/share/doc/vmtest-conf/copyright"
+    echo /etc/vmtest-conf.conf >"$d/DEBIAN/conffiles"
+    printf '#!/bin/sh\nset -e\nif [ "$1" = configure ]; then deb-systemd-helper enable vmtest-conf.service; fi\n' >"$d/DEBIAN/postinst"
+    printf '#!/bin/sh\nset -e\nif [ "$1" = purge ]; then deb-systemd-helper purge vmtest-conf.service; fi\n' >"$d/DEBIAN/postrm"
+    chmod 755 "$d/DEBIAN/postinst" "$d/DEBIAN/postrm"
+    cat >"$d/DEBIAN/control" <<EOF2
+Package: vmtest-conf
+Version: $version
+Architecture: all
+Maintainer: Almost VM rig <vm@example.org>
+Section: misc
+Priority: optional
+Description: test package of the Almost VM rig with a conffile and a service
+ Ships a command, a conffile and a unit its postinst enables.
+EOF2
+    dpkg-deb --root-owner-group -Zgzip -b "$d" "$out" >/dev/null
+}
+
 # The almost package again with a higher version (scenario 8).
 make_upgrade_deb() {
     local d=$W/almost-up new
@@ -194,6 +225,7 @@ make_test_pkg vmtest-hello 1.0 "$W/guest-debs/vmtest-hello_1.0_all.deb"
 make_test_pkg vmtest-layer 1.0 "$W/guest-debs/vmtest-layer_1.0_all.deb"
 make_test_pkg vmtest-share 1.0 "$W/guest-debs/vmtest-share_1.0_all.deb" share
 make_test_pkg vmtest-after 1.0 "$W/guest-debs/vmtest-after_1.0_all.deb"
+make_conf_pkg 1.0 "$W/guest-debs/vmtest-conf_1.0_all.deb"
 
 printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$R/etc/fstab"
 echo almost-vm >"$R/etc/hostname"
@@ -412,6 +444,7 @@ else
 fi
 want 2 && add s2
 want 7 && add s7
+want 9 && add s9
 if want 4; then
     add s4-cut-commit
     close "commit:${commit_delays[0]}"

@@ -616,6 +616,151 @@ step_s8() {
     check s8.plain-apt-unflagged "its files have no flag" none_locked /usr/share/vmtest-after /usr/bin/vmtest-after
 }
 
+# --- scenario 9: a system layer with real apt (issue 14) --------------------
+
+# What a system layer must keep coherent: the conffile, the unit link
+# deb-systemd-helper makes in /etc, its record under /var/lib/systemd and
+# dpkg's database (status hashed: a change anywhere in it shows).
+S9_ETC=(/etc/vmtest-conf.conf /etc/systemd/system)
+S9_DPKG=(/var/lib/dpkg/status)
+S9_HELPER=/var/lib/systemd/deb-systemd-helper-enabled
+S9_DEB=vmtest-conf_1.0_all.deb
+# s9_manifests NAME: the manifests of /etc, the dpkg database, the
+# deb-systemd-helper records and /usr, in $VM_STATE/s9.NAME.*.
+# dpkg's lock files are opened for writing and left as they were: in a
+# layer they are copied up with new times only, which is not a change
+# (not listed, not committed: docs/almost.md), so their times are left out.
+s9_manifests() {
+    vm_manifest /etc "${S9_ETC[@]}" >"$VM_STATE/s9.$1.etc"
+    vm_manifest /var/lib/dpkg "${S9_DPKG[@]}" |
+        awk -F'\t' 'BEGIN {OFS = "\t"} $6 ~ /\/(lock|lock-frontend|triggers\/Lock)$/ {$5 = "-"} {print}' \
+            >"$VM_STATE/s9.$1.dpkg"
+    vm_manifest "$S9_HELPER" >"$VM_STATE/s9.$1.helper"
+    vm_manifest /usr /usr/bin >"$VM_STATE/s9.$1.usr"
+}
+# s9_same A B: every manifest of A equals B's.
+s9_same() {
+    local part ok=0
+    for part in etc dpkg helper usr; do
+        same_manifest "$VM_STATE/s9.$1.$part" "$VM_STATE/s9.$2.$part" >"$VM_STATE/s9.cmp" || {
+            echo "$part differs:"
+            cat "$VM_STATE/s9.cmp"
+            ok=1
+        }
+    done
+    return "$ok"
+}
+# No overlay is mounted (findmnt -t exits 0 also when nothing matches).
+no_overlay() {
+    findmnt -n -t overlay
+    ! findmnt -n -t overlay | grep -q .
+}
+not_installed() { ! dpkg-query -W -f='${Status}' vmtest-conf 2>/dev/null | grep -q 'ok installed'; }
+is_installed() { dpkg-query -W -f='${Status}' vmtest-conf | grep -qx 'install ok installed'; }
+# The package's traces outside /usr are all gone.
+no_traces() {
+    test ! -e /etc/vmtest-conf.conf &&
+        test ! -e /etc/systemd/system/multi-user.target.wants/vmtest-conf.service &&
+        ! find "$S9_HELPER" -name 'vmtest-conf*' | grep -q . &&
+        test ! -e /usr/bin/vmtest-conf
+}
+# dpkg --audit says nothing (no half-installed or unconfigured package).
+audit_clean() {
+    local out
+    out=$(dpkg --audit 2>&1)
+    echo "$out" | head -n 5
+    [[ -z $out ]]
+}
+# A system layer: its id (the last word of `almost layer new --system`).
+new_system_layer() {
+    local out=$VM_STATE/layer-new.out
+    almost layer new --system >"$out" 2>&1 || {
+        sed 's/^/  | /' "$out" | tail -n 10
+        return 0
+    }
+    tail -n 1 "$out" | awk '{print $NF}'
+}
+# After a failure: every layer still there is discarded (unmounted lazily
+# first), so the steps after this one start from a system without a layer.
+s9_cleanup() {
+    local id mnt
+    for id in $(almost layer list --json 2>/dev/null | grep -o '"id": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{4,\}'); do
+        vm_info s9.cleanup "after the failure: almost layer discard $id"
+        almost layer discard "$id" --yes >/dev/null 2>&1 && continue
+        for mnt in $(findmnt -n -t overlay -o TARGET); do umount -l "$mnt"; done
+        almost layer discard "$id" --yes >/dev/null 2>&1 || vm_info s9.cleanup "the discard failed too"
+    done
+}
+# install_through ID: plain apt-get installs the package into the open
+# system layer (the apt guard lets it through).
+install_through() {
+    local out=$VM_STATE/s9-apt.out rc
+    "${APT[@]}" install "$DEBS/$S9_DEB" >"$out" 2>&1
+    rc=$?
+    [[ $rc -eq 0 ]] || sed 's/^/  | /' "$out" | tail -n 20
+    return "$rc"
+}
+
+# On the locked system: a system layer, the package installed by plain apt,
+# discarded (dpkg no longer knows it, /etc and /var/lib as before); again,
+# committed (dpkg --verify clean, the conffile there, /usr locked, /etc not);
+# then the commit undone (the database back too).
+step_s9() {
+    local id rc
+    s9_manifests before
+    check s9.helper-present "(deb-systemd-helper is in the image: the postinst uses it)" command -v deb-systemd-helper
+
+    id=$(new_system_layer)
+    check s9.new "almost layer new --system makes a layer over /usr, /etc and /var/lib/dpkg (overlay mounts)" \
+        sh -c "[ -n '$id' ] && findmnt -n --mountpoint /usr -t overlay && findmnt -n --mountpoint /etc -t overlay && findmnt -n --mountpoint /var/lib/dpkg -t overlay"
+    vm_info s9.parts "$(almost layer list 2>&1 | head -n 8 | tr '\n' ' ')"
+    check s9.apt-through-guard "plain apt-get install works while a system layer is open (the guard lets it in)" install_through
+    check s9.installed-in-layer "dpkg says vmtest-conf is installed (in the layer)" is_installed
+    check s9.conffile-in-layer "the conffile is there (in the layer)" grep -q 'vmtest-conf 1.0' /etc/vmtest-conf.conf
+    check s9.diff-parts "layer diff names changes in /usr, /etc and /var/lib/dpkg" \
+        sh -c "almost layer diff '$id' >'$VM_STATE/s9.diff' 2>&1; grep -q /usr/bin/vmtest-conf '$VM_STATE/s9.diff' && grep -q /etc/vmtest-conf.conf '$VM_STATE/s9.diff' && grep -q /var/lib/dpkg '$VM_STATE/s9.diff'"
+    check s9.discard "almost layer discard of the system layer works" almost layer discard "$id" --yes
+    check s9.discard-no-mount "no overlay left after the discard" no_overlay
+    check s9.discard-dpkg "after the discard dpkg no longer knows vmtest-conf (dpkg -s)" not_installed
+    check s9.discard-traces "the conffile, the unit link in /etc and deb-systemd-helper's record are gone" no_traces
+    check s9.discard-audit "dpkg --audit is clean" audit_clean
+    s9_manifests discarded
+    check s9.discard-same "/etc, /var/lib/dpkg, deb-systemd-helper's records and /usr equal their manifests from before" \
+        s9_same before discarded
+    check s9.discard-locked "still locked (almost status --json)" locked_by_status
+    if ! no_overlay >/dev/null || almost layer list 2>/dev/null | grep -q '/'; then s9_cleanup; fi
+
+    id=$(new_system_layer)
+    check s9.new-again "a second system layer" sh -c "[ -n '$id' ] && findmnt -n --mountpoint /etc -t overlay"
+    check s9.apt-again "apt-get install into it" install_through
+    s9_manifests merged
+    check s9.commit "almost layer commit of the system layer works" commit_retrying_busy "$id"
+    check s9.commit-no-mount "no overlay left after the commit" no_overlay
+    check s9.commit-installed "after the commit dpkg says vmtest-conf is installed" is_installed
+    check s9.commit-verify "dpkg --verify vmtest-conf is clean" sh -c '[ -z "$(dpkg --verify vmtest-conf 2>&1)" ]'
+    check s9.commit-conffile "the conffile is there" grep -q 'vmtest-conf 1.0' /etc/vmtest-conf.conf
+    check s9.commit-enabled "the unit is enabled (deb-systemd-helper's link in /etc)" \
+        test -L /etc/systemd/system/multi-user.target.wants/vmtest-conf.service
+    check s9.commit-runs "the command runs and reads its conffile" sh -c '/usr/bin/vmtest-conf | grep -q "vmtest-conf 1.0"'
+    s9_manifests committed
+    check s9.commit-same "what the layer showed is what the system has now (manifests)" s9_same merged committed
+    check s9.commit-usr-locked "the new files in /usr have the flag" have_flag /usr/bin/vmtest-conf /usr/lib/systemd/system/vmtest-conf.service
+    check_not s9.commit-etc-unlocked "/etc is never locked: the conffile has no flag" have_flag /etc/vmtest-conf.conf
+    check s9.commit-locked "locked (almost status --json)" locked_by_status
+    no_overlay >/dev/null || s9_cleanup
+
+    almost layer undo --yes >"$VM_STATE/s9-undo.out" 2>&1
+    rc=$?
+    check s9.undo "almost layer undo of that commit works (status $rc)" test "$rc" -eq 0
+    [[ $rc -eq 0 ]] || sed 's/^/  | /' "$VM_STATE/s9-undo.out" | tail -n 10
+    check s9.undo-dpkg "after the undo dpkg no longer knows vmtest-conf" not_installed
+    check s9.undo-traces "the conffile, the unit link and the records are gone again" no_traces
+    check s9.undo-audit "dpkg --audit is clean" audit_clean
+    s9_manifests undone
+    check s9.undo-same "/etc, /var/lib/dpkg, the records and /usr equal their manifests from before" s9_same before undone
+    check s9.undo-locked "locked (almost status --json)" locked_by_status
+}
+
 # --- main -------------------------------------------------------------------
 
 vm_info stage "$NAME: steps $STEPS (kernel $(uname -r))"
