@@ -72,5 +72,36 @@ mod tests {
             r#"{"commits":[{"id":"0a1b2c3d","time":"2026-12-02T05:00:00Z","uid":1000,"user":"alice","paths":["/usr/lib","/etc"],"added":2,"changed":1,"deleted":0,"size":8192}],"size":8192,"keep":10}"#
         );
         assert_eq!(serde_json::from_str::<History>(&line).unwrap(), h);
+        // As the result of `layer history`, tagged by its command.
+        let event = crate::Event::result(crate::CommandResult::LayerHistory(h));
+        let line = event.to_line();
+        assert!(
+            line.starts_with(
+                r#"{"event":"result","protocol":1,"command":"layer history","commits":["#
+            ),
+            "{line}"
+        );
+        assert_eq!(crate::Event::from_line(&line).unwrap(), event);
+    }
+
+    // A conflict names the later commits (exit 13); a reader of an error
+    // without `commits` (another kind, an older almost) reads none.
+    #[test]
+    fn a_conflict_names_the_later_commits() {
+        let mut failure = crate::Failure::new(crate::ErrorKind::Conflict, "m".into());
+        failure.commits = vec!["c3".into(), "c2".into()];
+        let line = crate::Event::Error(failure.clone()).to_line();
+        assert_eq!(
+            line,
+            r#"{"event":"error","protocol":1,"kind":"conflict","message":"m","exit_code":13,"commits":["c3","c2"]}"#
+        );
+        assert_eq!(
+            crate::Event::from_line(&line).unwrap(),
+            crate::Event::Error(failure)
+        );
+        let other: crate::Failure =
+            serde_json::from_str(r#"{"protocol":1,"kind":"busy","message":"m","exit_code":8}"#)
+                .unwrap();
+        assert!(other.commits.is_empty());
     }
 }
