@@ -109,12 +109,17 @@ impl App {
             old.dismiss();
         }
         self.toasts.add_toast(toast);
-        // libadwaita's toast has a close button without a name.
+        // libadwaita's toast has a close button without a name, and its
+        // own button (Undo) was read "Undo Undo" (label + labelled-by).
         for w in crate::components::descendants(&self.toasts) {
-            if let Some(button) = w.downcast_ref::<gtk::Button>()
-                && button.icon_name().as_deref() == Some("window-close-symbolic")
-            {
-                crate::components::name(button, &i18n("Close"));
+            if let Some(button) = w.downcast_ref::<gtk::Button>() {
+                if button.icon_name().as_deref() == Some("window-close-symbolic") {
+                    crate::components::name(button, &i18n("Close"));
+                } else if let Some(label) = button.label()
+                    && in_toast(button)
+                {
+                    crate::components::name(button, &crate::components::without_mnemonic(&label));
+                }
             }
         }
     }
@@ -162,6 +167,19 @@ impl App {
         self.history.emit(HistoryInput::Busy(busy));
         self.to_review(ReviewInput::Busy(busy));
     }
+}
+
+/// Whether a widget is inside a toast (libadwaita's `AdwToastWidget`,
+/// a private type: known by its CSS name).
+fn in_toast(widget: &impl IsA<gtk::Widget>) -> bool {
+    let mut up = widget.parent();
+    while let Some(w) = up {
+        if w.css_name() == "toast" {
+            return true;
+        }
+        up = w.parent();
+    }
+    false
 }
 
 impl Component for App {
@@ -574,6 +592,7 @@ mod tests {
         report.undo = Some(almost_protocol::UndoInfo {
             id: "ab".into(),
             path: "/usr/share".into(),
+            paths: vec!["/usr/share".into()],
             operations: 3,
         });
         assert_eq!(

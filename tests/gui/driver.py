@@ -1544,8 +1544,8 @@ def scenario_restart_commit():
                            "the restart list")
         sees(rf"^1 program still uses files that were replaced or deleted: “tool2” "
              rf"\(process {runner.pid}\)\.", 5)
-        # (No check_names here: the commit's toast, shown with it, has an
-        # Undo button GTK names "Undo Undo"; not this dialog's.)
+        # With the commit's toast and its Undo button (was "Undo Undo").
+        check_names("the restart list")
         time.sleep(0.5)  # let it finish drawing
         screenshot("restart-commit")
         assert read_bytes(host(prog)) == second, "the layer's program is not in the tree"
