@@ -1446,6 +1446,8 @@ def scenario_history():
         focus_by_tab(undo_buttons("/usr/include")[-1], 80)
         screenshot("history")
         window_shot(r"^Almost", os.path.join(ARGS.results, "window-history.png"))
+        # The listed commits fit at 360 px too (the rest runs that wide).
+        check_narrow("history")
         # The older one first: later changes touched its file.
         act(undo_buttons("/usr/include")[1])
         dialog = wait_for(lambda: (dialogs(r"Undo These Applied Changes") or [None])[0], 10,
