@@ -506,6 +506,36 @@ fn an_older_almosts_undo_data_becomes_the_newest_history() {
     sb.finish();
 }
 
+// Checks an undo an older almost had begun (its undo data with the
+// `undoing` marker, as it writes it before unlocking anything): the next
+// privileged run (`status`) brings it into the history and finishes it
+// there: the tree is the one before the commit, locked, and nothing is
+// left in the history or at the old place.
+#[test]
+fn an_undo_an_older_almost_had_begun_is_finished() {
+    let sb = LayerBox::new();
+    seed(&sb);
+    sb.almost(&["lock"]).expect_ok();
+    let s0 = manifest(&sb.lower("/usr"));
+    let x = commit_layer(&sb, &["/usr/lib"], &[], |sb| {
+        sb.write("/usr/lib/a.txt", "a by X\n");
+        fs::remove_file(sb.path("/usr/lib/del.txt")).expect("rm");
+    });
+    make_legacy(&sb, &format!("{COMMITS}/{x}"), "/var/lib/almost/undo");
+    fs::write(sb.path("/var/lib/almost/undo/undoing"), "relock").expect("marker");
+    sb.almost_json(&["status"]).expect_ok();
+    assert_manifest_eq("the undo finished", &manifest(&sb.lower("/usr")), &s0);
+    sb.assert_locked("/usr");
+    assert!(history_ids(&sb).is_empty());
+    assert!(
+        entries_on_disk(&sb).is_empty(),
+        "{:?}",
+        entries_on_disk(&sb)
+    );
+    assert!(!sb.path("/var/lib/almost/undo").exists());
+    sb.finish();
+}
+
 // Checks a layer of two parts (/usr/lib and /opt) in the history: listed
 // with both paths, its size what du says of `saved` and `saved-1`
 // together; with a later commit over /usr/share it is a middle commit
