@@ -261,7 +261,8 @@ pub struct Change {
     pub detail: Option<String>,
     /// The content is not text (no patch can be shown).
     pub binary: bool,
-    /// Unified diff of a modified text file, when asked for.
+    /// Unified diff of a modified text file, or a new text file's whole
+    /// content as one (from nothing), when asked for.
     pub patch: Option<String>,
 }
 
