@@ -131,5 +131,17 @@ mod tests {
             new.failed_words(),
             "No layer could be made over /tmp/r/usr/lib."
         );
+        // A software change has no path to name: its own words.
+        let system = Op::NewLayer(LayerPath::System);
+        assert_eq!(system.busy_words(), "Making a layer for a software change…");
+        assert_eq!(
+            system.failed_words(),
+            "No layer could be made for a software change."
+        );
+        assert!(
+            system
+                .done_words()
+                .starts_with("Software changes now go into a new layer")
+        );
     }
 }
