@@ -368,4 +368,26 @@ mod tests {
         let full = failed(ErrorKind::NoSpace, "x", vec![]);
         assert_eq!(dialog(describe_undo(&full, "x")).heading, "Disk Full");
     }
+
+    // A refused undo of an older commit outside the History (which names
+    // the commits itself): its own heading, nothing to retry, almost's
+    // line in the details.
+    #[test]
+    fn a_conflict_says_later_changes_come_first() {
+        let e = AlmostError::Conflict {
+            message: "not undoing commit ab: later commits changed the same paths".into(),
+            commits: vec!["cd".into()],
+        };
+        let m = dialog(describe(&e, "F."));
+        assert_eq!(m.heading, "Later Changes Come First");
+        assert!(
+            m.body
+                .starts_with("F. Changes applied later touched the same files.")
+        );
+        assert_eq!(
+            m.details,
+            "not undoing commit ab: later commits changed the same paths"
+        );
+        assert!(!m.retry);
+    }
 }

@@ -1505,6 +1505,14 @@ def scenario_history():
         wait_for(lambda: len(undo_buttons("/usr/include")) == listed - 2, 10,
                  "the entry to go")
         assert a not in history_ids() and b not in history_ids()
+        # Recent Actions: the last 5 acts, Show All the rest (this
+        # scenario alone made more than 5).
+        acts = r"^just now, by \S+ · (done|no end recorded|failed: .*)$"
+        wait_for(lambda: len(find_all(LABEL, acts)) == 5, 10, "5 recent acts")
+        press(r"^Show all recent actions$", 10)
+        wait_for(lambda: len(find_all(LABEL, acts)) > 5, 10, "all the recent acts")
+        assert not find_all(BUTTON, r"^Show all recent actions$"), "Show All stays"
+        log(f"{len(find_all(LABEL, acts))} recent acts after Show All")
     finally:
         runner.kill()
         runner.wait()
