@@ -1513,6 +1513,16 @@ def scenario_history():
         wait_for(lambda: len(find_all(LABEL, acts)) > 5, 10, "all the recent acts")
         assert not find_all(BUTTON, r"^Show all recent actions$"), "Show All stays"
         log(f"{len(find_all(LABEL, acts))} recent acts after Show All")
+        # In French: the groups, the state before Show, the acts in words.
+        stop_panel()
+        start_panel(FR)
+        sees(r"^Modifications appliquées$", 20)
+        sees(r"^Pas encore lues$", 10)
+        sees(r"^Actions récentes$", 5)
+        sees(r"^Modifications appliquées défaites\u00a0?\s?: /usr/include$", 10)
+        find(BUTTON, r"^Afficher les modifications appliquées$", 5)
+        stop_panel()
+        start_panel()
     finally:
         runner.kill()
         runner.wait()
