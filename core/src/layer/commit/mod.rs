@@ -167,8 +167,13 @@ impl Layers<'_> {
                 // Every directory of the merged view: the tree's and the layer's.
                 self.refuse_user_writable(part, merged, true)?;
                 let upper = self.upper_of(&meta.id, index);
-                let touched = super::diff::touched(&upper)
+                let mut touched = super::diff::touched(&upper)
                     .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))?;
+                if let (Some(choice), Some(asked)) = (choice, &asked) {
+                    // Only what the selection can take is read and hashed.
+                    touched = select::candidates(&upper, touched, &asked[index], choice.except)
+                        .map_err(|e| Error::io(format!("reading layer {}", meta.id), e))?;
+                }
                 let after = capture(merged, &touched, &skip)
                     .map_err(|e| Error::io("reading the layer's merged view", e))?;
                 seen.push((touched, after));

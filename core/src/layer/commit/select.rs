@@ -139,6 +139,37 @@ pub(super) fn resolve(layers: &Layers<'_>, meta: &LayerMeta, choice: &Choice) ->
     Ok(asked)
 }
 
+/// The touched paths of one part (parents first) that a selection can
+/// take, for the expectations to cover them alone (capturing them reads and
+/// hashes every file): those at or below an asked path (with `except`,
+/// the others), every name of a file with several (a hard link's other
+/// name is needed wherever it is), and the directories above them (a new
+/// or replaced one is needed; the others' listings are verified).
+pub(super) fn candidates(
+    upper: &Path,
+    touched: Vec<PathBuf>,
+    asked: &[PathBuf],
+    except: bool,
+) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut keep: BTreeSet<PathBuf> = BTreeSet::new();
+    for rel in &touched {
+        let take = asked.iter().any(|a| rel.starts_with(a)) != except
+            || entry::lstat(&upper.join(rel))?.is_some_and(|m| !m.is_dir() && m.nlink() > 1);
+        if take {
+            for dir in rel.ancestors() {
+                if !keep.insert(dir.to_owned()) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(touched
+        .into_iter()
+        .filter(|rel| keep.contains(rel))
+        .collect())
+}
+
 fn shown(parts: &[PathBuf]) -> String {
     parts
         .iter()
@@ -555,6 +586,40 @@ mod tests {
         all.except = true;
         let err = run(&all, &asked(&[""])).unwrap_err();
         assert!(err.to_string().contains("no change"), "{err}");
+    }
+
+    // Checks what a selective commit reads of the layer: the paths at or
+    // below the asked one and the directories above them, every name of a
+    // hard-linked file wherever it is (and its directories), not the rest;
+    // with --except, everything but the subtree excepted (its link kept).
+    #[test]
+    fn candidates_are_the_asked_subtrees_their_parents_and_linked_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir.path();
+        for d in ["a/deep", "b", "c", "d"] {
+            fs::create_dir_all(up.join(d)).unwrap();
+        }
+        for f in ["a/deep/x", "b/y", "c/l1"] {
+            fs::write(up.join(f), f).unwrap();
+        }
+        fs::hard_link(up.join("c/l1"), up.join("d/l2")).unwrap();
+        let touched: Vec<PathBuf> = [
+            "a", "a/deep", "a/deep/x", "b", "b/y", "c", "c/l1", "d", "d/l2",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
+        let names = |v: Vec<PathBuf>| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        let got = candidates(up, touched.clone(), &[PathBuf::from("a/deep/x")], false).unwrap();
+        assert_eq!(
+            names(got),
+            ["a", "a/deep", "a/deep/x", "c", "c/l1", "d", "d/l2"]
+        );
+        let got = candidates(up, touched, &[PathBuf::from("c"), PathBuf::from("a")], true).unwrap();
+        assert_eq!(names(got), ["b", "b/y", "c", "c/l1", "d", "d/l2"]);
     }
 
     // Checks the expectation of a selective commit: the chosen ops' entries
