@@ -295,7 +295,12 @@ pub fn report_text(report: &Report) -> String {
     if let Some(undo) = &report.undo {
         text.push_str(&format!(
             "The last commit (layer {} into {}) can be undone: almost layer undo\n",
-            undo.id, undo.path
+            undo.id,
+            if undo.paths.is_empty() {
+                undo.path.clone()
+            } else {
+                undo.paths.join(", ")
+            }
         ));
     }
     if let Some(at) = report.relock_at {

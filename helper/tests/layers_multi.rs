@@ -162,6 +162,17 @@ fn several_directories_commit_and_undo_as_one() {
     sb.assert_unlocked("/etc");
     let st = sb.status();
     assert_eq!(st["mode"], "locked", "{st}");
+    // status says the commit can be undone and names every directory of
+    // its layer (JSON and text), not only the first.
+    assert_eq!(as_strings(&st["undo"]["paths"]), PARTS, "{st}");
+    let text = sb.almost(&["status"]);
+    text.expect_ok();
+    assert!(
+        text.stdout
+            .contains(&format!("into {}) can be undone", PARTS.join(", "))),
+        "{}",
+        text.describe()
+    );
 
     let u = sb.almost_json(&["layer", "undo", "--yes"]);
     u.expect_ok();

@@ -130,8 +130,13 @@ pub struct OfflineUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UndoInfo {
     pub id: String,
-    /// Encoded as [`crate::path`] says.
+    /// The first directory of the commit's layer, encoded as
+    /// [`crate::path`] says (kept for older clients).
     pub path: String,
+    /// Every directory the commit's layer covered, encoded the same way
+    /// (absent from an older almost: read as `[path]`).
+    #[serde(default)]
+    pub paths: Vec<String>,
     pub operations: usize,
 }
 

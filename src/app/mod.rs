@@ -592,6 +592,7 @@ mod tests {
         report.undo = Some(almost_protocol::UndoInfo {
             id: "ab".into(),
             path: "/usr/share".into(),
+            paths: vec!["/usr/share".into()],
             operations: 3,
         });
         assert_eq!(

@@ -58,10 +58,16 @@ pub fn report(sys: &System, out: &Output, bus: &SystemBus, is_root: bool) -> Res
         .last_commit()
         .map(|j| almost_core::protocol::UndoInfo {
             operations: j.op_count(),
+            path: almost_protocol::path::encode(&j.layer.path),
+            paths: j
+                .layer
+                .parts()
+                .iter()
+                .map(|p| almost_protocol::path::encode(p))
+                .collect(),
             // The commit's id (its layer's, or its layer's with a suffix
             // for a later selective commit of the same layer).
             id: layers.last_commit_id().unwrap_or(j.layer.id),
-            path: j.layer.path.to_string_lossy().into_owned(),
         });
     Ok(report)
 }
