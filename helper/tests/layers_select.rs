@@ -484,6 +484,41 @@ fn undo_of_a_selective_commit_gives_back_the_originals_and_keeps_the_rest() {
     sb.finish();
 }
 
+// Checks that `keep_commits` bounds the history with selective commits
+// too: with keep_commits=1, two selective commits of one layer leave one
+// commit listed by `layer history` (the second) and one entry of undo data
+// on disk; `layer undo` then takes the second back (its file gone from the
+// tree, the first's still there), the layer keeping the rest.
+#[test]
+fn keep_commits_bounds_the_history_of_selective_commits() {
+    let (sb, id) = torture();
+    sb.almost(&["config", "set", "keep_commits=1"]).expect_ok();
+    for path in ["/usr/bin/mode-only", "/usr/lib/big-new.bin"] {
+        sb.almost(&["layer", "commit", &id, "--yes", "--only", path])
+            .expect_ok();
+    }
+    let r = sb.almost_json(&["layer", "history"]);
+    r.expect_ok();
+    let commits = r.result()["commits"].as_array().expect("commits").clone();
+    assert_eq!(commits.len(), 1, "{}", r.describe());
+    let on_disk = fs::read_dir(sb.path("/var/lib/almost/commits"))
+        .expect("the history's directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .count();
+    assert_eq!(on_disk, 1);
+    sb.almost(&["layer", "undo", "--yes"]).expect_ok();
+    assert!(!sb.lower("/usr/lib/big-new.bin").exists());
+    let mode = fs::symlink_metadata(sb.lower("/usr/bin/mode-only"))
+        .expect("mode-only")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o751, "the first commit stays");
+    assert_eq!(sb.listed(&id).expect("listed")["mounted"], true);
+    sb.discard(&id);
+    sb.finish();
+}
+
 // Checks: a layer over /usr/lib, /opt and /etc; --only a file in /opt in a
 // directory new in the layer: the directory is added and said; /opt
 // gets those two (not the other change in /opt), /usr/lib and /etc keep

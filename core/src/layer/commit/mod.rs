@@ -399,6 +399,8 @@ impl Layers<'_> {
         if journal.selection.is_some() {
             // The trees stay unlocked beneath the layer, as they were.
             self.take_out_committed(journal)?;
+            // A selective commit is one of the history like any other.
+            self.prune_history();
             if remount {
                 self.mount(&journal.layer)?;
             }
