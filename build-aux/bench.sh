@@ -107,12 +107,13 @@ files=$((others - links))
 # and metadata.
 size_mib=$(((dirs + files) * 4 * 14 / 10 / 1024 + 160 + journal_mib))
 # The commit measurement's 8 KiB files live at once in the tree, the
-# layer's upper directory, the copy for the by-hand baseline and the undo
-# data (twice while a commit hands it over), with a directory per 100.
-size_mib=$((size_mib + commit_files * 8 * 6 / 1024))
+# layer's upper directory and the copy for the by-hand baseline, and the
+# originals each of its commits replaced stay in the history (keep_commits,
+# 10 by default: all the rounds'), with a directory per 100.
+size_mib=$((size_mib + commit_files * 8 * (4 + runs) / 1024))
 # mke2fs refuses a journal of more than half the filesystem.
 ((size_mib >= 2 * journal_mib + 64)) || size_mib=$((2 * journal_mib + 64))
-inodes=$((entries + entries / 5 + 4096 + commit_files * 6))
+inodes=$((entries + entries / 5 + 4096 + commit_files * (4 + runs)))
 
 sb_section "making a tree of $entries entries in a ${size_mib} MiB ext4 image"
 SB_TMPDIR=$workdir
