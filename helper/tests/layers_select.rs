@@ -671,6 +671,7 @@ const KILL_SYSCALLS: &[&str] = &[
     "fchmod",
     "fsetxattr",
     "lremovexattr",
+    "fremovexattr",
 ];
 
 /// How often each syscall in `log` (strace -f -o) was made by the first

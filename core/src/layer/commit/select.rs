@@ -14,8 +14,8 @@
 //! mark: the tree beneath now holds exactly what it showed of it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -415,57 +415,112 @@ impl Layers<'_> {
             if self.part_mounted(&journal.layer, index) {
                 continue;
             }
-            let upper = self.upper_of(&journal.layer.id, index);
-            let err = |rel: &Path, e: io::Error| {
+            let err = |e: io::Error| {
                 Error::io(
                     format!(
-                        "taking {} out of layer {}",
-                        journal.layer.parts()[index].join(rel).display(),
+                        "taking the committed changes of {} out of layer {}",
+                        journal.layer.parts()[index].display(),
                         journal.layer.id
                     ),
                     e,
                 )
             };
-            for op in part.ops.iter().rev() {
-                let path = upper.join(&op.rel);
-                let Some(meta) = entry::lstat(&path).map_err(|e| err(&op.rel, e))? else {
-                    continue;
-                };
-                let dir_op = matches!(
-                    op.kind,
-                    OpKind::MakeDir | OpKind::ReplaceDir | OpKind::UpdateDir
-                );
-                if !meta.is_dir() {
-                    if !dir_op {
-                        fs::remove_file(&path).map_err(|e| err(&op.rel, e))?;
-                    }
-                    continue;
-                }
-                if !dir_op {
-                    continue;
-                }
-                let empty = fs::read_dir(&path)
-                    .map_err(|e| err(&op.rel, e))?
-                    .next()
-                    .is_none();
-                if empty {
-                    fs::remove_dir(&path).map_err(|e| err(&op.rel, e))?;
-                } else if entry::get_xattr(&path, "trusted.overlay.opaque")
-                    .map_err(|e| err(&op.rel, e))?
-                    .is_some()
-                {
-                    entry::remove_xattr(&path, "trusted.overlay.opaque")
-                        .map_err(|e| err(&op.rel, e))?;
-                }
-            }
-            super::apply::sync_fs(&upper).map_err(|e| err(Path::new(""), e))?;
+            let upper_in_root = crate::paths::relative(Path::new(crate::layer::STORE))
+                .join(&journal.layer.id)
+                .join(Layers::numbered("upper", index));
+            let upper = crate::fs::open_beneath(self.sys.root.fd(), &upper_in_root, DIR_FLAGS, 0)
+                .map_err(err)?;
+            take_out(upper.as_fd(), &part.ops).map_err(err)?;
+            nix::unistd::syncfs(&upper).map_err(|e| err(e.into()))?;
         }
         Ok(())
     }
 }
 
+const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+
+/// Takes the entries of `ops` out of the upper tree `upper`, children
+/// first. Every directory is opened beneath `upper` without a symlink on
+/// the way (`openat2`), and the entry in it is removed by its name
+/// (`unlinkat`) or, a directory still holding something, opened without
+/// following a link to lose its opaque mark: a journal that names a path
+/// through a symlink reaches nothing outside the layer (ELOOP). Safe to
+/// repeat: what is gone already is skipped.
+fn take_out(upper: std::os::fd::BorrowedFd<'_>, ops: &[Op]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    for op in ops.iter().rev() {
+        let Some(name) = op.rel.file_name() else {
+            continue;
+        };
+        let parent = match op.rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = match crate::fs::open_beneath(upper, parent, DIR_FLAGS, 0) {
+            Ok(fd) => fd,
+            // Its directory is gone already (taken out on an earlier run).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let cname = std::ffi::CString::new(name.as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: st is written by fstatat before it is read.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: cname is a valid C string, st a valid out pointer.
+        let rc = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                cname.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::NotFound {
+                continue;
+            }
+            return Err(e);
+        }
+        let dir_op = matches!(
+            op.kind,
+            OpKind::MakeDir | OpKind::ReplaceDir | OpKind::UpdateDir
+        );
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        if is_dir != dir_op {
+            // Not what the plan saw there: left alone.
+            continue;
+        }
+        if is_dir {
+            let fd = crate::fs::open_beneath(dir.as_fd(), Path::new(name), DIR_FLAGS, 0)?;
+            let mut listing = nix::dir::Dir::from_fd(fd.try_clone()?)?;
+            let empty = listing
+                .iter()
+                .filter_map(std::result::Result::ok)
+                .all(|e| matches!(e.file_name().to_bytes(), b"." | b".."));
+            if !empty {
+                match entry::remove_xattr_fd(fd.as_fd(), "trusted.overlay.opaque") {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+        }
+        let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+        // SAFETY: cname is a valid C string.
+        if unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), flags) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn op(kind: OpKind, rel: &str, link_to: Option<&str>) -> Op {
@@ -586,6 +641,88 @@ mod tests {
         all.except = true;
         let err = run(&all, &asked(&[""])).unwrap_err();
         assert!(err.to_string().contains("no change"), "{err}");
+    }
+
+    // Checks taking the committed entries out of an upper tree: a file and
+    // a whiteout go, a committed directory left empty goes, one still
+    // holding a change stays and loses its opaque mark, an entry not
+    // committed stays; repeated, nothing more happens. A path through a
+    // symlink (a directory swapped for one to the outside) is refused
+    // (ENOTDIR or ELOOP) and the outside file stays: with path-based removal it was
+    // deleted.
+    #[test]
+    fn taking_out_removes_the_committed_entries_and_follows_no_symlink() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (whiteouts, trusted xattrs)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir.path().join("upper");
+        for d in ["new/kept", "rep", "emptied"] {
+            fs::create_dir_all(up.join(d)).unwrap();
+        }
+        for f in ["new/kept/f", "new/kept/rest", "rep/x", "emptied/y", "file"] {
+            fs::write(up.join(f), f).unwrap();
+        }
+        entry::set_xattr(&up.join("rep"), "trusted.overlay.opaque", b"y").unwrap();
+        nix::sys::stat::mknod(
+            &up.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        let ops = vec![
+            op(OpKind::Write, "file", None),
+            op(OpKind::Delete, "gone", None),
+            op(OpKind::MakeDir, "new", None),
+            op(OpKind::MakeDir, "new/kept", None),
+            op(OpKind::Write, "new/kept/f", None),
+            op(OpKind::ReplaceDir, "rep", None),
+            op(OpKind::MakeDir, "emptied", None),
+            op(OpKind::Write, "emptied/y", None),
+        ];
+        let fd = crate::fs::open_beneath(
+            nix::fcntl::open(
+                dir.path(),
+                nix::fcntl::OFlag::O_DIRECTORY,
+                nix::sys::stat::Mode::empty(),
+            )
+            .unwrap()
+            .as_fd(),
+            Path::new("upper"),
+            DIR_FLAGS,
+            0,
+        )
+        .unwrap();
+        for _ in 0..2 {
+            take_out(fd.as_fd(), &ops).unwrap();
+            let mut left: Vec<String> = Vec::new();
+            entry::preorder(&up, (), |rel, ()| {
+                left.push(rel.display().to_string());
+                Ok(up.join(rel).is_dir().then_some(()))
+            })
+            .unwrap();
+            assert_eq!(left, ["new", "new/kept", "new/kept/rest", "rep", "rep/x"]);
+            assert!(
+                entry::get_xattr(&up.join("rep"), "trusted.overlay.opaque")
+                    .unwrap()
+                    .is_none()
+            );
+        }
+
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("victim"), "v").unwrap();
+        std::os::unix::fs::symlink(&outside, up.join("link")).unwrap();
+        let err = take_out(fd.as_fd(), &[op(OpKind::Write, "link/victim", None)]).unwrap_err();
+        // ENOTDIR (the symlink is the last name, opened O_NOFOLLOW |
+        // O_DIRECTORY) or ELOOP (a symlink on the way).
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)),
+            "{err}"
+        );
+        assert!(outside.join("victim").exists());
     }
 
     // Checks what a selective commit reads of the layer: the paths at or
