@@ -45,9 +45,7 @@ pub fn run(ctx: Ctx, action: &LayerAction) -> Result<i32> {
         } => commit::run(ctx, id, *yes, *at_boot, only, except),
         LayerAction::Discard { id, yes, at_boot } => discard::run(ctx, id, *yes, *at_boot),
         LayerAction::Mount { id } => mount::run(ctx, id),
-        LayerAction::Undo { commit, yes, force } => {
-            undo::run(ctx, commit.as_deref(), *yes, *force)
-        }
+        LayerAction::Undo { commit, yes, force } => undo::run(ctx, commit.as_deref(), *yes, *force),
         LayerAction::History => history::run(ctx),
     }
 }
