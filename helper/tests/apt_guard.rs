@@ -160,7 +160,11 @@ fn locked_apt_stops_before_dpkg_and_says_what_to_do() {
         r.describe()
     );
     assert!(all.contains("sudo almost run -- apt"), "{}", r.describe());
-    assert!(all.contains("almost layer new --system"), "{}", r.describe());
+    assert!(
+        all.contains("almost layer new --system"),
+        "{}",
+        r.describe()
+    );
     assert!(all.contains("Almost panel"), "{}", r.describe());
     assert!(!all.contains("Unpacking"), "dpkg ran\n{}", r.describe());
     assert!(!sb.path("/usr/share/almost-test-pkg").exists());

@@ -441,7 +441,13 @@ mod tests {
                 .contains("-old\n+new\n")
         );
         // The new text file's content comes as a patch too.
-        assert!(changes[3].patch.as_deref().unwrap().contains("@@ -0,0 +1 @@\n+n"));
+        assert!(
+            changes[3]
+                .patch
+                .as_deref()
+                .unwrap()
+                .contains("@@ -0,0 +1 @@\n+n")
+        );
         assert_eq!(changes[5].old_type, Some(EntryType::File));
         assert_eq!(touched(&upper).unwrap().len(), 8);
     }
