@@ -26,11 +26,11 @@ pub use error::ErrorKind;
 pub use event::{
     Answer, CommandResult, Event, Failure, Overview, Phase, Process, Progress, RunResult,
 };
+pub use history::{History, HistoryEntry};
 pub use layer::{
     AtBoot, Change, ChangeKind, CommitReport, Diff, EntryType, Layer, LayerCommit, LayerList,
     LayerRef, NewLayer,
 };
-pub use history::{History, HistoryEntry};
 pub use log::{LogEntries, LogEntry};
 pub use restart::NeedsRestart;
 pub use status::{
