@@ -408,6 +408,19 @@ impl Almost {
         self.act(words(&["layer", "commit", id, "--yes"]), on_progress)
     }
 
+    /// `layer commit ID --yes --only PATH…`: only the changes the review
+    /// kept checked, their paths as `layer diff` gave them (already in
+    /// the protocol's encoding, passed as they are); the rest stays in
+    /// the layer.
+    pub fn commit_only(
+        &self,
+        id: &str,
+        paths: &[String],
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Reply, AlmostError> {
+        self.act(commit_only_args(id, paths), on_progress)
+    }
+
     /// `layer discard ID --yes` (the panel asked already).
     pub fn discard(&self, id: &str) -> Result<Reply, AlmostError> {
         self.act(words(&["layer", "discard", id, "--yes"]), |_| {})
@@ -458,6 +471,14 @@ fn new_layer_args(path: &LayerPath) -> Vec<OsString> {
         }
         LayerPath::System => args.push("--system".into()),
     }
+    args
+}
+
+/// The arguments of [`Almost::commit_only`]: the paths last, after
+/// `--only` (each begins with "/", never read as an option).
+fn commit_only_args(id: &str, paths: &[String]) -> Vec<OsString> {
+    let mut args = words(&["layer", "commit", id, "--yes", "--only"]);
+    args.extend(paths.iter().map(OsString::from));
     args
 }
 
@@ -744,6 +765,25 @@ mod tests {
         assert_eq!(
             almost.argv(true, &words(&["layer", "undo", "ab12", "--yes"]))[1..],
             words(&["/x/almost", "layer", "--json", "undo", "ab12", "--yes"])
+        );
+        // A selective commit: the paths after --only, as layer diff gave
+        // them (an encoded name passes as it is).
+        assert_eq!(
+            almost.argv(
+                true,
+                &commit_only_args("ab12", &["/usr/a".into(), "/usr/b\\xff".into()])
+            )[1..],
+            words(&[
+                "/x/almost",
+                "layer",
+                "--json",
+                "commit",
+                "ab12",
+                "--yes",
+                "--only",
+                "/usr/a",
+                "/usr/b\\xff"
+            ])
         );
     }
 

@@ -328,9 +328,17 @@ impl Component for App {
                 let review = Review::builder()
                     .launch((self.almost.clone(), self.window.clone().upcast()))
                     .forward(sender.input_sender(), |out| match out {
-                        ReviewOutput::Commit { id, path, count } => {
-                            AppInput::Act(Op::Commit { id, path, count })
-                        }
+                        ReviewOutput::Commit {
+                            id,
+                            path,
+                            count,
+                            only,
+                        } => AppInput::Act(Op::Commit {
+                            id,
+                            path,
+                            count,
+                            only,
+                        }),
                         ReviewOutput::Discard(info) => AppInput::AskDiscard(info),
                         ReviewOutput::Failed(e) => AppInput::ReviewFailed(e),
                     });
@@ -500,6 +508,7 @@ impl Component for App {
                 self.set_busy(None);
                 match *result {
                     Ok(reply) => {
+                        let done = op.done_words_with(&reply.result);
                         // A lock or unlock answers with the new measure:
                         // show it now, the poll confirms it.
                         if let CommandResult::Lock(report) | CommandResult::Unlock(report) =
@@ -532,7 +541,7 @@ impl Component for App {
                             // What a commit changed can be undone from its
                             // toast (after the same confirmation).
                             Op::Commit { .. } => {
-                                let toast = adw::Toast::new(&op.done_words());
+                                let toast = adw::Toast::new(&done);
                                 toast.set_button_label(Some(&i18n("Undo")));
                                 let s = sender.clone();
                                 toast.connect_button_clicked(move |_| s.input(AppInput::AskUndo));

@@ -5,7 +5,8 @@
 use crate::client::{Almost, AlmostError, LayerPath, Progress, Reply};
 use crate::components::protection::While;
 use crate::i18n::{i18n, i18n_f, ni18n_f};
-use almost_protocol::DefaultMode;
+use almost_protocol::layer::CommitSelection;
+use almost_protocol::{CommandResult, DefaultMode};
 
 /// A privileged act of the panel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,10 +15,12 @@ pub enum Op {
     Unlock(While),
     SetDefaultMode(DefaultMode),
     NewLayer(LayerPath),
+    /// `only`: the checked changes' paths of a selective commit.
     Commit {
         id: String,
         path: String,
         count: usize,
+        only: Option<Vec<String>>,
     },
     Discard {
         id: String,
@@ -43,7 +46,12 @@ impl Op {
             Op::Unlock(w) => almost.unlock(w.duration(), on_progress),
             Op::SetDefaultMode(m) => almost.set_default_mode(*m),
             Op::NewLayer(path) => almost.new_layer(path),
-            Op::Commit { id, .. } => almost.commit(id, on_progress),
+            Op::Commit { id, only: None, .. } => almost.commit(id, on_progress),
+            Op::Commit {
+                id,
+                only: Some(paths),
+                ..
+            } => almost.commit_only(id, paths, on_progress),
             Op::Discard { id, .. } => almost.discard(id),
             Op::Undo => almost.undo(),
             Op::UndoCommit { id, .. } => almost.undo_commit(id),
@@ -91,6 +99,19 @@ impl Op {
         }
     }
 
+    /// The toast once it succeeded with this answer: a selective commit
+    /// also says what it applied because the checked changes need it and
+    /// what stays in the layer.
+    pub fn done_words_with(&self, result: &CommandResult) -> String {
+        let mut words = vec![self.done_words()];
+        if let (Op::Commit { .. }, CommandResult::LayerCommit(c)) = (self, result)
+            && let Some(sel) = &c.selection
+        {
+            words.extend(selection_words(sel));
+        }
+        words.join(". ")
+    }
+
     /// The first sentence of the error dialog when it failed.
     pub fn failed_words(&self) -> String {
         match self {
@@ -113,6 +134,37 @@ impl Op {
     }
 }
 
+/// What a selective commit took beyond the checked changes and what it
+/// left in the layer, in plain words.
+pub fn selection_words(sel: &CommitSelection) -> Vec<String> {
+    let folders = sel.needed.iter().filter(|n| n.why != "hard-link").count() as u64;
+    let links = sel.needed.len() as u64 - folders;
+    let mut out = Vec::new();
+    if folders > 0 {
+        out.push(ni18n_f(
+            "{} folder they need was applied too",
+            "{} folders they need were applied too",
+            folders,
+            &[&folders.to_string()],
+        ));
+    }
+    if links > 0 {
+        out.push(ni18n_f(
+            "{} other name of a linked file was applied too",
+            "{} other names of linked files were applied too",
+            links,
+            &[&links.to_string()],
+        ));
+    }
+    out.push(ni18n_f(
+        "{} change stays in the layer",
+        "{} changes stay in the layer",
+        sel.rest,
+        &[&sel.rest.to_string()],
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +176,7 @@ mod tests {
             id: "ab".into(),
             path: "/usr".into(),
             count: 3,
+            only: None,
         };
         assert_eq!(commit.done_words(), "3 changes applied to /usr");
         let new = Op::NewLayer(LayerPath::Host("/tmp/r/usr/lib".into()));
@@ -142,6 +195,60 @@ mod tests {
             system
                 .done_words()
                 .starts_with("Software changes now go into a new layer")
+        );
+    }
+
+    // A selective commit's toast says what came with the checked changes
+    // and what stays in the layer; a whole commit's says neither.
+    #[test]
+    fn a_selective_commit_says_what_it_took_and_left() {
+        let commit = Op::Commit {
+            id: "ab".into(),
+            path: "/usr".into(),
+            count: 1,
+            only: Some(vec!["/usr/a/b/f".into()]),
+        };
+        let needed = |path: &str, why: &str| almost_protocol::layer::NeededChange {
+            path: path.into(),
+            by: "/usr/a/b/f".into(),
+            why: why.into(),
+        };
+        let mut result = almost_protocol::LayerCommit {
+            id: "ab".into(),
+            path: "/usr".into(),
+            paths: vec!["/usr".into()],
+            at_boot: false,
+            applied: Some(3),
+            outcome: Some("committed".into()),
+            selection: Some(CommitSelection {
+                paths: vec!["/usr/a/b/f".into()],
+                except: false,
+                selected: 3,
+                needed: vec![
+                    needed("/usr/a", "new-directory"),
+                    needed("/usr/a/b", "new-directory"),
+                ],
+                rest: 2,
+            }),
+        };
+        assert_eq!(
+            commit.done_words_with(&CommandResult::LayerCommit(result.clone())),
+            "1 change applied to /usr. 2 folders they need were applied too. \
+             2 changes stay in the layer"
+        );
+        if let Some(sel) = result.selection.as_mut() {
+            sel.needed = vec![needed("/usr/g", "hard-link")];
+            sel.rest = 1;
+        }
+        assert_eq!(
+            commit.done_words_with(&CommandResult::LayerCommit(result.clone())),
+            "1 change applied to /usr. 1 other name of a linked file was applied too. \
+             1 change stays in the layer"
+        );
+        result.selection = None;
+        assert_eq!(
+            commit.done_words_with(&CommandResult::LayerCommit(result)),
+            "1 change applied to /usr"
         );
     }
 }

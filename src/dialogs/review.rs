@@ -207,6 +207,61 @@ pub fn summary(n: u64, path: &str) -> String {
     )
 }
 
+/// The apply button's words: "Apply Changes" when every change is
+/// checked, else "Apply 2 of 3 Changes".
+pub fn apply_words(checked: usize, shown: usize) -> String {
+    if checked == shown {
+        i18n("Apply Changes")
+    } else {
+        ni18n_f(
+            "Apply {} of {} Change",
+            "Apply {} of {} Changes",
+            shown as u64,
+            &[&checked.to_string(), &shown.to_string()],
+        )
+    }
+}
+
+/// Checks or unchecks change `i` (`checked` has one entry per change).
+/// A folder's check covers what lies below it: checking or unchecking it
+/// does the same to the changes beneath. Unchecking a change unchecks
+/// the folders above it that are changes themselves, since applying a
+/// folder applies all below it: what is checked is always what applies.
+pub fn set_checked(changes: &[Change], checked: &mut [bool], i: usize, on: bool) {
+    let Some(c) = changes.get(i) else { return };
+    checked[i] = on;
+    for (j, other) in changes.iter().enumerate() {
+        if j == i {
+            continue;
+        }
+        if c.kind == EntryType::Dir && other.path.starts_with(&c.path) {
+            checked[j] = on;
+        } else if !on && other.kind == EntryType::Dir && c.path.starts_with(&other.path) {
+            checked[j] = false;
+        }
+    }
+}
+
+/// The paths of a selective commit (`layer commit --only`), as `layer
+/// diff` gives them: the checked changes the review shows, or `None`
+/// when every one is checked (a whole commit).
+pub fn only_paths(changes: &[Change], checked: &[bool]) -> Option<Vec<String>> {
+    let shown = shown_changes(changes);
+    if shown
+        .iter()
+        .all(|&i| checked.get(i).copied().unwrap_or(true))
+    {
+        return None;
+    }
+    Some(
+        shown
+            .into_iter()
+            .filter(|&i| checked.get(i).copied().unwrap_or(true))
+            .map(|i| changes[i].path_text())
+            .collect(),
+    )
+}
+
 /// How a line of a unified diff is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -382,6 +437,8 @@ fn send(s: &ComponentSender<Review>, msg: ReviewInput) {
 pub enum ReviewInput {
     Open(Box<LayerInfo>),
     Select(usize),
+    /// The check of change N was turned on or off.
+    Check(usize, bool),
     Commit,
     /// The user asks to discard the layer (the window asks to confirm).
     Discard,
@@ -396,11 +453,13 @@ pub enum ReviewInput {
 
 #[derive(Debug)]
 pub enum ReviewOutput {
-    /// Commit this layer (the user saw `count` changes).
+    /// Commit this layer (the user checked `count` changes; `only`: the
+    /// checked paths when not all are, for `layer commit --only`).
     Commit {
         id: String,
         path: String,
         count: usize,
+        only: Option<Vec<String>>,
     },
     /// Discard this layer (after a confirmation).
     Discard(Box<LayerInfo>),
@@ -419,6 +478,8 @@ pub struct Review {
     diff: Option<Diff>,
     loading: bool,
     selected: Option<usize>,
+    /// For each change of the diff, whether it is to be applied.
+    checked: Vec<bool>,
     /// The list must be rebuilt.
     fresh: bool,
     /// A commit or discard is under way.
@@ -428,7 +489,27 @@ pub struct Review {
 impl Review {
     /// Whether the Commit button may be pressed.
     pub fn can_commit(&self) -> bool {
-        !self.loading && !self.busy && self.diff.as_ref().is_some_and(|d| !d.changes.is_empty())
+        !self.loading
+            && !self.busy
+            && self.diff.as_ref().is_some_and(|d| {
+                shown_changes(&d.changes)
+                    .iter()
+                    .any(|&i| self.checked.get(i).copied().unwrap_or(true))
+            })
+    }
+
+    /// (checked, shown): the changes to apply of those listed.
+    fn checked_of_shown(&self) -> (usize, usize) {
+        let shown = self
+            .diff
+            .as_ref()
+            .map(|d| shown_changes(&d.changes))
+            .unwrap_or_default();
+        let n = shown
+            .iter()
+            .filter(|&&i| self.checked.get(i).copied().unwrap_or(true))
+            .count();
+        (n, shown.len())
     }
 }
 
@@ -439,6 +520,8 @@ pub struct ReviewWidgets {
     list: gtk::ListBox,
     /// For each row of the list, the change it shows (None: a heading).
     row_changes: Vec<Option<usize>>,
+    /// The check button of each listed change, by the change's index.
+    checks: Vec<(usize, gtk::CheckButton)>,
     /// Set while the window itself selects a row.
     quiet: std::rc::Rc<std::cell::Cell<bool>>,
     buffer: gtk::TextBuffer,
@@ -681,6 +764,7 @@ impl Component for Review {
             counts,
             list,
             row_changes: Vec::new(),
+            checks: Vec::new(),
             quiet,
             buffer,
             commit,
@@ -693,6 +777,7 @@ impl Component for Review {
             diff: None,
             loading: false,
             selected: None,
+            checked: Vec::new(),
             fresh: false,
             busy: false,
         };
@@ -725,6 +810,13 @@ impl Component for Review {
             ReviewInput::Select(row) => {
                 self.selected = widgets.row_changes.get(row).copied().flatten();
             }
+            ReviewInput::Check(i, on) => {
+                if let Some(diff) = &self.diff
+                    && self.checked.get(i).is_some_and(|&was| was != on)
+                {
+                    set_checked(&diff.changes, &mut self.checked, i, on);
+                }
+            }
             ReviewInput::Commit => {
                 if self.can_commit()
                     && let (Some(layer), Some(diff)) = (&self.layer, &self.diff)
@@ -734,7 +826,8 @@ impl Component for Review {
                     let _ = sender.output(ReviewOutput::Commit {
                         id: layer.id.clone(),
                         path: layer.paths_text(),
-                        count: shown_changes(&diff.changes).len(),
+                        count: self.checked_of_shown().0,
+                        only: only_paths(&diff.changes, &self.checked),
                     });
                 }
             }
@@ -756,7 +849,7 @@ impl Component for Review {
                 root.destroy();
             }
         }
-        self.draw(widgets);
+        self.draw(widgets, &sender);
     }
 
     fn update_cmd_with_view(
@@ -775,6 +868,8 @@ impl Component for Review {
         match result {
             Ok(diff) => {
                 self.selected = (!diff.changes.is_empty()).then_some(0);
+                // Every change is checked at first.
+                self.checked = vec![true; diff.changes.len()];
                 self.diff = Some(diff);
             }
             Err(e) => {
@@ -783,12 +878,12 @@ impl Component for Review {
                 let _ = sender.output(ReviewOutput::Failed(e));
             }
         }
-        self.draw(widgets);
+        self.draw(widgets, &sender);
     }
 }
 
 impl Review {
-    fn draw(&self, w: &mut ReviewWidgets) {
+    fn draw(&self, w: &mut ReviewWidgets, sender: &ComponentSender<Self>) {
         let path = self
             .layer
             .as_ref()
@@ -803,6 +898,14 @@ impl Review {
             "changes"
         });
         w.commit.set_sensitive(self.can_commit());
+        let (n, m) = self.checked_of_shown();
+        let words = apply_words(n, m);
+        w.commit.set_label(&if n == m {
+            i18n("_Apply Changes")
+        } else {
+            format!("_{words}")
+        });
+        name(&w.commit, &words);
         w.discard
             .set_sensitive(!self.busy && !self.loading && self.layer.is_some());
         if self.fresh {
@@ -810,6 +913,7 @@ impl Review {
                 w.list.remove(&row);
             }
             w.row_changes.clear();
+            w.checks.clear();
             let changes = self.diff.as_ref().map_or(&[][..], |d| &d.changes[..]);
             w.summary.set_label(&if self.loading {
                 i18n("Reading the changes…")
@@ -872,9 +976,26 @@ impl Review {
                         .css_classes(["caption", "dim-label"])
                         .build();
                     let lines = gtk::Box::new(gtk::Orientation::Vertical, 2);
+                    lines.set_hexpand(true);
                     lines.append(&title);
                     lines.append(&subtitle);
-                    let row = gtk::ListBoxRow::builder().child(&lines).build();
+                    // Whether it is applied: all checked at first.
+                    let check = gtk::CheckButton::builder()
+                        .active(self.checked.get(i).copied().unwrap_or(true))
+                        .valign(gtk::Align::Center)
+                        .build();
+                    name(&check, &i18n_f("Include {}", &[&path]));
+                    let (s, q) = (sender.clone(), w.quiet.clone());
+                    check.connect_toggled(move |c| {
+                        if !q.get() {
+                            send(&s, ReviewInput::Check(i, c.is_active()));
+                        }
+                    });
+                    let line = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+                    line.append(&check);
+                    line.append(&lines);
+                    w.checks.push((i, check));
+                    let row = gtk::ListBoxRow::builder().child(&line).build();
                     row.set_tooltip_text(Some(&change.path_text()));
                     name(
                         &row,
@@ -893,6 +1014,12 @@ impl Review {
                 w.quiet.set(false);
             }
         }
+        // The checks follow the model (a folder's covers its changes).
+        w.quiet.set(true);
+        for (i, check) in &w.checks {
+            check.set_active(self.checked.get(*i).copied().unwrap_or(true));
+        }
+        w.quiet.set(false);
         let change = self
             .diff
             .as_ref()
@@ -1239,6 +1366,7 @@ mod tests {
             diff: None,
             loading: true,
             selected: None,
+            checked: vec![],
             fresh: false,
             busy: false,
         };
@@ -1260,5 +1388,50 @@ mod tests {
         // Not twice: while its commit runs, the button is off.
         r.busy = true;
         assert!(!r.can_commit());
+        // Nothing checked: nothing to apply.
+        r.busy = false;
+        r.checked = vec![false];
+        assert!(!r.can_commit());
+        assert_eq!(r.checked_of_shown(), (0, 1));
+    }
+
+    // A folder's check covers the changes below it; unchecking one of
+    // them unchecks the folder (applying it would apply them all); all
+    // checked is a whole commit, else `--only` the checked paths.
+    #[test]
+    fn checks_cover_folders_and_make_the_selection() {
+        let changes = vec![
+            dir("/usr/share/mode", ChangeKind::Metadata),
+            change("/usr/share/mode/a", ChangeKind::Added),
+            change("/usr/share/mode/b", ChangeKind::Modified),
+            change("/usr/share/model", ChangeKind::Added),
+            // Only the holder of its file: never listed nor passed.
+            dir("/usr/share/new", ChangeKind::Added),
+            change("/usr/share/new/x", ChangeKind::Added),
+        ];
+        let mut checked = vec![true; changes.len()];
+        assert_eq!(only_paths(&changes, &checked), None);
+        set_checked(&changes, &mut checked, 0, false);
+        // The folder and both below it; not /usr/share/model beside it.
+        assert_eq!(checked, [false, false, false, true, true, true]);
+        assert_eq!(
+            only_paths(&changes, &checked),
+            Some(vec!["/usr/share/model".into(), "/usr/share/new/x".into()])
+        );
+        set_checked(&changes, &mut checked, 0, true);
+        assert_eq!(checked, [true; 6]);
+        set_checked(&changes, &mut checked, 2, false);
+        assert_eq!(checked, [false, true, false, true, true, true]);
+        assert_eq!(
+            only_paths(&changes, &checked),
+            Some(vec![
+                "/usr/share/mode/a".into(),
+                "/usr/share/model".into(),
+                "/usr/share/new/x".into()
+            ])
+        );
+        assert_eq!(apply_words(3, 5), "Apply 3 of 5 Changes");
+        assert_eq!(apply_words(0, 1), "Apply 0 of 1 Change");
+        assert_eq!(apply_words(4, 4), "Apply Changes");
     }
 }
