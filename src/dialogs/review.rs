@@ -222,6 +222,14 @@ pub fn apply_words(checked: usize, shown: usize) -> String {
     }
 }
 
+/// The same, shorter, for a narrow window: "Apply 2 of 3".
+pub fn apply_short_words(checked: usize, shown: usize) -> String {
+    i18n_f(
+        "Apply {} of {}",
+        &[&checked.to_string(), &shown.to_string()],
+    )
+}
+
 /// Checks or unchecks change `i` (`checked` has one entry per change).
 /// A folder's check covers what lies below it: checking or unchecking it
 /// does the same to the changes beneath. Unchecking a change unchecks
@@ -437,6 +445,8 @@ fn send(s: &ComponentSender<Review>, msg: ReviewInput) {
 pub enum ReviewInput {
     Open(Box<LayerInfo>),
     Select(usize),
+    /// The list and the diff are shown one at a time (narrow) or not.
+    Folded(bool),
     /// The check of change N was turned on or off.
     Check(usize, bool),
     Commit,
@@ -484,6 +494,8 @@ pub struct Review {
     fresh: bool,
     /// A commit or discard is under way.
     busy: bool,
+    /// The window is narrow (the leaflet folded): shorter words.
+    folded: bool,
 }
 
 impl Review {
@@ -526,6 +538,9 @@ pub struct ReviewWidgets {
     quiet: std::rc::Rc<std::cell::Cell<bool>>,
     buffer: gtk::TextBuffer,
     commit: gtk::Button,
+    /// The apply button's words (ellipsized rather than widening a
+    /// narrow window).
+    commit_label: gtk::Label,
     discard: gtk::Button,
     stack: gtk::Stack,
 }
@@ -564,7 +579,13 @@ impl Component for Review {
         let s = sender.clone();
         cancel.connect_clicked(move |_| send(&s, ReviewInput::Close));
         header.pack_start(&cancel);
-        let commit = gtk::Button::with_mnemonic(&i18n("_Apply Changes"));
+        let commit_label = gtk::Label::builder()
+            .label(i18n("_Apply Changes"))
+            .use_underline(true)
+            .ellipsize(gtk::pango::EllipsizeMode::End)
+            .build();
+        let commit = gtk::Button::builder().child(&commit_label).build();
+        commit_label.set_mnemonic_widget(Some(&commit));
         commit.add_css_class("suggested-action");
         commit.set_sensitive(false);
         name(&commit, &i18n("Apply Changes"));
@@ -682,8 +703,11 @@ impl Component for Review {
             .append(&gtk::Separator::new(gtk::Orientation::Vertical))
             .set_navigatable(false);
         paned.append(&diff_page);
-        let b = back.clone();
-        paned.connect_folded_notify(move |l| b.set_visible(l.is_folded()));
+        let (b, s) = (back.clone(), sender.clone());
+        paned.connect_folded_notify(move |l| {
+            b.set_visible(l.is_folded());
+            send(&s, ReviewInput::Folded(l.is_folded()));
+        });
         let (l, list_page) = (paned.clone(), list_scroll.clone());
         back.connect_clicked(move |_| l.set_visible_child(&list_page));
         let spinner = gtk::Spinner::builder()
@@ -768,6 +792,7 @@ impl Component for Review {
             quiet,
             buffer,
             commit,
+            commit_label,
             discard,
             stack,
         };
@@ -780,6 +805,7 @@ impl Component for Review {
             checked: Vec::new(),
             fresh: false,
             busy: false,
+            folded: false,
         };
         ComponentParts { model, widgets }
     }
@@ -810,6 +836,7 @@ impl Component for Review {
             ReviewInput::Select(row) => {
                 self.selected = widgets.row_changes.get(row).copied().flatten();
             }
+            ReviewInput::Folded(folded) => self.folded = folded,
             ReviewInput::Check(i, on) => {
                 if let Some(diff) = &self.diff
                     && self.checked.get(i).is_some_and(|&was| was != on)
@@ -900,12 +927,19 @@ impl Review {
         w.commit.set_sensitive(self.can_commit());
         let (n, m) = self.checked_of_shown();
         let words = apply_words(n, m);
-        w.commit.set_label(&if n == m {
+        w.commit_label.set_text_with_mnemonic(&if n == m {
             i18n("_Apply Changes")
+        } else if self.folded {
+            format!("_{}", apply_short_words(n, m))
         } else {
             format!("_{words}")
         });
+        // Narrow, "Apply 2 of 3" takes the title's room (the window's
+        // own title still names it).
+        w.title.set_visible(!self.folded || n == m);
+        // Screen readers get the whole words, narrow or not.
         name(&w.commit, &words);
+        w.commit.set_tooltip_text(Some(&words));
         w.discard
             .set_sensitive(!self.busy && !self.loading && self.layer.is_some());
         if self.fresh {
@@ -1369,6 +1403,7 @@ mod tests {
             checked: vec![],
             fresh: false,
             busy: false,
+            folded: false,
         };
         assert!(!r.can_commit());
         r.loading = false;
@@ -1433,5 +1468,6 @@ mod tests {
         assert_eq!(apply_words(3, 5), "Apply 3 of 5 Changes");
         assert_eq!(apply_words(0, 1), "Apply 0 of 1 Change");
         assert_eq!(apply_words(4, 4), "Apply Changes");
+        assert_eq!(apply_short_words(3, 5), "Apply 3 of 5");
     }
 }
