@@ -809,6 +809,18 @@ def scenario_review_select():
     wait_for(lambda: not find_all(BUTTON, r"Review the layer over /usr/include$"), 15,
              "the layer row to go")
     assert not os.path.exists(host("/usr/include/sel-two.h")), "the discarded change stayed"
+    # The selective commit undone (its id is the layer's, or that with a
+    # suffix):
+    # the undo scenario after this one undoes review_commit's, the last.
+    r = almost("--json", "layer", "history")
+    assert r.returncode == 0, r.stderr
+    newest = json.loads(r.stdout.strip().splitlines()[-1])["commits"][0]["id"]
+    assert newest.startswith(layer), (newest, layer)
+    r = almost("layer", "undo", "--yes", newest)
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(host("/usr/include/sel-one.h")), "the undo left sel-one.h"
+    assert read(host("/usr/include/fake.h")) == "int fake;\n", "the undo left fake.h changed"
+    log("the selective commit undone", newest)
 
 
 def scenario_review_content():
