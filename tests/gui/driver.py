@@ -823,6 +823,43 @@ def scenario_review_select():
     log("the selective commit undone", newest)
 
 
+def scenario_review_folder():
+    """A folder's check covers the changes below it: in a layer over
+    /usr/share/doc (after review_commit applied the layer over /usr/share),
+    a folder whose mode changed and a new file in it; turning the
+    folder's check off turns the file's off too, and with nothing left
+    the button says "Apply 0 of 2 Changes" and cannot be pressed. Nothing
+    is applied: the layer is discarded."""
+    r = almost("layer", "new", "/usr/share/doc")
+    assert r.returncode == 0, f"needs review_commit first: {r.stderr}"
+    layer = r.stdout.strip().splitlines()[-1]
+    try:
+        os.chmod(host("/usr/share/doc/fake"), 0o700)
+        with open(host("/usr/share/doc/fake/new-page.txt"), "w") as f:
+            f.write("new page\n")
+        press(r"Review the layer over /usr/share/doc$", 20)
+        dialog = review_dialog()
+        sees(r"^Apply 2 changes to /usr/share/doc$", 20)
+        folder = find(["check box"], r"^Include /usr/share/doc/fake$", 5, dialog)
+        page = find(["check box"], r"^Include /usr/share/doc/fake/new-page\.txt$", 5, dialog)
+        assert checked(folder) and checked(page), "a check is off at first"
+        select_row(row_of(folder))
+        focus_by_tab(folder)
+        key("space")
+        wait_for(lambda: not checked(folder), 5, "the folder's check to turn off")
+        wait_for(lambda: not checked(page), 5, "the check of the file in it to follow")
+        button = find(BUTTON, r"^_?Apply 0 of 2 Changes", 5, dialog)
+        assert not button.get_state_set().contains(Atspi.StateType.SENSITIVE), \
+            "Apply 0 of 2 Changes can be pressed"
+        log("the folder's check took the file's with it; nothing to apply")
+        press(r"^_?Cancel( Cancel)?$", 5, dialog)
+        wait_for(lambda: not dialogs(r"Review Changes"), 10, "the review to close")
+    finally:
+        r = almost("layer", "discard", "--yes", layer)
+        log("discard", layer, r.returncode, r.stderr.strip())
+    assert not os.path.exists(host("/usr/share/doc/fake/new-page.txt")), "the discarded file stayed"
+
+
 def scenario_review_content():
     """What the review lists of folders, and what it shows of new files,
     in a layer over /usr/include made here: a new folder holding a new
@@ -1710,6 +1747,7 @@ SCENARIOS = {
     "review_commit": scenario_review_commit,
     "review_content": scenario_review_content,
     "review_select": scenario_review_select,
+    "review_folder": scenario_review_folder,
     "undo": scenario_undo,
     "discard": scenario_discard,
     "busy_error": scenario_busy_error,
