@@ -299,21 +299,33 @@ pub fn own_xattrs(path: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
 }
 
 pub fn hash_file(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 128 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    hash_open(&mut fs::File::open(path)?)
+}
+
+/// The SHA-256 of what is left to read of `file`, as hex; read through one
+/// buffer per thread (a commit hashes thousands of files on each of
+/// rayon's threads, and a fresh 128 KiB buffer each is zeroed each time).
+fn hash_open(file: &mut fs::File) -> io::Result<String> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.resize(128 * 1024, 0);
+        let mut hasher = Sha256::new();
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex(&hasher.finalize()))
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -338,13 +350,52 @@ pub struct Description {
 }
 
 impl Description {
-    /// Describes `path`; `None` when it does not exist.
+    /// Describes `path`; `None` when it does not exist. A regular file is
+    /// read through one open fd (its metadata, data and xattrs), not
+    /// looked up by path again for each.
     pub fn of(path: &Path) -> io::Result<Option<Description>> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::OpenOptionsExt;
+
         let Some(meta) = lstat(path)? else {
             return Ok(None);
         };
         let kind = EntryType::of(&meta);
-        Ok(Some(Description {
+        if kind == EntryType::File {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(path)?;
+            let meta = file.metadata()?;
+            if EntryType::of(&meta) != EntryType::File {
+                return Err(io::Error::other(format!(
+                    "{} changed while it was read",
+                    path.display()
+                )));
+            }
+            let hash = hash_open(&mut file)?;
+            let xattrs = own_xattrs_fd(file.as_fd())?;
+            return Ok(Some(Description::with(&meta, Some(hash), None, xattrs)));
+        }
+        let link = (kind == EntryType::Symlink)
+            .then(|| fs::read_link(path).map(|l| almost_protocol::path::encode(&l)))
+            .transpose()?;
+        Ok(Some(Description::with(
+            &meta,
+            None,
+            link,
+            own_xattrs(path)?,
+        )))
+    }
+
+    fn with(
+        meta: &fs::Metadata,
+        hash: Option<String>,
+        link: Option<String>,
+        xattrs: BTreeMap<String, Vec<u8>>,
+    ) -> Description {
+        let kind = EntryType::of(meta);
+        Description {
             kind,
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
@@ -354,22 +405,15 @@ impl Description {
             } else {
                 meta.size()
             },
-            hash: (kind == EntryType::File)
-                .then(|| hash_file(path))
-                .transpose()?,
-            link: (kind == EntryType::Symlink)
-                .then(|| fs::read_link(path).map(|l| almost_protocol::path::encode(&l)))
-                .transpose()?,
+            hash,
+            link,
             rdev: if matches!(kind, EntryType::Char | EntryType::Block) {
                 meta.rdev()
             } else {
                 0
             },
-            xattrs: own_xattrs(path)?
-                .into_iter()
-                .map(|(k, v)| (k, hex(&v)))
-                .collect(),
-        }))
+            xattrs: xattrs.into_iter().map(|(k, v)| (k, hex(&v))).collect(),
+        }
     }
 
     /// Same content (data, link target or device), whatever the metadata.
