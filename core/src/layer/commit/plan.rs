@@ -12,90 +12,160 @@ use crate::layer::diff::{is_opaque, is_whiteout};
 use crate::layer::entry::{self, Description, EntryType};
 
 /// Derives the ops from the upper tree and the lower one.
+///
+/// The walk is serial (it decides where to go down from the directories,
+/// whose descriptions hash nothing), and the ops come out in its order;
+/// the entries that are not directories, whose descriptions hash the
+/// files, are described in parallel on rayon's threads between the walk
+/// and the emission of their ops, which is serial again (the first name of
+/// a hard link is the first in the walk's order).
 pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
-    /// One upper entry; for a directory, whether the lower tree shows
-    /// below it (the walk then goes into it).
-    fn one(
-        upper: &Path,
-        lower: &Path,
-        rel: &Path,
-        has_lower: bool,
-        links: &mut HashMap<(u64, u64), PathBuf>,
-        ops: &mut Vec<Op>,
-    ) -> io::Result<Option<bool>> {
-        {
-            let rel = rel.to_owned();
-            let up = upper.join(&rel);
-            let Some(meta) = entry::lstat(&up)? else {
+    use rayon::prelude::*;
+
+    /// One entry of the walk, in its order: an op decided by the walk (a
+    /// directory's), or an entry that is not a directory, its op decided
+    /// once it is described.
+    enum Step {
+        Dir(Op),
+        Other {
+            rel: PathBuf,
+            has_lower: bool,
+            meta: std::fs::Metadata,
+        },
+    }
+    /// What an entry that is not a directory is, read on rayon's threads.
+    struct Described {
+        old: Option<Description>,
+        /// `None` for a whiteout.
+        new: Option<Description>,
+    }
+    let op = |kind, rel: &Path, existed, link_to, old_meta| Op {
+        kind,
+        rel: rel.to_owned(),
+        existed,
+        link_to,
+        old_meta,
+    };
+    let mut steps = Vec::new();
+    entry::preorder(upper, true, |rel, &has_lower| {
+        let up = upper.join(rel);
+        let Some(meta) = entry::lstat(&up)? else {
+            return Ok(None);
+        };
+        if EntryType::of(&meta) != EntryType::Dir {
+            steps.push(Step::Other {
+                rel: rel.to_owned(),
+                has_lower,
+                meta,
+            });
+            return Ok(None);
+        }
+        let old = if has_lower {
+            Description::of(&lower.join(rel))?
+        } else {
+            None
+        };
+        let new =
+            Description::of(&up)?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        if new.kind != EntryType::Dir {
+            // Replaced between the lstat and now: the upper tree is not
+            // what a commit may read.
+            return Err(io::Error::other(format!(
+                "{} changed while the commit read it",
+                up.display()
+            )));
+        }
+        let existed = old.is_some();
+        Ok(Some(match &old {
+            None => {
+                steps.push(Step::Dir(op(OpKind::MakeDir, rel, existed, None, None)));
+                false
+            }
+            Some(o) if o.kind != EntryType::Dir || is_opaque(&up)? => {
+                steps.push(Step::Dir(op(OpKind::ReplaceDir, rel, existed, None, None)));
+                false
+            }
+            Some(o) => {
+                if !o.same_metadata(&new) {
+                    let old_meta = Meta::of(&lower.join(rel))?;
+                    steps.push(Step::Dir(op(
+                        OpKind::UpdateDir,
+                        rel,
+                        existed,
+                        None,
+                        Some(old_meta),
+                    )));
+                }
+                true
+            }
+        }))
+    })?;
+    let described: Vec<Option<Described>> = steps
+        .par_iter()
+        .map(|step| {
+            let Step::Other {
+                rel,
+                has_lower,
+                meta,
+            } = step
+            else {
                 return Ok(None);
             };
-            let old = if has_lower {
-                Description::of(&lower.join(&rel))?
+            let up = upper.join(rel);
+            let old = if *has_lower {
+                Description::of(&lower.join(rel))?
             } else {
                 None
             };
-            let op = |kind, link_to, old_meta| Op {
-                kind,
-                rel: rel.clone(),
-                existed: old.is_some(),
-                link_to,
-                old_meta,
+            let new = if is_whiteout(&up, meta)? {
+                None
+            } else {
+                Some(
+                    Description::of(&up)?
+                        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?,
+                )
             };
-            if is_whiteout(&up, &meta)? {
-                if old.is_some() {
-                    ops.push(op(OpKind::Delete, None, None));
-                }
-                return Ok(None);
-            }
-            let new =
-                Description::of(&up)?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-            if new.kind == EntryType::Dir {
-                let deeper_lower = match &old {
-                    None => {
-                        ops.push(op(OpKind::MakeDir, None, None));
-                        false
-                    }
-                    Some(o) if o.kind != EntryType::Dir || is_opaque(&up)? => {
-                        ops.push(op(OpKind::ReplaceDir, None, None));
-                        false
-                    }
-                    Some(o) => {
-                        if !o.same_metadata(&new) {
-                            ops.push(op(
-                                OpKind::UpdateDir,
-                                None,
-                                Some(Meta::of(&lower.join(&rel))?),
-                            ));
-                        }
-                        true
-                    }
-                };
-                return Ok(Some(deeper_lower));
-            }
-            // Any kind but a directory may have several names: a symlink,
-            // fifo or device node written twice would become two inodes.
-            if meta.nlink() > 1 {
-                if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
-                    ops.push(op(OpKind::Link, Some(first.clone()), None));
-                    return Ok(None);
-                }
-                links.insert((meta.dev(), meta.ino()), rel.clone());
-            }
-            if old
-                .as_ref()
-                .is_some_and(|o| o.same_content(&new) && o.same_metadata(&new))
-            {
-                return Ok(None);
-            }
-            ops.push(op(OpKind::Write, None, None));
-        }
-        Ok(None)
-    }
+            Ok(Some(Described { old, new }))
+        })
+        .collect::<io::Result<_>>()?;
     let mut ops = Vec::new();
-    let mut links = HashMap::new();
-    entry::preorder(upper, true, |rel, &has_lower| {
-        one(upper, lower, rel, has_lower, &mut links, &mut ops)
-    })?;
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    for (step, described) in steps.into_iter().zip(described) {
+        let (rel, meta) = match step {
+            Step::Dir(o) => {
+                ops.push(o);
+                continue;
+            }
+            Step::Other { rel, meta, .. } => (rel, meta),
+        };
+        let Some(Described { old, new }) = described else {
+            unreachable!("every entry that is not a directory is described");
+        };
+        let existed = old.is_some();
+        let Some(new) = new else {
+            // A whiteout: deletes what is below, if anything.
+            if existed {
+                ops.push(op(OpKind::Delete, &rel, existed, None, None));
+            }
+            continue;
+        };
+        // Any kind but a directory may have several names: a symlink,
+        // fifo or device node written twice would become two inodes.
+        if meta.nlink() > 1 {
+            if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
+                ops.push(op(OpKind::Link, &rel, existed, Some(first.clone()), None));
+                continue;
+            }
+            links.insert((meta.dev(), meta.ino()), rel.clone());
+        }
+        if old
+            .as_ref()
+            .is_some_and(|o| o.same_content(&new) && o.same_metadata(&new))
+        {
+            continue;
+        }
+        ops.push(op(OpKind::Write, &rel, existed, None, None));
+    }
     Ok(ops)
 }
 
@@ -242,5 +312,48 @@ mod tests {
             summary(&plan(&upper, &lower).unwrap()),
             vec![(OpKind::Delete, "tree".to_owned(), true, None)]
         );
+    }
+
+    // Checks that the plan of thousands of entries, whose files are
+    // described on rayon's threads, comes out exactly in the walk's order:
+    // 30 directories of 100 files each, a third the same as below (no op),
+    // a third rewritten (existed), a third new, and one file with a name in
+    // every directory, whose first name in the walk is written and every
+    // other linked to it, whichever thread described which first.
+    #[test]
+    fn plans_thousands_of_entries_in_walk_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (dir.path().join("lower"), dir.path().join("upper"));
+        let s = |kind, rel: String, existed, link: Option<&str>| {
+            (kind, rel, existed, link.map(str::to_owned))
+        };
+        let mut expected = Vec::new();
+        for d in 0..30 {
+            let name = format!("d{d:03}");
+            for top in [&lower, &upper] {
+                fs::create_dir_all(top.join(&name)).unwrap();
+            }
+            for f in 0..100 {
+                let rel = format!("{name}/f{f:03}");
+                fs::write(upper.join(&rel), format!("new {rel}")).unwrap();
+                match f % 3 {
+                    0 => fs::write(lower.join(&rel), format!("new {rel}")).unwrap(),
+                    1 => {
+                        fs::write(lower.join(&rel), format!("old {rel}")).unwrap();
+                        expected.push(s(OpKind::Write, rel, true, None));
+                    }
+                    _ => expected.push(s(OpKind::Write, rel, false, None)),
+                }
+            }
+            let rel = format!("{name}/h");
+            if d == 0 {
+                fs::write(upper.join(&rel), "linked").unwrap();
+                expected.push(s(OpKind::Write, rel, false, None));
+            } else {
+                fs::hard_link(upper.join("d000/h"), upper.join(&rel)).unwrap();
+                expected.push(s(OpKind::Link, rel, false, Some("d000/h")));
+            }
+        }
+        assert_eq!(summary(&plan(&upper, &lower).unwrap()), expected);
     }
 }
