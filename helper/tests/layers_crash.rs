@@ -15,7 +15,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use layer_support::{LayerBox, Manifest, assert_manifest_eq, manifest, seed};
+use layer_support::{LayerBox, Manifest, assert_manifest_eq, manifest, seed, strace};
 use nix::sys::signal::Signal;
 
 /// Lower files under /usr/share/many (100 per directory).
@@ -392,71 +392,6 @@ fn change_small(sb: &LayerBox) {
     std::os::unix::fs::symlink("f0", sb.path("/usr/share/s/link")).expect("symlink");
 }
 
-/// How often each syscall of [`KILL_SYSCALLS`] is made by the main thread
-/// of one commit, from an strace log.
-fn syscall_counts(log: &str) -> Vec<(String, usize)> {
-    let mut first_pid = None;
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for line in log.lines() {
-        let mut parts = line.splitn(2, ' ');
-        let (Some(pid), Some(rest)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let pid = pid.to_owned();
-        let rest = rest.trim_start();
-        if first_pid.is_none() {
-            first_pid = Some(pid.clone());
-        }
-        if first_pid.as_deref() != Some(pid.as_str()) || rest.starts_with("<...") {
-            continue;
-        }
-        let Some(name) = rest.split('(').next() else {
-            continue;
-        };
-        match counts.iter_mut().find(|(n, _)| n == name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((name.to_owned(), 1)),
-        }
-    }
-    counts
-}
-
-/// Runs `almost --root … ARGS` under strace with `strace_args`.
-fn strace_almost(sb: &LayerBox, args: &[&str], strace_args: &[String]) -> common::Run {
-    let mut c = Command::new("strace");
-    c.args(["-f", "-qq"])
-        .args(strace_args)
-        .arg(common::ALMOST)
-        .arg("--root")
-        .arg(&sb.root)
-        .args(args)
-        .env("LC_ALL", "C.UTF-8");
-    common::Spawned::spawn(c).wait(Duration::from_secs(120))
-}
-
-fn strace_commit(sb: &LayerBox, id: &str, strace_args: &[String]) -> common::Run {
-    strace_almost(sb, &["layer", "commit", id, "--yes"], strace_args)
-}
-
-/// The calls at which to kill: every call of a syscall made up to 5 times,
-/// else the first two, the middle one and the last two (runs of similar
-/// calls, e.g. one per op).
-fn kill_points(counts: &[(String, usize)]) -> Vec<(String, usize)> {
-    let mut points = Vec::new();
-    for (name, count) in counts {
-        if name.starts_with("syscall_") {
-            continue; // a syscall this strace has no name for
-        }
-        let picks: Vec<usize> = if *count <= 5 {
-            (1..=*count).collect()
-        } else {
-            vec![1, 2, count.div_ceil(2), count - 1, *count]
-        };
-        points.extend(picks.into_iter().map(|k| (name.clone(), k)));
-    }
-    points
-}
-
 // Checks (deterministic half): the same judgement as the random
 // test, for a small layer with every kind of op (modify, delete, chmod, new
 // hard-linked files, a deleted directory, an opaque directory, a symlink),
@@ -481,62 +416,27 @@ fn sigkill_at_each_step_of_a_small_commit() {
 
     // Count the calls of one unkilled commit.
     rig.ensure_layer();
-    let log = sb.dir.join("strace.log");
-    let r = strace_commit(
-        &sb,
-        &rig.id,
-        &[
-            "-o".to_owned(),
-            log.to_string_lossy().into_owned(),
-            format!("-etrace={}", KILL_SYSCALLS.join(",")),
-        ],
-    );
+    let (r, counts) = strace::counted(&sb, &["layer", "commit", &rig.id, "--yes"], KILL_SYSCALLS);
     r.expect_ok();
     assert_manifest_eq("unkilled commit", &manifest(&sb.path("/usr")), &rig.new);
     sb.almost(&["layer", "undo", "--yes"]).expect_ok();
     assert_manifest_eq("unkilled undo", &manifest(&sb.path("/usr")), &rig.old);
     rig.need_layer = true;
-    let counts = syscall_counts(&fs::read_to_string(&log).expect("read strace log"));
     let total: usize = counts.iter().map(|(_, c)| c).sum();
     eprintln!("kill points: {total} ({counts:?})");
     assert!(total >= 20, "too few kill points: {counts:?}");
 
     let mut killed = 0;
-    for (name, k) in kill_points(&counts) {
+    for (name, k) in strace::kill_points(&counts, 5, 2) {
         rig.ensure_layer();
-        let r = strace_commit(&sb, &rig.id, &kill_at(&name, k));
-        killed += usize::from(was_killed(&r, &format!("commit killed at {name} #{k}")));
+        let args = ["layer", "commit", rig.id.as_str(), "--yes"];
+        let what = format!("commit killed at {name} #{k}");
+        killed += usize::from(strace::killed_at(&sb, &args, &name, k, &what));
         rig.judge(&format!("killed at {name} #{k}"));
     }
     eprintln!("{killed} commits killed");
     rig.conclude();
     sb.finish();
-}
-
-/// strace arguments that kill the traced program at the `k`th call of
-/// `name`.
-fn kill_at(name: &str, k: usize) -> Vec<String> {
-    vec![
-        "-o".to_owned(),
-        "/dev/null".to_owned(),
-        format!("-etrace={name}"),
-        format!("-einject={name}:signal=KILL:when={k}"),
-    ]
-}
-
-/// Whether a run meant to be killed was: it either died of SIGKILL or, when
-/// it made fewer such calls than counted (e.g. the layer was mounted
-/// already), simply finished; anything else fails.
-fn was_killed(r: &common::Run, what: &str) -> bool {
-    if r.code == Some(0) {
-        return false;
-    }
-    assert!(
-        r.signal == Some(9) || r.code == Some(137),
-        "{what} ended otherwise\n{}",
-        r.describe()
-    );
-    true
 }
 
 /// The undo test's state: the tree before the commit, the committed tree,
@@ -645,30 +545,26 @@ fn undo_killed_at_each_step(cross_fs: bool) {
 
     // Count the calls of one unkilled undo.
     rig.ensure_committed();
-    let log = sb.dir.join("strace.log");
-    let r = strace_almost(
-        &sb,
-        &["layer", "undo", "--yes"],
-        &[
-            "-o".to_owned(),
-            log.to_string_lossy().into_owned(),
-            format!("-etrace={}", KILL_SYSCALLS.join(",")),
-        ],
-    );
+    let (r, counts) = strace::counted(&sb, &["layer", "undo", "--yes"], KILL_SYSCALLS);
     r.expect_ok();
     assert_manifest_eq("unkilled undo", &manifest(&sb.lower("/usr")), &rig.old);
     sb.assert_locked("/usr");
     rig.committed = false;
-    let counts = syscall_counts(&fs::read_to_string(&log).expect("read strace log"));
-    let points = kill_points(&counts);
+    let points = strace::kill_points(&counts, 5, 2);
     eprintln!("kill points: {} ({counts:?})", points.len());
     assert!(points.len() >= 10, "too few kill points: {counts:?}");
 
     let mut killed = 0;
     for (name, k) in points {
         rig.ensure_committed();
-        let r = strace_almost(&sb, &["layer", "undo", "--yes"], &kill_at(&name, k));
-        killed += usize::from(was_killed(&r, &format!("undo killed at {name} #{k}")));
+        let what = format!("undo killed at {name} #{k}");
+        killed += usize::from(strace::killed_at(
+            &sb,
+            &["layer", "undo", "--yes"],
+            &name,
+            k,
+            &what,
+        ));
         rig.judge(&format!("undo killed at {name} #{k}"));
     }
     eprintln!(

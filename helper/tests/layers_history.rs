@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use layer_support::{LayerBox, Manifest, assert_manifest_eq, last_line_id, manifest};
+use layer_support::{LayerBox, Manifest, assert_manifest_eq, last_line_id, manifest, strace};
 use serde_json::Value;
 
 const COMMITS: &str = "/var/lib/almost/commits";
@@ -720,56 +720,6 @@ const KILL_SYSCALLS: &[&str] = &[
     "utimensat",
 ];
 
-/// Runs `almost --root … ARGS` under strace with `strace_args`.
-fn strace_almost(sb: &LayerBox, args: &[&str], strace_args: &[String]) -> common::Run {
-    let mut c = Command::new("strace");
-    c.args(["-f", "-qq"])
-        .args(strace_args)
-        .arg(common::ALMOST)
-        .arg("--root")
-        .arg(&sb.root)
-        .args(args)
-        .env("LC_ALL", "C.UTF-8");
-    common::Spawned::spawn(c).wait(Duration::from_secs(120))
-}
-
-/// How often the main thread made each syscall, from an strace log; then
-/// the calls to kill at: each of a syscall made up to 5 times, else the
-/// first two, the middle one and the last two.
-fn kill_points(log: &str) -> Vec<(String, usize)> {
-    let mut first_pid = None;
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for line in log.lines() {
-        let Some((pid, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if *first_pid.get_or_insert_with(|| pid.to_owned()) != pid || rest.starts_with("<...") {
-            continue;
-        }
-        let Some(name) = rest.split('(').next() else {
-            continue;
-        };
-        match counts.iter_mut().find(|(n, _)| n == name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((name.to_owned(), 1)),
-        }
-    }
-    let mut points = Vec::new();
-    for (name, count) in counts {
-        if name.starts_with("syscall_") {
-            continue;
-        }
-        let picks: Vec<usize> = if count <= 5 {
-            (1..=count).collect()
-        } else {
-            vec![1, 2, count.div_ceil(2), count - 1, count]
-        };
-        points.extend(picks.into_iter().map(|k| (name.clone(), k)));
-    }
-    points
-}
-
 /// The middle commit of the kill test: every kind of op in /usr/share/s.
 fn change_b(sb: &LayerBox) {
     sb.write("/usr/share/s/f0", "f0 changed\n");
@@ -847,19 +797,10 @@ fn an_undo_of_a_middle_commit_killed_at_each_step_is_old_or_new() {
     sb.almost(&["lock"]).expect_ok();
 
     let first = round(&sb, 0);
-    let log = sb.dir.join("strace.log");
-    let r = strace_almost(
-        &sb,
-        &["layer", "undo", &first.b, "--yes"],
-        &[
-            "-o".to_owned(),
-            log.to_string_lossy().into_owned(),
-            format!("-etrace={}", KILL_SYSCALLS.join(",")),
-        ],
-    );
+    let (r, counts) = strace::counted(&sb, &["layer", "undo", &first.b, "--yes"], KILL_SYSCALLS);
     r.expect_ok();
     assert_manifest_eq("unkilled undo", &manifest(&sb.lower("/usr")), &first.old);
-    let points = kill_points(&fs::read_to_string(&log).expect("strace log"));
+    let points = strace::kill_points(&counts, 5, 2);
     eprintln!("kill points: {} {points:?}", points.len());
     assert!(points.len() >= 20, "too few kill points: {points:?}");
 
@@ -867,24 +808,8 @@ fn an_undo_of_a_middle_commit_killed_at_each_step_is_old_or_new() {
     for (n, (name, k)) in points.iter().enumerate() {
         let label = format!("undo killed at {name} #{k}");
         let rd = round(&sb, n + 1);
-        let r = strace_almost(
-            &sb,
-            &["layer", "undo", &rd.b, "--yes"],
-            &[
-                "-o".to_owned(),
-                "/dev/null".to_owned(),
-                format!("-etrace={name}"),
-                format!("-einject={name}:signal=KILL:when={k}"),
-            ],
-        );
-        if r.code != Some(0) {
-            assert!(
-                r.signal == Some(9) || r.code == Some(137),
-                "{label}: ended otherwise\n{}",
-                r.describe()
-            );
-            killed += 1;
-        }
+        let args = ["layer", "undo", rd.b.as_str(), "--yes"];
+        killed += usize::from(strace::killed_at(&sb, &args, name, *k, &label));
         let st = sb.almost_json(&["status"]);
         assert_eq!(st.code, Some(0), "{label}: status\n{}", st.describe());
         let now = manifest(&sb.lower("/usr"));

@@ -11,7 +11,7 @@ mod layer_support;
 use std::fs;
 use std::time::Duration;
 
-use layer_support::{LayerBox, Manifest, assert_manifest_eq, manifest};
+use layer_support::{LayerBox, Manifest, assert_manifest_eq, manifest, strace};
 use serde_json::Value;
 
 /// The directories the tests' layers cover.
@@ -359,30 +359,6 @@ fn a_layer_journal_and_undo_data_made_before_parts_work() {
     sb.finish();
 }
 
-/// How often each syscall in `log` (strace -f -o) was made by the first
-/// process (the commit itself).
-fn syscall_counts(log: &str) -> Vec<(String, usize)> {
-    let mut first_pid = None;
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for line in log.lines() {
-        let Some((pid, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if *first_pid.get_or_insert_with(|| pid.to_owned()) != pid || rest.starts_with("<...") {
-            continue;
-        }
-        let Some(name) = rest.split('(').next() else {
-            continue;
-        };
-        match counts.iter_mut().find(|(n, _)| n == name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((name.to_owned(), 1)),
-        }
-    }
-    counts
-}
-
 /// The syscalls that change the trees, the journal, the undo data or the
 /// store: where a commit is killed.
 const KILL_SYSCALLS: &[&str] = &[
@@ -404,19 +380,6 @@ const KILL_SYSCALLS: &[&str] = &[
     "fchmod",
     "fsetxattr",
 ];
-
-/// `almost layer commit ID --yes` under strace with `strace_args`.
-fn strace_commit(sb: &LayerBox, id: &str, strace_args: &[String]) -> common::Run {
-    let mut c = std::process::Command::new("strace");
-    c.args(["-f", "-qq"])
-        .args(strace_args)
-        .arg(common::ALMOST)
-        .arg("--root")
-        .arg(&sb.root)
-        .args(["layer", "commit", id, "--yes"])
-        .env("LC_ALL", "C.UTF-8");
-    common::Spawned::spawn(c).wait(Duration::from_secs(120))
-}
 
 // Checks (issue 14): a commit of a layer over /usr/lib, /opt and /etc
 // killed with SIGKILL (strace's fault injection) at calls of the syscalls
@@ -442,33 +405,12 @@ fn a_commit_of_several_directories_killed_leaves_all_old_or_all_new() {
         (id, seen(sb))
     };
     let (id, new) = fresh(&sb);
-    let log = sb.dir.join("strace.log");
-    strace_commit(
-        &sb,
-        &id,
-        &[
-            "-o".to_owned(),
-            log.to_string_lossy().into_owned(),
-            format!("-etrace={}", KILL_SYSCALLS.join(",")),
-        ],
-    )
-    .expect_ok();
+    let (r, counts) = strace::counted(&sb, &["layer", "commit", &id, "--yes"], KILL_SYSCALLS);
+    r.expect_ok();
     assert_parts_eq("unkilled commit", &real(&sb), &new);
     sb.almost(&["layer", "undo", "--yes"]).expect_ok();
     assert_parts_eq("unkilled undo", &real(&sb), &old);
-    let counts = syscall_counts(&fs::read_to_string(&log).expect("strace log"));
-    let points: Vec<(String, usize)> = counts
-        .iter()
-        .filter(|(n, _)| !n.starts_with("syscall_"))
-        .flat_map(|(n, c)| {
-            let picks = if *c <= 4 {
-                (1..=*c).collect()
-            } else {
-                vec![1, c.div_ceil(2), *c]
-            };
-            picks.into_iter().map(move |k| (n.clone(), k))
-        })
-        .collect();
+    let points = strace::kill_points(&counts, 4, 1);
     eprintln!("kill points: {} ({counts:?})", points.len());
     assert!(points.len() >= 20, "too few kill points: {counts:?}");
 
@@ -476,24 +418,9 @@ fn a_commit_of_several_directories_killed_leaves_all_old_or_all_new() {
     let mut layer = None;
     for (name, k) in &points {
         let (id, new) = layer.take().unwrap_or_else(|| fresh(&sb));
-        let r = strace_commit(
-            &sb,
-            &id,
-            &[
-                "-o".to_owned(),
-                "/dev/null".to_owned(),
-                format!("-etrace={name}"),
-                format!("-einject={name}:signal=KILL:when={k}"),
-            ],
-        );
-        if r.code != Some(0) {
-            assert!(
-                r.signal == Some(9) || r.code == Some(137),
-                "commit killed at {name} #{k} ended otherwise\n{}",
-                r.describe()
-            );
-            killed += 1;
-        }
+        let args = ["layer", "commit", id.as_str(), "--yes"];
+        let what = format!("commit killed at {name} #{k}");
+        killed += usize::from(strace::killed_at(&sb, &args, name, *k, &what));
         let st = sb.almost(&["status"]);
         assert_eq!(st.code, Some(0), "{name} #{k}: status\n{}", st.describe());
         let now = real(&sb);

@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, lchown, symlink};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use layer_support::{LayerBox, Manifest, assert_manifest_eq, manifest, remove_xattr, set_xattr};
+use layer_support::{
+    LayerBox, Manifest, assert_manifest_eq, manifest, remove_xattr, set_xattr, strace,
+};
 use serde_json::Value;
 
 type Changes = BTreeSet<(String, String)>;
@@ -674,47 +675,17 @@ const KILL_SYSCALLS: &[&str] = &[
     "fremovexattr",
 ];
 
-/// How often each syscall in `log` (strace -f -o) was made by the first
-/// process (the commit itself).
-fn syscall_counts(log: &str) -> Vec<(String, usize)> {
-    let mut first_pid = None;
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for line in log.lines() {
-        let Some((pid, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if *first_pid.get_or_insert_with(|| pid.to_owned()) != pid || rest.starts_with("<...") {
-            continue;
-        }
-        let Some(name) = rest.split('(').next() else {
-            continue;
-        };
-        match counts.iter_mut().find(|(n, _)| n == name) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((name.to_owned(), 1)),
-        }
-    }
-    counts
-}
-
 const ONLY: [&str; 3] = [
     "/usr/share/recreate/fresh",
     "/usr/bin/new-b",
     "/usr/share/doc/dir with space/file with space",
 ];
 
-fn strace_commit(sb: &LayerBox, id: &str, strace_args: &[String]) -> common::Run {
-    let mut c = std::process::Command::new("strace");
-    c.args(["-f", "-qq"])
-        .args(strace_args)
-        .arg(common::ALMOST)
-        .arg("--root")
-        .arg(&sb.root)
-        .args(["layer", "commit", id, "--yes", "--only"])
-        .args(ONLY)
-        .env("LC_ALL", "C.UTF-8");
-    common::Spawned::spawn(c).wait(Duration::from_secs(120))
+/// `layer commit ID --yes --only` the three files of [`ONLY`].
+fn commit_only(id: &str) -> Vec<&str> {
+    let mut args = vec!["layer", "commit", id, "--yes", "--only"];
+    args.extend(ONLY);
+    args
 }
 
 // Checks: a selective commit (three files, each needing another change: a
@@ -741,17 +712,8 @@ fn a_selective_commit_killed_leaves_old_or_old_plus_the_selection() {
         id
     };
     let start = seen(&sb, &first, "/usr");
-    let log = sb.dir.join("strace.log");
-    strace_commit(
-        &sb,
-        &first,
-        &[
-            "-o".to_owned(),
-            log.to_string_lossy().into_owned(),
-            format!("-etrace={}", KILL_SYSCALLS.join(",")),
-        ],
-    )
-    .expect_ok();
+    let (r, counts) = strace::counted(&sb, &commit_only(&first), KILL_SYSCALLS);
+    r.expect_ok();
     let rest = sb.diff_set(&first);
     let chosen: Changes = start.diff.difference(&rest).cloned().collect();
     assert_eq!(chosen.len(), 6, "{chosen:?}");
@@ -768,19 +730,7 @@ fn a_selective_commit_killed_leaves_old_or_old_plus_the_selection() {
     sb.almost(&["layer", "undo", "--yes"]).expect_ok();
     assert_manifest_eq("unkilled undo", &manifest(&sb.lower("/usr")), &old);
     sb.discard(&first);
-    let counts = syscall_counts(&fs::read_to_string(&log).expect("strace log"));
-    let points: Vec<(String, usize)> = counts
-        .iter()
-        .filter(|(n, _)| !n.starts_with("syscall_"))
-        .flat_map(|(n, c)| {
-            let picks = if *c <= 4 {
-                (1..=*c).collect()
-            } else {
-                vec![1, c.div_ceil(2), *c]
-            };
-            picks.into_iter().map(move |k| (n.clone(), k))
-        })
-        .collect();
+    let points = strace::kill_points(&counts, 4, 1);
     eprintln!("kill points: {} ({counts:?})", points.len());
     assert!(points.len() >= 20, "too few kill points: {counts:?}");
 
@@ -793,24 +743,8 @@ fn a_selective_commit_killed_leaves_old_or_old_plus_the_selection() {
             (id, start)
         });
         let new = plus(&old, &start.merged, "/usr", &chosen);
-        let r = strace_commit(
-            &sb,
-            &id,
-            &[
-                "-o".to_owned(),
-                "/dev/null".to_owned(),
-                format!("-etrace={name}"),
-                format!("-einject={name}:signal=KILL:when={k}"),
-            ],
-        );
-        if r.code != Some(0) {
-            assert!(
-                r.signal == Some(9) || r.code == Some(137),
-                "commit killed at {name} #{k} ended otherwise\n{}",
-                r.describe()
-            );
-            killed += 1;
-        }
+        let what = format!("commit killed at {name} #{k}");
+        killed += usize::from(strace::killed_at(&sb, &commit_only(&id), name, *k, &what));
         let st = sb.almost(&["status"]);
         assert_eq!(st.code, Some(0), "{name} #{k}: status\n{}", st.describe());
         let label = format!("killed at {name} #{k}");
