@@ -62,21 +62,40 @@ pub fn open_beneath(
     flags: libc::c_int,
     mode: libc::mode_t,
 ) -> io::Result<OwnedFd> {
+    openat2(
+        dirfd.as_raw_fd(),
+        path,
+        flags | libc::O_NOCTTY,
+        mode,
+        BENEATH,
+    )
+}
+
+/// `openat2(dirfd, path, flags | O_CLOEXEC, mode)` resolved as `resolve`
+/// (`RESOLVE_*`) says; `dirfd` may be `AT_FDCWD`. `mode` counts only with
+/// `O_CREAT` or `O_TMPFILE`.
+pub fn openat2(
+    dirfd: libc::c_int,
+    path: &Path,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let name = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open_how is plain data; zeroed is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
     if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
         how.mode = u64::from(mode);
     }
-    how.resolve = BENEATH;
+    how.resolve = resolve;
     // SAFETY: name is a valid C string, how a valid open_how of the size
     // passed; the fd returned is owned by us.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            dirfd.as_raw_fd(),
+            dirfd,
             name.as_ptr(),
             &how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),

@@ -23,10 +23,10 @@
 //! never an error. Only reading `/proc` itself can fail.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -258,29 +258,9 @@ fn open_path_in(root: &OwnedFd, path: &Path) -> io::Result<OwnedFd> {
     )
 }
 
+/// An `O_PATH` open of `path` from `dirfd` resolved as `resolve` says.
 fn openat2(dirfd: libc::c_int, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
-    let name = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: open_how is plain data; zeroed is a valid value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = resolve;
-    // SAFETY: name is a valid C string, how a valid open_how of the size
-    // passed; the fd returned is owned by us.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            name.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a fresh fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    crate::fs::openat2(dirfd, path, libc::O_PATH, 0, resolve)
 }
 
 /// The files of a `/proc/PID/maps` text with the device and inode each
