@@ -304,7 +304,11 @@ fn model(lower: &Tree, upper: &Tree, patches: bool) -> Vec<Expected> {
         }
         let file = new.kind() == EntryType::File;
         match old {
-            None => push(ChangeKind::Added, file && !is_text(&new.content()), false),
+            None => {
+                let binary = file && !is_text(&new.content());
+                // A new text file's content comes as a patch from nothing.
+                push(ChangeKind::Added, binary, file && patches && !binary);
+            }
             Some(o) if o.kind() != new.kind() => push(ChangeKind::Replaced, false, false),
             Some(o) if o.content() != new.content() => {
                 let binary = file && !(is_text(&o.content()) && is_text(&new.content()));
