@@ -183,6 +183,34 @@ fn several_directories_commit_and_undo_as_one() {
     sb.finish();
 }
 
+// Checks: a layer over every managed tree (/usr and /opt) made on a locked
+// system, whose mounts went away by other means than almost (unmounted by
+// hand here; a crash or a reboot does the same), is discarded with its
+// trees locked again: the trees the layer itself cleared do not count as
+// "the rest of the system is unlocked" (they did before: the discard left
+// /usr and /opt unlocked, found by the VM rig's cleanup).
+#[test]
+fn a_layer_over_every_managed_tree_unmounted_by_hand_is_discarded_locked() {
+    let sb = LayerBox::new();
+    seed(&sb);
+    let id = sb.new_layer("/usr", &["/opt"]);
+    sb.write("/usr/lib/pkg/new.txt", "new\n");
+    sb.assert_unlocked("/usr/lib/pkg/keep.txt");
+    for part in ["/opt", "/usr"] {
+        let r = std::process::Command::new("umount")
+            .arg(sb.path(part))
+            .status()
+            .expect("umount");
+        assert!(r.success(), "umount {part}");
+    }
+    assert!(sb.overlays().is_empty(), "{:?}", sb.overlays());
+    sb.discard(&id);
+    sb.assert_locked("/usr");
+    sb.assert_locked("/opt");
+    assert!(!sb.path("/usr/lib/pkg/new.txt").exists());
+    sb.finish();
+}
+
 // Checks: `layer new` refuses, with exit 5 and kind invalid-path and a
 // message saying why, two directories of which one lies inside the other
 // (either order), one given twice, one outside the managed trees and the

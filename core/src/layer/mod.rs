@@ -40,7 +40,6 @@ use crate::error::{Error, Result};
 use crate::fs::write_atomic;
 use crate::mounts::{self, Mount};
 use crate::paths;
-use crate::protocol::Mode;
 use crate::state;
 use crate::system::{Progress, System};
 
@@ -1112,16 +1111,30 @@ impl<'a> Layers<'a> {
     /// its lockable parts ever are: [`Layers::apply_parts`].)
     pub fn should_relock(&self, meta: &LayerMeta) -> Result<bool> {
         let report = self.sys.measure(&Progress::default())?;
-        let measured: u64 = report
+        // The rest of the system: the managed trees other than the layer's
+        // own parts, whose flags the layer cleared. Mounted, a part is not
+        // walked anyway; unmounted (by hand, or a layer a reboot left
+        // unmounted) its cleared tree would say "unlocked" of itself.
+        let parts: Vec<String> = meta
+            .parts()
+            .iter()
+            .map(|p| almost_protocol::path::encode(p))
+            .collect();
+        let rest: Vec<_> = report
             .paths
             .iter()
             .filter(|p| p.unsupported.is_none())
-            .map(|p| p.locked + p.unlocked)
-            .sum();
+            .filter(|p| {
+                !parts
+                    .iter()
+                    .any(|part| Path::new(&p.path).starts_with(part))
+            })
+            .collect();
+        let measured: u64 = rest.iter().map(|p| p.locked + p.unlocked).sum();
         Ok(if measured == 0 {
             meta.was_locked
         } else {
-            report.mode != Mode::Unlocked
+            rest.iter().any(|p| p.locked > 0)
         })
     }
 
