@@ -417,6 +417,11 @@ close() { plan+=("${1:--} ${cur:--}") && cur=''; }
 add install
 close
 add locked
+# The system layer in a freshly booted locked system: later in the chain,
+# after almost run, pkexec and the lock figures have changed /usr, udevd
+# reloads its rules and hwdb from the layer over /usr and holds it (a
+# discard is then refused as busy, naming systemd-udevd: --at-boot).
+want 9 && add s9
 if want 3; then
     # A layer over /usr committed in its boot; one kept across the reboot,
     # committed at the next boot (refused now: busy), whose almost-boot the
@@ -444,7 +449,6 @@ else
 fi
 want 2 && add s2
 want 7 && add s7
-want 9 && add s9
 if want 4; then
     add s4-cut-commit
     close "commit:${commit_delays[0]}"
