@@ -837,6 +837,24 @@ mod tests {
     use crate::layer::LayerMeta;
     use crate::layer::commit::journal::{Expectation, Journal, PartPlan, Phase};
 
+    /// A committer of `ops` from `upper` (beside `lower_in_root` under
+    /// `root`) into `lower`, its backup beside the lower tree.
+    fn committer<'a>(
+        root: BorrowedFd<'a>,
+        lower: &Path,
+        lower_in_root: &str,
+        ops: &'a [Op],
+    ) -> Committer<'a> {
+        Committer {
+            backup: lower.join(".almost-backup-test"),
+            lower: lower.to_path_buf(),
+            root,
+            lower_in_root: PathBuf::from(lower_in_root),
+            upper_in_root: PathBuf::from("upper"),
+            ops,
+        }
+    }
+
     /// The journal of a commit of the layer over `path` applying `ops`.
     fn applying(path: &str, ops: Vec<Op>) -> Journal {
         Journal {
@@ -925,16 +943,9 @@ mod tests {
         assert_eq!(ops.len(), 2, "{ops:?}");
         let journal = applying("/usr", ops);
         let top = open_path(dir.path(), DIR_FLAGS).unwrap();
-        Committer {
-            backup: lower.join(".almost-backup-test"),
-            lower: lower.clone(),
-            root: top.as_fd(),
-            lower_in_root: PathBuf::from("lower"),
-            upper_in_root: PathBuf::from("upper"),
-            ops: &journal.parts[0].ops,
-        }
-        .forward()
-        .unwrap();
+        committer(top.as_fd(), &lower, "lower", &journal.parts[0].ops)
+            .forward()
+            .unwrap();
         for rel in [&link, &fifo] {
             let committed = entry::own_xattrs(&lower.join(rel)).unwrap();
             assert!(!committed.is_empty(), "{}", rel.display());
@@ -986,14 +997,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, top.join("a")).unwrap();
         let journal = applying("/a/lower", ops);
         let root = open_path(top, DIR_FLAGS).unwrap();
-        let c = Committer {
-            backup: lower.join(".almost-backup-test"),
-            lower: lower.clone(),
-            root: root.as_fd(),
-            lower_in_root: PathBuf::from("a/lower"),
-            upper_in_root: PathBuf::from("upper"),
-            ops: &journal.parts[0].ops,
-        };
+        let c = committer(root.as_fd(), &lower, "a/lower", &journal.parts[0].ops);
         let err = c
             .forward()
             .expect_err("the symlink above must stop the commit");
@@ -1056,14 +1060,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, lower.join("d")).unwrap();
         let journal = applying("/usr", ops);
         let top = open_path(dir.path(), DIR_FLAGS).unwrap();
-        let c = Committer {
-            backup: lower.join(".almost-backup-test"),
-            lower: lower.clone(),
-            root: top.as_fd(),
-            lower_in_root: PathBuf::from("lower"),
-            upper_in_root: PathBuf::from("upper"),
-            ops: &journal.parts[0].ops,
-        };
+        let c = committer(top.as_fd(), &lower, "lower", &journal.parts[0].ops);
         let err = c
             .forward()
             .expect_err("the swapped directory must stop the op");
@@ -1169,14 +1166,7 @@ mod tests {
         assert_eq!(ops.len(), 100 + 50 + 1 + 100 + 2, "{ops:?}");
         let journal = applying("/usr", ops);
         let top = open_path(dir.path(), DIR_FLAGS).unwrap();
-        let c = Committer {
-            backup: lower.join(".almost-backup-test"),
-            lower: lower.clone(),
-            root: top.as_fd(),
-            lower_in_root: PathBuf::from("lower"),
-            upper_in_root: PathBuf::from("upper"),
-            ops: &journal.parts[0].ops,
-        };
+        let c = committer(top.as_fd(), &lower, "lower", &journal.parts[0].ops);
         c.forward().unwrap();
         for f in 0..100 {
             let p = lower.join(format!("d0/f{f}"));
@@ -1214,14 +1204,7 @@ mod tests {
         fs::remove_file(upper.join("d0/f50")).unwrap();
         let journal = applying("/usr", ops);
         let top = open_path(dir.path(), DIR_FLAGS).unwrap();
-        let c = Committer {
-            backup: lower.join(".almost-backup-test"),
-            lower: lower.clone(),
-            root: top.as_fd(),
-            lower_in_root: PathBuf::from("lower"),
-            upper_in_root: PathBuf::from("upper"),
-            ops: &journal.parts[0].ops,
-        };
+        let c = committer(top.as_fd(), &lower, "lower", &journal.parts[0].ops);
         let err = c
             .forward()
             .expect_err("the op without its upper file fails");
