@@ -352,13 +352,6 @@ fn keep_commits_bounds_the_history() {
     sb.finish();
 }
 
-/// Rewrites a JSON file in place.
-fn rewrite(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {
-    let mut v: Value = serde_json::from_slice(&fs::read(path).expect("read")).expect("json");
-    edit(v.as_object_mut().expect("an object"));
-    fs::write(path, serde_json::to_vec(&v).expect("encode")).expect("write");
-}
-
 /// Turns an entry of the history into what an older almost left at
 /// `legacy` (`/var/lib/almost/undo` or `undo.new`): no record, and the
 /// journal as an almost before parts wrote it (the one part's ops, after
@@ -368,17 +361,7 @@ fn make_legacy(sb: &LayerBox, from: &str, legacy: &str) {
     let to = sb.path(legacy);
     fs::rename(&from, &to).expect("move to the old place");
     fs::remove_file(to.join("record.json")).expect("no record in the old format");
-    rewrite(&to.join("undo.json"), |j| {
-        let mut parts = j.remove("parts").expect("parts");
-        let part = parts
-            .as_array_mut()
-            .and_then(|p| (p.len() == 1).then(|| p.remove(0)))
-            .expect("one part");
-        for key in ["ops", "after", "before"] {
-            j.insert(key.to_owned(), part[key].clone());
-        }
-        j["layer"].as_object_mut().expect("layer").remove("paths");
-    });
+    layer_support::rewrite(&to.join("undo.json"), layer_support::to_old_journal);
 }
 
 // Checks the upgrade from an older almost (one undo directory, the last

@@ -264,28 +264,6 @@ fn overlapping_or_repeated_directories_are_refused_and_nothing_is_made() {
     sb.finish();
 }
 
-/// Rewrites a JSON file in place.
-fn rewrite(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {
-    let mut v: Value = serde_json::from_slice(&fs::read(path).expect("read")).expect("json");
-    edit(v.as_object_mut().expect("an object"));
-    fs::write(path, serde_json::to_vec(&v).expect("encode")).expect("write");
-}
-
-/// A journal (commit.json, undo.json) as an almost before parts wrote it:
-/// the one part's ops, after and before at the top, the layer without
-/// paths.
-fn to_old_journal(j: &mut serde_json::Map<String, Value>) {
-    let mut parts = j.remove("parts").expect("parts");
-    let part = parts
-        .as_array_mut()
-        .and_then(|p| (p.len() == 1).then(|| p.remove(0)))
-        .expect("one part");
-    for key in ["ops", "after", "before"] {
-        j.insert(key.to_owned(), part[key].clone());
-    }
-    j["layer"].as_object_mut().expect("layer").remove("paths");
-}
-
 // Checks (upgrade): a layer made by an almost before layers had parts —
 // its layer.json with a single `path` and no `paths`, `upper/` and `work/`
 // at the top of its store directory — is listed with `paths` [its path],
@@ -300,7 +278,7 @@ fn a_layer_journal_and_undo_data_made_before_parts_work() {
     let before = manifest(&sb.lower("/usr/lib"));
     let id = sb.new_layer("/usr/lib", &[]);
     let store = sb.path(&format!("/var/lib/almost/layers/{id}"));
-    rewrite(&store.join("layer.json"), |m| {
+    layer_support::rewrite(&store.join("layer.json"), |m| {
         assert!(
             m.remove("paths").is_some(),
             "layer.json has no paths: {m:?}"
@@ -321,7 +299,7 @@ fn a_layer_journal_and_undo_data_made_before_parts_work() {
     );
 
     let undo = sb.path(&format!("/var/lib/almost/commits/{id}/undo.json"));
-    rewrite(&undo, to_old_journal);
+    layer_support::rewrite(&undo, layer_support::to_old_journal);
     let text = fs::read_to_string(&undo).expect("undo.json");
     assert!(
         text.contains("\"ops\"") && !text.contains("\"parts\""),
@@ -360,8 +338,8 @@ fn a_layer_journal_and_undo_data_made_before_parts_work() {
     let journal = sb.path(&format!("/var/lib/almost/layers/{id}/commit.json"));
     let text = fs::read_to_string(&journal).expect("the killed commit's journal");
     assert!(text.contains("\"phase\":\"applying\""), "{text}");
-    rewrite(&journal, to_old_journal);
-    rewrite(
+    layer_support::rewrite(&journal, layer_support::to_old_journal);
+    layer_support::rewrite(
         &sb.path(&format!("/var/lib/almost/layers/{id}/layer.json")),
         |m| {
             m.remove("paths");

@@ -732,3 +732,26 @@ pub fn seed() -> u64 {
     eprintln!("ALMOST_TEST_SEED={s}");
     s
 }
+
+/// Rewrites a JSON file (an object) in place.
+pub fn rewrite(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fs::read(path).expect("read")).expect("json");
+    edit(v.as_object_mut().expect("an object"));
+    fs::write(path, serde_json::to_vec(&v).expect("encode")).expect("write");
+}
+
+/// A journal (commit.json, undo.json) as an almost before layers had parts
+/// wrote it: the one part's ops, after and before at the top, the layer
+/// without paths.
+pub fn to_old_journal(j: &mut serde_json::Map<String, serde_json::Value>) {
+    let mut parts = j.remove("parts").expect("parts");
+    let part = parts
+        .as_array_mut()
+        .and_then(|p| (p.len() == 1).then(|| p.remove(0)))
+        .expect("one part");
+    for key in ["ops", "after", "before"] {
+        j.insert(key.to_owned(), part[key].clone());
+    }
+    j["layer"].as_object_mut().expect("layer").remove("paths");
+}
