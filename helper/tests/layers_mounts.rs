@@ -324,3 +324,228 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
     sb.discard(&id);
     sb.finish();
 }
+
+// --- systemd-udevd holding a layer over /usr --------------------------------
+
+/// A stand-in for systemd-udevd: perl run from a copy named
+/// `systemd-udevd` (so its command and executable say udevd), holding a
+/// file of the layer open as udevd holds its hardware database. With
+/// `reload`, on SIGHUP it closes the file and opens the same path again,
+/// as udevd reloads, and leaves `reloaded` in `dir`; without, it ignores
+/// SIGHUP. It leaves `ready` in `dir` once the file is open.
+const FAKE_UDEVD: &str = r#"
+my ($path, $dir, $reload) = @ARGV;
+open(my $fh, '<', $path) or die "open $path: $!";
+if ($reload) {
+    $SIG{HUP} = sub {
+        close $fh;
+        open($fh, '<', $path) or die "reopen $path: $!";
+        open(my $m, '>', "$dir/reloaded") or die; close $m;
+    };
+} else {
+    $SIG{HUP} = 'IGNORE';
+}
+open(my $m, '>', "$dir/ready") or die; close $m;
+while (1) { sleep 1 }
+"#;
+
+/// A directory anyone can enter holding the copy of perl named
+/// systemd-udevd.
+fn udevd_copy() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("almost-udevd-")
+        .tempdir()
+        .expect("tempdir");
+    fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    fs::copy("/usr/bin/perl", dir.path().join("systemd-udevd")).expect("copy perl");
+    dir
+}
+
+/// Starts the stand-in (root) on `file` and waits until it holds it.
+fn start_fake_udevd(sb: &mut LayerBox, bin: &tempfile::TempDir, file: &str, reload: bool) -> usize {
+    let child = Command::new(bin.path().join("systemd-udevd"))
+        .arg("-e")
+        .arg(FAKE_UDEVD)
+        .arg(sb.path(file))
+        .arg(bin.path())
+        .arg(if reload { "1" } else { "" })
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the stand-in udevd");
+    let index = sb.adopt(child);
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || bin
+            .path()
+            .join("ready")
+            .exists()),
+        "the stand-in udevd did not start"
+    );
+    index
+}
+
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+// Checks: systemd-udevd maps its hardware database again from a layer over
+// /usr at the first device event (busy.rs says why), so every layer over
+// /usr of a running system was refused as busy (the VM's CI run:
+// "in use by 189 (systemd-udevd)"). A root process run from an executable
+// named systemd-udevd holding a file of the layer stands in for it:
+// `layer discard` must succeed — the part detached, the process asked to
+// reload (SIGHUP: it left `reloaded`), alive afterwards, its file now the
+// tree's — and the tree be as before; then the same for `layer commit`
+// (the tree then equals the layer's view, locked). Before the release,
+// both were refused with exit 8 naming systemd-udevd.
+#[test]
+fn systemd_udevd_holding_a_layer_is_asked_to_let_go() {
+    let mut sb = LayerBox::new();
+    seed(&sb);
+    sb.write("/usr/lib/udev/hwdb.bin", "hardware database\n");
+    sb.almost(&["lock"]).expect_ok();
+    let before = manifest(&sb.path("/usr"));
+    let bin = udevd_copy();
+
+    let id = sb.new_layer("/usr", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "changed in the layer\n");
+    let udevd = start_fake_udevd(&mut sb, &bin, "/usr/lib/udev/hwdb.bin", true);
+    let pid = sb.child_pid(udevd);
+    sb.discard(&id);
+    assert!(
+        bin.path().join("reloaded").exists(),
+        "udevd was not asked to reload"
+    );
+    assert!(alive(pid), "udevd did not survive the discard");
+    assert!(sb.overlays().is_empty(), "{:?}", sb.overlays());
+    assert!(sb.layer_list().is_empty());
+    assert_manifest_eq(
+        "/usr after the discard",
+        &manifest(&sb.path("/usr")),
+        &before,
+    );
+    sb.assert_locked("/usr");
+    sb.end_child(udevd);
+
+    fs::remove_file(bin.path().join("reloaded")).expect("rm marker");
+    fs::remove_file(bin.path().join("ready")).expect("rm marker");
+    let id = sb.new_layer("/usr", &[]);
+    sb.write("/usr/lib/pkg/a.txt", "committed\n");
+    sb.write("/usr/lib/pkg/new.txt", "new\n");
+    let view = manifest(&sb.path("/usr"));
+    let udevd = start_fake_udevd(&mut sb, &bin, "/usr/lib/udev/hwdb.bin", true);
+    let pid = sb.child_pid(udevd);
+    sb.commit(&id);
+    assert!(
+        bin.path().join("reloaded").exists(),
+        "udevd was not asked to reload"
+    );
+    assert!(alive(pid), "udevd did not survive the commit");
+    assert!(sb.overlays().is_empty(), "{:?}", sb.overlays());
+    assert_manifest_eq("/usr after the commit", &manifest(&sb.path("/usr")), &view);
+    sb.assert_locked("/usr");
+    sb.end_child(udevd);
+    sb.finish();
+}
+
+// Checks: a udevd that does not let go when asked (it ignores SIGHUP) does
+// not make almost go on with the layer half gone: after the wait, `layer
+// discard` is refused (exit 8, naming it), the layer is mounted again with
+// its view, listed, and the tree unchanged; once it has ended the discard
+// works and the tree is as before.
+#[test]
+fn a_udevd_that_does_not_let_go_leaves_the_layer_as_it_was() {
+    let mut sb = LayerBox::new();
+    seed(&sb);
+    sb.write("/usr/lib/udev/hwdb.bin", "hardware database\n");
+    sb.almost(&["lock"]).expect_ok();
+    let before = manifest(&sb.path("/usr"));
+    let bin = udevd_copy();
+    let id = sb.new_layer("/usr", &[]);
+    sb.write("/usr/lib/pkg/new.txt", "new\n");
+    let view = manifest(&sb.path("/usr"));
+    let udevd = start_fake_udevd(&mut sb, &bin, "/usr/lib/udev/hwdb.bin", false);
+    let pid = sb.child_pid(udevd);
+
+    let r = sb.almost_json(&["layer", "discard", &id, "--yes"]);
+    let err = r.expect_error(8, "busy");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&pid.to_string()),
+        "{err}"
+    );
+    assert!(alive(pid));
+    assert_eq!(sb.overlays(), vec![sb.path("/usr")]);
+    assert_eq!(sb.listed(&id).expect("listed")["mounted"], true);
+    assert_manifest_eq("the layer's view", &manifest(&sb.path("/usr")), &view);
+    assert_manifest_eq("the real tree", &manifest(&sb.lower("/usr")), &before);
+
+    sb.end_child(udevd);
+    sb.discard(&id);
+    assert_manifest_eq(
+        "/usr after the discard",
+        &manifest(&sb.path("/usr")),
+        &before,
+    );
+    sb.finish();
+}
+
+// Checks: a user's process is never taken for udevd, whatever it is
+// called: one run as nobody from the same copy named systemd-udevd,
+// holding a file of the layer (an fd it inherited), gets no signal (SIGHUP
+// would end it: it has no handler) and the layer is not detached: `layer
+// discard` is refused (exit 8) naming it, the layer still mounted.
+#[test]
+fn a_users_process_named_systemd_udevd_is_not_signalled() {
+    let mut sb = LayerBox::new();
+    seed(&sb);
+    sb.write("/usr/lib/udev/hwdb.bin", "hardware database\n");
+    let bin = udevd_copy();
+    let id = sb.new_layer("/usr", &[]);
+    let held = fs::File::open(sb.path("/usr/lib/udev/hwdb.bin")).expect("open");
+    let child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin.path().join("systemd-udevd"))
+        .args(["-e", "sleep 300"])
+        .current_dir("/")
+        .stdin(held)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start setpriv");
+    let index = sb.adopt(child);
+    let pid = sb.child_pid(index);
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || {
+            fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "systemd-udevd")
+        }),
+        "the process did not become systemd-udevd"
+    );
+    let r = sb.almost_json(&["layer", "discard", &id, "--yes"]);
+    let err = r.expect_error(8, "busy");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&pid.to_string()),
+        "{err}"
+    );
+    assert!(alive(pid), "the user's process was signalled");
+    assert_eq!(sb.overlays(), vec![sb.path("/usr")]);
+    sb.end_child(index);
+    sb.discard(&id);
+    sb.finish();
+}

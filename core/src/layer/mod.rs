@@ -158,6 +158,10 @@ impl AtBoot {
 /// The file in a layer's directory that records an act left to the boot.
 const AT_BOOT_FILE: &str = "at-boot";
 
+/// How long systemd-udevd gets to let go of a detached layer part
+/// ([`busy::release_udev`]); it reloads in well under a second.
+const UDEVD_RELEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// This process's own mount namespace, where a layer's mount can be taken
 /// away to look at the tree beneath without disturbing anyone. Its mounts
 /// are slaves of the system's, not private copies: what is unmounted
@@ -1093,6 +1097,26 @@ impl<'a> Layers<'a> {
                         |e| Error::io(format!("detaching {}", target.display()), e.into()),
                     );
                 }
+                let holders = if busy::only_udevd(&holders) {
+                    // systemd-udevd mapped its hardware database from the
+                    // layer (busy.rs says why): detached, the path leads
+                    // to the tree again and udevd reloads from there when
+                    // asked. If it does not let go in time, the caller
+                    // mounts the part again and the refusal names it.
+                    let dev = fs::metadata(&target)
+                        .map_err(|e| Error::io(format!("reading {}", target.display()), e))?
+                        .dev();
+                    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).map_err(
+                        |e| Error::io(format!("detaching {}", target.display()), e.into()),
+                    )?;
+                    let left = busy::release_udev(dev, &holders, UDEVD_RELEASE);
+                    if left.is_empty() {
+                        return Ok(());
+                    }
+                    left
+                } else {
+                    holders
+                };
                 Err(Error::LayerBusy {
                     id: meta.id.clone(),
                     path: part.clone(),

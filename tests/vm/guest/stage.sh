@@ -701,6 +701,28 @@ install_through() {
     return "$rc"
 }
 
+# systemd-udevd maps its hardware database again from a layer over /usr
+# at a device event (core/src/layer/busy.rs says why): what made CI's
+# discard of a system layer refused as busy. Device events (udevd looks
+# at most every 3 s), until its main process maps a file of the overlay
+# mounted on /usr: the hold almost must release.
+udevd_loads_from_layer() {
+    local pid dev want i
+    pid=$(systemctl show -p MainPID --value systemd-udevd.service)
+    dev=$(stat -c %d /usr)
+    printf -v want '%02x:%02x' $(((dev >> 8) & 0xfff)) $(((dev & 0xff) | ((dev >> 12) & 0xfff00)))
+    for i in 1 2 3 4; do
+        udevadm trigger --action=change --subsystem-match=mem
+        udevadm settle -t 10
+        if awk -v d="$want" '$4 == d {print $6; found = 1} END {exit !found}' "/proc/$pid/maps" | sort -u; then
+            return 0
+        fi
+        sleep 3.5
+    done
+    echo "udevd ($pid) maps nothing of $want after 4 device events"
+    return 1
+}
+
 # On the locked system: a system layer, the package installed by plain apt,
 # discarded (dpkg no longer knows it, /etc and /var/lib as before); again,
 # committed (dpkg --verify clean, the conffile there, /usr locked, /etc not);
@@ -719,7 +741,8 @@ step_s9() {
     check s9.conffile-in-layer "the conffile is there (in the layer)" grep -q 'vmtest-conf 1.0' /etc/vmtest-conf.conf
     check s9.diff-parts "layer diff names changes in /usr, /etc and /var/lib/dpkg" \
         sh -c "almost layer diff '$id' >'$VM_STATE/s9.diff' 2>&1; grep -q /usr/bin/vmtest-conf '$VM_STATE/s9.diff' && grep -q /etc/vmtest-conf.conf '$VM_STATE/s9.diff' && grep -q /var/lib/dpkg '$VM_STATE/s9.diff'"
-    check s9.discard "almost layer discard of the system layer works" almost layer discard "$id" --yes
+    check s9.udevd-holds "after a device event systemd-udevd maps its hardware database from the layer" udevd_loads_from_layer
+    check s9.discard "almost layer discard of the system layer works (udevd asked to let go)" almost layer discard "$id" --yes
     check s9.discard-no-mount "no overlay left after the discard" no_overlay
     check s9.discard-dpkg "after the discard dpkg no longer knows vmtest-conf (dpkg -s)" not_installed
     check s9.discard-traces "the conffile, the unit link in /etc and deb-systemd-helper's record are gone" no_traces
@@ -734,7 +757,8 @@ step_s9() {
     check s9.new-again "a second system layer" sh -c "[ -n '$id' ] && findmnt -n --mountpoint /etc -t overlay"
     check s9.apt-again "apt-get install into it" install_through
     s9_manifests merged
-    check s9.commit "almost layer commit of the system layer works" commit_retrying_busy "$id"
+    check s9.udevd-holds-again "systemd-udevd maps its hardware database from the second layer" udevd_loads_from_layer
+    check s9.commit "almost layer commit of the system layer works (udevd asked to let go)" almost layer commit "$id" --yes
     check s9.commit-no-mount "no overlay left after the commit" no_overlay
     check s9.commit-installed "after the commit dpkg says vmtest-conf is installed" is_installed
     check s9.commit-verify "dpkg --verify vmtest-conf is clean" sh -c '[ -z "$(dpkg --verify vmtest-conf 2>&1)" ]'
