@@ -219,27 +219,12 @@ pub fn remove_xattr(path: &Path, name: &str) -> io::Result<()> {
 /// entry itself (overlayfs' own are not): [`own_xattrs`] through its fd.
 pub fn own_xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<BTreeMap<String, Vec<u8>>> {
     let raw = fd.as_raw_fd();
-    let mut names = vec![0u8; 1024];
-    let len = loop {
-        // SAFETY: names is a writable buffer of the given length.
-        let n = unsafe { libc::flistxattr(raw, names.as_mut_ptr().cast(), names.len()) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(BTreeMap::new()),
-            _ => return Err(err),
-        }
-    };
     let mut out = BTreeMap::new();
-    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let text = String::from_utf8_lossy(name).into_owned();
+    for cname in xattr_names_fd(fd)? {
+        let text = String::from_utf8_lossy(cname.to_bytes()).into_owned();
         if text.starts_with(OVERLAY_XATTR_PREFIX) {
             continue;
         }
-        let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let mut value = vec![0u8; 256];
         loop {
             // SAFETY: value is a writable buffer of the given length.
@@ -260,6 +245,51 @@ pub fn own_xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<BTreeMap<String, Vec<u8>>
         }
     }
     Ok(out)
+}
+
+/// The names of the extended attributes of an open file or directory.
+fn xattr_names_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: names is a writable buffer of the given length.
+        let n = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
+            Some(libc::ENOTSUP) => return Ok(Vec::new()),
+            _ => return Err(err),
+        }
+    };
+    names[..len]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| CString::new(n).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
+        .collect()
+}
+
+/// Removes overlayfs' own xattrs (`trusted.overlay.*`: its bookkeeping of
+/// a copied-up file, which means nothing outside the layer) from an open
+/// file.
+pub fn remove_overlay_xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<()> {
+    for cname in xattr_names_fd(fd)? {
+        if !cname
+            .to_bytes()
+            .starts_with(OVERLAY_XATTR_PREFIX.as_bytes())
+        {
+            continue;
+        }
+        // SAFETY: cname is a valid C string.
+        if unsafe { libc::fremovexattr(fd.as_raw_fd(), cname.as_ptr()) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::ENODATA) {
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets one extended attribute of an open file or directory.

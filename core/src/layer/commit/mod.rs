@@ -10,9 +10,10 @@
 //! 3. Each op is applied idempotently. The original of anything replaced or
 //!    deleted is first moved (directories) or hard-linked (everything else)
 //!    into a backup directory on the same filesystem, so nothing is copied
-//!    and a full disk can always be rolled back from. New files are written
-//!    to a temp name in the same directory and renamed over; they are not
-//!    synced one by one: the upper tree is synced before the first change,
+//!    and a full disk can always be rolled back from. New files are made
+//!    under a temp name in the same directory (a second name of the upper
+//!    file: `apply::link_upper`, which the upper tree keeps until the
+//!    commit is kept) and renamed over; they are not synced one by one: the upper tree is synced before the first change,
 //!    so a crash (even a power cut) before the one syncfs that ends this
 //!    step is repaired by replaying the plan, and the journal moves on
 //!    only after it.
@@ -54,7 +55,7 @@ use super::{LayerMeta, Layers};
 use crate::error::{Error, Result};
 use crate::system::Progress;
 use apply::{Committer, remove_any, sync_fs};
-use verify::{capture, compare};
+use verify::{capture, capture_knowing, compare};
 
 const JOURNAL: &str = "commit.json";
 /// Where an older almost kept the undo data of the last commit (brought
@@ -208,9 +209,9 @@ impl Layers<'_> {
                 // the first change: the files written into the tree are not
                 // synced one by one.
                 sync_fs(&upper).map_err(|e| Error::io(format!("syncing layer {}", meta.id), e))?;
-                let ops = plan::plan(&upper, &lower)
+                let (ops, read) = plan::plan_knowing(&upper, &lower, &seen[index].1.entries)
                     .map_err(|e| Error::io(format!("planning the commit of {}", meta.id), e))?;
-                let before = capture(&lower, &seen[index].0, &skip)
+                let before = capture_knowing(&lower, &seen[index].0, &skip, &read)
                     .map_err(|e| Error::io("reading the tree beneath the layer", e))?;
                 plans.push((ops, before));
             }
@@ -385,8 +386,9 @@ impl Layers<'_> {
         self.finish_up(&journal, progress, remount)
     }
 
-    /// The last steps, each safe to repeat: lock the trees again if they
-    /// were, then remove the layer (its journal goes with it). A selective
+    /// The last steps, each safe to repeat: remove the layer's upper trees
+    /// (whose files the tree holds now), lock the trees again if they were,
+    /// then remove the rest of the layer (its journal goes with it). A selective
     /// commit keeps the layer: the committed changes leave its upper trees,
     /// it is mounted again (not at boot, which mounts the layers itself)
     /// over its trees, still unlocked, and its journal goes.
@@ -409,6 +411,15 @@ impl Layers<'_> {
                 .map_err(|e| Error::io(format!("removing {}", file.display()), e))?;
             return Ok(Self::report(journal, "committed"));
         }
+        // The committed files are inodes of the upper trees (linked, not
+        // copied: `apply::link_upper`): the layer's names of them go before
+        // the trees are locked again, so that clearing the flags of the
+        // layer to remove it can never reach the tree's files. (Each run of
+        // this step removes them before it locks: once locked, no upper
+        // tree is left.)
+        for index in 0..journal.layer.parts().len() {
+            self.remove_upper(&self.upper_of(&journal.layer.id, index))?;
+        }
         if journal.relock {
             self.apply_parts(&journal.layer, true, progress)?;
         }
@@ -417,6 +428,16 @@ impl Layers<'_> {
         self.prune_history();
         self.remove_storage(&journal.layer.id, progress)?;
         Ok(Self::report(journal, "committed"))
+    }
+
+    /// Deletes a layer's upper tree after its commit: a flag set inside
+    /// (which keeps an entry from being deleted, EPERM) is cleared only
+    /// then, the trees beneath still unlocked.
+    fn remove_upper(&self, upper: &Path) -> Result<()> {
+        match remove_any(upper) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.remove_tree(upper),
+            done => done.map_err(|e| Error::io(format!("removing {}", upper.display()), e)),
+        }
     }
 
     /// Deletes a tree of Almost's own, clearing flags first.

@@ -2,7 +2,7 @@
 //! What a commit does, derived from the layer's upper tree and the lower
 //! one: one op per upper entry that changes something, parents first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,29 @@ use crate::layer::entry::{self, Description, EntryType};
 /// files, are described in parallel on rayon's threads between the walk
 /// and the emission of their ops, which is serial again (the first name of
 /// a hard link is the first in the walk's order).
+#[cfg(test)]
 pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
+    Ok(plan_knowing(upper, lower, &BTreeMap::new())?.0)
+}
+
+/// What the lower tree showed at the paths the plan looked up there (each
+/// path it read, and its description, `None` if absent).
+pub(super) type Read = HashMap<PathBuf, Option<Description>>;
+
+/// [`plan`], given what the layer's merged view showed (`shown`: the
+/// expectation after the commit, read from it just before): an upper entry
+/// that is not a directory shows through the merged view as it is in the
+/// upper tree, so its description there is taken rather than the file
+/// read and hashed again, when the entry is still of that type. (Had it
+/// changed since, the result would differ from the expectation, which the
+/// verification reads back from the tree: the commit is rolled back.)
+/// Returns the ops, and what was read from the lower tree (for the
+/// expectation before, [`super::verify::capture_knowing`]).
+pub(super) fn plan_knowing(
+    upper: &Path,
+    lower: &Path,
+    shown: &BTreeMap<PathBuf, Option<Description>>,
+) -> io::Result<(Vec<Op>, Read)> {
     use rayon::prelude::*;
 
     /// One entry of the walk, in its order: an op decided by the walk (a
@@ -47,6 +69,7 @@ pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
         old_meta,
     };
     let mut steps = Vec::new();
+    let mut read = Read::new();
     entry::preorder(upper, true, |rel, &has_lower| {
         let up = upper.join(rel);
         let Some(meta) = entry::lstat(&up)? else {
@@ -61,7 +84,9 @@ pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
             return Ok(None);
         }
         let old = if has_lower {
-            Description::of(&lower.join(rel))?
+            let old = Description::of(&lower.join(rel))?;
+            read.insert(rel.to_owned(), old.clone());
+            old
         } else {
             None
         };
@@ -120,10 +145,13 @@ pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
             let new = if is_whiteout(&up, meta)? {
                 None
             } else {
-                Some(
-                    Description::of(&up)?
-                        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?,
-                )
+                match shown.get(rel) {
+                    Some(Some(d)) if d.kind == EntryType::of(meta) => Some(d.clone()),
+                    _ => Some(
+                        Description::of(&up)?
+                            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?,
+                    ),
+                }
             };
             Ok(Some(Described { old, new }))
         })
@@ -131,16 +159,23 @@ pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
     let mut ops = Vec::new();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for (step, described) in steps.into_iter().zip(described) {
-        let (rel, meta) = match step {
+        let (rel, meta, has_lower) = match step {
             Step::Dir(o) => {
                 ops.push(o);
                 continue;
             }
-            Step::Other { rel, meta, .. } => (rel, meta),
+            Step::Other {
+                rel,
+                meta,
+                has_lower,
+            } => (rel, meta, has_lower),
         };
         let Some(Described { old, new }) = described else {
             unreachable!("every entry that is not a directory is described");
         };
+        if has_lower {
+            read.insert(rel.clone(), old.clone());
+        }
         let existed = old.is_some();
         let Some(new) = new else {
             // A whiteout: deletes what is below, if anything.
@@ -166,7 +201,7 @@ pub(super) fn plan(upper: &Path, lower: &Path) -> io::Result<Vec<Op>> {
         }
         ops.push(op(OpKind::Write, &rel, existed, None, None));
     }
-    Ok(ops)
+    Ok((ops, read))
 }
 
 #[cfg(test)]

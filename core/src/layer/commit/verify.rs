@@ -10,7 +10,7 @@
 //! read one by one. The verification of a commit reads back the tree as
 //! it now is on disk; it does not trust what the commit wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -61,11 +61,25 @@ pub(super) fn capture(
     touched: &[PathBuf],
     skip_name: &str,
 ) -> io::Result<Expectation> {
+    capture_knowing(base, touched, skip_name, &HashMap::new())
+}
+
+/// [`capture`], taking the description of a path in `known` (read from
+/// `base` just before, by the plan) rather than reading it again.
+pub(super) fn capture_knowing(
+    base: &Path,
+    touched: &[PathBuf],
+    skip_name: &str,
+    known: &HashMap<PathBuf, Option<Description>>,
+) -> io::Result<Expectation> {
     let mut exp = Expectation::default();
     let mut dirs = vec![PathBuf::new()];
     let descs = touched
         .par_iter()
-        .map(|rel| Description::of(&base.join(rel)))
+        .map(|rel| match known.get(rel) {
+            Some(desc) => Ok(desc.clone()),
+            None => Description::of(&base.join(rel)),
+        })
         .collect::<io::Result<Vec<_>>>()?;
     for (rel, desc) in touched.iter().zip(descs) {
         if desc.as_ref().is_some_and(|d| d.kind == EntryType::Dir) {
