@@ -327,8 +327,9 @@ fn a_layer_listing_does_not_pin_what_is_unmounted_outside() {
 
 // --- systemd-udevd holding a layer over /usr --------------------------------
 
-/// A stand-in for systemd-udevd: perl run from a copy named
-/// `systemd-udevd` (so its command and executable say udevd), holding a
+/// A stand-in for systemd-udevd: perl run from a copy named `udevadm`
+/// through a link `systemd-udevd`, as Debian 12 runs udevd (so its
+/// command and executable say udevd), holding a
 /// file of the layer open as udevd holds its hardware database. With
 /// `reload`, on SIGHUP it closes the file and opens the same path again,
 /// as udevd reloads, and leaves `reloaded` in `dir`; without, it ignores
@@ -349,8 +350,9 @@ open(my $m, '>', "$dir/ready") or die; close $m;
 while (1) { sleep 1 }
 "#;
 
-/// A directory anyone can enter holding the copy of perl named
-/// systemd-udevd.
+/// A directory anyone can enter holding the copy of perl named udevadm
+/// and its link systemd-udevd (Debian 12's layout: the link's name is the
+/// command's, `/proc/PID/exe` names udevadm).
 fn udevd_copy() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("almost-udevd-")
@@ -361,7 +363,8 @@ fn udevd_copy() -> tempfile::TempDir {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .expect("chmod");
-    fs::copy("/usr/bin/perl", dir.path().join("systemd-udevd")).expect("copy perl");
+    fs::copy("/usr/bin/perl", dir.path().join("udevadm")).expect("copy perl");
+    std::os::unix::fs::symlink("udevadm", dir.path().join("systemd-udevd")).expect("symlink");
     dir
 }
 

@@ -417,10 +417,10 @@ close() { plan+=("${1:--} ${cur:--}") && cur=''; }
 add install
 close
 add locked
-# The system layer in a freshly booted locked system: later in the chain,
-# after almost run, pkexec and the lock figures have changed /usr, udevd
-# reloads its rules and hwdb from the layer over /usr and holds it (a
-# discard is then refused as busy, naming systemd-udevd: --at-boot).
+# The system layer in a freshly booted locked system. systemd-udevd loads
+# its hardware database from a layer over /usr at any device event and
+# holds it; the scenario makes it do so (device events) and checks that
+# the discard and the commit ask it to let go (core/src/layer/busy.rs).
 want 9 && add s9
 if want 3; then
     # A layer over /usr committed in its boot; one kept across the reboot,

@@ -95,17 +95,26 @@ fn status_field(pid: i32, field: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// What udevd's executable is called: `systemd-udevd`, or `udevadm`,
+/// whose link `systemd-udevd` it is on Debian 12 (one program for both;
+/// the link's name makes the command name).
+const UDEVD_EXES: [&str; 2] = [UDEVD, "udevadm"];
+
 /// Whether `pid` is systemd-udevd or one of its workers: run by root
 /// (every uid 0: a user can name a process anything, not make it root),
-/// from an executable named systemd-udevd, under one of udevd's names.
+/// from udevd's executable, under one of udevd's names.
 fn is_udevd(pid: i32) -> bool {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let comm = comm.trim();
     let named = comm == UDEVD || comm == "(udev-worker)";
     let root =
         status_field(pid, "Uid").is_some_and(|uids| uids.split_whitespace().all(|u| u == "0"));
-    let exe = fs::read_link(format!("/proc/{pid}/exe"))
-        .is_ok_and(|p| p.file_name().is_some_and(|n| n == UDEVD));
+    let exe_path = fs::read_link(format!("/proc/{pid}/exe"));
+    let exe = exe_path.as_ref().is_ok_and(|p| {
+        p.file_name()
+            .is_some_and(|n| UDEVD_EXES.iter().any(|e| n == *e))
+    });
+    tracing::debug!("{pid}: {comm:?} named {named}, root {root}, exe {exe_path:?}");
     named && root && exe
 }
 
