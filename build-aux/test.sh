@@ -3,21 +3,23 @@
 #
 # The whole test suite, as the README and CI run it (sudo build-aux/test.sh):
 # dependencies, cargo fmt --check, clippy -D warnings, then every cargo test
-# of the workspace inside a private mount namespace, so that the loop images
-# and mounts the tests make are never visible to the machine and vanish with
-# them, then meson's tests (data-file validators, the install test into a
-# temporary DESTDIR), then the GUI suite of the panel (tests/gui/run.sh: its
-# own sandbox, Xvfb and session bus, no display needed), then a small run of
-# the benchmark (that it works). Exits non-zero if
-# any step fails; the last lines say `gui: N passed, M failed` and the verdict.
-# Then the Debian packages (build-aux/build-debs.sh: dpkg-buildpackage and
-# lintian; tests/deb/check-debs.sh), and last the VM rig (tests/vm/run.sh:
-# those packages installed with apt
-# in a booted Debian 12 guest; at most 15 minutes); `build-aux/test.sh --vm`
-# runs that part alone, `--no-vm` everything else; the guest's base image is
-# made in the background from the start. The Ansible collection
+# of the workspace (build-aux/cargo-test.sh: two test binaries at a time,
+# each in a private mount namespace, so that the loop images and mounts
+# the tests make are never visible to the machine and vanish with them),
+# then the Debian packages (build-aux/build-debs.sh: dpkg-buildpackage and
+# lintian; tests/deb/check-debs.sh). The VM rig (tests/vm/run.sh: those
+# packages installed with apt in a booted Debian 12 guest; at most 15
+# minutes) then runs in the background while the rest runs: the fuzz smoke
+# run, meson's tests (data-file validators, the install test into a
+# temporary DESTDIR), the GUI suite of the panel (tests/gui/run.sh: its own
+# sandbox, Xvfb and session bus, no display needed), the Ansible collection
 # (tests/ansible/run.sh: ansible-test sanity and the playbooks against
-# sandbox roots) runs after the GUI suite; `--ansible` runs it alone.
+# sandbox roots) and a small run of the benchmark (that it works); its
+# output comes last. The guest's base image is made in the background from
+# the start. Exits non-zero if any step fails; the last lines say
+# `gui: N passed, M failed` (and ansible, vm) and the verdict.
+# `build-aux/test.sh --vm` runs the VM part alone, `--no-vm` everything
+# else, `--ansible` the Ansible collection alone.
 
 set -euo pipefail
 
@@ -85,14 +87,6 @@ run_ansible_tests() {
         bash tests/ansible/run.sh
 }
 
-# The VM rig: its own packages (build-aux/build-debs.sh unless --debs),
-# image and QEMU guest.
-run_vm_tests() {
-    run_part vm "VM tests" \
-        "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)" \
-        bash tests/vm/run.sh "$@"
-}
-
 failed=()
 if [[ -n $only_ansible ]]; then
     bash build-aux/install-deps.sh
@@ -101,7 +95,11 @@ if [[ -n $only_ansible ]]; then
     finish ansible
 fi
 if [[ -n $only_vm ]]; then
-    run_vm_tests
+    # The VM rig alone: its own packages (build-aux/build-debs.sh), image
+    # and QEMU guest.
+    run_part vm "VM tests" \
+        "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)" \
+        bash tests/vm/run.sh
     finish vm
 fi
 
@@ -133,8 +131,37 @@ loop_devices() { losetup -n -l -O NAME,BACK-FILE 2>/dev/null | sort; }
 mounts_before=$(loop_mounts)
 loops_before=$(loop_devices)
 
-sb_section "cargo test --workspace --no-fail-fast (in a private mount namespace)"
-unshare --mount --propagation private -- cargo test --workspace --no-fail-fast || failed+=("cargo test")
+sb_section "cargo test: build-aux/cargo-test.sh (every test of the workspace, two binaries at a time, each in a private mount namespace)"
+bash build-aux/cargo-test.sh || failed+=("cargo test")
+
+# The Debian packages, built as a user would (dpkg-buildpackage, lintian
+# errors fail) and checked with dpkg-deb; the VM part installs these. The
+# VM rig then runs in the background while the rest of the suite runs: a
+# TCG guest waits on its own timers and disk as much as it computes, and
+# so do the GUI and Ansible suites; side by side they take about half an
+# hour less than one after the other on two CPUs. Its output is shown
+# when it ends, last.
+sb_section "Debian packages: build-aux/build-debs.sh target/debs, tests/deb/check-debs.sh"
+debs_dir=$SB_SRC_DIR/target/debs
+rm -rf "$debs_dir"
+if bash build-aux/build-debs.sh "$debs_dir" && bash tests/deb/check-debs.sh "$debs_dir"; then
+    debs_ok=1
+else
+    debs_ok=''
+    failed+=("Debian packages")
+fi
+vm_log=$SB_SRC_DIR/target/vm-run.log
+vm_pid=''
+vm_started=$SECONDS
+if [[ -n $vm_image_pid ]] && ! wait "$vm_image_pid"; then
+    sb_warn "the VM image could not be made in the background (target/vm-image.log):"
+    tail -n 20 "$vm_image_log" >&2
+fi
+if [[ -z $no_vm && -n $debs_ok ]]; then
+    bash tests/vm/run.sh --debs "$debs_dir" >"$vm_log" 2>&1 &
+    vm_pid=$!
+    sb_info "the VM rig runs in the background (its output: target/vm-run.log, shown at the end)"
+fi
 
 # Meson: the data-file validators and the install test (meson test, see
 # build-aux/meson.build). A debug build in the cargo target dir the tests
@@ -196,28 +223,26 @@ if [[ -z $new_mounts && -z $new_loops ]]; then
     sb_info "no loop device or mount left behind"
 fi
 
-# The Debian packages, built as a user would (dpkg-buildpackage, lintian
-# errors fail) and checked with dpkg-deb; the VM part installs these.
-sb_section "Debian packages: build-aux/build-debs.sh target/debs, tests/deb/check-debs.sh"
-debs_dir=$SB_SRC_DIR/target/debs
-rm -rf "$debs_dir"
-if bash build-aux/build-debs.sh "$debs_dir" && bash tests/deb/check-debs.sh "$debs_dir"; then
-    debs_ok=1
-else
-    debs_ok=''
-    failed+=("Debian packages")
-fi
-if [[ -n $vm_image_pid ]] && ! wait "$vm_image_pid"; then
-    sb_warn "the VM image could not be made in the background (target/vm-image.log):"
-    tail -n 20 "$vm_image_log" >&2
-fi
+# The VM rig, started in the background after the packages: its output
+# and counts, as run_part shows a part's.
+sb_section "VM tests: tests/vm/run.sh (Debian 12 guest in QEMU; results in target/vm-results/)"
 if [[ -n $no_vm ]]; then
     part_line[vm]="vm: not run (--no-vm)"
-elif [[ -n $debs_ok ]]; then
-    run_vm_tests --debs "$debs_dir"
-else
+elif [[ -z $vm_pid ]]; then
     part_line[vm]="vm: not run (no packages)"
     failed+=("VM tests")
+else
+    vm_rc=0
+    wait "$vm_pid" || vm_rc=$?
+    cat "$vm_log"
+    counts=$(grep -E "^(vm: )?[0-9]+ passed, [0-9]+ failed\$" "$vm_log" | tail -n1 || true)
+    counts=${counts#"vm: "}
+    if [[ -z $counts ]]; then
+        counts="0 passed, 1 failed (it stopped before the end, status $vm_rc)"
+        vm_rc=1
+    fi
+    part_line[vm]="vm: $counts in $((SECONDS - vm_started)) s (in the background from the packages on)"
+    ((vm_rc == 0)) || failed+=("VM tests")
 fi
 
 finish gui ansible vm
