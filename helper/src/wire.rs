@@ -92,6 +92,7 @@ pub fn change(c: &Change) -> wire::Change {
         old_hash: c.old_hash.clone(),
         new_hash: c.new_hash.clone(),
         detail: c.detail.clone(),
+        meta: c.meta.clone(),
         binary: c.binary,
         patch: c.patch.clone(),
     }

@@ -365,6 +365,7 @@ mod tests {
             old_hash: None,
             new_hash: None,
             detail: None,
+            meta: Default::default(),
             binary: false,
             patch: None,
         };

@@ -257,13 +257,49 @@ pub struct Change {
     pub new_size: Option<u64>,
     pub old_hash: Option<String>,
     pub new_hash: Option<String>,
-    /// What else changed, in words (mode, owner, xattrs, link target).
+    /// What else changed, in words (mode, owner, xattrs, link target): for
+    /// a terminal, in English; `meta` has the same as data.
     pub detail: Option<String>,
+    /// What else changed, as data, for a reader to say in its own words
+    /// (absent when nothing did, and from an older almost).
+    #[serde(default, skip_serializing_if = "MetaChange::is_empty")]
+    pub meta: MetaChange,
     /// The content is not text (no patch can be shown).
     pub binary: bool,
     /// Unified diff of a modified text file, or a new text file's whole
     /// content as one (from nothing), when asked for.
     pub patch: Option<String>,
+}
+
+/// What changed of an entry besides its content: each field `[before,
+/// after]` when it changed, absent when not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaChange {
+    /// The permission bits (`mode & 0o7777`: setuid, setgid, sticky, rwx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<(u32, u32)>,
+    /// The owner's uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<(u32, u32)>,
+    /// The group's gid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<(u32, u32)>,
+    /// The names of the extended attributes added, changed or removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xattrs: Vec<String>,
+    /// A symbolic link's target (almost-protocol's path strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<(String, String)>,
+    /// How many entries the old directory held, all of them gone (a
+    /// deleted directory, or one the layer made anew): one number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_entries: Option<u64>,
+}
+
+impl MetaChange {
+    pub fn is_empty(&self) -> bool {
+        *self == MetaChange::default()
+    }
 }
 
 impl Diff {

@@ -380,7 +380,26 @@ pub fn change_text(c: &Change) -> String {
             &[&size(c.new_size)],
         ),
         ChangeKind::Added => i18n_f("A new {}.", &[&type_words(c.kind)]),
-        ChangeKind::Deleted if dir => i18n("The folder is deleted, with everything in it."),
+        ChangeKind::Deleted if dir => match c.meta.old_entries {
+            Some(n) if n > 0 => ni18n_f(
+                "The folder is deleted, with the {} item in it.",
+                "The folder is deleted, with the {} items in it.",
+                n,
+                &[&n.to_string()],
+            ),
+            _ => i18n("The folder is deleted, with everything in it."),
+        },
+        ChangeKind::Replaced if dir && c.old_type == Some(EntryType::Dir) => {
+            match c.meta.old_entries {
+                Some(n) if n > 0 => ni18n_f(
+                    "The folder is made anew: the {} item it held is removed.",
+                    "The folder is made anew: the {} items it held are removed.",
+                    n,
+                    &[&n.to_string()],
+                ),
+                _ => i18n("The folder is made anew: what it held is removed."),
+            }
+        }
         ChangeKind::Deleted => i18n_f("The {} is deleted.", &[&type_words(c.kind)]),
         ChangeKind::Replaced => i18n_f(
             "Replaced: {} → {}.",
@@ -399,11 +418,128 @@ pub fn change_text(c: &Change) -> String {
         ),
         ChangeKind::Modified => i18n("The content changes."),
     };
-    if let Some(detail) = &c.detail {
+    let words = meta_words(&c.meta, c.kind);
+    if !words.is_empty() {
+        for line in words {
+            text.push('\n');
+            text.push_str(&line);
+        }
+    } else if let Some(detail) = c.detail.as_ref().filter(|_| c.meta.old_entries.is_none()) {
+        // An older almost gives no data, only its English words.
         text.push('\n');
         text.push_str(detail);
     }
     text
+}
+
+/// Permission bits as `ls -l` writes them (`rwsr-xr-x`).
+pub fn mode_letters(mode: u32) -> String {
+    let bit = |b: u32, c: char| if mode & b != 0 { c } else { '-' };
+    let exec = |x: u32, special: u32, set: char| match (mode & x != 0, mode & special != 0) {
+        (true, true) => set,
+        (false, true) => set.to_ascii_uppercase(),
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    [
+        bit(0o400, 'r'),
+        bit(0o200, 'w'),
+        exec(0o100, 0o4000, 's'),
+        bit(0o040, 'r'),
+        bit(0o020, 'w'),
+        exec(0o010, 0o2000, 's'),
+        bit(0o004, 'r'),
+        bit(0o002, 'w'),
+        exec(0o001, 0o1000, 't'),
+    ]
+    .iter()
+    .collect()
+}
+
+/// A user or group in words: the name this system gives it, else its
+/// number.
+fn account_words(id: u32, group: bool) -> String {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let name = if group {
+        Group::from_gid(Gid::from_raw(id))
+            .ok()
+            .flatten()
+            .map(|g| g.name)
+    } else {
+        User::from_uid(Uid::from_raw(id))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    };
+    match name {
+        Some(name) => name,
+        None if group => i18n_f("group {}", &[&id.to_string()]),
+        None => i18n_f("user {}", &[&id.to_string()]),
+    }
+}
+
+/// What changed besides the content, one sentence a line, in the panel's
+/// words; first what a reviewer must not miss (a program that runs with
+/// its owner's rights, a file anyone can change).
+pub fn meta_words(m: &almost_protocol::layer::MetaChange, kind: EntryType) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((old, new)) = m.mode {
+        let gained = |bits: u32| new & bits != 0 && old & bits == 0;
+        let lost = |bits: u32| old & bits != 0 && new & bits == 0;
+        if gained(0o4000) || (gained(0o2000) && kind != EntryType::Dir) {
+            out.push(i18n(
+                "It now runs with the rights of its owner or group, whoever starts it.",
+            ));
+        }
+        if gained(0o002) {
+            out.push(if kind == EntryType::Dir {
+                i18n("Anyone can now add and remove files in it.")
+            } else {
+                i18n("Anyone can now change it.")
+            });
+        }
+        if kind == EntryType::File {
+            if gained(0o111) && old & 0o111 == 0 {
+                out.push(i18n("It can now be run as a program."));
+            } else if lost(0o111) && new & 0o111 == 0 {
+                out.push(i18n("It can no longer be run as a program."));
+            }
+        }
+        out.push(i18n_f(
+            "Permissions change from {} to {}.",
+            &[&mode_letters(old), &mode_letters(new)],
+        ));
+    }
+    if let Some((old, new)) = m.owner {
+        out.push(i18n_f(
+            "The owner changes from {} to {}.",
+            &[&account_words(old, false), &account_words(new, false)],
+        ));
+    }
+    if let Some((old, new)) = m.group {
+        out.push(i18n_f(
+            "The group changes from {} to {}.",
+            &[&account_words(old, true), &account_words(new, true)],
+        ));
+    }
+    if !m.xattrs.is_empty() {
+        if m.xattrs.iter().any(|x| x == "security.capability") {
+            out.push(i18n(
+                "Its capabilities change: the special rights it gets when run.",
+            ));
+        }
+        out.push(i18n_f(
+            "Extended attributes change: {}.",
+            &[&m.xattrs.join(", ")],
+        ));
+    }
+    if let Some((old, new)) = &m.target {
+        out.push(i18n_f(
+            "The link now leads to {} instead of {}.",
+            &[new, old],
+        ));
+    }
+    out
 }
 
 /// At most this many lines of a new text file are shown.
@@ -1136,6 +1272,7 @@ mod tests {
             old_hash: None,
             new_hash: None,
             detail: None,
+            meta: Default::default(),
             binary: false,
             patch: None,
         }
@@ -1380,11 +1517,86 @@ mod tests {
         );
         let mut bin = change("/a", ChangeKind::Modified);
         bin.binary = true;
+        // From an older almost: only its English words.
         bin.detail = Some("mode 0644 → 0755".into());
         assert_eq!(
             change_text(&bin),
             "Binary content: 3 → 5 bytes.\nmode 0644 → 0755"
         );
+        // From this one: the data, said in the panel's words instead.
+        bin.meta.mode = Some((0o644, 0o755));
+        assert_eq!(
+            change_text(&bin),
+            "Binary content: 3 → 5 bytes.\nIt can now be run as a program.\n\
+             Permissions change from rw-r--r-- to rwxr-xr-x."
+        );
+        let mut dir = change("/d", ChangeKind::Deleted);
+        dir.kind = EntryType::Dir;
+        dir.detail = Some("directory with 12 entries".into());
+        dir.meta.old_entries = Some(12);
+        assert_eq!(
+            change_text(&dir),
+            "The folder is deleted, with the 12 items in it."
+        );
+    }
+
+    // Checks: permission bits read as ls writes them, the special bits
+    // included (s, S, t).
+    #[test]
+    fn permissions_in_letters() {
+        assert_eq!(mode_letters(0o644), "rw-r--r--");
+        assert_eq!(mode_letters(0o4755), "rwsr-xr-x");
+        assert_eq!(mode_letters(0o2644), "rw-r-Sr--");
+        assert_eq!(mode_letters(0o1777), "rwxrwxrwt");
+        assert_eq!(mode_letters(0o1776), "rwxrwxrwT");
+    }
+
+    // Checks: what a reviewer must not miss comes first and in plain
+    // words — a program that runs with its owner's rights, a file anyone
+    // can change, capabilities; owners by name when the system knows
+    // them, by number otherwise; a link's new target.
+    #[test]
+    fn what_else_changes_in_words() {
+        use almost_protocol::layer::MetaChange;
+        let setuid = MetaChange {
+            mode: Some((0o755, 0o4755)),
+            ..MetaChange::default()
+        };
+        assert_eq!(
+            meta_words(&setuid, EntryType::File),
+            [
+                "It now runs with the rights of its owner or group, whoever starts it.",
+                "Permissions change from rwxr-xr-x to rwsr-xr-x."
+            ]
+        );
+        let open = MetaChange {
+            mode: Some((0o755, 0o777)),
+            ..MetaChange::default()
+        };
+        assert_eq!(
+            meta_words(&open, EntryType::Dir)[0],
+            "Anyone can now add and remove files in it."
+        );
+        assert_eq!(
+            meta_words(&open, EntryType::File)[0],
+            "Anyone can now change it."
+        );
+        let owner = MetaChange {
+            owner: Some((0, 3_999_999)),
+            xattrs: vec!["security.capability".into()],
+            target: Some(("a".into(), "b".into())),
+            ..MetaChange::default()
+        };
+        assert_eq!(
+            meta_words(&owner, EntryType::Symlink),
+            [
+                "The owner changes from root to user 3999999.",
+                "Its capabilities change: the special rights it gets when run.",
+                "Extended attributes change: security.capability.",
+                "The link now leads to b instead of a."
+            ]
+        );
+        assert!(meta_words(&MetaChange::default(), EntryType::File).is_empty());
     }
 
     #[test]

@@ -865,7 +865,9 @@ def scenario_review_content():
     in a layer over /usr/include made here: a new folder holding a new
     file is listed by its file only; a new empty folder is listed and
     says so; the new text file shows its lines (no "+", no "@@"); a new
-    binary file its size. The layer is discarded at the end."""
+    binary file its size; a file made setuid says so in plain words, then
+    its permissions as letters (not almost's "mode 0644 → 4755"). The
+    layer is discarded at the end."""
     r = almost("layer", "new", "/usr/include")
     assert r.returncode == 0, r.stderr
     layer = r.stdout.strip().splitlines()[-1]
@@ -876,9 +878,12 @@ def scenario_review_content():
         os.makedirs(host("/usr/include/emptydir"))
         with open(host("/usr/include/blob.bin"), "wb") as f:
             f.write(b"\x00\x01\x02\x03")
+        # A change of permissions only: made setuid, which the review
+        # must say in plain words before the letters.
+        os.chmod(host("/usr/include/fake.h"), 0o4755)
         press(r"Review the layer over /usr/include$", 20)
         dialog = review_dialog()
-        sees(r"^Apply 3 changes to /usr/include$", 20)
+        sees(r"^Apply 4 changes to /usr/include$", 20)
         find(["list item"], r"^Added: /usr/include/newdir/new\.h$", 5, dialog)
         assert not find_all(["list item"], r"^Added: /usr/include/newdir$", dialog), \
             "the folder of new.h is listed as a change"
@@ -891,6 +896,12 @@ def scenario_review_content():
         wait_for(lambda: "A new, empty folder." in text_of(text), 10, "the empty folder's words")
         select_row(find(["list item"], r"^Added: /usr/include/blob\.bin$", 5, dialog))
         wait_for(lambda: "A new file of 4 bytes." in text_of(text), 10, "the binary's size")
+        select_row(find(["list item"], r"^Modified: /usr/include/fake\.h$", 5, dialog))
+        wait_for(lambda: "It now runs with the rights of its owner or group" in text_of(text),
+                 10, "the setuid change in words")
+        said = text_of(text)
+        assert "Permissions change from rw-r--r-- to rwsr-xr-x." in said, said
+        assert "mode 0644" not in said, f"almost's English words shown: {said}"
         press(r"^_?Cancel( Cancel)?$", 5, dialog)
         wait_for(lambda: not dialogs(r"Review Changes"), 10, "the review to close")
     finally:

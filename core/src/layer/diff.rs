@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::entry::{self, Description, EntryType};
+use almost_protocol::layer::MetaChange;
 
 /// Text files up to this size get a unified diff with `--patch`.
 const MAX_PATCH_BYTES: u64 = 1 << 20;
@@ -39,6 +40,9 @@ pub struct Change {
     pub new_hash: Option<String>,
     /// What else changed, in words (mode, owner, xattrs, link target).
     pub detail: Option<String>,
+    /// The same as data, for a reader's own words.
+    #[serde(default, skip_serializing_if = "MetaChange::is_empty")]
+    pub meta: MetaChange,
     /// The content is not text (no patch can be shown).
     pub binary: bool,
     /// Unified diff of a modified text file, or a new text file's whole
@@ -62,27 +66,43 @@ pub fn is_opaque(path: &Path) -> io::Result<bool> {
     Ok(entry::get_xattr(path, "trusted.overlay.opaque")?.as_deref() == Some(b"y"))
 }
 
-fn metadata_words(old: &Description, new: &Description) -> Option<String> {
-    let mut words = Vec::new();
-    if old.mode != new.mode {
-        words.push(format!("mode {:04o} → {:04o}", old.mode, new.mode));
+/// What changed besides the content, as data.
+fn metadata_change(old: &Description, new: &Description) -> MetaChange {
+    let pair = |a: u32, b: u32| (a != b).then_some((a, b));
+    let mut xattrs: Vec<String> = old
+        .xattrs
+        .keys()
+        .chain(new.xattrs.keys())
+        .filter(|k| old.xattrs.get(*k) != new.xattrs.get(*k))
+        .cloned()
+        .collect();
+    xattrs.sort();
+    xattrs.dedup();
+    MetaChange {
+        mode: pair(old.mode & 0o7777, new.mode & 0o7777),
+        owner: pair(old.uid, new.uid),
+        group: pair(old.gid, new.gid),
+        xattrs,
+        target: None,
+        old_entries: None,
     }
-    if (old.uid, old.gid) != (new.uid, new.gid) {
+}
+
+/// The same in words, for a terminal.
+fn metadata_words(old: &Description, new: &Description) -> Option<String> {
+    let m = metadata_change(old, new);
+    let mut words = Vec::new();
+    if let Some((a, b)) = m.mode {
+        words.push(format!("mode {a:04o} → {b:04o}"));
+    }
+    if m.owner.is_some() || m.group.is_some() {
         words.push(format!(
             "owner {}:{} → {}:{}",
             old.uid, old.gid, new.uid, new.gid
         ));
     }
-    if old.xattrs != new.xattrs {
-        let mut names: Vec<&str> = old
-            .xattrs
-            .keys()
-            .chain(new.xattrs.keys())
-            .filter(|k| old.xattrs.get(*k) != new.xattrs.get(*k))
-            .map(String::as_str)
-            .collect();
-        names.dedup();
-        words.push(format!("xattrs {}", names.join(", ")));
+    if !m.xattrs.is_empty() {
+        words.push(format!("xattrs {}", m.xattrs.join(", ")));
     }
     (!words.is_empty()).then(|| words.join("; "))
 }
@@ -163,6 +183,7 @@ impl Differ<'_> {
             old_hash: old.and_then(|d| d.hash.clone()),
             new_hash: new.and_then(|d| d.hash.clone()),
             detail: None,
+            meta: MetaChange::default(),
             binary: false,
             patch: None,
         });
@@ -171,6 +192,12 @@ impl Differ<'_> {
     fn last_detail(&mut self, detail: Option<String>) {
         if let Some(last) = self.out.last_mut() {
             last.detail = detail;
+        }
+    }
+
+    fn last_meta(&mut self, meta: MetaChange) {
+        if let Some(last) = self.out.last_mut() {
+            last.meta = meta;
         }
     }
 
@@ -197,6 +224,10 @@ impl Differ<'_> {
                     if old.kind == EntryType::Dir {
                         let n = count_entries(&lower);
                         self.last_detail(Some(format!("directory with {n} entries")));
+                        self.last_meta(MetaChange {
+                            old_entries: Some(n),
+                            ..MetaChange::default()
+                        });
                     }
                 }
                 return Ok(None);
@@ -227,12 +258,17 @@ impl Differ<'_> {
                         self.last_detail(Some(format!(
                             "directory recreated; its {n} old entries are removed"
                         )));
+                        self.last_meta(MetaChange {
+                            old_entries: Some(n),
+                            ..MetaChange::default()
+                        });
                         false
                     }
                     Some(o) => {
                         if !o.same_metadata(&new) {
                             self.push(&rel, ChangeKind::Metadata, Some(o), Some(&new));
                             self.last_detail(metadata_words(o, &new));
+                            self.last_meta(metadata_change(o, &new));
                         }
                         true
                     }
@@ -262,14 +298,17 @@ impl Differ<'_> {
                 Some(o) if !o.same_content(&new) => {
                     self.push(&rel, ChangeKind::Modified, Some(o), Some(&new));
                     let mut detail = metadata_words(o, &new);
+                    let mut changed = metadata_change(o, &new);
                     if new.kind == EntryType::Symlink {
-                        detail = Some(format!(
-                            "target {} → {}",
-                            o.link.as_deref().unwrap_or(""),
-                            new.link.as_deref().unwrap_or("")
-                        ));
+                        let (from, to) = (
+                            o.link.clone().unwrap_or_default(),
+                            new.link.clone().unwrap_or_default(),
+                        );
+                        detail = Some(format!("target {from} → {to}"));
+                        changed.target = Some((from, to));
                     }
                     self.last_detail(detail);
+                    self.last_meta(changed);
                     if new.kind == EntryType::File {
                         let text = o.size <= MAX_PATCH_BYTES && new.size <= MAX_PATCH_BYTES;
                         let p = if text && self.patches {
@@ -298,6 +337,7 @@ impl Differ<'_> {
                 Some(o) if !o.same_metadata(&new) => {
                     self.push(&rel, ChangeKind::Metadata, Some(o), Some(&new));
                     self.last_detail(metadata_words(o, &new));
+                    self.last_meta(metadata_change(o, &new));
                 }
                 Some(_) => {}
             }
@@ -433,6 +473,14 @@ mod tests {
             ]
         );
         assert_eq!(changes[0].detail.as_deref(), Some("mode 0644 → 0755"));
+        // The same as data, for a reader's own words; nothing else set.
+        assert_eq!(
+            changes[0].meta,
+            MetaChange {
+                mode: Some((0o644, 0o755)),
+                ..MetaChange::default()
+            }
+        );
         assert!(
             changes[2]
                 .patch
