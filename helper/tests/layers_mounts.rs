@@ -338,10 +338,11 @@ const FAKE_UDEVD: &str = r#"
 my ($path, $dir, $reload) = @ARGV;
 open(my $fh, '<', $path) or die "open $path: $!";
 if ($reload) {
+    # The mark first: almost goes on as soon as the file is closed.
     $SIG{HUP} = sub {
+        open(my $m, '>', "$dir/reloaded") or die; close $m;
         close $fh;
         open($fh, '<', $path) or die "reopen $path: $!";
-        open(my $m, '>', "$dir/reloaded") or die; close $m;
     };
 } else {
     $SIG{HUP} = 'IGNORE';
