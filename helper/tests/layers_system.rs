@@ -213,6 +213,23 @@ fn system_layer(sb: &LayerBox) -> String {
     assert_eq!(new["system"], true, "{new}");
     let id = new["id"].as_str().expect("id").to_owned();
     assert_eq!(sb.listed(&id).expect("listed")["system"], true);
+    // In text, its row says what it is in the PATH column, and the line
+    // below names every directory (the row stays a table row).
+    let r = sb.almost(&["layer", "list"]);
+    r.expect_ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("no row for {id}\n{}", r.describe()));
+    assert!(lines[at].contains("system (6 directories)"), "{}", r.stdout);
+    assert!(lines[at].len() < 100, "a long row: {}", lines[at]);
+    assert_eq!(
+        lines.get(at + 1).map(|l| l.trim()),
+        Some(paths.join(", ").as_str()),
+        "{}",
+        r.stdout
+    );
     id
 }
 

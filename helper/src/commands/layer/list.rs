@@ -53,10 +53,18 @@ pub fn list_text(infos: &[LayerInfo]) -> String {
     );
     for i in infos {
         let age = state::now().saturating_sub(i.meta.created);
+        // A layer of several directories names them on a line of their
+        // own below its row: the column stays a column.
+        let parts = i.meta.parts();
+        let column = match parts.len() {
+            1 => super::shown_parts(parts),
+            n if i.meta.system => format!("system ({n} directories)"),
+            n => format!("{n} directories"),
+        };
         text.push_str(&format!(
-            "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}{}\n",
+            "{:<10} {:<24} {:<11} {:<8} {:>8} {:>10}{}\n",
             i.meta.id,
-            super::shown_parts(i.meta.parts()),
+            column,
             age_words(age),
             if i.mounted { "yes" } else { "no" },
             i.changes.map_or("?".to_owned(), |c| c.to_string()),
@@ -67,12 +75,10 @@ pub fn list_text(infos: &[LayerInfo]) -> String {
                 (None, true) => "  (temporary)",
                 (None, false) => "",
             },
-            if i.meta.system {
-                "  (system layer)"
-            } else {
-                ""
-            }
         ));
+        if parts.len() > 1 {
+            text.push_str(&format!("{:<10} {}\n", "", super::shown_parts(parts)));
+        }
     }
     text
 }
