@@ -379,7 +379,157 @@ pub struct Description {
     pub xattrs: BTreeMap<String, String>,
 }
 
+/// The directory of the last entry looked up below a tree, kept open:
+/// paths come in walk order, so neighbours share their directory, and an
+/// entry is looked up by its one name in that directory's fd (`fstatat`,
+/// `openat`) rather than by its whole path, every component of which a
+/// lookup by path walks again. The directory is opened by its path as a
+/// lookup by path would reach it; when it is missing (or not a directory)
+/// every entry in it is missing, as by path.
+#[derive(Default)]
+pub struct DirCache(Option<(PathBuf, Option<fs::File>)>);
+
+impl DirCache {
+    /// The open directory holding `rel` below `base` (`None`: missing) and
+    /// the name of `rel` in it; `Err` of `None` when `rel` has no name (the
+    /// top: looked up by path).
+    fn dir(
+        &mut self,
+        base: &Path,
+        rel: &Path,
+    ) -> io::Result<Option<(Option<BorrowedFd<'_>>, CString)>> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let Some(name) = rel.file_name() else {
+            return Ok(None);
+        };
+        let name = CString::new(name.as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        if !matches!(&self.0, Some((p, _)) if p == parent) {
+            let dir = match fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY)
+                .open(base.join(parent))
+            {
+                Ok(dir) => Some(dir),
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        || e.raw_os_error() == Some(libc::ENOTDIR) =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            self.0 = Some((parent.to_owned(), dir));
+        }
+        let dir = self
+            .0
+            .as_ref()
+            .and_then(|(_, d)| d.as_ref())
+            .map(|d| d.as_fd());
+        Ok(Some((dir, name)))
+    }
+
+    /// [`Description::of`] `base/rel`.
+    pub fn describe(&mut self, base: &Path, rel: &Path) -> io::Result<Option<Description>> {
+        match self.dir(base, rel)? {
+            None => Description::of(&base.join(rel)),
+            Some((None, _)) => Ok(None),
+            Some((Some(dir), name)) => Description::at(dir, &name, &base.join(rel)),
+        }
+    }
+
+    /// `lstat` of `base/rel`, `None` when missing (as [`lstat`]).
+    pub fn lstat(&mut self, base: &Path, rel: &Path) -> io::Result<Option<libc::stat>> {
+        match self.dir(base, rel)? {
+            None => {
+                let c = cpath(&base.join(rel))?;
+                // SAFETY: st is written by lstat before it is read.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: c is a valid C string, st a valid out pointer.
+                if unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0 {
+                    Ok(Some(st))
+                } else {
+                    missing_as_none(io::Error::last_os_error())
+                }
+            }
+            Some((None, _)) => Ok(None),
+            Some((Some(dir), name)) => lstat_at(dir, &name),
+        }
+    }
+}
+
+fn missing_as_none<T>(err: io::Error) -> io::Result<Option<T>> {
+    match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => Ok(None),
+        _ => Err(err),
+    }
+}
+
+/// `lstat` of `name` in the directory `dir`, `None` when missing.
+fn lstat_at(dir: BorrowedFd<'_>, name: &CString) -> io::Result<Option<libc::stat>> {
+    // SAFETY: st is written by fstatat before it is read.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: name is a valid C string, st a valid out pointer.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(Some(st))
+    } else {
+        missing_as_none(io::Error::last_os_error())
+    }
+}
+
 impl Description {
+    /// [`Description::of`] the entry `name` in the directory open as `dir`
+    /// (`path` names the same entry: what is not a regular file, rare in a
+    /// commit, is described by it, and messages name it). A regular file is
+    /// opened by its name in `dir`, not following a symlink, and read
+    /// through that one fd.
+    pub fn at(dir: BorrowedFd<'_>, name: &CString, path: &Path) -> io::Result<Option<Description>> {
+        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        let Some(st) = lstat_at(dir, name)? else {
+            return Ok(None);
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Description::of(path);
+        }
+        // SAFETY: name is a valid C string; the fd returned is owned here.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY
+                    | libc::O_NOFOLLOW
+                    | libc::O_NONBLOCK
+                    | libc::O_NOCTTY
+                    | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel returned a fresh fd.
+        let mut file = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let meta = file.metadata()?;
+        if EntryType::of(&meta) != EntryType::File {
+            return Err(io::Error::other(format!(
+                "{} changed while it was read",
+                path.display()
+            )));
+        }
+        let hash = hash_open(&mut file)?;
+        let xattrs = own_xattrs_fd(file.as_fd())?;
+        Ok(Some(Description::with(&meta, Some(hash), None, xattrs)))
+    }
+
     /// Describes `path`; `None` when it does not exist. A regular file is
     /// read through one open fd (its metadata, data and xattrs), not
     /// looked up by path again for each.
@@ -466,6 +616,51 @@ impl Description {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Checks that DirCache, which looks entries up by name in their kept
+    // open directory, describes and lstats every path as a lookup by path
+    // does, in walk order across directories: regular files (the fd path),
+    // a symlink and a directory (by path), a missing name, a name below a
+    // missing directory and one below a file (ENOTDIR: missing, not an
+    // error), and the top (no name).
+    #[test]
+    fn dir_cache_describes_as_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        fs::create_dir_all(base.join("a/b")).unwrap();
+        fs::write(base.join("a/f"), b"one").unwrap();
+        fs::write(base.join("a/b/g"), b"two").unwrap();
+        fs::write(base.join("h"), b"three").unwrap();
+        std::os::unix::fs::symlink("f", base.join("a/l")).unwrap();
+        let mut cache = DirCache::default();
+        for rel in [
+            "", "a", "a/b", "a/b/g", "a/f", "a/l", "a/none", "gone/x", "h", "h/x",
+        ] {
+            let rel = Path::new(rel);
+            let by_path = Description::of(&base.join(rel)).unwrap();
+            assert_eq!(
+                cache.describe(base, rel).unwrap(),
+                by_path,
+                "{}",
+                rel.display()
+            );
+            let st = cache.lstat(base, rel).unwrap();
+            assert_eq!(
+                st.map(|st| (st.st_ino, st.st_mode)),
+                lstat(&base.join(rel)).unwrap().map(|m| (m.ino(), m.mode())),
+                "{}",
+                rel.display()
+            );
+        }
+        assert!(
+            cache
+                .describe(base, Path::new("a/f"))
+                .unwrap()
+                .unwrap()
+                .hash
+                .is_some()
+        );
+    }
 
     #[test]
     fn describes_and_compares() {

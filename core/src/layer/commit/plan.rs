@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{Meta, Op, OpKind};
 use crate::layer::diff::{is_opaque, is_whiteout};
-use crate::layer::entry::{self, Description, EntryType};
+use crate::layer::entry::{self, Description, DirCache, EntryType};
 
 /// Derives the ops from the upper tree and the lower one.
 ///
@@ -127,7 +127,7 @@ pub(super) fn plan_knowing(
     })?;
     let described: Vec<Option<Described>> = steps
         .par_iter()
-        .map(|step| {
+        .map_init(<(DirCache, DirCache)>::default, |(lowers, uppers), step| {
             let Step::Other {
                 rel,
                 has_lower,
@@ -138,7 +138,7 @@ pub(super) fn plan_knowing(
             };
             let up = upper.join(rel);
             let old = if *has_lower {
-                Description::of(&lower.join(rel))?
+                lowers.describe(lower, rel)?
             } else {
                 None
             };
@@ -148,7 +148,8 @@ pub(super) fn plan_knowing(
                 match shown.get(rel) {
                     Some(Some(d)) if d.kind == EntryType::of(meta) => Some(d.clone()),
                     _ => Some(
-                        Description::of(&up)?
+                        uppers
+                            .describe(upper, rel)?
                             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?,
                     ),
                 }

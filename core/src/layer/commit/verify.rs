@@ -4,7 +4,9 @@
 //!
 //! Both read every touched entry from disk (its content hashed, as
 //! [`Description::of`] does) and every touched directory's listing, on
-//! rayon's threads: each entry and each listing is read on its own, and
+//! rayon's threads (each entry looked up by its name in its directory,
+//! kept open for its neighbours: `entry::DirCache`): each entry and each
+//! listing is read on its own, and
 //! the results are put in path order before anything is compared or
 //! kept, so the expectation and the list of differences are the same as
 //! read one by one. The verification of a commit reads back the tree as
@@ -13,13 +15,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::journal::Expectation;
-use crate::layer::entry::{self, Description, EntryType};
+use crate::layer::entry::{Description, DirCache, EntryType};
 
 /// The link groups among `paths` in `base` (see [`Expectation::links`]).
 pub(super) fn link_groups<'p>(
@@ -29,16 +30,16 @@ pub(super) fn link_groups<'p>(
     let paths: Vec<&PathBuf> = paths.collect();
     let found = paths
         .par_iter()
-        .map(|rel| entry::lstat(&base.join(rel)))
+        .map_init(DirCache::default, |dirs, rel| dirs.lstat(base, rel))
         .collect::<io::Result<Vec<_>>>()?;
     let mut inodes: BTreeMap<(u64, u64), Vec<PathBuf>> = BTreeMap::new();
-    for (rel, meta) in paths.into_iter().zip(found) {
-        if let Some(meta) = meta
-            && !meta.is_dir()
-            && meta.nlink() > 1
+    for (rel, st) in paths.into_iter().zip(found) {
+        if let Some(st) = st
+            && st.st_mode & libc::S_IFMT != libc::S_IFDIR
+            && st.st_nlink > 1
         {
             inodes
-                .entry((meta.dev(), meta.ino()))
+                .entry((st.st_dev, st.st_ino))
                 .or_default()
                 .push(rel.clone());
         }
@@ -76,9 +77,9 @@ pub(super) fn capture_knowing(
     let mut dirs = vec![PathBuf::new()];
     let descs = touched
         .par_iter()
-        .map(|rel| match known.get(rel) {
+        .map_init(DirCache::default, |dirs, rel| match known.get(rel) {
             Some(desc) => Ok(desc.clone()),
-            None => Description::of(&base.join(rel)),
+            None => dirs.describe(base, rel),
         })
         .collect::<io::Result<Vec<_>>>()?;
     for (rel, desc) in touched.iter().zip(descs) {
@@ -126,7 +127,7 @@ pub(super) fn differing(
     let entries: Vec<_> = exp.entries.iter().collect();
     let found = entries
         .par_iter()
-        .map(|(rel, _)| Description::of(&base.join(rel)))
+        .map_init(DirCache::default, |dirs, (rel, _)| dirs.describe(base, rel))
         .collect::<io::Result<Vec<_>>>()?;
     for ((rel, want), got) in entries.into_iter().zip(found) {
         if &got != want {
