@@ -218,7 +218,7 @@ playbook() {
 }
 
 
-for name in lock check bad layer info fleet; do
+for name in lock check bad layer system info fleet; do
     want "$name" || continue
     sb_section "playbook $name.yml"
     if playbook "$name"; then

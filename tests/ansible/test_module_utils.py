@@ -174,9 +174,68 @@ class Texts(unittest.TestCase):
                          '--- a/usr/b\n+++ b/usr/b\n@@ -1 +1 @@\n-x\n+y\n')
         self.assertEqual(almost.summary(changes)['added'], 1)
 
+    def test_diff_text_of_several_directories_is_grouped_per_directory(self):
+        # As layer diff gives them: per part in the order of paths, each
+        # under a heading with its counts; /usrx is not under /usr.
+        changes = [
+            dict(path='/usr/a', change='added', type='file', new_size=3),
+            dict(path='/etc/b', change='modified', type='file', new_size=2),
+            dict(path='/etc/c', change='deleted', type='file'),
+            dict(path='/usrx/d', change='added', type='file', new_size=1),
+        ]
+        self.assertEqual(almost.diff_text(changes, ['/usr', '/opt', '/etc']),
+                         '== /usr: 1 added\n'
+                         'added    /usr/a (file, 3 bytes)\n'
+                         '== /opt: no changes\n'
+                         '== /etc: 1 modified, 1 deleted\n'
+                         'modified /etc/b (file, 2 bytes)\n'
+                         'deleted  /etc/c (file)\n'
+                         '== (elsewhere): 1 added\n'
+                         'added    /usrx/d (file, 1 bytes)\n')
+        # One directory: no heading, as before.
+        self.assertEqual(almost.diff_text(changes[:1], ['/usr']), 'added    /usr/a (file, 3 bytes)\n')
+
     def test_config_text(self):
-        self.assertEqual(almost.config_text(dict(default_mode='locked', paths=['/usr'], exclude=[])),
-                         'default_mode = "locked"\npaths = ["/usr"]\nexclude = []\n')
+        self.assertEqual(almost.config_text(dict(default_mode='locked', paths=['/usr'], exclude=[],
+                                                 keep_commits=10)),
+                         'default_mode = "locked"\npaths = ["/usr"]\nexclude = []\n'
+                         'keep_commits = 10\n')
+
+
+class Layers(unittest.TestCase):
+    def test_layer_new_of_several_directories_and_the_system_layer(self):
+        m = FakeModule([
+            (0, line(event='result', command='layer new', id='a1', path='/usr/lib',
+                     paths=['/usr/lib', '/opt'], system=False), ''),
+            (0, line(event='result', command='layer new', id='b2', path='/usr',
+                     paths=['/usr', '/opt', '/etc'], system=True, left_out=['/var/lib/dpkg']), ''),
+        ])
+        a = almost.Almost(m)
+        got = a.layer_new(['/usr/lib', '/opt'])
+        self.assertEqual((got['paths'], got['system'], got['mounted']), (['/usr/lib', '/opt'], False, True))
+        got = a.layer_new(None, temporary=True)
+        self.assertEqual((got['paths'], got['system'], got['left_out']),
+                         (['/usr', '/opt', '/etc'], True, ['/var/lib/dpkg']))
+        self.assertEqual(m.argvs[0][1:], ['layer', 'new', '--root', '/', '--json', '--', '/usr/lib', '/opt'])
+        self.assertEqual(m.argvs[1][1:], ['layer', 'new', '--system', '--temporary', '--root', '/', '--json'])
+
+    def test_an_older_almosts_layer_covers_its_path_alone(self):
+        m = FakeModule([(0, line(event='result', command='layer list',
+                                 layers=[dict(id='a1', path='/usr')]), '')])
+        got = almost.Almost(m).layers()[0]
+        self.assertEqual((got['paths'], got['system']), (['/usr'], False))
+
+    def test_keep_commits_is_set_as_its_digits(self):
+        m = FakeModule([(0, line(event='result', command='config', default_mode='keep',
+                                 paths=['/usr'], exclude=[], keep_commits=3), '')])
+        got = almost.Almost(m).config_set_all(dict(keep_commits=3))
+        self.assertEqual(m.argvs[0][-2:], ['--', 'keep_commits=3'])
+        self.assertEqual(got['keep_commits'], 3)
+
+    def test_keep_commits_absent_is_the_default(self):
+        m = FakeModule([(0, line(event='result', command='config', default_mode='keep',
+                                 paths=['/usr'], exclude=[]), '')])
+        self.assertEqual(almost.Almost(m).config()['keep_commits'], 10)
 
 
 if __name__ == '__main__':

@@ -48,7 +48,11 @@ KNOWN_PROTOCOL = 1
 # The kind given to failures that happen before almost could say anything.
 NOT_INSTALLED = 'not-installed'
 
-CONFIG_KEYS = ('default_mode', 'paths', 'exclude')
+CONFIG_KEYS = ('default_mode', 'paths', 'exclude', 'keep_commits')
+
+# keep_commits when almost does not say (an almost older than the key,
+# or a file without it): core/src/config.rs DEFAULT_KEEP_COMMITS.
+DEFAULT_KEEP_COMMITS = 10
 
 # The configuration file, inside the root.
 CONFIG_FILE = 'etc/almost/almost.toml'
@@ -281,10 +285,14 @@ class Almost(object):
 
     @staticmethod
     def _config(r):
-        return dict((key, r.get(key)) for key in CONFIG_KEYS)
+        config = dict((key, r.get(key)) for key in CONFIG_KEYS)
+        if config['keep_commits'] is None:
+            config['keep_commits'] = DEFAULT_KEEP_COMMITS
+        return config
 
     def config(self):
-        """The effective configuration: default_mode, paths, exclude."""
+        """The effective configuration: default_mode, paths, exclude,
+        keep_commits."""
         r = self.call(['config', 'show'])
         if isinstance(r.get('file'), str):
             # Protocol 1 names the file (a path inside the root).
@@ -304,29 +312,46 @@ class Almost(object):
         Returns the configuration after."""
         words = []
         for key, value in wanted.items():
-            values = [value] if isinstance(value, str) else list(value)
+            if isinstance(value, (list, tuple)):
+                values = list(value)
+            else:
+                # default_mode, keep_commits: one value (a number as its digits).
+                values = [str(value)]
             if not values:
                 words.append('%s=' % key)
             words.extend('%s=%s' % (key, v) for v in values)
         return self._config(self.call(['config', 'set'], words))
 
     def layers(self):
-        """The layers: id, path, mounted, changes, size, temporary,
-        pending (an act left to the next boot), created."""
+        """The layers: id, path (the first directory), paths (all of
+        them), system, mounted, changes, size, temporary, pending (an act
+        left to the next boot), created."""
         r = self.call(['layer', 'list'])
         return [self._layer(l) for l in r.get('layers') or []]
 
     @staticmethod
     def _layer(l):
-        return dict(id=l.get('id'), path=l.get('path'), mounted=l.get('mounted'),
+        # An almost older than layers of several directories gives path
+        # alone: its layers cover that one directory and none is a system one.
+        paths = l.get('paths') or ([l['path']] if l.get('path') is not None else [])
+        return dict(id=l.get('id'), path=l.get('path'), paths=paths,
+                    system=bool(l.get('system')), mounted=l.get('mounted'),
                     changes=l.get('changes'), size=l.get('size'),
                     temporary=l.get('temporary'), pending=l.get('pending'),
                     created=l.get('created'))
 
-    def layer_new(self, path, temporary=False):
-        words = ['layer', 'new'] + (['--temporary'] if temporary else [])
-        r = self.call(words, [path])
-        return self._layer(r)
+    def layer_new(self, paths, temporary=False):
+        """A layer over the directories ``paths`` (one layer over them
+        all), or with ``paths`` None the system layer (``--system``)."""
+        words = ['layer', 'new'] + (['--system'] if paths is None else [])
+        words += ['--temporary'] if temporary else []
+        r = self.call(words, [] if paths is None else list(paths))
+        layer = self._layer(r)
+        # Made now: mounted, no change, no pending act (layer new says
+        # neither); left_out: the system layer's directories the root lacks.
+        layer.update(mounted=True, changes=0, pending=None,
+                     left_out=r.get('left_out') or [])
+        return layer
 
     def layer_diff(self, layer_id, patch=True):
         """The changes of a layer: a list of dicts with path, change
@@ -372,9 +397,34 @@ class Almost(object):
         return rc, out, err
 
 
-def diff_text(changes):
+def part_of(path, parts):
+    """The directory of ``parts`` that ``path`` lies under (protocol
+    strings, as layer diff gives both), or None."""
+    for part in parts:
+        if path == part or path.startswith(part.rstrip('/') + '/'):
+            return part
+    return None
+
+
+def diff_text(changes, parts=None):
     """The changes of a layer as one readable text, for Ansible's diff
-    output: one line per change, then the unified diff when there is one."""
+    output: one line per change, then the unified diff when there is one.
+    With the directories of a layer of several (``parts``), grouped per
+    directory in their order, each under a heading with its counts, as
+    ``almost layer diff`` prints them."""
+    if parts and len(parts) > 1:
+        groups = [(part, [c for c in changes if part_of(c.get('path') or '', parts) == part])
+                  for part in parts]
+        stray = [c for c in changes if part_of(c.get('path') or '', parts) is None]
+        if stray:
+            groups.append(('(elsewhere)', stray))
+        text = ''
+        for part, group in groups:
+            counts = summary(group)
+            said = ', '.join('%d %s' % (counts[k], k) for k in counts if counts[k])
+            text += '== %s: %s\n' % (show_path(part), said or 'no changes')
+            text += diff_text(group)
+        return text
     lines = []
     for c in changes:
         what = c.get('change')

@@ -15,16 +15,14 @@ version_added: 0.1.0
 description:
   - Sets or clears the immutable flag over the trees Almost manages (C(almost lock),
     C(almost unlock)), and sets Almost's configuration (C(default_mode), C(paths),
-    C(exclude) in C(/etc/almost/almost.toml)) through C(almost config set).
+    C(exclude), C(keep_commits) in C(/etc/almost/almost.toml)) through C(almost config set).
   - Idempotent. The flags are measured with C(almost status) (never taken from a state file);
     the module acts only when the mode differs from O(state) or a configuration value
     differs from the one asked for, and reports C(changed) only when a flag or the
     configuration really changed.
-  - The configuration is changed before the flags, so a lock covers the new O(paths).
-    C(almost config set) writes one key at a time; when a value is refused, the values
-    already written by this task are put back (through C(almost config set), then the file's
-    bytes as they were, since almost cannot take out a key it wrote) and nothing is locked
-    or unlocked.
+  - The configuration is changed before the flags, so a lock covers the new O(paths), in one
+    C(almost config set KEY=VALUE...) - almost validates the keys together and writes all of
+    them or, when it refuses one, nothing; then nothing is locked or unlocked.
   - Runs C(almost) on the managed host, which must be installed there (the C(almost)
     Debian package); the task needs root (C(become=true)).
 author:
@@ -55,6 +53,13 @@ options:
       - An empty list excludes nothing (not even C(/usr/local)).
     type: list
     elements: path
+  keep_commits:
+    description:
+      - How many commits keep their undo data (C(almost layer history), C(almost layer undo));
+        almost's default is 10.
+      - A whole number from 0 (no commit can be undone) to 1000; almost refuses anything else
+        and nothing is written.
+    type: int
 extends_documentation_fragment:
   - almost.system.almost
 attributes:
@@ -89,6 +94,11 @@ EXAMPLES = r'''
     state: locked
   become: true
 
+- name: Keep the undo data of the last 20 commits (almost layer history)
+  almost.system.protection:
+    keep_commits: 20
+  become: true
+
 - name: What would change (no change made)
   almost.system.protection:
     state: locked
@@ -112,12 +122,13 @@ config:
   description: Almost's effective configuration after the task (in check mode, as it would be).
   returned: always
   type: dict
-  sample: {default_mode: locked, paths: [/usr, /opt], exclude: [/usr/local]}
+  sample: {default_mode: locked, paths: [/usr, /opt], exclude: [/usr/local], keep_commits: 10}
 before:
   description: The mode and the configuration before the task.
   returned: always
   type: dict
-  sample: {mode: unlocked, config: {default_mode: keep, paths: [/usr], exclude: [/usr/local]}}
+  sample: {mode: unlocked, config: {default_mode: keep, paths: [/usr], exclude: [/usr/local],
+                                      keep_commits: 10}}
 protocol:
   description: The protocol version of almost's results (null before almost had one).
   returned: always
@@ -136,7 +147,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.almost.system.plugins.module_utils.almost import (
     Almost, AlmostError, argument_spec, config_text, encode_path)
 
-CONFIG_KEYS = ('default_mode', 'exclude', 'paths')
+CONFIG_KEYS = ('default_mode', 'exclude', 'paths', 'keep_commits')
+# The keys whose value is a list of paths (compared as almost writes them).
+PATH_KEYS = ('exclude', 'paths')
 
 
 def wanted_config(module, before):
@@ -147,7 +160,7 @@ def wanted_config(module, before):
             continue
         # Paths cross the protocol encoded (a backslash doubled): compare
         # them as almost writes them.
-        on_wire = [encode_path(p) for p in value] if key != 'default_mode' else value
+        on_wire = [encode_path(p) for p in value] if key in PATH_KEYS else value
         if on_wire != before.get(key):
             wanted[key] = value
     return wanted
@@ -179,6 +192,7 @@ def main():
         default_mode=dict(type='str', choices=['locked', 'unlocked', 'keep']),
         paths=dict(type='list', elements='path'),
         exclude=dict(type='list', elements='path'),
+        keep_commits=dict(type='int'),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     state = module.params['state']
