@@ -77,11 +77,12 @@ ansible_facts:
             offline_update, interrupted_commit, undo).
           type: dict
         layers:
-          description: The layers (id, path, mounted, changes, size, temporary, pending, created).
+          description: The layers (id, path, paths - every directory a layer covers -, system,
+            mounted, changes, size, temporary, pending, created).
           type: list
           elements: dict
         config:
-          description: The effective configuration (default_mode, paths, exclude).
+          description: The effective configuration (default_mode, paths, exclude, keep_commits).
           type: dict
         log:
           description: The recent audit entries, oldest first (time, command, argv, user,
