@@ -12,7 +12,9 @@ pub use almost_protocol::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{file}:{line}:{column}: {message}")]
+    /// A config file's error: at a line and column of it, or (line 0) of
+    /// a value given for it (`config set`).
+    #[error("{}", config_text(file, *line, *column, message))]
     Config {
         file: PathBuf,
         line: usize,
@@ -149,6 +151,14 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+fn config_text(file: &std::path::Path, line: usize, column: usize, message: &str) -> String {
+    if line == 0 {
+        format!("{}: {message}", file.display())
+    } else {
+        format!("{}:{line}:{column}: {message}", file.display())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +177,20 @@ mod tests {
             "at path x",
         );
         assert_eq!(Error::io("writing x", wrapped).kind(), ErrorKind::NoSpace);
+    }
+
+    // Checks: a config error names the line and column of the file; a bad
+    // value given on the command line (line 0) names the file only, not
+    // a made-up "0:0".
+    #[test]
+    fn config_errors_name_a_place_only_when_there_is_one() {
+        let at = |line| Error::Config {
+            file: "/etc/almost/almost.toml".into(),
+            line,
+            column: 3,
+            message: "bad".into(),
+        };
+        assert_eq!(at(2).to_string(), "/etc/almost/almost.toml:2:3: bad");
+        assert_eq!(at(0).to_string(), "/etc/almost/almost.toml: bad");
     }
 }

@@ -236,7 +236,8 @@ fn system_layer(sb: &LayerBox) -> String {
 // Checks: on a locked root with a dpkg database, `layer new --system`
 // covers /usr, /opt, /etc, /var/lib/dpkg, /var/lib/apt and the
 // deb-systemd-helper records (the rest of the measured set is not in this
-// root and is said to be left out); `apt-guard` then succeeds, saying the
+// root and is said to be left out; a layer inside it is refused, naming
+// it); `apt-guard` then succeeds, saying the
 // change goes into the layer, and refuses again (exit 9) once the layer is
 // gone. A package installed with `dpkg --root` through it (its files, its
 // conffile, dpkg's database and its postinst's record) leaves the real
@@ -254,6 +255,16 @@ fn a_package_installed_through_a_system_layer_is_discarded_whole() {
     let before = real(&sb);
 
     let id = system_layer(&sb);
+    // A layer inside one of its directories is refused, naming it.
+    let r = sb.almost(&["layer", "new", "/usr/lib"]);
+    r.expect_code(5);
+    assert!(
+        r.stderr.contains(&format!(
+            "overlaps the system layer {id} (its directory /usr)"
+        )),
+        "{}",
+        r.describe()
+    );
     let guard = sb.almost(&["apt-guard"]);
     guard.expect_ok();
     assert!(

@@ -776,11 +776,15 @@ impl<'a> Layers<'a> {
                 .iter()
                 .find(|p| p.starts_with(path) || path.starts_with(p))
             {
-                return Err(bad(format!(
-                    "overlaps layer {} over {}",
-                    other.id,
-                    part.display()
-                )));
+                return Err(bad(if other.system {
+                    format!(
+                        "overlaps the system layer {} (its directory {})",
+                        other.id,
+                        part.display()
+                    )
+                } else {
+                    format!("overlaps layer {} over {}", other.id, part.display())
+                }));
             }
         }
         self.refuse_user_writable(path, &self.sys.root.host(path), true)?;
