@@ -430,11 +430,21 @@ impl Layers<'_> {
         Ok(Self::report(journal, "committed"))
     }
 
-    /// Deletes a layer's upper tree after its commit: a flag set inside
+    /// Deletes a layer's upper tree after its commit, the entries at its
+    /// top on rayon's threads (each a tree of its own); a flag set inside
     /// (which keeps an entry from being deleted, EPERM) is cleared only
     /// then, the trees beneath still unlocked.
     fn remove_upper(&self, upper: &Path) -> Result<()> {
-        match remove_any(upper) {
+        use rayon::prelude::*;
+        let removed = match crate::layer::entry::sorted_names(upper) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+            Ok(names) => names
+                .par_iter()
+                .try_for_each(|name| remove_any(&upper.join(name)))
+                .and_then(|()| remove_any(upper)),
+        };
+        match removed {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.remove_tree(upper),
             done => done.map_err(|e| Error::io(format!("removing {}", upper.display()), e)),
         }
