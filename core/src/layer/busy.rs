@@ -118,10 +118,26 @@ fn is_udevd(pid: i32) -> bool {
     named && root && exe
 }
 
+/// Whether a process has ended (its /proc entry is gone).
+fn gone(pid: i32) -> bool {
+    fs::symlink_metadata(format!("/proc/{pid}"))
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Whether every holder is systemd-udevd (see the module's comment): a
-/// hold [`release_udev`] can end.
+/// hold [`release_udev`] can end. A holder that has ended since it was
+/// found does not count (udevd's workers come and go by the second: the
+/// VM's run once found one that was gone when it was looked at).
 pub fn only_udevd(holders: &[Holder]) -> bool {
-    !holders.is_empty() && holders.iter().all(|h| is_udevd(h.pid))
+    let mut udevd = false;
+    for h in holders {
+        if is_udevd(h.pid) {
+            udevd = true;
+        } else if !gone(h.pid) {
+            return false;
+        }
+    }
+    udevd
 }
 
 /// Sends SIGHUP to `pid` if it still is udevd, through a pidfd so that a
@@ -194,6 +210,27 @@ pub fn release_udev(dev: u64, holders: &[Holder], wait: Duration) -> Vec<Holder>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Checks: only a hold of udevd's is released: this test's own process
+    // (not udevd) is not, nor a process that has ended (a pid beyond
+    // pid_max), nor the two together; a list of nobody is nothing to
+    // release.
+    #[test]
+    fn only_udevd_holds_are_released() {
+        let me = Holder {
+            pid: std::process::id() as i32,
+            command: "test".into(),
+        };
+        let ended = Holder {
+            pid: i32::MAX,
+            command: "(udev-worker)".into(),
+        };
+        assert!(gone(ended.pid) && !gone(me.pid));
+        assert!(!only_udevd(std::slice::from_ref(&me)));
+        assert!(!only_udevd(std::slice::from_ref(&ended)));
+        assert!(!only_udevd(&[me, ended]));
+        assert!(!only_udevd(&[]));
+    }
 
     #[test]
     fn a_child_with_its_cwd_on_a_tmpfs_is_found() {
