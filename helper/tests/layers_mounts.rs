@@ -443,7 +443,7 @@ fn systemd_udevd_holding_a_layer_is_asked_to_let_go() {
     for act in ["discard", "commit"] {
         let before = manifest(&sb.path("/usr"));
         let id = sb.new_layer("/usr", &[]);
-        sb.write("/usr/lib/pkg/a.txt", &format!("{act} in the layer\n"));
+        sb.write("/usr/lib/pkg/a.txt", format!("{act} in the layer\n"));
         let view = manifest(&sb.path("/usr"));
         let _ = fs::remove_file(bin.path().join("reloaded"));
         let _ = fs::remove_file(bin.path().join("ready"));
