@@ -128,24 +128,32 @@ fn cpath(path: &Path) -> io::Result<CString> {
 }
 
 /// All extended attributes of `path` (not following a symlink).
-pub fn xattrs(path: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
-    let c = cpath(path)?;
+/// The NUL-separated list a `*listxattr` call fills in (`list` is the
+/// call on a buffer and its length), grown until it fits; empty where the
+/// filesystem has no xattrs.
+fn xattr_list(list: impl Fn(*mut libc::c_char, usize) -> isize) -> io::Result<Vec<u8>> {
     let mut names = vec![0u8; 1024];
-    let len = loop {
-        // SAFETY: names is a writable buffer of the given length.
-        let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    loop {
+        let n = list(names.as_mut_ptr().cast(), names.len());
         if n >= 0 {
-            break n as usize;
+            names.truncate(n as usize);
+            return Ok(names);
         }
         let err = io::Error::last_os_error();
         match err.raw_os_error() {
             Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(BTreeMap::new()),
+            Some(libc::ENOTSUP) => return Ok(Vec::new()),
             _ => return Err(err),
         }
-    };
+    }
+}
+
+pub fn xattrs(path: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
+    let c = cpath(path)?;
+    // SAFETY: the buffer is writable for the given length.
+    let names = xattr_list(|buf, len| unsafe { libc::llistxattr(c.as_ptr(), buf, len) })?;
     let mut out = BTreeMap::new();
-    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         if let Some(value) = get_xattr_c(&c, &cname)? {
             out.insert(String::from_utf8_lossy(name).into_owned(), value);
@@ -249,21 +257,9 @@ pub fn own_xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<BTreeMap<String, Vec<u8>>
 
 /// The names of the extended attributes of an open file or directory.
 fn xattr_names_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
-    let mut names = vec![0u8; 1024];
-    let len = loop {
-        // SAFETY: names is a writable buffer of the given length.
-        let n = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(Vec::new()),
-            _ => return Err(err),
-        }
-    };
-    names[..len]
+    // SAFETY: the buffer is writable for the given length.
+    let names = xattr_list(|buf, len| unsafe { libc::flistxattr(fd.as_raw_fd(), buf, len) })?;
+    names
         .split(|b| *b == 0)
         .filter(|n| !n.is_empty())
         .map(|n| CString::new(n).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
@@ -467,8 +463,12 @@ fn missing_as_none<T>(err: io::Error) -> io::Result<Option<T>> {
     }
 }
 
-/// `lstat` of `name` in the directory `dir`, `None` when missing.
-fn lstat_at(dir: BorrowedFd<'_>, name: &CString) -> io::Result<Option<libc::stat>> {
+/// `lstat` of `name` in the directory `dir`, `None` when missing (or
+/// below something that is not a directory).
+pub(crate) fn lstat_at(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+) -> io::Result<Option<libc::stat>> {
     // SAFETY: st is written by fstatat before it is read.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: name is a valid C string, st a valid out pointer.

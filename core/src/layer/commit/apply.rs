@@ -15,7 +15,7 @@ use nix::sys::time::TimeSpec;
 
 use super::journal::{Meta, Op, OpKind};
 use super::tmp_name;
-use crate::layer::entry::{self, EntryType};
+use crate::layer::entry::{self, EntryType, lstat_at};
 
 impl Meta {
     pub(super) fn of(path: &Path) -> io::Result<Meta> {
@@ -210,28 +210,6 @@ fn open_at(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int, mode: u32) -> i
     }
     // SAFETY: the kernel returned a fresh fd.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<libc::stat>> {
-    // SAFETY: st is written by fstatat before it is read.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: name is a valid C string, st a valid out pointer.
-    let rc = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc == 0 {
-        return Ok(Some(st));
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ENOENT | libc::ENOTDIR) => Ok(None),
-        _ => Err(err),
-    }
 }
 
 fn is_dir(st: &libc::stat) -> bool {
