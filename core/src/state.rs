@@ -174,6 +174,16 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The current Unix time rounded up to the whole second: a deadline of
+/// `now_rounded_up() + N` is never less than N seconds away (from
+/// [`now`], rounded down, it could be barely more than N − 1: a full run
+/// saw `unlock --for 2s` lock again after 1.07 s).
+pub fn now_rounded_up() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
 fn state_dir(root: &Root) -> PathBuf {
     root.host(Path::new(STATE_DIR))
 }

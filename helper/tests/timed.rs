@@ -26,12 +26,27 @@ fn fully_locked(sb: &Sandbox) -> bool {
 // Checks: `unlock --for 2s` unlocks at once, status shows a
 // relock_at about 2 s ahead, and with no further command the tree is locked
 // again after the deadline (polled with lsattr, not with almost) but not
-// long before it; status then shows no pending re-lock.
+// before it; the deadline is never less than 2 s after the command began
+// (started early in a second, where rounding down made it so); status
+// then shows no pending re-lock.
 #[test]
 fn timed_unlock_relocks_by_itself() {
     let sb = Sandbox::new();
     sb.populate("/usr/share/many", 200);
     sb.almost(&["lock"]).expect_ok();
+    // Started early in a second: a deadline counted from the second
+    // rounded down then lies less than 2 s after the command began (a
+    // full run saw it lock again after 1.07 s).
+    let precise = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64()
+    };
+    while precise().fract() >= 0.05 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let began = precise();
     let t0 = now();
     let started = Instant::now();
     sb.almost(&["unlock", "--for", "2s", "--yes"]).expect_ok();
@@ -44,6 +59,10 @@ fn timed_unlock_relocks_by_itself() {
     assert!(
         (t0 + 1..=t0 + 4).contains(&at),
         "relock_at {at} is not about 2 s after {t0}"
+    );
+    assert!(
+        at as f64 >= began + 2.0,
+        "relock_at {at} is less than 2 s after the unlock began ({began:.3})"
     );
     assert_eq!(st["mode"], "unlocked", "{st}");
 

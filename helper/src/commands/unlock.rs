@@ -55,7 +55,7 @@ fn unlock(
         settle: true,
     };
     let mut act = begin(sys, out, bus, opening, &progress)?;
-    let at = state::now() + duration.as_secs().max(1);
+    let at = state::now_rounded_up() + duration.as_secs().max(1);
     act.guard
         .begin_timed_unlock(at, || spawn_timer(global, &sys.root))?;
     let shown = out.progress(Phase::Unlock, progress.clone());
