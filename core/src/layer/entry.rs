@@ -494,7 +494,7 @@ impl Description {
     /// opened by its name in `dir`, not following a symlink, and read
     /// through that one fd.
     pub fn at(dir: BorrowedFd<'_>, name: &CString, path: &Path) -> io::Result<Option<Description>> {
-        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        use std::os::fd::{FromRawFd, OwnedFd};
         let Some(st) = lstat_at(dir, name)? else {
             return Ok(None);
         };
@@ -517,7 +517,15 @@ impl Description {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: the kernel returned a fresh fd.
-        let mut file = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let file = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        Description::of_open_file(file, path).map(Some)
+    }
+
+    /// Describes a regular file through its open fd: metadata, content and
+    /// xattrs all of the one inode (`path` names it in the message when it
+    /// is no longer a regular file).
+    fn of_open_file(mut file: fs::File, path: &Path) -> io::Result<Description> {
+        use std::os::fd::AsFd;
         let meta = file.metadata()?;
         if EntryType::of(&meta) != EntryType::File {
             return Err(io::Error::other(format!(
@@ -527,14 +535,13 @@ impl Description {
         }
         let hash = hash_open(&mut file)?;
         let xattrs = own_xattrs_fd(file.as_fd())?;
-        Ok(Some(Description::with(&meta, Some(hash), None, xattrs)))
+        Ok(Description::with(&meta, Some(hash), None, xattrs))
     }
 
     /// Describes `path`; `None` when it does not exist. A regular file is
     /// read through one open fd (its metadata, data and xattrs), not
     /// looked up by path again for each.
     pub fn of(path: &Path) -> io::Result<Option<Description>> {
-        use std::os::fd::AsFd;
         use std::os::unix::fs::OpenOptionsExt;
 
         let Some(meta) = lstat(path)? else {
@@ -542,20 +549,11 @@ impl Description {
         };
         let kind = EntryType::of(&meta);
         if kind == EntryType::File {
-            let mut file = fs::OpenOptions::new()
+            let file = fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
                 .open(path)?;
-            let meta = file.metadata()?;
-            if EntryType::of(&meta) != EntryType::File {
-                return Err(io::Error::other(format!(
-                    "{} changed while it was read",
-                    path.display()
-                )));
-            }
-            let hash = hash_open(&mut file)?;
-            let xattrs = own_xattrs_fd(file.as_fd())?;
-            return Ok(Some(Description::with(&meta, Some(hash), None, xattrs)));
+            return Description::of_open_file(file, path).map(Some);
         }
         let link = (kind == EntryType::Symlink)
             .then(|| fs::read_link(path).map(|l| almost_protocol::path::encode(&l)))
